@@ -1,0 +1,164 @@
+"""Steps 3 and 6, and the record's side of faults and deletes: the instance row's writer."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+from temporalio import activity
+
+from bootflow import activity_defs as act
+from bootflow.errors import ErrorType, request_error
+from bootflow.messages import (
+    BeginDeleteInput,
+    CreateInstanceInput,
+    InstanceForDelete,
+    InstanceRecord,
+    InstanceRef,
+    MarkActiveInput,
+    RecordFaultInput,
+    VolumeRef,
+)
+from bootflow.states import TaskState, VmState
+from db.base import utcnow
+from db.instances import record_of
+from db.models import BlockDeviceMapping, Instance, InstanceFault
+from db.session import SessionFactory
+
+
+class InstanceActivities:
+    def __init__(self, sessions: SessionFactory) -> None:
+        self.sessions = sessions
+
+    @activity.defn(name=act.CREATE_INSTANCE_RECORD.name)
+    def create_instance_record(self, request: CreateInstanceInput) -> InstanceRecord:
+        """Insert the record as building/scheduling (seed step 7). Key: the instance uuid
+        (a retry returns the row the first try inserted)."""
+        with self.sessions.begin() as session:
+            instance = session.get(Instance, request.instance_uuid)
+            if instance is None:
+                instance = Instance(
+                    uuid=request.instance_uuid,
+                    name=request.name,
+                    project_id=request.context.project_id,
+                    user_id=request.context.user_id,
+                    request_id=request.request_id,
+                    flavor_id=request.flavor.flavorid,
+                    flavor_name=request.flavor.name,
+                    vcpus=request.flavor.vcpus,
+                    memory_mb=request.flavor.memory_mb,
+                    root_gb=request.flavor.root_gb,
+                    image_ref=request.image.id,
+                    vm_state=VmState.BUILDING,
+                    task_state=TaskState.SCHEDULING,
+                    availability_zone=request.availability_zone,
+                    addresses={},
+                )
+                session.add(instance)
+                session.flush()
+            return record_of(instance)
+
+    @activity.defn(name=act.MARK_ACTIVE.name)
+    def mark_active(self, request: MarkActiveInput) -> InstanceRecord:
+        """vm_state active with host, addresses and launch time. Key: the instance uuid."""
+        addresses: dict[str, list[dict[str, object]]] = {}
+        for port in request.ports:
+            for ip in port.fixed_ips:
+                addresses.setdefault(port.network_name, []).append(
+                    {
+                        "version": 6 if ":" in ip.ip_address else 4,
+                        "addr": ip.ip_address,
+                        "OS-EXT-IPS:type": "fixed",
+                        "OS-EXT-IPS-MAC:mac_addr": port.mac_address,
+                    }
+                )
+        with self.sessions.begin() as session:
+            instance = _get(session, request.instance_uuid)
+            instance.vm_state = VmState.ACTIVE
+            instance.task_state = None
+            instance.power_state = request.power_state
+            instance.host = request.host
+            instance.addresses = addresses
+            if instance.launched_at is None:
+                instance.launched_at = utcnow()
+            return record_of(instance)
+
+    @activity.defn(name=act.RECORD_FAULT.name)
+    def record_fault(self, request: RecordFaultInput) -> InstanceRecord:
+        """vm_state error, no task, and the fault. Key: the instance uuid and the fault's
+        message (a retry does not add the same fault twice)."""
+        with self.sessions.begin() as session:
+            instance = _get(session, request.instance_uuid)
+            instance.vm_state = VmState.ERROR
+            instance.task_state = None
+            last = instance.faults[-1] if instance.faults else None
+            if last is None or last.message != request.fault.message:
+                instance.faults.append(
+                    InstanceFault(
+                        code=request.fault.code,
+                        message=request.fault.message,
+                        details=request.fault.details,
+                        host=request.host,
+                    )
+                )
+            return record_of(instance)
+
+    @activity.defn(name=act.BEGIN_DELETE.name)
+    def begin_delete(self, request: BeginDeleteInput) -> InstanceForDelete:
+        """Check the caller may delete it, set task_state deleting, say what to undo.
+        Key: the instance uuid (deleting an instance already deleting continues it)."""
+        with self.sessions.begin() as session:
+            instance = session.get(Instance, request.instance_uuid)
+            visible = (
+                instance is not None
+                and not instance.deleted
+                and (request.context.is_admin or instance.project_id == request.context.project_id)
+            )
+            if instance is None or not visible:
+                raise request_error(
+                    ErrorType.INSTANCE_NOT_FOUND,
+                    f"Instance {request.instance_uuid} could not be found.",
+                )
+            if instance.vm_state == VmState.BUILDING:
+                raise request_error(
+                    ErrorType.INSTANCE_INVALID_STATE,
+                    f"Instance {instance.uuid} is still building; delete it once it is "
+                    "active or in error.",
+                )
+            instance.task_state = TaskState.DELETING
+            return InstanceForDelete(
+                instance_uuid=instance.uuid,
+                project_id=instance.project_id,
+                vm_state=instance.vm_state,
+                host=instance.host,
+                volumes=[
+                    VolumeRef(b.volume_id, b.attachment_id)
+                    for b in instance.block_devices
+                    if b.volume_id
+                ],
+            )
+
+    @activity.defn(name=act.MARK_DELETED.name)
+    def mark_deleted(self, request: InstanceRef) -> InstanceRecord:
+        """Soft-delete the record, as Nova keeps deleted rows. Key: the instance uuid."""
+        with self.sessions.begin() as session:
+            instance = _get(session, request.instance_uuid)
+            session.execute(
+                delete(BlockDeviceMapping).where(BlockDeviceMapping.instance_uuid == instance.uuid)
+            )
+            now = utcnow()
+            instance.vm_state = VmState.DELETED
+            instance.task_state = None
+            instance.power_state = 0
+            instance.deleted = True
+            instance.deleted_at = instance.deleted_at or now
+            instance.terminated_at = instance.terminated_at or now
+            return record_of(instance)
+
+
+def _get(session: Session, instance_uuid: str) -> Instance:
+    instance = session.scalar(select(Instance).where(Instance.uuid == instance_uuid))
+    if instance is None:
+        raise request_error(
+            ErrorType.INSTANCE_NOT_FOUND, f"Instance {instance_uuid} could not be found."
+        )
+    return instance

@@ -1,0 +1,164 @@
+"""Step 2: check the request (seed step 6) and hold the project's quota for it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import select
+from temporalio import activity
+
+from bootflow import activity_defs as act
+from bootflow.config import Settings
+from bootflow.errors import ErrorType, request_error
+from bootflow.messages import (
+    FlavorSpec,
+    ImageSpec,
+    InstanceRef,
+    NetworkSpec,
+    ValidatedRequest,
+    ValidateInput,
+)
+from bootflow.validation import is_uuid, server_name_problem
+from clients.errors import NotFound
+from clients.image import ImageClient
+from clients.network import NetworkClient
+from clients.session import Session
+from db import quotas
+from db.models import Flavor
+from db.session import SessionFactory
+
+GIB = 1 << 30
+
+
+class QuotaActivities:
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        settings: Settings,
+        user_session: Callable[[str], Session],
+    ) -> None:
+        self.sessions = sessions
+        self.settings = settings
+        # Image and network are asked with the user's own token, so their visibility rules
+        # (another project's private image is "not found") apply exactly as for the user.
+        self.user_session = user_session
+
+    def _defaults(self) -> dict[str, int]:
+        s = self.settings
+        return {
+            "instances": s.quota_instances,
+            "cores": s.quota_cores,
+            "ram": s.quota_ram_mb,
+            "disk": s.quota_disk_gb,
+        }
+
+    @activity.defn(name=act.VALIDATE_AND_RESERVE.name)
+    def validate_and_reserve(self, request: ValidateInput) -> ValidatedRequest:
+        """Name, flavor, image, networks, then quota. Key: the instance uuid (a retry
+        finds the reservation the first try made and does not count it twice)."""
+        boot = request.request
+        problem = server_name_problem(boot.name)
+        if problem:
+            raise request_error(ErrorType.INVALID_REQUEST, problem)
+        flavor = self._flavor(boot.flavor_ref)
+        image = self._image(boot.image_ref, boot.auth_token, flavor)
+        networks = self._networks([n.network_id for n in boot.networks], boot.auth_token)
+
+        deltas = {
+            "instances": 1,
+            "cores": flavor.vcpus,
+            "ram": flavor.memory_mb,
+            "disk": flavor.root_gb,
+        }
+        try:
+            with self.sessions.begin() as session:
+                quotas.reserve(
+                    session,
+                    boot.instance_uuid,
+                    request.context.project_id,
+                    deltas,
+                    self._defaults(),
+                )
+        except quotas.QuotaExceeded as exc:
+            raise request_error(ErrorType.QUOTA_EXCEEDED, str(exc), exc.resource) from exc
+        return ValidatedRequest(flavor=flavor, image=image, networks=networks)
+
+    def _flavor(self, ref: str) -> FlavorSpec:
+        with self.sessions.begin() as session:
+            flavor = session.scalar(
+                select(Flavor).where(Flavor.flavorid == ref, Flavor.disabled.is_(False))
+            )
+            if flavor is None:
+                names = ", ".join(
+                    f"{f.name} ({f.flavorid})"
+                    for f in session.scalars(select(Flavor).order_by(Flavor.memory_mb))
+                )
+                raise request_error(
+                    ErrorType.FLAVOR_NOT_FOUND,
+                    f"Flavor {ref} could not be found. Flavors: {names or 'none'}.",
+                )
+            return FlavorSpec(
+                flavor.flavorid, flavor.name, flavor.vcpus, flavor.memory_mb, flavor.root_gb
+            )
+
+    def _image(self, ref: str, token: str, flavor: FlavorSpec) -> ImageSpec:
+        if not is_uuid(ref):
+            raise request_error(
+                ErrorType.IMAGE_NOT_FOUND,
+                f"Invalid imageRef provided: {ref!r} is not an image id (a UUID).",
+            )
+        try:
+            image = ImageClient(self.user_session(token)).get_image(ref)
+        except NotFound as exc:
+            raise request_error(
+                ErrorType.IMAGE_NOT_FOUND, f"Image {ref} could not be found."
+            ) from exc
+        if image["status"] != "active":
+            raise request_error(
+                ErrorType.IMAGE_NOT_ACTIVE,
+                f"Image {ref} is not active (it is {image['status']}); upload its data first.",
+            )
+        size = int(image.get("size") or 0)
+        min_disk, min_ram = int(image.get("min_disk") or 0), int(image.get("min_ram") or 0)
+        if flavor.root_gb and (size > flavor.root_gb * GIB or min_disk > flavor.root_gb):
+            raise request_error(
+                ErrorType.INVALID_REQUEST,
+                f"Flavor's disk is too small for requested image: flavor {flavor.name} has "
+                f"{flavor.root_gb} GiB, the image needs {max(min_disk, -(-size // GIB))} GiB.",
+            )
+        if min_ram > flavor.memory_mb:
+            raise request_error(
+                ErrorType.INVALID_REQUEST,
+                f"Flavor's memory is too small for requested image: flavor {flavor.name} has "
+                f"{flavor.memory_mb} MiB, the image needs {min_ram} MiB.",
+            )
+        return ImageSpec(
+            id=image["id"],
+            name=image.get("name") or image["id"],
+            size=size,
+            disk_format=image.get("disk_format") or "raw",
+            checksum=image.get("checksum"),
+            min_disk=min_disk,
+            min_ram=min_ram,
+            os_hash_value=image.get("os_hash_value"),
+        )
+
+    def _networks(self, ids: list[str], token: str) -> list[NetworkSpec]:
+        client = NetworkClient(self.user_session(token))
+        out = []
+        for network_id in ids:
+            try:
+                network = client.get_network(network_id)
+            except NotFound as exc:
+                raise request_error(
+                    ErrorType.NETWORK_NOT_FOUND, f"Network {network_id} could not be found."
+                ) from exc
+            out.append(NetworkSpec(network["id"], network.get("name") or network["id"]))
+        return out
+
+    @activity.defn(name=act.RELEASE_QUOTA.name)
+    def release_quota(self, request: InstanceRef) -> bool:
+        """Give the instance's quota back. Key: the instance uuid (a second call finds
+        nothing held and changes nothing)."""
+        with self.sessions.begin() as session:
+            return quotas.release(session, request.instance_uuid)

@@ -1,0 +1,1 @@
+"""The bootflow command line, in the openstack CLI's shape."""

@@ -1,0 +1,91 @@
+"""``bootflow``: start the stack, boot and inspect servers.
+
+Exit codes: 0 done, 1 failed (one line on stderr says why), 2 wrong usage.
+``--debug`` shows the traceback behind a failure.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from bootflow.cli import resources, servers, stack
+from bootflow.cli.context import CliContext, CliError
+from bootflow.stack import StackError
+from clients.compute import AmbiguousName
+from clients.errors import ClientError, ConnectionFailed, HttpError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    envvar="BOOTFLOW_DATA_DIR",
+    help="The stack's data dir (default ./.bootflow).",
+)
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+@click.option("--os-auth-url", envvar="OS_AUTH_URL", help="Identity endpoint (OS_AUTH_URL).")
+@click.option("--os-username", envvar="OS_USERNAME", help="(OS_USERNAME)")
+@click.option("--os-password", envvar="OS_PASSWORD", help="(OS_PASSWORD)")
+@click.option("--os-project-name", envvar="OS_PROJECT_NAME", help="(OS_PROJECT_NAME)")
+@click.option("--os-user-domain-name", envvar="OS_USER_DOMAIN_NAME", help="(OS_USER_DOMAIN_NAME)")
+@click.option(
+    "--os-project-domain-name", envvar="OS_PROJECT_DOMAIN_NAME", help="(OS_PROJECT_DOMAIN_NAME)"
+)
+@click.option("--os-region-name", envvar="OS_REGION_NAME", help="(OS_REGION_NAME)")
+@click.pass_context
+def cli(
+    ctx: click.Context, /, data_dir: Path | None, debug: bool, **os_options: str | None
+) -> None:
+    """Boot servers the way Nova does, as durable Temporal workflows."""
+    ctx.obj = CliContext(
+        data_dir=data_dir,
+        debug=debug,
+        os_options={k.removeprefix("os_"): v for k, v in os_options.items()},
+    )
+
+
+cli.add_command(stack.up)
+cli.add_command(stack.down)
+cli.add_command(stack.run)
+cli.add_command(stack.db)
+cli.add_command(servers.server)
+cli.add_command(resources.flavor)
+cli.add_command(resources.image)
+cli.add_command(resources.network)
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, ConnectionFailed):
+        return f"{exc} (is the stack up? `bootflow up`)"
+    if isinstance(exc, HttpError):
+        return exc.message
+    return str(exc)
+
+
+def main() -> None:
+    debug = "--debug" in sys.argv
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (ClientError, StackError, AmbiguousName, CliError, LookupError) as exc:
+        if debug:
+            raise
+        click.echo(f"Error: {_message(exc)}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:
+        if debug:
+            raise
+        click.echo(
+            f"Error: {exc.__class__.__name__}: {exc} (run with --debug for details)", err=True
+        )
+        sys.exit(1)

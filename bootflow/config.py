@@ -1,0 +1,173 @@
+"""Configuration for every bootflow process, in one place.
+
+Precedence, highest first: explicit keyword arguments, environment variables
+(``BOOTFLOW_*``, plus ``TEMPORAL_ADDRESS``/``TEMPORAL_NAMESPACE`` as the Temporal CLI
+names them), the data dir's ``bootflow.json`` and ``secrets.json`` (written by
+``bootflow up`` on first start), then the defaults below. A process started by
+``bootflow up`` therefore needs nothing but ``BOOTFLOW_DATA_DIR``; a deployment on
+several machines sets the environment instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+CONFIG_FILE = "bootflow.json"
+SECRETS_FILE = "secrets.json"
+DEFAULT_DATA_DIR = ".bootflow"
+
+
+def resolve_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The data dir: the argument, else ``$BOOTFLOW_DATA_DIR``, else ``./.bootflow``."""
+    chosen = data_dir or os.environ.get("BOOTFLOW_DATA_DIR") or DEFAULT_DATA_DIR
+    return Path(chosen).expanduser().resolve()
+
+
+class _DataDirFiles(PydanticBaseSettingsSource):
+    """Values from ``<data_dir>/bootflow.json`` and ``<data_dir>/secrets.json``."""
+
+    def __init__(self, settings_cls: type[BaseSettings], data_dir: Path) -> None:
+        super().__init__(settings_cls)
+        self._values: dict[str, Any] = {}
+        for name in (CONFIG_FILE, SECRETS_FILE):
+            path = data_dir / name
+            if path.exists():
+                self._values.update(json.loads(path.read_text()))
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self._values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {k: v for k, v in self._values.items() if k in self.settings_cls.model_fields}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BOOTFLOW_", extra="ignore", populate_by_name=True)
+
+    data_dir: Path = Field(default_factory=resolve_data_dir)
+    # Empty means the embedded default, a SQLite file in the data dir.
+    database_url: str = ""
+    # The pool a process keeps; workers run activities in threads that each hold a session.
+    database_pool_size: int = 10
+
+    temporal_address: str = Field(
+        default="127.0.0.1:7233",
+        validation_alias=AliasChoices("TEMPORAL_ADDRESS", "BOOTFLOW_TEMPORAL_ADDRESS"),
+    )
+    temporal_namespace: str = Field(
+        default="default",
+        validation_alias=AliasChoices("TEMPORAL_NAMESPACE", "BOOTFLOW_TEMPORAL_NAMESPACE"),
+    )
+    temporal_ui_port: int = 8233
+
+    # Where each service listens (bootflow up) and how clients find identity.
+    bind_host: str = "127.0.0.1"
+    identity_port: int = 5000
+    image_port: int = 9292
+    network_port: int = 9696
+    volume_port: int = 8776
+    compute_port: int = 8774
+    region: str = "RegionOne"
+
+    # The account workers and services use to call each other, as Nova's [service_user].
+    service_username: str = "bootflow"
+    service_project: str = "service"
+    service_password: SecretStr = SecretStr("")
+
+    # Payload encryption key (base64, 32 bytes) and its id, so keys can rotate.
+    codec_key: SecretStr = SecretStr("")
+    codec_key_id: str = "k1"
+    # Key for signing identity tokens (Fernet); only the identity service reads it.
+    token_key: SecretStr = SecretStr("")
+    token_ttl_seconds: int = 3600
+    # How long a service trusts a token validation before asking identity again.
+    token_cache_seconds: float = 5.0
+
+    # Quota defaults (Nova's for instances/cores/ram; disk is ours: Nova has none).
+    quota_instances: int = 10
+    quota_cores: int = 20
+    quota_ram_mb: int = 51200
+    quota_disk_gb: int = 1000
+    # The volume service's quotas (Cinder's defaults).
+    quota_volumes: int = 10
+    quota_gigabytes: int = 1000
+
+    # Compute hosts.
+    libvirt_uri: str = "test:///default"
+    # Overrides of what libvirt reports (0: use libvirt's numbers), like Nova's reserved_*.
+    host_vcpus: int = 0
+    host_memory_mb: int = 0
+    host_disk_gb: int = 0
+    cpu_allocation_ratio: float = 4.0
+    ram_allocation_ratio: float = 1.0
+    disk_allocation_ratio: float = 1.0
+    heartbeat_seconds: float = 10.0
+    service_down_seconds: float = 60.0
+
+    # Test hook: JSON fault plan (see bootflow.faults); empty in production.
+    fault_plan: str = ""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        data_dir = resolve_data_dir(init_settings().get("data_dir"))
+        return (init_settings, env_settings, _DataDirFiles(settings_cls, data_dir))
+
+    # -- derived values -------------------------------------------------------------
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'bootflow.db'}"
+
+    def url(self, port: int) -> str:
+        return f"http://{self.bind_host}:{port}"
+
+    @property
+    def auth_url(self) -> str:
+        return os.environ.get("BOOTFLOW_AUTH_URL") or f"{self.url(self.identity_port)}/v3"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.data_dir / "run"
+
+    @property
+    def images_dir(self) -> Path:
+        return self.data_dir / "images"
+
+    @property
+    def volumes_dir(self) -> Path:
+        return self.data_dir / "volumes"
+
+    def host_dir(self, host: str) -> Path:
+        """A compute host's own state: its image cache (``_base``) and instance dirs."""
+        return self.data_dir / "hosts" / host
+
+
+def load_settings(data_dir: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
+    return Settings(data_dir=resolve_data_dir(data_dir), **overrides)
+
+
+def write_json_private(path: Path, values: dict[str, Any]) -> None:
+    """Write a JSON file readable only by its owner (it may hold secrets)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(values, f, indent=2, sort_keys=True)
+        f.write("\n")

@@ -1,0 +1,77 @@
+"""Error types a caller can branch on, and the retry policies that follow from them.
+
+Request errors (the user must change something) are non-retryable ``ApplicationError``s
+whose ``type`` is one of the names below; the compute API maps each to Nova's HTTP status.
+Anything else an activity raises (connection refused, HTTP 5xx, a libvirt hiccup) is
+transient and retried with backoff. This module is imported by workflows: no I/O here.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Final
+
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+
+class ErrorType:
+    UNAUTHORIZED: Final = "Unauthorized"
+    FORBIDDEN: Final = "Forbidden"
+    INVALID_REQUEST: Final = "InvalidRequest"
+    FLAVOR_NOT_FOUND: Final = "FlavorNotFound"
+    IMAGE_NOT_FOUND: Final = "ImageNotFound"
+    IMAGE_NOT_ACTIVE: Final = "ImageNotActive"
+    NETWORK_NOT_FOUND: Final = "NetworkNotFound"
+    QUOTA_EXCEEDED: Final = "QuotaExceeded"
+    INSTANCE_NOT_FOUND: Final = "InstanceNotFound"
+    INSTANCE_INVALID_STATE: Final = "InstanceInvalidState"
+    NO_VALID_HOST: Final = "NoValidHost"
+    BUILD_ABORTED: Final = "BuildAbortException"
+    IMAGE_VERIFICATION_FAILED: Final = "ImageVerificationFailed"
+    # What a workflow fails with when a stage failed in a way no type above names.
+    BUILD_FAILED: Final = "BuildFailed"
+    DELETE_FAILED: Final = "DeleteFailed"
+
+
+# Every type above: an ApplicationError with another type is an unexpected exception the SDK
+# converted (its type is the exception's class name).
+KNOWN_TYPES: Final = frozenset(
+    v for k, v in vars(ErrorType).items() if not k.startswith("_") and isinstance(v, str)
+)
+
+# What the compute API answers for a request error, as Nova does.
+HTTP_STATUS: Final[dict[str, int]] = {
+    ErrorType.UNAUTHORIZED: 401,
+    ErrorType.FORBIDDEN: 403,
+    ErrorType.INVALID_REQUEST: 400,
+    ErrorType.FLAVOR_NOT_FOUND: 400,
+    ErrorType.IMAGE_NOT_FOUND: 400,
+    ErrorType.IMAGE_NOT_ACTIVE: 400,
+    ErrorType.NETWORK_NOT_FOUND: 400,
+    ErrorType.QUOTA_EXCEEDED: 403,
+    ErrorType.INSTANCE_NOT_FOUND: 404,
+    ErrorType.INSTANCE_INVALID_STATE: 409,
+}
+
+
+def request_error(error_type: str, message: str, *details: object) -> ApplicationError:
+    """A non-retryable error the user caused and can fix; ``message`` says how."""
+    return ApplicationError(message, *details, type=error_type, non_retryable=True)
+
+
+# Forward steps: transient errors retry with backoff; request errors stop at once anyway.
+STEP_RETRY: Final = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=10),
+    maximum_attempts=8,
+)
+
+# Undo steps must not give up lightly: they keep trying well past a service restart.
+UNDO_RETRY: Final = RetryPolicy(
+    initial_interval=timedelta(milliseconds=500),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=15),
+    maximum_attempts=30,
+)

@@ -1,0 +1,361 @@
+"""Every workflow's and activity's input and result, in one place.
+
+One dataclass in, one out: a field added later with a default never breaks a running
+history. Nothing here may import I/O libraries: workflows import this module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# --- requests -------------------------------------------------------------------------
+
+
+@dataclass
+class NetworkRequest:
+    """One NIC: a network to allocate a port on (Nova's ``networks: [{"uuid": ...}]``)."""
+
+    network_id: str
+
+
+@dataclass
+class BootRequest:
+    """What a user asked for; the input of ``BootInstance``."""
+
+    instance_uuid: str
+    name: str
+    flavor_ref: str
+    image_ref: str
+    networks: list[NetworkRequest]
+    auth_token: str
+    request_id: str
+    # Size of a new, blank volume to create and attach (Nova's block_device_mapping_v2
+    # source_type=blank, destination_type=volume, delete_on_termination=true).
+    volume_size_gb: int | None = None
+    availability_zone: str | None = None
+
+
+@dataclass
+class DeleteRequest:
+    """The input of ``DeleteInstance``."""
+
+    instance_uuid: str
+    auth_token: str
+    request_id: str
+
+
+# --- identity ---------------------------------------------------------------------------
+
+
+@dataclass
+class AuthenticateInput:
+    token: str
+
+
+@dataclass
+class RequestContext:
+    """Who is asking, as the identity service vouches for it."""
+
+    user_id: str
+    user_name: str
+    project_id: str
+    project_name: str
+    roles: list[str]
+    expires_at: str
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.roles
+
+
+# --- validation and quota -----------------------------------------------------------------
+
+
+@dataclass
+class FlavorSpec:
+    flavorid: str
+    name: str
+    vcpus: int
+    memory_mb: int
+    root_gb: int
+
+
+@dataclass
+class ImageSpec:
+    id: str
+    name: str
+    size: int
+    disk_format: str
+    checksum: str | None
+    min_disk: int = 0
+    min_ram: int = 0
+    os_hash_value: str | None = None  # sha512 (Glance's multihash), verified after download
+
+
+@dataclass
+class NetworkSpec:
+    id: str
+    name: str
+
+
+@dataclass
+class ValidateInput:
+    request: BootRequest
+    context: RequestContext
+
+
+@dataclass
+class ValidatedRequest:
+    """The request's references resolved, and its quota held (keyed by instance uuid)."""
+
+    flavor: FlavorSpec
+    image: ImageSpec
+    networks: list[NetworkSpec]
+
+
+@dataclass
+class InstanceRef:
+    """Names one instance; the idempotency key of most undo steps."""
+
+    instance_uuid: str
+
+
+# --- instance record ----------------------------------------------------------------------
+
+
+@dataclass
+class CreateInstanceInput:
+    instance_uuid: str
+    name: str
+    request_id: str
+    context: RequestContext
+    flavor: FlavorSpec
+    image: ImageSpec
+    availability_zone: str | None = None
+
+
+@dataclass
+class InstanceRecord:
+    uuid: str
+    name: str
+    project_id: str
+    vm_state: str
+    task_state: str | None
+    host: str | None
+
+
+@dataclass
+class Fault:
+    """Why an instance is in error, as Nova's instance fault: code, message, details."""
+
+    code: int
+    message: str
+    details: str = ""
+
+
+@dataclass
+class RecordFaultInput:
+    instance_uuid: str
+    fault: Fault
+    host: str | None = None
+
+
+# --- scheduling ---------------------------------------------------------------------------
+
+
+@dataclass
+class ScheduleInput:
+    instance_uuid: str
+    flavor: FlavorSpec
+    availability_zone: str | None = None
+
+
+@dataclass
+class Placement:
+    """The host whose resources are now claimed for the instance."""
+
+    host: str
+    candidates: int
+
+
+# --- on the compute host ------------------------------------------------------------------
+
+
+@dataclass
+class FixedIp:
+    ip_address: str
+    subnet_id: str
+
+
+@dataclass
+class AllocatePortInput:
+    instance_uuid: str
+    project_id: str
+    network: NetworkSpec
+
+
+@dataclass
+class PortSpec:
+    id: str
+    network_id: str
+    network_name: str
+    mac_address: str
+    fixed_ips: list[FixedIp]
+
+
+@dataclass
+class CreateVolumeInput:
+    instance_uuid: str
+    project_id: str
+    size_gb: int
+    device_name: str = "vdb"
+
+
+@dataclass
+class VolumeSpec:
+    id: str
+    size_gb: int
+    device_name: str
+
+
+@dataclass
+class AttachVolumeInput:
+    instance_uuid: str
+    project_id: str
+    volume: VolumeSpec
+
+
+@dataclass
+class AttachmentSpec:
+    attachment_id: str
+    volume_id: str
+    device_name: str
+    # As Nova hands it to volume drivers: {"driver_volume_type": "file", "data": {...},
+    # "serial": volume id}. (Any, not object: Temporal's converter can't rebuild `object`.)
+    connection_info: dict[str, Any]
+
+
+@dataclass
+class FetchImageInput:
+    instance_uuid: str
+    image: ImageSpec
+
+
+@dataclass
+class CachedImage:
+    """A verified copy of an image in the host's cache (Nova's ``_base``)."""
+
+    image_id: str
+    path: str
+    size: int
+
+
+@dataclass
+class SpawnInput:
+    instance_uuid: str
+    name: str
+    project_id: str
+    flavor: FlavorSpec
+    image: ImageSpec
+    cached_image: CachedImage
+    ports: list[PortSpec]
+    attachments: list[AttachmentSpec]
+
+
+@dataclass
+class SpawnResult:
+    domain_name: str
+    power_state: int
+
+
+@dataclass
+class MarkActiveInput:
+    instance_uuid: str
+    host: str
+    ports: list[PortSpec]
+    power_state: int
+
+
+@dataclass
+class VolumeRef:
+    volume_id: str
+    attachment_id: str | None = None
+
+
+# --- results ------------------------------------------------------------------------------
+
+
+@dataclass
+class Accepted:
+    """The answer to the ``accepted`` update: steps 1-3 done, the record exists."""
+
+    instance_uuid: str
+
+
+@dataclass
+class BootResult:
+    instance_uuid: str
+    vm_state: str
+    host: str | None = None
+
+
+@dataclass
+class DeleteResult:
+    instance_uuid: str
+    vm_state: str
+
+
+@dataclass
+class InstanceForDelete:
+    """What a delete must undo, read from the record when the delete begins."""
+
+    instance_uuid: str
+    project_id: str
+    vm_state: str
+    host: str | None
+    volumes: list[VolumeRef] = field(default_factory=list)
+
+
+@dataclass
+class BeginDeleteInput:
+    instance_uuid: str
+    context: RequestContext
+
+
+# --- host inspection ----------------------------------------------------------------------
+
+
+@dataclass
+class HostDomainsInput:
+    host: str
+
+
+@dataclass
+class DomainInfo:
+    name: str
+    uuid: str
+    state: int
+    instance_uuid: str
+
+
+@dataclass
+class HostDomains:
+    host: str
+    domains: list[DomainInfo]
+
+
+# --- progress (the workflow's `progress` query) ----------------------------------------------
+
+
+@dataclass
+class BootProgress:
+    """Where a boot is: the stage running now and those done, as the workflow knows it."""
+
+    instance_uuid: str
+    stage: str
+    vm_state: str
+    task_state: str | None
+    host: str | None = None
+    done: list[str] = field(default_factory=list)
+    fault: Fault | None = None

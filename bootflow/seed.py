@@ -1,0 +1,215 @@
+"""What ``bootflow up`` puts in a new cloud, and the credentials it hands the user.
+
+Secrets and identity come first, straight into the database (as ``keystone-manage
+bootstrap`` does, since nothing can authenticate before them); flavors likewise (as an
+operator's ``nova-manage``); the image and the network through their APIs, as an admin
+would. Every step finds what exists and adds only what is missing, so it runs on every
+start.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from bootflow.codec import new_key as new_codec_key
+from bootflow.config import CONFIG_FILE, SECRETS_FILE, Settings, write_json_private
+from clients.image import ImageClient
+from clients.network import NetworkClient
+from clients.session import Credentials, Session
+from db.models import Flavor
+from db.session import SessionFactory
+from services.identity.bootstrap import EndpointSeed, UserSeed, bootstrap
+from services.identity.tokens import new_key as new_token_key
+
+DEMO_PROJECT = "demo"
+DEMO_USER = "demo"
+ADMIN_USER = "admin"
+
+# devstack's first three flavors: (flavorid, name, vcpus, memory_mb, root_gb).
+FLAVORS = [
+    ("1", "m1.tiny", 1, 512, 1),
+    ("2", "m1.small", 1, 2048, 20),
+    ("3", "m1.medium", 2, 4096, 40),
+]
+
+IMAGE_NAME = "cirros"
+NETWORK_NAME = "private"
+SUBNET_NAME = "private-subnet"
+SUBNET_CIDR = "10.0.0.0/24"
+# The stand-in guest image until a real one is built: a small raw disk with a label.
+_STAND_IN_IMAGE_SIZE = 1 << 20
+
+# Settings that `bootflow up` pins in the data dir, so every process and the CLI agree.
+PINNED = (
+    "database_url",
+    "temporal_address",
+    "temporal_namespace",
+    "temporal_ui_port",
+    "bind_host",
+    "identity_port",
+    "image_port",
+    "network_port",
+    "volume_port",
+    "compute_port",
+    "region",
+    "libvirt_uri",
+)
+
+
+def ensure_files(settings: Settings) -> Settings:
+    """Create the data dir's config and secrets on first start; the settings they make."""
+    root = settings.data_dir
+    for sub in ("logs", "run", "images", "volumes", "hosts"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    secrets_path = root / SECRETS_FILE
+    stored: dict[str, Any] = json.loads(secrets_path.read_text()) if secrets_path.exists() else {}
+    fresh: dict[str, Callable[[], str]] = {
+        "codec_key": new_codec_key,
+        "token_key": new_token_key,
+        "service_password": lambda: secrets.token_urlsafe(24),
+        "admin_password": lambda: secrets.token_urlsafe(16),
+        "demo_password": lambda: secrets.token_urlsafe(12),
+    }
+    changed = False
+    for key, make in fresh.items():
+        if not stored.get(key):
+            stored[key] = make()
+            changed = True
+    if changed:
+        write_json_private(secrets_path, stored)
+    write_json_private(
+        root / CONFIG_FILE, {k: getattr(settings, k) for k in PINNED if getattr(settings, k) != ""}
+    )
+    return Settings(data_dir=root, **{k: getattr(settings, k) for k in PINNED})
+
+
+def stored_secret(settings: Settings, key: str) -> str:
+    value = json.loads((settings.data_dir / SECRETS_FILE).read_text())[key]
+    return str(value)
+
+
+def endpoints(settings: Settings) -> list[EndpointSeed]:
+    return [
+        EndpointSeed("identity", "keystone", f"{settings.url(settings.identity_port)}/v3"),
+        EndpointSeed("image", "glance", settings.url(settings.image_port)),
+        EndpointSeed("network", "neutron", settings.url(settings.network_port)),
+        EndpointSeed("volumev3", "cinderv3", f"{settings.url(settings.volume_port)}/v3"),
+        EndpointSeed("compute", "nova", f"{settings.url(settings.compute_port)}/v2.1"),
+    ]
+
+
+def seed_database(settings: Settings, sessions: SessionFactory) -> None:
+    """Identity (users, projects, roles, catalog) and flavors."""
+    users = [
+        UserSeed(ADMIN_USER, stored_secret(settings, "admin_password"), "admin", ("admin",)),
+        UserSeed(
+            settings.service_username,
+            settings.service_password.get_secret_value(),
+            settings.service_project,
+            ("admin",),
+        ),
+        UserSeed(DEMO_USER, stored_secret(settings, "demo_password"), DEMO_PROJECT, ("member",)),
+    ]
+    bootstrap(sessions, users, endpoints(settings), settings.region)
+    with sessions.begin() as session:
+        have = set(session.scalars(select(Flavor.name)))
+        for flavorid, name, vcpus, memory_mb, root_gb in FLAVORS:
+            if name not in have:
+                session.add(
+                    Flavor(
+                        flavorid=flavorid,
+                        name=name,
+                        vcpus=vcpus,
+                        memory_mb=memory_mb,
+                        root_gb=root_gb,
+                    )
+                )
+
+
+def admin_session(settings: Settings) -> Session:
+    return Session(
+        Credentials(
+            settings.auth_url, ADMIN_USER, stored_secret(settings, "admin_password"), "admin"
+        )
+    )
+
+
+def stand_in_image() -> bytes:
+    """A 1 MiB raw disk whose first sector says what it is (no guest boots from it)."""
+    label = b"bootflow stand-in image: a raw disk with no operating system\n"
+    return label + b"\0" * (_STAND_IN_IMAGE_SIZE - len(label))
+
+
+def seed_cloud(settings: Settings) -> None:
+    """The default image and the demo project's network, through the services' APIs."""
+    admin = admin_session(settings)
+    try:
+        _seed_image(ImageClient(admin))
+        _seed_network(NetworkClient(admin), _project_id(admin, DEMO_PROJECT))
+    finally:
+        admin.close()
+
+
+def _project_id(admin: Session, name: str) -> str:
+    projects = admin.request("identity", "GET", "projects", params={"name": name}).json()
+    return str(projects["projects"][0]["id"])
+
+
+def _seed_image(images: ImageClient) -> None:
+    if any(i["status"] == "active" for i in images.list_images(name=IMAGE_NAME)):
+        return
+    for stale in images.list_images(name=IMAGE_NAME):
+        images.delete_image(stale["id"])  # a half-uploaded one from an interrupted start
+    data = stand_in_image()
+    image = images.create_image(
+        name=IMAGE_NAME, disk_format="raw", container_format="bare", visibility="public"
+    )
+    images.upload(image["id"], io.BytesIO(data))
+    got = images.get_image(image["id"])
+    if got["checksum"] != hashlib.md5(data, usedforsecurity=False).hexdigest():
+        raise RuntimeError(f"image service stored {IMAGE_NAME} with a wrong checksum")
+
+
+def _seed_network(networks: NetworkClient, project_id: str) -> None:
+    found = [n for n in networks.list_networks(name=NETWORK_NAME) if n["project_id"] == project_id]
+    network = found[0] if found else networks.create_network(NETWORK_NAME, project_id=project_id)
+    if not network.get("subnets"):
+        networks.create_subnet(network["id"], SUBNET_CIDR, name=SUBNET_NAME, project_id=project_id)
+
+
+def write_openrc(settings: Settings) -> Path:
+    """The demo user's credentials, in the shape the openstack CLI reads."""
+    path = settings.data_dir / "openrc"
+    lines = {
+        "OS_AUTH_URL": settings.auth_url,
+        "OS_IDENTITY_API_VERSION": "3",
+        "OS_USERNAME": DEMO_USER,
+        "OS_PASSWORD": stored_secret(settings, "demo_password"),
+        "OS_PROJECT_NAME": DEMO_PROJECT,
+        "OS_USER_DOMAIN_NAME": "Default",
+        "OS_PROJECT_DOMAIN_NAME": "Default",
+        "OS_REGION_NAME": settings.region,
+    }
+    text = "# bootflow: the demo user's credentials. `source` this file.\n" + "".join(
+        f"export {k}={v}\n" for k, v in lines.items()
+    )
+    path.write_text(text)
+    path.chmod(0o600)
+    return path
+
+
+def read_openrc(path: Path) -> dict[str, str]:
+    out = {}
+    for line in path.read_text().splitlines():
+        if line.startswith("export ") and "=" in line:
+            key, _, value = line[len("export ") :].partition("=")
+            out[key] = value
+    return out

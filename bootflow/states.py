@@ -1,0 +1,55 @@
+"""Instance states, with Nova's names and meanings (nova/compute/vm_states.py, task_states.py).
+
+``vm_state`` is where the instance is at rest; ``task_state`` is the transition in progress
+(``None`` when nothing is). The API's ``status`` is derived from both, as Nova's is.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+
+class VmState:
+    BUILDING: Final = "building"
+    ACTIVE: Final = "active"
+    ERROR: Final = "error"
+    DELETED: Final = "deleted"
+
+
+class TaskState:
+    SCHEDULING: Final = "scheduling"
+    NETWORKING: Final = "networking"
+    BLOCK_DEVICE_MAPPING: Final = "block_device_mapping"
+    SPAWNING: Final = "spawning"
+    DELETING: Final = "deleting"
+
+
+class PowerState:
+    """libvirt's domain states folded into Nova's power_state codes."""
+
+    NOSTATE: Final = 0
+    RUNNING: Final = 1
+    PAUSED: Final = 3
+    SHUTDOWN: Final = 4
+    CRASHED: Final = 6
+    SUSPENDED: Final = 7
+
+
+# A boot's task_state walks these in order (the order Nova's compute manager uses).
+BOOT_TASK_STATES: Final = (
+    TaskState.SCHEDULING,
+    TaskState.NETWORKING,
+    TaskState.BLOCK_DEVICE_MAPPING,
+    TaskState.SPAWNING,
+)
+
+
+def api_status(vm_state: str, task_state: str | None) -> str:
+    """The compute API's ``status`` for a vm_state/task_state pair, as Nova maps it."""
+    del task_state  # none of the transitions bootflow has changes the status word
+    return {
+        VmState.BUILDING: "BUILD",
+        VmState.ACTIVE: "ACTIVE",
+        VmState.ERROR: "ERROR",
+        VmState.DELETED: "DELETED",
+    }.get(vm_state, "UNKNOWN")

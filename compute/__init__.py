@@ -1,0 +1,1 @@
+"""The compute host: libvirt driver, domain XML, image cache, resource reporting."""

@@ -1,0 +1,1 @@
+"""Persistence: the declarative base, the engine and session factory, and migrations."""

@@ -1,0 +1,188 @@
+"""bootflow's own tables: what Nova keeps in its database (the built-in services keep theirs
+in ``services/<name>/models.py``, on the same base so one migration history covers all)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from db.base import Base, utcnow
+
+
+class Flavor(Base):
+    __tablename__ = "flavors"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    # The API's id for the flavor (Nova's ``flavorid``), e.g. "1" for m1.tiny as devstack has it.
+    flavorid: Mapped[str] = mapped_column(unique=True)
+    name: Mapped[str] = mapped_column(unique=True)
+    vcpus: Mapped[int]
+    memory_mb: Mapped[int]
+    root_gb: Mapped[int]
+    ephemeral_gb: Mapped[int] = mapped_column(default=0)
+    swap: Mapped[int] = mapped_column(default=0)
+    is_public: Mapped[bool] = mapped_column(Boolean, default=True)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Instance(Base):
+    __tablename__ = "instances"
+    __table_args__ = (
+        Index("ix_instances_project_deleted", "project_id", "deleted"),
+        Index("ix_instances_host", "host"),
+    )
+
+    uuid: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str]
+    project_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(64))
+    request_id: Mapped[str] = mapped_column(String(64), default="")
+
+    # The flavor is copied, as Nova embeds it, so a later flavor change can't rewrite history.
+    flavor_id: Mapped[str]
+    flavor_name: Mapped[str]
+    vcpus: Mapped[int]
+    memory_mb: Mapped[int]
+    root_gb: Mapped[int]
+    image_ref: Mapped[str] = mapped_column(String(36))
+
+    vm_state: Mapped[str] = mapped_column(String(32))
+    task_state: Mapped[str | None] = mapped_column(String(32))
+    power_state: Mapped[int] = mapped_column(default=0)
+    host: Mapped[str | None]
+    availability_zone: Mapped[str | None]
+    # {network name: [{"addr", "version", "OS-EXT-IPS:type", "OS-EXT-IPS-MAC:mac_addr"}]}
+    addresses: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    launched_at: Mapped[datetime | None]
+    terminated_at: Mapped[datetime | None]
+    deleted_at: Mapped[datetime | None]
+    # Soft delete as Nova does: the row stays for `server show --deleted` and the audit trail.
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    faults: Mapped[list[InstanceFault]] = relationship(
+        back_populates="instance", order_by="InstanceFault.id", cascade="all, delete-orphan"
+    )
+    block_devices: Mapped[list[BlockDeviceMapping]] = relationship(
+        back_populates="instance", order_by="BlockDeviceMapping.id", cascade="all, delete-orphan"
+    )
+
+
+class InstanceFault(Base):
+    __tablename__ = "instance_faults"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    instance_uuid: Mapped[str] = mapped_column(ForeignKey("instances.uuid"), index=True)
+    code: Mapped[int]
+    message: Mapped[str] = mapped_column(Text)
+    details: Mapped[str] = mapped_column(Text, default="")
+    host: Mapped[str | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    instance: Mapped[Instance] = relationship(back_populates="faults")
+
+
+class BlockDeviceMapping(Base):
+    """A volume the boot created and attached, as Nova's block_device_mapping rows."""
+
+    __tablename__ = "block_device_mappings"
+    __table_args__ = (UniqueConstraint("instance_uuid", "device_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    instance_uuid: Mapped[str] = mapped_column(ForeignKey("instances.uuid"), index=True)
+    volume_id: Mapped[str | None] = mapped_column(String(36))
+    attachment_id: Mapped[str | None] = mapped_column(String(36))
+    device_name: Mapped[str] = mapped_column(String(32))
+    volume_size: Mapped[int]
+    delete_on_termination: Mapped[bool] = mapped_column(Boolean, default=True)
+    connection_info: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    instance: Mapped[Instance] = relationship(back_populates="block_devices")
+
+
+class ComputeNode(Base):
+    """A compute host's capacity and usage, kept by its worker (Nova's resource tracker)."""
+
+    __tablename__ = "compute_nodes"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    host: Mapped[str] = mapped_column(unique=True)
+    hypervisor_type: Mapped[str] = mapped_column(String(32))
+    hypervisor_hostname: Mapped[str]
+    cpu_arch: Mapped[str] = mapped_column(String(32))
+    availability_zone: Mapped[str] = mapped_column(default="nova")
+
+    vcpus: Mapped[int]
+    memory_mb: Mapped[int]
+    local_gb: Mapped[int]
+    vcpus_used: Mapped[int] = mapped_column(default=0)
+    memory_mb_used: Mapped[int] = mapped_column(default=0)
+    local_gb_used: Mapped[int] = mapped_column(default=0)
+    running_vms: Mapped[int] = mapped_column(default=0)
+    cpu_allocation_ratio: Mapped[float]
+    ram_allocation_ratio: Mapped[float]
+    disk_allocation_ratio: Mapped[float]
+
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    disabled_reason: Mapped[str | None]
+    # The worker's last heartbeat; a host is down when this is older than service_down_time.
+    heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Claim(Base):
+    """Resources held on a host for one instance; the claim's key is the instance uuid."""
+
+    __tablename__ = "claims"
+
+    instance_uuid: Mapped[str] = mapped_column(String(36), primary_key=True)
+    host: Mapped[str] = mapped_column(index=True)
+    vcpus: Mapped[int]
+    memory_mb: Mapped[int]
+    disk_gb: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class QuotaLimit(Base):
+    """A project's override of a default limit (``-1`` is unlimited)."""
+
+    __tablename__ = "quota_limits"
+    __table_args__ = (UniqueConstraint("project_id", "resource"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    project_id: Mapped[str] = mapped_column(String(64))
+    resource: Mapped[str] = mapped_column(String(32))
+    hard_limit: Mapped[int] = mapped_column(Integer)
+
+
+class QuotaUsage(Base):
+    """What a project holds now; changed only together with a QuotaReservation row."""
+
+    __tablename__ = "quota_usages"
+    __table_args__ = (UniqueConstraint("project_id", "resource"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    project_id: Mapped[str] = mapped_column(String(64))
+    resource: Mapped[str] = mapped_column(String(32))
+    in_use: Mapped[int] = mapped_column(default=0)
+
+
+class QuotaReservation(Base):
+    """What one instance counts against its project's quota; keyed by the instance uuid."""
+
+    __tablename__ = "quota_reservations"
+
+    instance_uuid: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    instances: Mapped[int]
+    cores: Mapped[int]
+    ram: Mapped[int]
+    disk: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

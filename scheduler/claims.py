@@ -1,0 +1,93 @@
+"""Atomic claims: a host's usage grows only by a conditional UPDATE that re-checks capacity.
+
+``UPDATE compute_nodes SET used = used + n WHERE host = h AND used + n <= total * ratio``
+is atomic on both databases (PostgreSQL re-evaluates the WHERE on the locked row; SQLite
+serializes writers), so concurrent claims can never overcommit a host. The claim row, keyed
+by instance uuid, makes a retried claim find the first one instead of claiming twice.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from db.models import Claim, ComputeNode, Instance
+from scheduler.host_state import RequestSpec
+
+
+def claim(session: Session, spec: RequestSpec, host: str) -> bool:
+    """Hold the request's resources on ``host``; False if they no longer fit there."""
+    existing = session.get(Claim, spec.instance_uuid)
+    if existing is not None:
+        return existing.host == host
+    node = ComputeNode
+    result = session.execute(
+        update(node)
+        .where(
+            node.host == host,
+            node.vcpus_used + spec.vcpus <= node.vcpus * node.cpu_allocation_ratio,
+            node.memory_mb_used + spec.memory_mb <= node.memory_mb * node.ram_allocation_ratio,
+            node.local_gb_used + spec.root_gb <= node.local_gb * node.disk_allocation_ratio,
+        )
+        .values(
+            vcpus_used=node.vcpus_used + spec.vcpus,
+            memory_mb_used=node.memory_mb_used + spec.memory_mb,
+            local_gb_used=node.local_gb_used + spec.root_gb,
+            running_vms=node.running_vms + 1,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    session.add(
+        Claim(
+            instance_uuid=spec.instance_uuid,
+            host=host,
+            vcpus=spec.vcpus,
+            memory_mb=spec.memory_mb,
+            disk_gb=spec.root_gb,
+        )
+    )
+    session.execute(update(Instance).where(Instance.uuid == spec.instance_uuid).values(host=host))
+    return True
+
+
+def release(session: Session, instance_uuid: str) -> Claim | None:
+    """Give a claim's resources back; None if there was no claim (already released)."""
+    held = session.get(Claim, instance_uuid)
+    if held is None:
+        return None
+    node = ComputeNode
+    session.execute(
+        update(node)
+        .where(node.host == held.host)
+        .values(
+            vcpus_used=node.vcpus_used - held.vcpus,
+            memory_mb_used=node.memory_mb_used - held.memory_mb,
+            local_gb_used=node.local_gb_used - held.disk_gb,
+            running_vms=node.running_vms - 1,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.delete(held)
+    session.execute(
+        update(Instance)
+        .where(Instance.uuid == instance_uuid, Instance.host == held.host)
+        .values(host=None)
+    )
+    return held
+
+
+def sync_usage(session: Session, host: str) -> None:
+    """Set a host's usage to the sum of its claims (Nova's update_available_resource).
+
+    The node row is locked first, so claims in flight have committed before the sum is read.
+    """
+    node = session.scalar(select(ComputeNode).where(ComputeNode.host == host).with_for_update())
+    if node is None:
+        return
+    claims = list(session.scalars(select(Claim).where(Claim.host == host)))
+    node.vcpus_used = sum(c.vcpus for c in claims)
+    node.memory_mb_used = sum(c.memory_mb for c in claims)
+    node.local_gb_used = sum(c.disk_gb for c in claims)
+    node.running_vms = len(claims)

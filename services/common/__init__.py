@@ -1,0 +1,1 @@
+"""What every built-in service shares: app factory, errors, auth, database access."""

@@ -1,0 +1,185 @@
+"""The FastAPI app factory: OpenStack-shaped errors, a request size limit, no tracebacks out.
+
+Every service says errors its own way (Keystone ``{"error": ...}``, Nova and Cinder
+``{"badRequest": ...}``, Neutron ``{"NeutronError": ...}``); each passes its formatter.
+Whatever goes wrong, the client gets a JSON error it can act on, never a 500 with a trace.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.datastructures import DefaultPlaceholder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger(__name__)
+
+# Largest JSON body a service accepts; uploads (image data) are streamed and exempt.
+MAX_JSON_BODY = 1 << 20
+
+
+class ApiError(Exception):
+    """An error the client caused or should know about, with an OpenStack error kind."""
+
+    def __init__(self, status: int, message: str, kind: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.kind = kind
+
+
+def not_found(message: str, kind: str | None = None) -> ApiError:
+    return ApiError(404, message, kind)
+
+
+def bad_request(message: str, kind: str | None = None) -> ApiError:
+    return ApiError(400, message, kind)
+
+
+def conflict(message: str, kind: str | None = None) -> ApiError:
+    return ApiError(409, message, kind)
+
+
+def forbidden(message: str, kind: str | None = None) -> ApiError:
+    return ApiError(403, message, kind)
+
+
+# (status, message, kind) -> JSON body in the service's own error shape.
+ErrorFormatter = Callable[[int, str, str | None], dict[str, Any]]
+
+# Nova and Cinder name an error by its status.
+NOVA_ERROR_KINDS = {
+    400: "badRequest",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "itemNotFound",
+    405: "badMethod",
+    406: "notAcceptable",
+    409: "conflictingRequest",
+    413: "overLimit",
+    415: "badMediaType",
+    429: "overLimit",
+    501: "notImplemented",
+    503: "serviceUnavailable",
+}
+
+
+def nova_error(status: int, message: str, kind: str | None) -> dict[str, Any]:
+    del kind
+    name = NOVA_ERROR_KINDS.get(status, "computeFault")
+    return {name: {"code": status, "message": message}}
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:3]:
+        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+        parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
+    return "Invalid input for the request: " + "; ".join(parts)
+
+
+class BodySizeLimit:
+    """Refuse request bodies over ``max_bytes`` (413) unless the path is exempt (uploads)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        formatter: ErrorFormatter,
+        max_bytes: int = MAX_JSON_BODY,
+        exempt: Callable[[str], bool] = lambda _path: False,
+    ) -> None:
+        self.app = app
+        self.formatter = formatter
+        self.max_bytes = max_bytes
+        self.exempt = exempt
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.exempt(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            await self._refuse(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise ApiError(413, f"Request body larger than {self.max_bytes} bytes")
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = f"Request body larger than {self.max_bytes} bytes"
+        response = JSONResponse(self.formatter(413, message, None), status_code=413)
+        await response(scope, receive, send)
+
+
+class PlainRoute(APIRoute):
+    """A route whose return value is sent as it is, never checked against a response model.
+
+    FastAPI checks a sync handler's return value in a second worker thread while the
+    request's transaction (on SQLite, its write lock) is still open; under load every worker
+    thread ends up waiting for that lock and nothing moves. Handlers here build OpenStack's
+    JSON by hand, so the check adds nothing.
+    """
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        if isinstance(kwargs.get("response_model", DefaultPlaceholder(None)), DefaultPlaceholder):
+            kwargs["response_model"] = None
+        super().__init__(path, endpoint, **kwargs)
+
+
+def router(**kwargs: Any) -> APIRouter:
+    """An APIRouter whose routes are PlainRoutes (use it for every service router)."""
+    return APIRouter(route_class=PlainRoute, **kwargs)
+
+
+def create_app(
+    title: str,
+    formatter: ErrorFormatter,
+    *,
+    upload_path: Callable[[str], bool] = lambda _path: False,
+) -> FastAPI:
+    app = FastAPI(title=title, docs_url=None, redoc_url=None, redirect_slashes=False)
+    app.router.route_class = PlainRoute
+
+    def respond(status: int, message: str, kind: str | None = None) -> JSONResponse:
+        return JSONResponse(formatter(status, message, kind), status_code=status)
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
+        return respond(exc.status, exc.message, exc.kind)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return respond(400, _validation_message(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = exc.detail if isinstance(exc.detail, str) else "Request failed"
+        if exc.status_code == 404 and message == "Not Found":
+            message = "The resource could not be found."
+        return respond(exc.status_code, message)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error serving %s %s", request.method, request.url.path)
+        return respond(
+            500,
+            "The server has either erred or is incapable of performing the requested operation.",
+        )
+
+    app.add_middleware(BodySizeLimit, formatter=formatter, exempt=upload_path)
+    return app

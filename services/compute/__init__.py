@@ -1,0 +1,1 @@
+"""Compute: the Nova v2.1 API subset; it starts BootInstance and DeleteInstance workflows."""

@@ -1,0 +1,1 @@
+"""Identity: a Keystone v3 subset (password tokens, validation, revocation, catalog)."""

@@ -1,0 +1,77 @@
+"""Identity's tables: projects, users, roles and their assignments, revocations, catalog."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from db.base import Base, new_hex_id, utcnow
+
+DEFAULT_DOMAIN_ID = "default"
+DEFAULT_DOMAIN_NAME = "Default"
+
+
+class Project(Base):
+    __tablename__ = "projects"
+    __table_args__ = (UniqueConstraint("domain_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_hex_id)
+    name: Mapped[str] = mapped_column(String(64))
+    domain_id: Mapped[str] = mapped_column(String(64), default=DEFAULT_DOMAIN_ID)
+    description: Mapped[str] = mapped_column(Text, default="")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("domain_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_hex_id)
+    name: Mapped[str] = mapped_column(String(255))
+    domain_id: Mapped[str] = mapped_column(String(64), default=DEFAULT_DOMAIN_ID)
+    # An argon2id hash (salted, slow); the password itself is never stored.
+    password_hash: Mapped[str] = mapped_column(Text)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    default_project_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Role(Base):
+    __tablename__ = "roles"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_hex_id)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class RoleAssignment(Base):
+    __tablename__ = "role_assignments"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), primary_key=True)
+    role_id: Mapped[str] = mapped_column(ForeignKey("roles.id"), primary_key=True)
+
+
+class RevokedToken(Base):
+    """A revoked token, by its audit id; kept until the token would have expired anyway."""
+
+    __tablename__ = "revoked_tokens"
+
+    audit_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CatalogEndpoint(Base):
+    __tablename__ = "catalog_endpoints"
+    __table_args__ = (UniqueConstraint("service_type", "interface", "region"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_hex_id)
+    service_id: Mapped[str] = mapped_column(String(64))
+    service_type: Mapped[str] = mapped_column(String(64))
+    service_name: Mapped[str] = mapped_column(String(64))
+    interface: Mapped[str] = mapped_column(String(16), default="public")
+    region: Mapped[str] = mapped_column(String(64))
+    url: Mapped[str] = mapped_column(Text)

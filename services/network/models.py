@@ -1,0 +1,92 @@
+"""Network's tables. An IP is held by a row in ``ip_allocations`` whose primary key is
+(subnet, address): the database itself refuses to hand one address out twice.
+
+Every resource carries Neutron's ``description`` and ``revision_number`` (bumped on each
+update), which clients use for display and compare-and-swap."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from db.base import Base, new_uuid, utcnow
+
+
+class Network(Base):
+    __tablename__ = "networks"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    name: Mapped[str] = mapped_column(default="")
+    project_id: Mapped[str] = mapped_column(String(64))
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
+    status: Mapped[str] = mapped_column(String(16), default="ACTIVE")
+    mtu: Mapped[int] = mapped_column(default=1500)
+    description: Mapped[str] = mapped_column(default="")
+    revision_number: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    subnets: Mapped[list[Subnet]] = relationship(
+        back_populates="network", order_by="Subnet.created_at"
+    )
+
+
+class Subnet(Base):
+    __tablename__ = "subnets"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    network_id: Mapped[str] = mapped_column(ForeignKey("networks.id"), index=True)
+    name: Mapped[str] = mapped_column(default="")
+    project_id: Mapped[str] = mapped_column(String(64))
+    cidr: Mapped[str] = mapped_column(String(64))
+    ip_version: Mapped[int] = mapped_column(default=4)
+    gateway_ip: Mapped[str | None] = mapped_column(String(64))
+    # [{"start": "10.0.0.2", "end": "10.0.0.254"}], as Neutron's allocation_pools.
+    allocation_pools: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    enable_dhcp: Mapped[bool] = mapped_column(Boolean, default=True)
+    dns_nameservers: Mapped[list[str]] = mapped_column(JSON, default=list)
+    description: Mapped[str] = mapped_column(default="")
+    revision_number: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    network: Mapped[Network] = relationship(back_populates="subnets")
+
+
+class Port(Base):
+    __tablename__ = "ports"
+    __table_args__ = (Index("ix_ports_device_id", "device_id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    network_id: Mapped[str] = mapped_column(ForeignKey("networks.id"), index=True)
+    project_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(default="")
+    mac_address: Mapped[str] = mapped_column(String(17), unique=True)
+    device_id: Mapped[str] = mapped_column(default="")
+    device_owner: Mapped[str] = mapped_column(default="")
+    binding_host_id: Mapped[str] = mapped_column(default="")
+    admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
+    status: Mapped[str] = mapped_column(String(16), default="DOWN")
+    description: Mapped[str] = mapped_column(default="")
+    revision_number: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    fixed_ips: Mapped[list[IpAllocation]] = relationship(
+        back_populates="port", cascade="all, delete-orphan", order_by="IpAllocation.ip_address"
+    )
+
+
+class IpAllocation(Base):
+    __tablename__ = "ip_allocations"
+
+    subnet_id: Mapped[str] = mapped_column(ForeignKey("subnets.id"), primary_key=True)
+    ip_address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    port_id: Mapped[str] = mapped_column(ForeignKey("ports.id"), index=True)
+    network_id: Mapped[str] = mapped_column(String(36))
+
+    port: Mapped[Port] = relationship(back_populates="fixed_ips")

@@ -1,0 +1,108 @@
+"""``/v2.0/networks``: create, list, show, update and delete networks."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Query, Request, Response
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from services.common.app import router as common_router
+from services.common.auth import Auth
+from services.common.db import DbSession
+from services.network.access import get_network, network_visible, owner_project, require_owner
+from services.network.errors import invalid_shared_setting, network_in_use, policy_denied
+from services.network.filters import NETWORK_FILTERS, parse_query
+from services.network.models import Network, Port
+from services.network.schemas import (
+    NETWORK_ATTRIBUTES,
+    JsonBody,
+    NetworkCreate,
+    NetworkUpdate,
+    apply_update,
+    parse_body,
+)
+from services.network.views import network_view, select_fields
+
+router = common_router(prefix="/v2.0/networks")
+Fields = Annotated[list[str] | None, Query()]
+
+
+@router.post("", status_code=201)
+def create_network(body: JsonBody, caller: Auth, session: DbSession) -> dict[str, Any]:
+    new = parse_body(body, "network", NetworkCreate, NETWORK_ATTRIBUTES, "POST")
+    project_id = owner_project(caller, new.project_id, new.tenant_id)
+    if new.shared and not caller.is_admin:
+        raise policy_denied("(rule:create_network and rule:create_network:shared)")
+    network = Network(
+        name=new.name,
+        description=new.description,
+        project_id=project_id,
+        shared=new.shared,
+        admin_state_up=new.admin_state_up,
+        mtu=new.mtu,
+        subnets=[],
+    )
+    session.add(network)
+    session.flush()
+    return {"network": network_view(network)}
+
+
+@router.get("")
+def list_networks(request: Request, caller: Auth, session: DbSession) -> dict[str, Any]:
+    query = parse_query(request.query_params.multi_items(), NETWORK_FILTERS)
+    statement = select(Network).options(selectinload(Network.subnets)).where(*query.where)
+    visible = network_visible(caller)
+    if visible is not None:
+        statement = statement.where(visible)
+    networks = session.scalars(statement.order_by(Network.created_at, Network.id))
+    return {"networks": [select_fields(network_view(n), query.fields) for n in networks]}
+
+
+@router.get("/{network_id}")
+def show_network(
+    network_id: str, caller: Auth, session: DbSession, fields: Fields = None
+) -> dict[str, Any]:
+    network = get_network(session, caller, network_id)
+    return {"network": select_fields(network_view(network), fields or [])}
+
+
+@router.put("/{network_id}")
+def update_network(
+    network_id: str, body: JsonBody, caller: Auth, session: DbSession
+) -> dict[str, Any]:
+    update = parse_body(body, "network", NetworkUpdate, NETWORK_ATTRIBUTES, "PUT")
+    unsharing = "shared" in update.model_fields_set and not update.shared
+    network = get_network(session, caller, network_id, lock="delete" if unsharing else "write")
+    require_owner(caller, network.project_id, "update_network")
+    if "shared" in update.model_fields_set and update.shared != network.shared:
+        if not caller.is_admin:
+            raise policy_denied("(rule:update_network and rule:update_network:shared)")
+        if unsharing and _used_by_others(session, network):
+            raise invalid_shared_setting(network.id)
+    if apply_update(network, update):
+        session.flush()
+    return {"network": network_view(network)}
+
+
+def _used_by_others(session: DbSession, network: Network) -> bool:
+    foreign = select(Port.id).where(
+        Port.network_id == network.id, Port.project_id != network.project_id
+    )
+    return session.scalar(foreign.limit(1)) is not None
+
+
+@router.delete("/{network_id}", status_code=204)
+def delete_network(network_id: str, caller: Auth, session: DbSession) -> Response:
+    # FOR UPDATE waits for ports being created on it; any that commit are then seen below.
+    network = get_network(session, caller, network_id, lock="delete")
+    require_owner(caller, network.project_id, "delete_network")
+    if session.scalar(select(Port.id).where(Port.network_id == network.id).limit(1)):
+        raise network_in_use(network.id)
+    # Without ports no subnet holds an allocation, so they go with it, as in Neutron.
+    for subnet in list(network.subnets):
+        session.delete(subnet)
+    session.delete(network)
+    session.flush()
+    return Response(status_code=204)

@@ -1,0 +1,227 @@
+"""``/v2.0/ports``: create (MAC and fixed IPs allocated), list, show, update, delete ports."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network
+from typing import Annotated, Any
+
+from fastapi import Query, Request, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from db.base import new_uuid
+from services.common.app import ApiError
+from services.common.app import router as common_router
+from services.common.auth import Auth, AuthContext
+from services.common.db import DbSession
+from services.network import ipam
+from services.network.access import (
+    get_network,
+    get_port,
+    get_subnet,
+    owner_project,
+    owns,
+    port_visible,
+)
+from services.network.claims import claim
+from services.network.errors import (
+    invalid_attribute,
+    invalid_input,
+    ip_generation_failure,
+    mac_generation_failure,
+    mac_in_use,
+    policy_denied,
+)
+from services.network.filters import PORT_FILTERS, parse_query
+from services.network.models import Network, Port, Subnet
+from services.network.schemas import (
+    PORT_ATTRIBUTES,
+    FixedIpBody,
+    JsonBody,
+    PortCreate,
+    PortUpdate,
+    apply_update,
+    parse_body,
+)
+from services.network.views import port_status, port_view, select_fields
+
+router = common_router(prefix="/v2.0/ports")
+Fields = Annotated[list[str] | None, Query()]
+
+# Neutron's default base_mac: OpenStack's OUI, the last three octets random.
+MAC_PREFIX = "fa:16:3e"
+# Neutron's mac_generation_retries; a collision among 16M addresses is already rare.
+MAC_RETRIES = 16
+_MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+
+
+def random_mac() -> str:
+    return ":".join([MAC_PREFIX, *(f"{b:02x}" for b in secrets.token_bytes(3))])
+
+
+def parse_mac(value: str) -> str:
+    """A unicast MAC in Neutron's lowercase form, or 400."""
+    mac = value.lower().replace("-", ":")
+    if not _MAC.match(mac) or mac == "00:00:00:00:00:00" or int(mac[:2], 16) & 1:
+        raise invalid_attribute("mac_address", f"'{value}' is not a valid MAC address")
+    return mac
+
+
+@dataclass(frozen=True)
+class FixedIpRequest:
+    subnet: Subnet
+    ip: IPv4Address | None
+
+
+def _resolve_fixed_ips(
+    session: Session, caller: AuthContext, network: Network, given: list[FixedIpBody]
+) -> list[FixedIpRequest]:
+    """Each asked-for IP with its subnet, checked to belong to ``network``."""
+    requests = []
+    for entry in given:
+        ip = ipam.parse_address(entry.ip_address, "fixed_ips") if entry.ip_address else None
+        if entry.subnet_id:
+            subnet = get_subnet(session, caller, entry.subnet_id)
+            if subnet.network_id != network.id:
+                raise invalid_input(
+                    f"Failed to create port on network {network.id}, because fixed_ips "
+                    f"included invalid subnet {subnet.id}."
+                )
+        elif ip is not None:
+            found = [s for s in network.subnets if ip in IPv4Network(s.cidr)]
+            if not found:
+                raise invalid_input(
+                    f"IP address {ip} is not a valid IP for any of the subnets on the "
+                    "specified network."
+                )
+            subnet = found[0]
+        else:
+            raise invalid_attribute("fixed_ips", "each entry needs a subnet_id or ip_address")
+        if ip is not None:
+            ipam.check_fixed_ip(subnet, ip)
+        requests.append(FixedIpRequest(subnet, ip))
+    return requests
+
+
+def _insert_port(session: Session, port: Port, mac: str | None) -> None:
+    """Insert ``port`` with ``mac``, or with a random unique MAC when none was asked for."""
+    if mac is not None:
+        port.mac_address = mac
+        if session.scalar(select(Port.id).where(Port.mac_address == mac)) or not claim(
+            session, port
+        ):
+            raise mac_in_use(port.network_id, mac)
+        return
+    for _attempt in range(MAC_RETRIES):
+        port.mac_address = random_mac()
+        if claim(session, port):
+            return
+    raise mac_generation_failure(port.network_id)
+
+
+def _use_subnet(session: Session, caller: AuthContext, subnet_id: str) -> Subnet:
+    # FOR KEY SHARE: a concurrent delete of the subnet waits for this port, or wins first and
+    # this request answers 404 instead of tripping over a foreign key.
+    return get_subnet(session, caller, subnet_id, lock="use")
+
+
+def _allocate(
+    session: Session,
+    caller: AuthContext,
+    port: Port,
+    network: Network,
+    requests: list[FixedIpRequest] | None,
+) -> None:
+    if requests is None:
+        # No fixed_ips given: one address from the first subnet that has one, as Neutron.
+        for candidate in list(network.subnets):
+            try:
+                subnet = _use_subnet(session, caller, candidate.id)
+                ipam.allocate(session, subnet, port.id)
+                return
+            except ApiError as exc:
+                if exc.kind not in ("IpAddressGenerationFailure", "SubnetNotFound"):
+                    raise
+        if network.subnets:
+            raise ip_generation_failure(network.id)
+        return
+    # Subnets in id order (a single lock order); asked-for addresses before automatic ones,
+    # so an automatic pick cannot take an address the same request names.
+    for request in sorted(requests, key=lambda r: (r.subnet.id, r.ip is None)):
+        subnet = _use_subnet(session, caller, request.subnet.id)
+        ipam.allocate(session, subnet, port.id, request.ip)
+
+
+@router.post("", status_code=201)
+def create_port(body: JsonBody, caller: Auth, session: DbSession) -> dict[str, Any]:
+    new = parse_body(body, "port", PortCreate, PORT_ATTRIBUTES, "POST")
+    project_id = owner_project(caller, new.project_id, new.tenant_id)
+    network = get_network(session, caller, new.network_id, lock="use")
+    # Neutron's policy: only the network's owner (or admin) picks MACs and addresses.
+    network_owner = owns(caller, network.project_id)
+    mac = None if new.mac_address is None else parse_mac(new.mac_address)
+    if mac is not None and not network_owner:
+        raise policy_denied("(rule:create_port and rule:create_port:mac_address)")
+    requests = None
+    if new.fixed_ips is not None:
+        requests = _resolve_fixed_ips(session, caller, network, new.fixed_ips)
+        if not network_owner and any(r.ip is not None for r in requests):
+            raise policy_denied("(rule:create_port and rule:create_port:fixed_ips:ip_address)")
+    port = Port(
+        id=new_uuid(),
+        network_id=network.id,
+        project_id=project_id,
+        name=new.name,
+        description=new.description,
+        device_id=new.device_id,
+        device_owner=new.device_owner,
+        binding_host_id=new.binding_host_id,
+        admin_state_up=new.admin_state_up,
+    )
+    port.status = port_status(port)
+    _insert_port(session, port, mac)
+    _allocate(session, caller, port, network, requests)
+    # The allocations were inserted on their own; load them for the answer.
+    session.expire(port, ["fixed_ips"])
+    return {"port": port_view(port)}
+
+
+@router.get("")
+def list_ports(request: Request, caller: Auth, session: DbSession) -> dict[str, Any]:
+    query = parse_query(request.query_params.multi_items(), PORT_FILTERS)
+    statement = select(Port).options(selectinload(Port.fixed_ips)).where(*query.where)
+    visible = port_visible(caller)
+    if visible is not None:
+        statement = statement.where(visible)
+    ports = session.scalars(statement.order_by(Port.created_at, Port.id))
+    return {"ports": [select_fields(port_view(p), query.fields) for p in ports]}
+
+
+@router.get("/{port_id}")
+def show_port(
+    port_id: str, caller: Auth, session: DbSession, fields: Fields = None
+) -> dict[str, Any]:
+    return {"port": select_fields(port_view(get_port(session, caller, port_id)), fields or [])}
+
+
+@router.put("/{port_id}")
+def update_port(port_id: str, body: JsonBody, caller: Auth, session: DbSession) -> dict[str, Any]:
+    update = parse_body(body, "port", PortUpdate, PORT_ATTRIBUTES, "PUT")
+    # Locked: two concurrent updates must not both bump the revision from the same number.
+    port = get_port(session, caller, port_id, lock=True)
+    if apply_update(port, update):
+        port.status = port_status(port)
+        session.flush()
+    return {"port": port_view(port)}
+
+
+@router.delete("/{port_id}", status_code=204)
+def delete_port(port_id: str, caller: Auth, session: DbSession) -> Response:
+    port = get_port(session, caller, port_id)
+    # The allocations go with it (delete-orphan), so its addresses are free once committed.
+    session.delete(port)
+    session.flush()
+    return Response(status_code=204)

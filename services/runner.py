@@ -1,0 +1,64 @@
+"""Builds and serves one built-in service: ``bootflow run service <name>``.
+
+Each service is its own process on its own loopback port (as each OpenStack API is), shares
+the configured database, and validates tokens with identity using the service account.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable
+from typing import Final
+
+import uvicorn
+from fastapi import FastAPI
+
+from bootflow.config import Settings
+from bootflow.service_account import service_session
+from db.session import SessionFactory, make_engine, make_session_factory
+from services.common.auth import TokenValidator
+
+# name -> (module with create_app(settings, sessions, validator), settings attribute of its port)
+SERVICES: Final[dict[str, tuple[str, str]]] = {
+    "identity": ("services.identity.app", "identity_port"),
+    "image": ("services.image.app", "image_port"),
+    "network": ("services.network.app", "network_port"),
+    "volume": ("services.volume.app", "volume_port"),
+    "compute": ("services.compute.app", "compute_port"),
+}
+
+
+def build_app(name: str, settings: Settings, sessions: SessionFactory | None = None) -> FastAPI:
+    if sessions is None:
+        sessions = make_session_factory(
+            make_engine(settings.db_url, pool_size=settings.database_pool_size)
+        )
+    module_name, _port = SERVICES[name]
+    module = importlib.import_module(module_name)
+    if name == "identity":
+        app: FastAPI = module.create_identity_app(settings, sessions)
+        return app
+    validator = TokenValidator(service_session(settings), settings.token_cache_seconds)
+    factory: Callable[[Settings, SessionFactory, TokenValidator], FastAPI] = module.create_app
+    return factory(settings, sessions, validator)
+
+
+def port_of(name: str, settings: Settings) -> int:
+    port: int = getattr(settings, SERVICES[name][1])
+    return port
+
+
+def serve(name: str, settings: Settings) -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    app = build_app(name, settings)
+    uvicorn.run(
+        app,
+        host=settings.bind_host,
+        port=port_of(name, settings),
+        log_level="info",
+        # Keep-alive well past clients' pool idle time, so reused connections aren't cut.
+        timeout_keep_alive=30,
+    )

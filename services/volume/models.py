@@ -1,0 +1,75 @@
+"""Volume's tables: volumes (each backed by a file), attachments, and per-project usage."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from db.base import Base, new_uuid, utcnow
+
+
+class Volume(Base):
+    __tablename__ = "volumes"
+    __table_args__ = (Index("ix_volumes_project", "project_id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    project_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(64), default="")
+    name: Mapped[str | None]
+    description: Mapped[str | None] = mapped_column(Text)
+    size: Mapped[int]  # GiB
+    # creating -> available <-> reserved/attaching -> in-use -> detaching; deleting; error
+    status: Mapped[str] = mapped_column(String(32), default="creating")
+    attach_status: Mapped[str] = mapped_column(String(32), default="detached")
+    volume_type: Mapped[str] = mapped_column(String(64), default="file")
+    bootable: Mapped[bool] = mapped_column(Boolean, default=False)
+    image_id: Mapped[str | None] = mapped_column(String(36))
+    # Cinder's volume_image_metadata: what the image said when the volume was filled from it.
+    image_metadata: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    # The backing file; never shown to non-admins except inside connection_info.
+    path: Mapped[str | None] = mapped_column(Text)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    attachments: Mapped[list[VolumeAttachment]] = relationship(
+        back_populates="volume", order_by="VolumeAttachment.created_at"
+    )
+
+
+class VolumeAttachment(Base):
+    __tablename__ = "volume_attachments"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    volume_id: Mapped[str] = mapped_column(ForeignKey("volumes.id"), index=True)
+    instance_uuid: Mapped[str | None] = mapped_column(String(36), index=True)
+    attached_host: Mapped[str | None]
+    # reserved -> attaching -> attached; detached when deleted.
+    attach_status: Mapped[str] = mapped_column(String(32), default="reserved")
+    # rw or ro; "null" until a connector or (3.54+) the create request names one, as Cinder.
+    attach_mode: Mapped[str] = mapped_column(String(8), default="null")
+    mountpoint: Mapped[str | None]
+    # Set when a connector is given (Cinder's attach_time): the volume is exported from then.
+    attach_time: Mapped[datetime | None]
+    connector: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    connection_info: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    volume: Mapped[Volume] = relationship(back_populates="attachments")
+
+
+class VolumeQuotaUsage(Base):
+    """A project's volumes and gigabytes in use, changed by conditional UPDATEs so two
+    concurrent creates can never both take the last unit of quota."""
+
+    __tablename__ = "volume_quota_usages"
+    __table_args__ = (UniqueConstraint("project_id", "resource"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    project_id: Mapped[str] = mapped_column(String(64))
+    resource: Mapped[str] = mapped_column(String(32))
+    in_use: Mapped[int] = mapped_column(default=0)

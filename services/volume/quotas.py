@@ -1,0 +1,124 @@
+"""Per-project volume quotas: counts held in ``volume_quota_usages``, limits from settings.
+
+Usage only moves through conditional UPDATEs (``in_use + n <= limit`` in the WHERE clause),
+so two creates racing for the last unit cannot both win: on PostgreSQL the second UPDATE
+waits for the first's row lock and re-checks the condition against the committed row; on
+SQLite every transaction is BEGIN IMMEDIATE and they simply take turns. A refusal raises,
+and the caller's transaction rolls back whatever this request had already counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final, cast
+
+from sqlalchemy import CursorResult, Table, case, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from bootflow.config import Settings
+from services.common.app import ApiError
+from services.volume.models import VolumeQuotaUsage
+
+VOLUMES: Final = "volumes"
+GIGABYTES: Final = "gigabytes"
+RESOURCES: Final = (VOLUMES, GIGABYTES)
+_USAGE = cast(Table, VolumeQuotaUsage.__table__)
+
+
+class QuotaExceeded(ApiError):
+    """Cinder's QuotaError: a 413 the client may retry once usage drops (Retry-After: 0)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(413, message)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """A project's limits; a negative limit means unlimited, as in Cinder."""
+
+    volumes: int
+    gigabytes: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        return cls(volumes=settings.quota_volumes, gigabytes=settings.quota_gigabytes)
+
+    def of(self, resource: str) -> int:
+        return self.volumes if resource == VOLUMES else self.gigabytes
+
+
+def _ensure_rows(session: Session, project_id: str) -> None:
+    """Insert the project's zeroed usage rows unless present (a racing insert is harmless)."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    rows = [{"project_id": project_id, "resource": r, "in_use": 0} for r in RESOURCES]
+    session.execute(
+        insert(_USAGE)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["project_id", "resource"])
+    )
+
+
+def usage(session: Session, project_id: str) -> dict[str, int]:
+    rows = session.execute(
+        select(_USAGE.c.resource, _USAGE.c.in_use).where(_USAGE.c.project_id == project_id)
+    )
+    found = {resource: in_use for resource, in_use in rows}
+    return {r: int(found.get(r, 0)) for r in RESOURCES}
+
+
+def reserve(session: Session, project_id: str, limits: Limits, size_gb: int) -> None:
+    """Count one more volume of ``size_gb`` against the project, or raise QuotaExceeded."""
+    _ensure_rows(session, project_id)
+    for resource, delta in ((VOLUMES, 1), (GIGABYTES, size_gb)):
+        limit = limits.of(resource)
+        stmt = (
+            update(_USAGE)
+            .where(_USAGE.c.project_id == project_id, _USAGE.c.resource == resource)
+            .values(in_use=_USAGE.c.in_use + delta)
+        )
+        if limit >= 0:
+            stmt = stmt.where(_USAGE.c.in_use + delta <= limit)
+        result = cast(CursorResult[Any], session.execute(stmt))
+        if result.rowcount == 0:
+            raise _exceeded(resource, delta, limit, usage(session, project_id)[resource])
+
+
+def release(session: Session, project_id: str, size_gb: int) -> None:
+    """Give back one volume of ``size_gb`` (never below zero, should counts ever drift)."""
+    for resource, delta in ((VOLUMES, 1), (GIGABYTES, size_gb)):
+        in_use = _USAGE.c.in_use
+        session.execute(
+            update(_USAGE)
+            .where(_USAGE.c.project_id == project_id, _USAGE.c.resource == resource)
+            .values(in_use=case((in_use >= delta, in_use - delta), else_=0))
+        )
+
+
+def _exceeded(resource: str, requested: int, limit: int, consumed: int) -> QuotaExceeded:
+    # Cinder's exception messages, prefixed with the exception's name as its fault wrapper does.
+    if resource == VOLUMES:
+        return QuotaExceeded(
+            f"VolumeLimitExceeded: Maximum number of volumes allowed ({limit}) "
+            f"exceeded for quota '{VOLUMES}'."
+        )
+    return QuotaExceeded(
+        "VolumeSizeExceedsAvailableQuota: Requested volume or snapshot exceeds allowed "
+        f"{GIGABYTES} quota. Requested {requested}G, quota is {limit}G and {consumed}G has "
+        "been consumed."
+    )
+
+
+def quota_set(
+    session: Session, project_id: str, limits: Limits, with_usage: bool
+) -> dict[str, Any]:
+    """Cinder's ``quota_set`` for the project: limits, and with usage their in_use/reserved."""
+    body: dict[str, Any] = {"id": project_id}
+    counts = usage(session, project_id) if with_usage else {}
+    for resource in RESOURCES:
+        limit = limits.of(resource)
+        body[resource] = (
+            {"limit": limit, "in_use": counts[resource], "reserved": 0} if with_usage else limit
+        )
+    return body

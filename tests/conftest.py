@@ -1,0 +1,36 @@
+"""Fixtures shared by the whole suite.
+
+Database-facing tests take ``database_url`` and so run twice: on a SQLite file and on
+PostgreSQL. The PostgreSQL side is a throwaway cluster this session starts, unless
+``BOOTFLOW_TEST_POSTGRES_URL`` names a server to create test databases on.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from db.migrate import upgrade
+from tests.support.databases import BACKENDS, new_database
+from tests.support.postgres import throwaway_cluster
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> Iterator[str]:
+    given = os.environ.get("BOOTFLOW_TEST_POSTGRES_URL")
+    if given:
+        yield given
+        return
+    with throwaway_cluster() as url:
+        yield url
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, migrated database; the test runs once per backend."""
+    url = new_database(request.param, tmp_path, request)
+    upgrade(url)
+    return url

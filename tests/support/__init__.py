@@ -1,0 +1,1 @@
+"""Test fixtures' machinery: a throwaway PostgreSQL, loopback servers, the whole stack."""

@@ -1,0 +1,185 @@
+"""The real embedded stack (``bootflow.stack.Stack``), on free ports in a temp data dir."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from bootflow import task_queues
+from bootflow.config import Settings
+from bootflow.messages import HostDomains, HostDomainsInput
+from bootflow.seed import admin_session, read_openrc
+from bootflow.stack import Stack
+from bootflow.temporal import connect
+from clients.image import ImageClient
+from clients.network import NetworkClient
+from clients.session import Credentials, Session
+from clients.volume import VolumeClient
+from db.models import Claim, ComputeNode, Instance, QuotaReservation, QuotaUsage
+from db.session import SessionFactory, make_engine, make_session_factory
+from tests.support.net import free_port
+from workflows.host_domains import HostDomainsWorkflow
+
+BOOTFLOW = str(Path(sys.executable).parent / "bootflow")
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+@dataclass
+class RunningStack:
+    stack: Stack
+    sessions: SessionFactory
+
+    @property
+    def settings(self) -> Settings:
+        return self.stack.settings
+
+    def cli(self, *args: str, timeout: float = 120) -> CliResult:
+        """Run ``bootflow`` as a user would, against this stack (its openrc's demo user)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+        env["BOOTFLOW_DATA_DIR"] = str(self.settings.data_dir)
+        proc = subprocess.run(
+            [BOOTFLOW, *args], capture_output=True, text=True, env=env, timeout=timeout
+        )
+        return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+    def admin(self) -> Session:
+        return admin_session(self.settings)
+
+    def demo(self) -> Session:
+        """A session as the demo user, from the stack's openrc (what the CLI uses)."""
+        env = read_openrc(self.settings.data_dir / "openrc")
+        return Session(
+            Credentials(
+                env["OS_AUTH_URL"], env["OS_USERNAME"], env["OS_PASSWORD"], env["OS_PROJECT_NAME"]
+            )
+        )
+
+    def all_ports(self) -> list[dict[str, Any]]:
+        return NetworkClient(self.admin()).list_ports()
+
+    def ports_of(self, instance_uuid: str) -> list[dict[str, Any]]:
+        return NetworkClient(self.admin()).list_ports(device_id=instance_uuid)
+
+    def volumes_of(self, instance_uuid: str, project_id: str) -> list[dict[str, Any]]:
+        client = VolumeClient(self.admin(), project_id=project_id)
+        return [
+            v
+            for v in client.list_volumes()
+            if (v.get("metadata") or {}).get("instance_uuid") == instance_uuid
+        ]
+
+    def image_client(self) -> ImageClient:
+        return ImageClient(self.admin())
+
+    def domains(self, host: str) -> HostDomains:
+        async def ask() -> HostDomains:
+            client = await connect(self.settings)
+            return await client.execute_workflow(
+                HostDomainsWorkflow.run,
+                HostDomainsInput(host),
+                id=f"host-domains-{uuid.uuid4()}",
+                task_queue=task_queues.CONTROL,
+            )
+
+        return asyncio.run(ask())
+
+    def instance(self, instance_uuid: str) -> Instance | None:
+        with self.sessions.begin() as s:
+            return s.get(Instance, instance_uuid)
+
+    def claims(self, instance_uuid: str) -> list[Claim]:
+        with self.sessions.begin() as s:
+            return list(s.scalars(select(Claim).where(Claim.instance_uuid == instance_uuid)))
+
+    def quota_usage(self, project_id: str) -> dict[str, int]:
+        with self.sessions.begin() as s:
+            rows = s.scalars(select(QuotaUsage).where(QuotaUsage.project_id == project_id))
+            return {r.resource: r.in_use for r in rows}
+
+    def reservations(self, instance_uuid: str) -> int:
+        with self.sessions.begin() as s:
+            return int(
+                s.scalar(
+                    select(func.count())
+                    .select_from(QuotaReservation)
+                    .where(QuotaReservation.instance_uuid == instance_uuid)
+                )
+                or 0
+            )
+
+    def host_usage(self) -> dict[str, tuple[int, int, int]]:
+        with self.sessions.begin() as s:
+            return {
+                n.host: (n.vcpus_used, n.memory_mb_used, n.local_gb_used)
+                for n in s.scalars(select(ComputeNode))
+            }
+
+    def child(self, name: str) -> subprocess.Popen[bytes]:
+        for c in self.stack.children:
+            if c.name == name:
+                assert c.proc is not None
+                return c.proc
+        raise KeyError(name)
+
+
+def stack_settings(data_dir: Path, database_url: str) -> Settings:
+    return Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        temporal_address=f"127.0.0.1:{free_port()}",
+        temporal_ui_port=free_port(),
+        identity_port=free_port(),
+        image_port=free_port(),
+        network_port=free_port(),
+        volume_port=free_port(),
+        compute_port=free_port(),
+        heartbeat_seconds=2.0,
+    )
+
+
+@contextmanager
+def running_stack(
+    settings: Settings, hosts: int = 2, env: dict[str, str] | None = None
+) -> Iterator[RunningStack]:
+    stack = Stack(settings, hosts, env=env)
+    try:
+        stack.start()
+        engine = make_engine(stack.settings.db_url)
+        try:
+            yield RunningStack(stack, make_session_factory(engine))
+        finally:
+            engine.dispose()
+    finally:
+        stack.stop()
+
+
+def wait_until(predicate: Any, timeout: float = 60.0, interval: float = 0.2) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met in time")
+        time.sleep(interval)

@@ -1,0 +1,51 @@
+"""Every activity the workflows call by name has exactly one implementation, registered on
+the right worker, with the input and result types its definition promises."""
+
+from __future__ import annotations
+
+import typing
+from pathlib import Path
+
+from temporalio import activity
+
+from bootflow import activity_defs
+from bootflow.config import Settings
+from compute.driver import LibvirtDriver
+from workers import compute, control
+from workers.common import database
+
+HOST_ACTIVITIES = {
+    "allocate_port",
+    "create_volume",
+    "attach_volume",
+    "fetch_image",
+    "spawn",
+    "destroy_guest",
+    "list_domains",
+}
+
+
+def _registered(functions: list) -> dict[str, object]:  # type: ignore[type-arg]
+    out = {}
+    for fn in functions:
+        definition = activity._Definition.from_callable(fn)
+        assert definition is not None
+        out[definition.name] = fn
+    return out
+
+
+def test_workers_register_every_definition_with_its_types(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    on_control = _registered(control.build_activities(settings))
+    driver = LibvirtDriver("test:///default", "node1", tmp_path / "node1")
+    on_host = _registered(compute.build_activities(settings, "node1", driver, database(settings)))
+
+    assert set(on_host) == HOST_ACTIVITIES
+    assert set(on_control) | set(on_host) == {d.name for d in activity_defs.ALL}
+    assert not set(on_control) & set(on_host)
+    for definition in activity_defs.ALL:
+        fn = on_control.get(definition.name) or on_host[definition.name]
+        hints = typing.get_type_hints(fn)
+        params = [v for k, v in hints.items() if k != "return"]
+        assert params == [definition.input_type], definition.name
+        assert hints["return"] is definition.result_type, definition.name

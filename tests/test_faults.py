@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+import pytest
+
+from bootflow.faults import FaultPlan, InjectedFault
+
+
+def test_rules_match_by_point_and_name_and_run_out() -> None:
+    plan = FaultPlan.from_json(
+        '[{"point": "spawn", "match": "*-fail", "times": 1, "message": "boom"}]'
+    )
+    plan.check("spawn", "vm-ok")
+    plan.check("fetch", "vm-fail")
+    with pytest.raises(InjectedFault, match="boom"):
+        plan.check("spawn", "vm-fail")
+    plan.check("spawn", "vm-fail")  # used up
+
+
+def test_the_caller_chooses_the_error_class() -> None:
+    plan = FaultPlan.from_json('[{"point": "spawn"}]')
+    with pytest.raises(KeyError):
+        plan.check("spawn", "x", error=KeyError)
+
+
+def test_an_empty_plan_does_nothing() -> None:
+    FaultPlan.from_json("").check("spawn", "anything")

@@ -1,0 +1,159 @@
+"""Identity (Keystone v3 subset) through real HTTP on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from clients.errors import Unauthorized
+from clients.session import Credentials, Session, password_auth_body
+from tests.support.cloud import PASSWORDS, LoopbackCloud, loopback_cloud
+
+
+@pytest.fixture
+def cloud(database_url: str, tmp_path: Path) -> Iterator[LoopbackCloud]:
+    with loopback_cloud(database_url, tmp_path) as c:
+        yield c
+
+
+def _issue(
+    cloud: LoopbackCloud, user: str, project: str, password: str | None = None
+) -> httpx.Response:
+    creds = Credentials(cloud.settings.auth_url, user, password or PASSWORDS[user], project)
+    return httpx.post(f"{cloud.settings.auth_url}/auth/tokens", json=password_auth_body(creds))
+
+
+def test_password_token_has_keystone_shape_and_catalog(cloud: LoopbackCloud) -> None:
+    response = _issue(cloud, "demo", "demo")
+    assert response.status_code == 201
+    token = response.headers["X-Subject-Token"]
+    body = response.json()["token"]
+    assert body["user"]["name"] == "demo"
+    assert body["project"]["name"] == "demo"
+    assert [r["name"] for r in body["roles"]] == ["member"]
+    assert body["expires_at"].endswith("Z")
+    types = {s["type"] for s in body["catalog"]}
+    assert {"identity", "image", "network", "volumev3", "compute"} <= types
+    assert token not in response.text  # the token travels only in the header
+
+
+def test_wrong_password_unknown_user_and_unassigned_project_are_401(cloud: LoopbackCloud) -> None:
+    assert _issue(cloud, "demo", "demo", password="nope").status_code == 401
+    assert _issue(cloud, "ghost", "demo", password="x").status_code == 401
+    response = _issue(cloud, "demo", "alt")  # demo has no role on alt
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == 401
+
+
+def test_malformed_auth_body_is_400_not_500(cloud: LoopbackCloud) -> None:
+    url = f"{cloud.settings.auth_url}/auth/tokens"
+    assert (
+        httpx.post(
+            url, content=b"{not json", headers={"Content-Type": "application/json"}
+        ).status_code
+        == 400
+    )
+    assert httpx.post(url, json={"auth": {"identity": "x"}}).status_code == 400
+    assert httpx.post(url, json=[]).status_code == 400
+    big = {"auth": {"identity": {"methods": ["password"]}}, "pad": "x" * (2 << 20)}
+    assert httpx.post(url, json=big).status_code == 413
+
+
+def test_service_validates_tokens_and_revocation_is_immediate(cloud: LoopbackCloud) -> None:
+    user_token = _issue(cloud, "demo", "demo").headers["X-Subject-Token"]
+    service = cloud.session("bootflow")
+    ok = service.request("identity", "GET", "auth/tokens", headers={"X-Subject-Token": user_token})
+    assert ok.json()["token"]["project"]["name"] == "demo"
+
+    head = httpx.head(
+        f"{cloud.settings.auth_url}/auth/tokens",
+        headers={"X-Auth-Token": service.token, "X-Subject-Token": user_token},
+    )
+    assert head.status_code == 200
+
+    revoke = httpx.delete(
+        f"{cloud.settings.auth_url}/auth/tokens",
+        headers={"X-Auth-Token": user_token, "X-Subject-Token": user_token},
+    )
+    assert revoke.status_code == 204
+    gone = httpx.get(
+        f"{cloud.settings.auth_url}/auth/tokens",
+        headers={"X-Auth-Token": service.token, "X-Subject-Token": user_token},
+    )
+    assert gone.status_code == 404
+
+
+def test_altered_token_is_rejected(cloud: LoopbackCloud) -> None:
+    token = _issue(cloud, "demo", "demo").headers["X-Subject-Token"]
+    forged = token[:-6] + ("AAAAAA" if not token.endswith("AAAAAA") else "BBBBBB")
+    response = httpx.get(
+        f"{cloud.settings.auth_url}/auth/tokens",
+        headers={"X-Auth-Token": forged, "X-Subject-Token": forged},
+    )
+    assert response.status_code == 401
+
+
+def test_users_validate_only_their_own_tokens(cloud: LoopbackCloud) -> None:
+    demo = _issue(cloud, "demo", "demo").headers["X-Subject-Token"]
+    alt = _issue(cloud, "alt", "alt").headers["X-Subject-Token"]
+    response = httpx.get(
+        f"{cloud.settings.auth_url}/auth/tokens",
+        headers={"X-Auth-Token": alt, "X-Subject-Token": demo},
+    )
+    assert response.status_code == 403
+
+
+def test_admin_creates_project_user_and_assigns_role(cloud: LoopbackCloud) -> None:
+    admin = cloud.session("admin")
+    project = admin.request(
+        "identity", "POST", "projects", json={"project": {"name": "p2"}}
+    ).json()["project"]
+    user = admin.request(
+        "identity",
+        "POST",
+        "users",
+        json={"user": {"name": "u2", "password": "pw2", "default_project_id": project["id"]}},
+    ).json()["user"]
+    roles = {r["name"]: r["id"] for r in admin.request("identity", "GET", "roles").json()["roles"]}
+    admin.request(
+        "identity", "PUT", f"projects/{project['id']}/users/{user['id']}/roles/{roles['member']}"
+    )
+    u2 = Session(Credentials(cloud.settings.auth_url, "u2", "pw2", "p2"))
+    assert u2.token_info().project_id == project["id"]
+
+    with pytest.raises(Exception) as dup:
+        admin.request("identity", "POST", "projects", json={"project": {"name": "p2"}})
+    assert getattr(dup.value, "status", None) == 409
+
+
+def test_non_admin_cannot_use_admin_api(cloud: LoopbackCloud) -> None:
+    demo = cloud.session("demo")
+    with pytest.raises(Exception) as denied:
+        demo.request("identity", "GET", "projects")
+    assert getattr(denied.value, "status", None) == 403
+
+
+def test_passwords_are_stored_hashed(cloud: LoopbackCloud) -> None:
+    from sqlalchemy import select
+
+    from services.identity.models import User
+
+    with cloud.sessions.begin() as s:
+        hashes = list(s.scalars(select(User.password_hash)))
+    assert hashes and all(h.startswith("$argon2id$") for h in hashes)
+    assert not any(pw in h for h in hashes for pw in PASSWORDS.values())
+
+
+def test_version_discovery(cloud: LoopbackCloud) -> None:
+    root = httpx.get(cloud.urls["identity"] + "/")
+    assert root.status_code == 300
+    assert root.json()["versions"]["values"][0]["id"].startswith("v3")
+    assert httpx.get(cloud.urls["identity"] + "/v3").json()["version"]["status"] == "stable"
+
+
+def test_bad_session_credentials_raise_unauthorized(cloud: LoopbackCloud) -> None:
+    with pytest.raises(Unauthorized):
+        Session(Credentials(cloud.settings.auth_url, "demo", "wrong", "demo")).token_info()

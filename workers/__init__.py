@@ -1,0 +1,1 @@
+"""Worker processes: the control worker and one compute worker per host."""

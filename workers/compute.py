@@ -1,0 +1,109 @@
+"""A compute host's worker: the host-bound activities, on the host's own task queue.
+
+    bootflow run compute-worker --host node1     (started by `bootflow up`, one per host)
+
+It holds the host's one libvirt connection, reports the host's capacity into
+``compute_nodes`` on start and heartbeats it, and restarts the guests it should be running
+when its hypervisor kept none (the test driver forgets everything when the process ends).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from temporalio.worker import Worker
+
+from activities.images import ImageActivities
+from activities.ports import PortActivities
+from activities.spawn import SpawnActivities
+from activities.volumes import VolumeActivities
+from bootflow import task_queues
+from bootflow.config import Settings
+from bootflow.faults import FaultPlan
+from bootflow.service_account import service_session
+from bootflow.temporal import connect
+from clients.image import ImageClient
+from clients.network import NetworkClient
+from clients.volume import VolumeClient
+from compute import resource_tracker
+from compute.driver import LibvirtDriver
+from compute.image_cache import ImageCache
+from db.session import SessionFactory
+from workers.common import (
+    activity_executor,
+    database,
+    http_client,
+    run_until_signalled,
+    setup_logging,
+)
+
+log = logging.getLogger("bootflow.compute")
+
+
+def build_activities(
+    settings: Settings, host: str, driver: LibvirtDriver, sessions: SessionFactory
+) -> list[Callable[..., Any]]:
+    http = http_client()
+    service = service_session(settings, http)
+    ports = PortActivities(NetworkClient(service), sessions, host=host)
+    volumes = VolumeActivities(
+        lambda project_id: VolumeClient(service, project_id=project_id), sessions, host=host
+    )
+    images = ImageActivities(
+        ImageClient(service), ImageCache(settings.host_dir(host) / "_base"), sessions
+    )
+    spawn = SpawnActivities(driver, sessions, FaultPlan.from_json(settings.fault_plan))
+    return [
+        ports.allocate_port,
+        volumes.create_volume,
+        volumes.attach_volume,
+        images.fetch_image,
+        spawn.spawn,
+        spawn.destroy_guest,
+        spawn.list_domains,
+    ]
+
+
+def restore_guests(sessions: SessionFactory, driver: LibvirtDriver) -> int:
+    """Start again the active instances the hypervisor no longer has (Nova's
+    resume_guests_state_on_host_boot)."""
+    restored = 0
+    for instance_uuid in resource_tracker.active_instances(sessions, driver.host):
+        if driver.restore(instance_uuid):
+            restored += 1
+    return restored
+
+
+async def heartbeats(sessions: SessionFactory, host: str, every: float) -> None:
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await asyncio.to_thread(resource_tracker.heartbeat, sessions, host)
+        except Exception:
+            log.exception("heartbeat of %s failed; retrying in %.0fs", host, every)
+
+
+async def main(settings: Settings, host: str) -> None:
+    setup_logging()
+    sessions = database(settings)
+    driver = LibvirtDriver(settings.libvirt_uri, host, settings.host_dir(host))
+    resource_tracker.report(sessions, host, driver.resources(), settings)
+    restored = restore_guests(sessions, driver)
+    log.info("host %s on %s: %d guests restored", host, settings.libvirt_uri, restored)
+    client = await connect(settings)
+    worker = Worker(
+        client,
+        task_queue=task_queues.compute(host),
+        activities=build_activities(settings, host, driver, sessions),
+        activity_executor=activity_executor(),
+    )
+    beat = asyncio.create_task(heartbeats(sessions, host, settings.heartbeat_seconds))
+    await run_until_signalled(worker, beat)
+    driver.close()
+
+
+def run(settings: Settings, host: str) -> None:
+    asyncio.run(main(settings, host))

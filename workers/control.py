@@ -1,0 +1,88 @@
+"""The control worker: runs the workflows and the control-plane activities.
+
+bootflow run control-worker     (started by `bootflow up`)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from temporalio.worker import Worker
+
+from activities.identity import IdentityActivities
+from activities.instances import InstanceActivities
+from activities.ports import PortActivities
+from activities.quota import QuotaActivities
+from activities.scheduler import SchedulerActivities
+from activities.volumes import VolumeActivities
+from bootflow import task_queues
+from bootflow.config import Settings
+from bootflow.service_account import service_session
+from bootflow.temporal import connect
+from clients.network import NetworkClient
+from clients.session import Session
+from clients.volume import VolumeClient
+from workers.common import (
+    activity_executor,
+    database,
+    http_client,
+    run_until_signalled,
+    setup_logging,
+)
+from workflows.boot_instance import BootInstance
+from workflows.delete_instance import DeleteInstance
+from workflows.host_domains import HostDomainsWorkflow
+
+WORKFLOWS = [BootInstance, DeleteInstance, HostDomainsWorkflow]
+
+
+def build_activities(settings: Settings) -> list[Callable[..., Any]]:
+    sessions = database(settings)
+    http = http_client()
+    service = service_session(settings, http)
+
+    def user_session(token: str) -> Session:
+        return Session(token=token, auth_url=settings.auth_url, http=http)
+
+    identity = IdentityActivities(service)
+    quota = QuotaActivities(sessions, settings, user_session)
+    instances = InstanceActivities(sessions)
+    scheduler = SchedulerActivities(sessions, settings)
+    ports = PortActivities(NetworkClient(service), sessions, host=None)
+    volumes = VolumeActivities(
+        lambda project_id: VolumeClient(service, project_id=project_id), sessions, host=None
+    )
+    return [
+        identity.authenticate,
+        quota.validate_and_reserve,
+        quota.release_quota,
+        instances.create_instance_record,
+        instances.mark_active,
+        instances.record_fault,
+        instances.begin_delete,
+        instances.mark_deleted,
+        scheduler.schedule_and_claim,
+        scheduler.release_claim,
+        ports.deallocate_ports,
+        volumes.detach_volumes,
+        volumes.delete_volumes,
+    ]
+
+
+async def main(settings: Settings) -> None:
+    setup_logging()
+    client = await connect(settings)
+    worker = Worker(
+        client,
+        task_queue=task_queues.CONTROL,
+        workflows=WORKFLOWS,
+        activities=build_activities(settings),
+        activity_executor=activity_executor(),
+    )
+    await run_until_signalled(worker)
+
+
+def run(settings: Settings) -> None:
+    asyncio.run(main(settings))

@@ -1,0 +1,1 @@
+"""Workflows: orchestration only. They import dataclasses and names, never I/O libraries."""

@@ -1,0 +1,147 @@
+"""Calling activities from workflows by their typed definitions, and undoing them in reverse."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any, NoReturn, TypeVar, cast
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
+
+with workflow.unsafe.imports_passed_through():
+    from bootflow import task_queues
+    from bootflow.activity_defs import ActivityDef
+    from bootflow.errors import KNOWN_TYPES, STEP_RETRY, UNDO_RETRY
+    from bootflow.messages import Accepted, Fault
+
+InT = TypeVar("InT")
+OutT = TypeVar("OutT")
+
+CONTROL_TIMEOUT = timedelta(seconds=30)
+
+
+async def run(
+    defn: ActivityDef[InT, OutT],
+    arg: InT,
+    *,
+    task_queue: str = task_queues.CONTROL,
+    start_to_close: timedelta = CONTROL_TIMEOUT,
+    schedule_to_start: timedelta | None = None,
+    heartbeat: timedelta | None = None,
+    retry: RetryPolicy = STEP_RETRY,
+    summary: str | None = None,
+) -> OutT:
+    result = await workflow.execute_activity(
+        defn.name,
+        arg,
+        result_type=defn.result_type,
+        task_queue=task_queue,
+        start_to_close_timeout=start_to_close,
+        schedule_to_start_timeout=schedule_to_start,
+        heartbeat_timeout=heartbeat,
+        retry_policy=retry,
+        summary=summary or defn.name.replace("_", " "),
+    )
+    return cast(OutT, result)
+
+
+class Compensation:
+    """Undo steps pushed as work is done, run newest first when the work must be undone.
+
+    A step is pushed *before* the work it undoes: every undo is keyed by the instance and
+    finds what there is, so undoing work that never happened is harmless, while work that
+    happened but whose activity never reported back is still undone.
+    """
+
+    def __init__(self) -> None:
+        self._steps: list[tuple[str, Callable[[], Awaitable[Any]]]] = []
+
+    def push(self, description: str, undo: Callable[[], Awaitable[Any]]) -> None:
+        self._steps.append((description, undo))
+
+    def push_activity(
+        self, defn: ActivityDef[InT, Any], arg: InT, *, task_queue: str = task_queues.CONTROL
+    ) -> None:
+        async def undo() -> None:
+            await run(
+                defn,
+                arg,
+                task_queue=task_queue,
+                retry=UNDO_RETRY,
+                summary=f"undo: {defn.name.replace('_', ' ')}",
+            )
+
+        self.push(defn.name, undo)
+
+    async def run(self) -> list[str]:
+        """Run every undo step, newest first; what could not be undone, described."""
+        leftovers = []
+        while self._steps:
+            description, undo = self._steps.pop()
+            try:
+                await undo()
+            except ActivityError as err:
+                workflow.logger.error("undo step %s failed: %s", description, describe(err))
+                leftovers.append(f"{description}: {describe(err)}")
+        return leftovers
+
+
+def describe(err: BaseException) -> str:
+    """One line naming what went wrong, without a traceback."""
+    cause = err.cause if isinstance(err, ActivityError) else err
+    if isinstance(cause, ApplicationError):
+        return cause.message
+    if isinstance(cause, TimeoutError):
+        kind = cause.type.name.lower().replace("_", "-") if cause.type else "timeout"
+        return f"timed out ({kind})"
+    return str(cause or err)
+
+
+def error_type(err: BaseException) -> str | None:
+    """The bootflow error type of a failure, or None for an unexpected one."""
+    cause = err.cause if isinstance(err, ActivityError) else err
+    if isinstance(cause, ApplicationError) and cause.type in KNOWN_TYPES:
+        return cause.type
+    return None
+
+
+def fault_of(err: BaseException, stage: str) -> Fault:
+    """Nova-style fault for a failed stage: code 500, a message a user can read."""
+    kind = error_type(err)
+    message = describe(err)
+    if kind is None:
+        cause = err.cause if isinstance(err, ActivityError) else err
+        raw = cause.type if isinstance(cause, ApplicationError) and cause.type else "error"
+        message = f"{stage} failed ({raw}): {message}"
+    return Fault(code=500, message=message, details=f"{kind or 'Error'} during {stage}")
+
+
+class Acceptance:
+    """The answer to a workflow's ``accepted`` update: the request was accepted (its first
+    steps succeeded) or rejected with a request error, as an API answers 202 or 4xx."""
+
+    def __init__(self) -> None:
+        self._accepted: Accepted | None = None
+        self._rejected: ApplicationError | None = None
+
+    async def wait(self) -> Accepted:
+        await workflow.wait_condition(
+            lambda: self._accepted is not None or self._rejected is not None
+        )
+        if self._rejected is not None:
+            raise self._rejected
+        assert self._accepted is not None
+        return self._accepted
+
+    def accept(self, instance_uuid: str) -> None:
+        self._accepted = Accepted(instance_uuid)
+
+    async def reject(self, err: ActivityError, default_type: str) -> NoReturn:
+        """Fail the update (if one waits) and then the workflow, with the request error."""
+        self._rejected = ApplicationError(
+            describe(err), type=error_type(err) or default_type, non_retryable=True
+        )
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        raise self._rejected from err

@@ -1,0 +1,83 @@
+"""DeleteInstance: the reverse of a boot, for an active or errored server.
+
+Each step is keyed by the instance and finds what there is, so a delete of a server whose
+boot failed half-way (or a delete retried after a crash) removes exactly what is left.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from bootflow import activity_defs as act
+    from bootflow import task_queues
+    from bootflow.errors import ErrorType
+    from bootflow.messages import (
+        Accepted,
+        AuthenticateInput,
+        BeginDeleteInput,
+        DeleteRequest,
+        DeleteResult,
+        InstanceRef,
+        RecordFaultInput,
+    )
+    from bootflow.states import VmState
+    from workflows.calls import Acceptance, error_type, fault_of, run
+
+HOST_PICKUP_TIMEOUT = timedelta(minutes=2)
+DESTROY_TIMEOUT = timedelta(minutes=2)
+
+
+@workflow.defn(name="DeleteInstance")
+class DeleteInstance:
+    def __init__(self) -> None:
+        self._acceptance = Acceptance()
+
+    @workflow.update
+    async def accepted(self) -> Accepted:
+        """Returns once the delete has begun (task_state deleting), or raises why not."""
+        return await self._acceptance.wait()
+
+    @workflow.run
+    async def run(self, request: DeleteRequest) -> DeleteResult:
+        instance = InstanceRef(request.instance_uuid)
+        try:
+            context = await run(act.AUTHENTICATE, AuthenticateInput(request.auth_token))
+            target = await run(act.BEGIN_DELETE, BeginDeleteInput(request.instance_uuid, context))
+        except ActivityError as err:
+            await self._acceptance.reject(err, ErrorType.DELETE_FAILED)
+        self._acceptance.accept(request.instance_uuid)
+        stage = "destroy guest"
+        try:
+            if target.host:
+                await run(
+                    act.DESTROY_GUEST,
+                    instance,
+                    task_queue=task_queues.compute(target.host),
+                    start_to_close=DESTROY_TIMEOUT,
+                    schedule_to_start=HOST_PICKUP_TIMEOUT,
+                    summary=f"destroy guest on {target.host}",
+                )
+            stage = "detach volumes"
+            await run(act.DETACH_VOLUMES, instance)
+            stage = "delete volumes"
+            await run(act.DELETE_VOLUMES, instance)
+            stage = "deallocate ports"
+            await run(act.DEALLOCATE_PORTS, instance)
+            stage = "release claim"
+            await run(act.RELEASE_CLAIM, instance)
+            stage = "release quota"
+            await run(act.RELEASE_QUOTA, instance)
+            stage = "mark deleted"
+            await run(act.MARK_DELETED, instance)
+        except ActivityError as err:
+            # As Nova: a delete that fails leaves the server in error, saying where it stopped.
+            fault = fault_of(err, f"delete ({stage})")
+            await run(act.RECORD_FAULT, RecordFaultInput(request.instance_uuid, fault, target.host))
+            raise ApplicationError(
+                fault.message, type=error_type(err) or ErrorType.DELETE_FAILED, non_retryable=True
+            ) from err
+        return DeleteResult(request.instance_uuid, VmState.DELETED)
