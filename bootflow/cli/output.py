@@ -58,6 +58,21 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+def _console() -> Console:
+    """Piped output is never cut to 80 columns; a terminal's wraps, never truncates."""
+    console = Console(soft_wrap=True)
+    if not console.is_terminal:
+        console = Console(soft_wrap=True, width=10_000)
+    return console
+
+
+def _table(headers: Sequence[str]) -> Table:
+    table = Table()
+    for header in headers:
+        table.add_column(header, overflow="fold")
+    return table
+
+
 def show(row: dict[str, Any], fmt: str, columns: Sequence[str] = ()) -> None:
     """One record: a Field/Value table, or the record as json/yaml/values."""
     row = _pick(row, columns)
@@ -69,10 +84,10 @@ def show(row: dict[str, Any], fmt: str, columns: Sequence[str] = ()) -> None:
         for value in row.values():
             click.echo(_text(value))
     else:
-        table = Table("Field", "Value", show_lines=False)
+        table = _table(("Field", "Value"))
         for key, value in row.items():
             table.add_row(key, _text(value))
-        Console(soft_wrap=True).print(table)
+        _console().print(table)
 
 
 def listing(
@@ -89,7 +104,7 @@ def listing(
         for row in picked:
             click.echo(" ".join(_text(v) for v in row.values()))
     else:
-        table = Table(*headers)
+        table = _table(headers)
         for row in picked:
             table.add_row(*(_text(v) for v in row.values()))
-        Console(soft_wrap=True).print(table)
+        _console().print(table)
