@@ -4,9 +4,18 @@
 #   qemu-utils               qemu-img: instance disks are qcow2 overlays on the cached image
 #   postgresql               the test suite's throwaway PostgreSQL cluster
 #   docker-compose           validates docker-compose.yml (no Docker engine runs here)
+# Real guests (scripts/start-libvirtd.sh starts the daemons; no systemd needed):
+#   libvirt-daemon, libvirt-daemon-driver-qemu, libvirt-clients, qemu-system-x86
+#                            libvirtd + virtlogd, QEMU (TCG), virsh
+#   busybox-static, e2fsprogs the guest image's userland and its ext4 root disk (guest/build.py)
+#   genisoimage              config drives: ISO9660 labelled config-2, as Nova writes them
 set -euo pipefail
 
-packages=(libvirt-dev pkg-config qemu-utils postgresql docker-compose)
+packages=(
+  libvirt-dev pkg-config qemu-utils postgresql docker-compose
+  libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86
+  busybox-static e2fsprogs genisoimage
+)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
