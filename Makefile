@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck bench clean
+.PHONY: install guest libvirtd demo test lint typecheck bench bench-boot clean
 
 # System packages, the virtualenv and the project with its dev tools; redone when
 # pyproject.toml or the package list changes.
@@ -17,15 +17,30 @@ $(STAMP): pyproject.toml scripts/install-system-deps.sh
 
 install: $(STAMP)
 
-# Start the embedded stack in the background (if it is not running), boot a server, show it.
-demo: install
+# The guest image real guests boot: Debian's cloud kernel, a busybox initramfs and root disk,
+# from Debian packages only. guest/build.py caches it in .guest/ (gitignored) and rebuilds
+# only when one of its inputs changes.
+guest: install
+	$(BIN)/python guest/build.py --out .guest
+
+# libvirtd + virtlogd for real guests: reuses running daemons, else starts them (as root).
+libvirtd: install
+	scripts/start-libvirtd.sh
+
+# Start the embedded stack in the background (if it is not running), boot a server, show it
+# and its console. Where it runs as root, libvirtd is started, so the server is a real guest
+# (bootflow up picks qemu:///system when libvirtd answers); else libvirt's test driver.
+demo: install guest
+	@scripts/start-libvirtd.sh || echo "(no libvirtd: the demo runs on libvirt's test driver)"
 	$(BIN)/bootflow up --hosts 3 --detach
 	name=demo-$$(date +%H%M%S) && \
-	  $(BIN)/bootflow server create $$name --flavor m1.tiny --image cirros --network private --wait
+	  $(BIN)/bootflow server create $$name --flavor m1.tiny --image cirros --network private --wait && \
+	  echo "--- console of $$name (bootflow console log $$name):" && \
+	  $(BIN)/bootflow console log $$name
 	$(BIN)/bootflow server list
 	@echo "The stack keeps running: Web UI http://127.0.0.1:8233, \`.venv/bin/bootflow down\` stops it."
 
-test: install
+test: install guest
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy workflows activities bootflow workers services clients compute scheduler db
@@ -41,6 +56,11 @@ typecheck: install
 # Benchmarks run on demand, never in `make test`; results go to bench/results/*.json.
 bench: install
 	$(BIN)/python -m bench.image_transfer
+
+# A real boot through bootflow against a bare `virsh create` of the same guest (needs root
+# or a running libvirtd).
+bench-boot: install guest libvirtd
+	$(BIN)/python -m bench.real_boot
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,9 +1,16 @@
-"""Step 5 (image, seed steps 19-21): the image in this host's cache, verified."""
+"""Step 5 (image, seed steps 19-21): the image in this host's cache, verified.
+
+An image may name a kernel and a ramdisk (Glance's ``kernel_id``/``ramdisk_id``, as AKI/ARI
+images do); they are cached beside it and the guest boots them directly, with the image's
+``os_command_line``, as Nova's libvirt driver does.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from temporalio import activity
 
@@ -20,6 +27,30 @@ from db.session import SessionFactory
 # Heartbeat at most this often while bytes arrive (a heartbeat is a call to the server).
 _HEARTBEAT_EVERY_BYTES = 8 << 20
 
+# Image properties read at boot. The first three are Glance's and Nova's; the last is
+# bootflow's: the console line a guest prints once it is up, which spawn waits for.
+KERNEL_ID = "kernel_id"
+RAMDISK_ID = "ramdisk_id"
+OS_COMMAND_LINE = "os_command_line"
+READY_MARKER = "bootflow_ready_marker"
+# Nova's kernel command line for a direct kernel boot with no os_command_line.
+DEFAULT_CMDLINE = "root=/dev/vda console=tty0 console=ttyS0"
+
+
+@dataclass
+class BootFiles:
+    """What booting an image takes besides its disk: the cached kernel and ramdisk it
+    names, the kernel command line, and the console line that says the guest is up."""
+
+    kernel: Path | None = None
+    ramdisk: Path | None = None
+    cmdline: str | None = None
+    ready_marker: str | None = None
+
+    @property
+    def cached(self) -> list[Path]:
+        return [p for p in (self.kernel, self.ramdisk) if p is not None]
+
 
 class ImageActivities:
     def __init__(self, images: ImageClient, cache: ImageCache, sessions: SessionFactory) -> None:
@@ -33,6 +64,39 @@ class ImageActivities:
             return Download(got.size, got.checksum, got.os_hash_value)
 
         return fetch
+
+    def _cached(self, image_id: str, role: str) -> Path:
+        """A kernel or ramdisk image in the cache, fetched and verified as the image is."""
+        record: dict[str, Any] = self.images.get_image(image_id)
+        if record.get("status") != "active":
+            raise request_error(
+                ErrorType.IMAGE_NOT_ACTIVE,
+                f"The {role} image {image_id} is {record.get('status')}, not active.",
+            )
+        try:
+            path, _ = self.cache.ensure(
+                image_id,
+                int(record["size"]),
+                record.get("checksum"),
+                record.get("os_hash_value"),
+                self._fetch(image_id),
+            )
+        except ImageVerificationError as exc:
+            raise request_error(ErrorType.IMAGE_VERIFICATION_FAILED, str(exc)) from exc
+        return path
+
+    def boot_files(self, image_id: str) -> BootFiles:
+        """The kernel and ramdisk the image names, cached (a no-op once fetch_image did
+        it), with its command line and ready marker. Read from the image record each time:
+        the workflow's ImageSpec carries no properties."""
+        with service_errors(f"read the boot files of image {image_id}"):
+            record: dict[str, Any] = self.images.get_image(image_id)
+            kernel_id, ramdisk_id = record.get(KERNEL_ID), record.get(RAMDISK_ID)
+            kernel = self._cached(kernel_id, "kernel") if kernel_id else None
+            ramdisk = self._cached(ramdisk_id, "ramdisk") if ramdisk_id and kernel else None
+        cmdline = record.get(OS_COMMAND_LINE) or (DEFAULT_CMDLINE if kernel else None)
+        marker = record.get(READY_MARKER)
+        return BootFiles(kernel, ramdisk, cmdline, str(marker) if marker else None)
 
     @activity.defn(name=act.FETCH_IMAGE.name)
     def fetch_image(self, request: FetchImageInput) -> CachedImage:
@@ -62,4 +126,6 @@ class ImageActivities:
                 raise request_error(ErrorType.IMAGE_VERIFICATION_FAILED, str(exc)) from exc
         if downloaded:
             activity.logger.info("cached image %s (%d bytes)", image.id, image.size)
+        # Its kernel and ramdisk too, so the download time is this step's, not spawn's.
+        self.boot_files(image.id)
         return CachedImage(image.id, str(path), image.size)

@@ -1,18 +1,29 @@
-"""Step 5 (seed step 28): write the domain XML and start the guest through libvirt."""
+"""Step 5 (seed step 28): write the domain XML and start the guest through libvirt.
+
+On a real hypervisor spawn returns only once the guest is up: when its image names a ready
+marker, spawn waits for the guest to print that line on its serial console. A guest that
+stops or stays silent is destroyed and the build aborted on this host.
+"""
 
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import libvirt
 from temporalio import activity
 
+from activities.errors import service_errors
 from activities.heartbeat import heartbeating
+from activities.images import BootFiles
 from bootflow import activity_defs as act
 from bootflow.errors import ErrorType, request_error
 from bootflow.faults import FaultPlan
 from bootflow.messages import (
+    ConsoleOutput,
+    ConsoleOutputInput,
     DomainInfo,
     HostDomains,
     HostDomainsInput,
@@ -21,19 +32,67 @@ from bootflow.messages import (
     SpawnResult,
 )
 from bootflow.states import TaskState
+from clients.network import NetworkClient
+from compute import config_drive
 from compute.domain_xml import DiskSpec, DomainSpec, NicSpec, domain_name
-from compute.driver import LibvirtDriver
+from compute.driver import GuestBootError, LibvirtDriver
 from db.instances import set_task_state
 from db.session import SessionFactory
 
+# The config drive's device: after the root disk (vda) and any volumes (vdb, ...).
+CONFIG_DRIVE_TARGET = "vdz"
+# How much of a failed guest's console goes into the fault message.
+CONSOLE_IN_FAULT = 600
+
 
 class SpawnActivities:
-    def __init__(self, driver: LibvirtDriver, sessions: SessionFactory, faults: FaultPlan) -> None:
+    def __init__(
+        self,
+        driver: LibvirtDriver,
+        sessions: SessionFactory,
+        faults: FaultPlan,
+        boot_files: Callable[[str], BootFiles] = lambda _image_id: BootFiles(),
+        networks: NetworkClient | None = None,
+        boot_timeout: float = 120.0,
+    ) -> None:
         self.driver = driver
         self.sessions = sessions
         self.faults = faults
+        self.boot_files = boot_files
+        self.networks = networks
+        self.boot_timeout = boot_timeout
 
-    def _domain_spec(self, request: SpawnInput, root_disk: Path) -> DomainSpec:
+    def _nic_networks(self, request: SpawnInput) -> list[config_drive.NicNetwork]:
+        """Each port with the subnet of its first fixed IP, as Nova's network_info has it."""
+        subnets: dict[str, dict[str, Any]] = {}
+        out = []
+        for port in request.ports:
+            nic = config_drive.NicNetwork(port.id, port.mac_address, port.network_id)
+            if port.fixed_ips and self.networks is not None:
+                fixed = port.fixed_ips[0]
+                if fixed.subnet_id not in subnets:
+                    with service_errors(f"read subnet {fixed.subnet_id}"):
+                        subnets[fixed.subnet_id] = self.networks.get_subnet(fixed.subnet_id)
+                subnet = subnets[fixed.subnet_id]
+                nic.ip_address = fixed.ip_address
+                nic.cidr = subnet.get("cidr")
+                nic.gateway_ip = subnet.get("gateway_ip")
+                nic.dns_nameservers = list(subnet.get("dns_nameservers") or [])
+            out.append(nic)
+        return out
+
+    def _config_drive(self, request: SpawnInput) -> dict[str, bytes]:
+        meta = config_drive.meta_data(
+            instance_uuid=request.instance_uuid,
+            name=request.name,
+            project_id=request.project_id,
+            availability_zone=None,
+        )
+        return config_drive.files(meta, config_drive.network_data(self._nic_networks(request)))
+
+    def _domain_spec(
+        self, request: SpawnInput, root_disk: Path, boot: BootFiles, drive: Path
+    ) -> DomainSpec:
         disks = [DiskSpec(str(root_disk), "vda", "qcow2")]
         for attachment in request.attachments:
             data = attachment.connection_info.get("data")
@@ -46,6 +105,7 @@ class SpawnActivities:
             disks.append(
                 DiskSpec(str(path), attachment.device_name, "raw", serial=attachment.volume_id)
             )
+        disks.append(DiskSpec(str(drive), CONFIG_DRIVE_TARGET, "raw", readonly=True))
         resources = self.driver.resources()
         return DomainSpec(
             instance_uuid=request.instance_uuid,
@@ -61,37 +121,60 @@ class SpawnActivities:
             arch=resources.cpu_arch,
             disks=disks,
             nics=[NicSpec(p.mac_address, p.id) for p in request.ports],
-            console_log=str(self.driver.instance_dir(request.instance_uuid) / "console.log"),
+            console_log=str(self.driver.console_log(request.instance_uuid)),
+            kernel=str(boot.kernel) if boot.kernel else None,
+            initrd=str(boot.ramdisk) if boot.ramdisk else None,
+            cmdline=boot.cmdline,
+            deployment=self.driver.deployment,
         )
 
     @activity.defn(name=act.SPAWN.name)
     def spawn(self, request: SpawnInput) -> SpawnResult:
-        """Root disk overlay, domain XML, define and start. Key: the domain uuid (the
-        instance uuid): a retry finds the domain the first try defined and starts it."""
+        """Root disk overlay, config drive, domain XML, define and start, then wait for the
+        guest's ready line. Key: the domain uuid (the instance uuid): a retry finds the
+        domain the first try defined and starts it, or finds it up."""
         set_task_state(self.sessions, request.instance_uuid, TaskState.SPAWNING)
+        uuid, host = request.instance_uuid, self.driver.host
         try:
             with heartbeating():
                 self.faults.check("spawn", request.name, error=libvirt.libvirtError)
+                boot = self.boot_files(request.image.id)
+                base = Path(request.cached_image.path)
                 root_disk = self.driver.create_root_disk(
-                    request.instance_uuid,
-                    Path(request.cached_image.path),
+                    uuid,
+                    base,
                     "qcow2" if request.image.disk_format == "qcow2" else "raw",
                     max(request.flavor.root_gb, 1),
                 )
-                power_state = self.driver.spawn(self._domain_spec(request, root_disk))
+                self.driver.record_bases(uuid, [base, *boot.cached])
+                drive = self.driver.create_config_drive(uuid, self._config_drive(request))
+                spec = self._domain_spec(request, root_disk, boot, drive)
+                power_state = self.driver.spawn(spec)
+                if boot.ready_marker and self.driver.domain_type != "test":
+                    line = self.driver.wait_for_line(uuid, boot.ready_marker, self.boot_timeout)
+                    activity.logger.info("instance %s is up on %s: %s", uuid, host, line)
         except subprocess.CalledProcessError as exc:
             raise request_error(
                 ErrorType.BUILD_ABORTED,
-                f"Build of instance {request.instance_uuid} aborted: could not create its root "
-                f"disk on {self.driver.host}: {(exc.stderr or '').strip() or exc}",
+                f"Build of instance {uuid} aborted: could not create its disks on {host}: "
+                f"{(exc.stderr or '').strip() or exc}",
             ) from exc
         except libvirt.libvirtError as exc:
             raise request_error(
                 ErrorType.BUILD_ABORTED,
-                f"Build of instance {request.instance_uuid} aborted: the hypervisor on "
-                f"{self.driver.host} failed to start it: {exc}",
+                f"Build of instance {uuid} aborted: the hypervisor on {host} failed to "
+                f"start it: {exc}",
             ) from exc
-        return SpawnResult(domain_name(request.instance_uuid), power_state)
+        except GuestBootError as exc:
+            # Not left running for nothing; the workflow's undo destroys it as well.
+            self.driver.destroy(uuid)
+            console = exc.console.replace("\r", "").strip()[-CONSOLE_IN_FAULT:] or "(nothing)"
+            raise request_error(
+                ErrorType.BUILD_ABORTED,
+                f"Build of instance {uuid} aborted: {exc} on {host}. Its console ended "
+                f"with: {console}",
+            ) from exc
+        return SpawnResult(domain_name(uuid), power_state)
 
     @activity.defn(name=act.DESTROY_GUEST.name)
     def destroy_guest(self, request: InstanceRef) -> bool:
@@ -108,3 +191,14 @@ class SpawnActivities:
                 DomainInfo(g.name, g.uuid, g.power_state, g.uuid) for g in self.driver.guests()
             ],
         )
+
+    @activity.defn(name=act.GET_CONSOLE_OUTPUT.name)
+    def get_console_output(self, request: ConsoleOutputInput) -> ConsoleOutput:
+        """The end of the guest's serial console log. Read-only."""
+        output = self.driver.console_output(request.instance_uuid, request.length)
+        if output is None:
+            raise request_error(
+                ErrorType.INSTANCE_NOT_FOUND,
+                f"Instance {request.instance_uuid} could not be found on host {self.driver.host}.",
+            )
+        return ConsoleOutput(output)

@@ -53,6 +53,10 @@ SPAWN = _def("spawn", m.SpawnInput, m.SpawnResult)
 DESTROY_GUEST = _def("destroy_guest", m.InstanceRef, bool)
 LIST_DOMAINS = _def("list_domains", m.HostDomainsInput, m.HostDomains)
 
+# The guest's serial console, read on its host (task queue compute-<host>); the
+# ConsoleOutput workflow runs it for the compute API's os-getConsoleOutput action.
+GET_CONSOLE_OUTPUT = _def("get_console_output", m.ConsoleOutputInput, m.ConsoleOutput)
+
 ALL: tuple[ActivityDef[Any, Any], ...] = tuple(
     v for v in list(globals().values()) if isinstance(v, ActivityDef)
 )

@@ -110,6 +110,19 @@ class Settings(BaseSettings):
     disk_allocation_ratio: float = 1.0
     heartbeat_seconds: float = 10.0
     service_down_seconds: float = 60.0
+    # Names this stack's domains in a libvirtd that other stacks on the machine may share
+    # (qemu:///system); generated on first start and pinned in the data dir.
+    deployment_id: str = ""
+    # How long spawn waits for the guest's ready line before it gives up on the host.
+    guest_boot_timeout_seconds: float = 120.0
+    # Cached base images no instance on the host uses are removed once unused this long
+    # (Nova's remove_unused_original_minimum_age_seconds), checked this often.
+    image_cache_max_unused_seconds: float = 86400.0
+    image_cache_interval_seconds: float = 2400.0
+    # Where `make guest` (guest/build.py) leaves the guest image `bootflow up` uploads.
+    guest_dir: Path = Field(
+        default_factory=lambda: Path(__file__).resolve().parent.parent / ".guest"
+    )
 
     # Test hook: JSON fault plan (see bootflow.faults); empty in production.
     fault_plan: str = ""

@@ -359,3 +359,21 @@ class BootProgress:
     host: str | None = None
     done: list[str] = field(default_factory=list)
     fault: Fault | None = None
+
+
+# --- the guest's serial console (real guests) ------------------------------------------------
+
+
+@dataclass
+class ConsoleOutputInput:
+    """Nova's os-getConsoleOutput: the last ``length`` lines of the guest's serial console
+    (all of it, up to 100 KiB, when None), read on the instance's host."""
+
+    instance_uuid: str
+    host: str
+    length: int | None = None
+
+
+@dataclass
+class ConsoleOutput:
+    output: str

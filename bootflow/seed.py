@@ -61,6 +61,7 @@ PINNED = (
     "compute_port",
     "region",
     "libvirt_uri",
+    "deployment_id",
 )
 
 
@@ -85,6 +86,9 @@ def ensure_files(settings: Settings) -> Settings:
             changed = True
     if changed:
         write_json_private(secrets_path, stored)
+    if not settings.deployment_id:
+        # Marks this stack's domains in a libvirtd other stacks on the machine may share.
+        settings = settings.model_copy(update={"deployment_id": f"d-{secrets.token_hex(4)}"})
     write_json_private(
         root / CONFIG_FILE, {k: getattr(settings, k) for k in PINNED if getattr(settings, k) != ""}
     )
@@ -152,7 +156,7 @@ def seed_cloud(settings: Settings) -> None:
     """The default image and the demo project's network, through the services' APIs."""
     admin = admin_session(settings)
     try:
-        _seed_image(ImageClient(admin))
+        _seed_image(ImageClient(admin), settings.guest_dir)
         _seed_network(NetworkClient(admin), _project_id(admin, DEMO_PROJECT))
     finally:
         admin.close()
@@ -163,7 +167,11 @@ def _project_id(admin: Session, name: str) -> str:
     return str(projects["projects"][0]["id"])
 
 
-def _seed_image(images: ImageClient) -> None:
+def _seed_image(images: ImageClient, guest_dir: Path) -> None:
+    guest = guest_manifest(guest_dir)
+    if guest is not None:
+        _seed_guest(images, guest_dir, guest)
+        return
     if any(i["status"] == "active" for i in images.list_images(name=IMAGE_NAME)):
         return
     for stale in images.list_images(name=IMAGE_NAME):
@@ -176,6 +184,81 @@ def _seed_image(images: ImageClient) -> None:
     got = images.get_image(image["id"])
     if got["checksum"] != hashlib.md5(data, usedforsecurity=False).hexdigest():
         raise RuntimeError(f"image service stored {IMAGE_NAME} with a wrong checksum")
+
+
+# -- the guest image (guest/build.py) ---------------------------------------------------------
+
+
+def guest_manifest(guest_dir: Path) -> dict[str, Any] | None:
+    """The built guest's manifest, if `make guest` built one and all its files are there."""
+    path = guest_dir / "manifest.json"
+    if not path.exists():
+        return None
+    manifest: dict[str, Any] = json.loads(path.read_text())
+    if not all((guest_dir / f["path"]).exists() for f in manifest["files"].values()):
+        return None
+    return manifest
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _upload_file(images: ImageClient, path: Path, **fields: Any) -> dict[str, Any]:
+    image = images.create_image(visibility="public", **fields)
+    images.upload(image["id"], path)
+    got = images.get_image(image["id"])
+    if got["checksum"] != _md5(path):
+        raise RuntimeError(f"image service stored {fields['name']} with a wrong checksum")
+    return got
+
+
+def _seed_guest(images: ImageClient, guest_dir: Path, guest: dict[str, Any]) -> None:
+    """The built guest as the default image: its kernel and ramdisk as AKI/ARI images, its
+    disk as qcow2 naming them (kernel_id, ramdisk_id, os_command_line), as Glance holds
+    such images. Uploaded once; a rebuilt guest replaces the older images of these names
+    (and the stand-in), so the name keeps meaning one image."""
+    files = {role: guest_dir / f["path"] for role, f in guest["files"].items()}
+    sums = {role: _md5(path) for role, path in files.items()}
+    kinds = {"kernel": "aki", "ramdisk": "ari"}
+    names = {"kernel": f"{IMAGE_NAME}-kernel", "ramdisk": f"{IMAGE_NAME}-ramdisk"}
+    found: dict[str, dict[str, Any]] = {}
+    for role in ("kernel", "ramdisk"):
+        for image in images.list_images(name=names[role]):
+            if image["status"] == "active" and image["checksum"] == sums[role]:
+                found[role] = image
+    for image in images.list_images(name=IMAGE_NAME):
+        if (
+            image["status"] == "active"
+            and image["checksum"] == sums["disk"]
+            and all(image.get(f"{r}_id") == found.get(r, {}).get("id") for r in kinds)
+        ):
+            return  # up to date
+    for role, kind in kinds.items():
+        if role not in found:
+            found[role] = _upload_file(
+                images, files[role], name=names[role], disk_format=kind, container_format=kind
+            )
+    new = _upload_file(
+        images,
+        files["disk"],
+        name=IMAGE_NAME,
+        disk_format="qcow2",
+        container_format="bare",
+        kernel_id=found["kernel"]["id"],
+        ramdisk_id=found["ramdisk"]["id"],
+        os_command_line=guest["cmdline"],
+        bootflow_ready_marker=guest["ready_marker"],
+    )
+    keep = {new["id"], found["kernel"]["id"], found["ramdisk"]["id"]}
+    for name in (IMAGE_NAME, *names.values()):
+        for old in images.list_images(name=name):
+            if old["id"] not in keep:
+                images.delete_image(old["id"])
 
 
 def _seed_network(networks: NetworkClient, project_id: str) -> None:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import IO
 
 import httpx
+import libvirt
 
 from bootflow import seed, task_queues
 from bootflow.config import Settings
@@ -42,6 +43,48 @@ MAX_RESTARTS = 5
 
 class StackError(RuntimeError):
     """The stack could not start; the message says which part and where its log is."""
+
+
+# -- the hypervisor ---------------------------------------------------------------------------
+
+TEST_URI = "test:///default"
+QEMU_URI = "qemu:///system"
+HYPERVISORS = {"test": TEST_URI, "qemu": QEMU_URI}
+
+
+def libvirt_unreachable(uri: str) -> str | None:
+    """Why ``uri`` cannot be opened, or None if it can."""
+    # libvirt prints every error to stderr unless a handler takes it; the caller reports it.
+    libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+    try:
+        libvirt.open(uri).close()
+    except libvirt.libvirtError as exc:
+        return str(exc)
+    return None
+
+
+def choose_hypervisor(
+    settings: Settings, hypervisor: str | None = None, libvirt_uri: str | None = None
+) -> Settings:
+    """The settings with the libvirt URI ``bootflow up`` runs its hosts on: the one given,
+    else the data dir's (pinned by its first start) or ``BOOTFLOW_LIBVIRT_URI``, else real
+    guests under libvirtd (qemu:///system) when it answers, else the test driver."""
+    if libvirt_uri:
+        uri = libvirt_uri
+    elif hypervisor:
+        uri = HYPERVISORS[hypervisor]
+    elif "libvirt_uri" in settings.model_fields_set:
+        uri = settings.libvirt_uri
+    else:
+        uri = QEMU_URI if libvirt_unreachable(QEMU_URI) is None else TEST_URI
+    if not uri.startswith("test:"):
+        why = libvirt_unreachable(uri)
+        if why is not None:
+            raise StackError(
+                f"libvirt at {uri} is not reachable ({why}); start libvirtd with "
+                "scripts/start-libvirtd.sh (as root), or use --hypervisor test"
+            )
+    return settings.model_copy(update={"libvirt_uri": uri})
 
 
 def temporal_binary() -> str:
@@ -375,6 +418,8 @@ def run_detached(settings: Settings, hosts: int) -> tuple[int, str]:
                 "up",
                 "--hosts",
                 str(hosts),
+                "--libvirt-uri",
+                settings.libvirt_uri,
             ],
             stdout=out,
             stderr=subprocess.STDOUT,

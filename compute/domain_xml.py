@@ -1,8 +1,9 @@
 """The libvirt domain XML for an instance (seed step 28's ``libvirt.xml``).
 
 Pure: from a ``DomainSpec`` to XML text, so it is tested without a hypervisor. The
-``<metadata>`` block names the instance, its host, project, flavor and image; a compute
-worker only ever touches domains whose metadata names its own host.
+``<metadata>`` block names the instance, its deployment (the stack) and host, project,
+flavor and image; a compute worker only ever touches domains whose metadata names its own
+deployment and host, so stacks and hosts sharing one libvirtd never see each other's.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ class DiskSpec:
     target: str  # vda, vdb, ...
     format: str  # qcow2 or raw
     serial: str | None = None
+    readonly: bool = False
 
 
 @dataclass
@@ -45,6 +47,12 @@ class DomainSpec:
     nics: list[NicSpec]
     console_log: str
     extra: dict[str, str] = field(default_factory=dict)
+    # Direct kernel boot (an image with kernel_id/ramdisk_id, as Nova's AKI/ARI images).
+    kernel: str | None = None
+    initrd: str | None = None
+    cmdline: str | None = None
+    # The stack the domain belongs to, so two stacks' "node1" never meet in one libvirtd.
+    deployment: str = ""
 
     @property
     def domain_name(self) -> str:
@@ -74,6 +82,7 @@ def build(spec: DomainSpec) -> str:
     ns = f"{{{METADATA_NS}}}"
     owner = _sub(metadata, f"{ns}instance")
     _sub(owner, f"{ns}name", spec.name)
+    _sub(owner, f"{ns}deployment", spec.deployment)
     _sub(owner, f"{ns}host", spec.host)
     _sub(owner, f"{ns}project", uuid=spec.project_id)
     _sub(
@@ -90,7 +99,14 @@ def build(spec: DomainSpec) -> str:
     _sub(domain, "vcpu", str(spec.vcpus))
     os_el = _sub(domain, "os")
     _sub(os_el, "type", "hvm", arch=spec.arch)
-    _sub(os_el, "boot", dev="hd")
+    if spec.kernel:
+        _sub(os_el, "kernel", spec.kernel)
+        if spec.initrd:
+            _sub(os_el, "initrd", spec.initrd)
+        if spec.cmdline:
+            _sub(os_el, "cmdline", spec.cmdline)
+    else:
+        _sub(os_el, "boot", dev="hd")
     # Without ACPI, libvirt passes -no-acpi and a guest's poweroff only halts it.
     features = _sub(domain, "features")
     _sub(features, "acpi")
@@ -106,12 +122,15 @@ def build(spec: DomainSpec) -> str:
         _sub(el, "target", dev=disk.target, bus="virtio")
         if disk.serial:
             _sub(el, "serial", disk.serial)
+        if disk.readonly:
+            _sub(el, "readonly")
     for nic in spec.nics:
         el = _sub(devices, "interface", type="ethernet")
         _sub(el, "mac", address=nic.mac_address)
         _sub(el, "model", type="virtio")
     serial = _sub(devices, "serial", type="file")
-    _sub(serial, "source", path=spec.console_log)
+    # Appended to, not truncated, so a guest started again keeps its earlier output.
+    _sub(serial, "source", path=spec.console_log, append="on")
     _sub(serial, "target", port="0")
     console = _sub(devices, "console", type="file")
     _sub(console, "source", path=spec.console_log)
@@ -121,13 +140,26 @@ def build(spec: DomainSpec) -> str:
     return ET.tostring(domain, encoding="unicode")
 
 
-def owner_host(metadata_xml: str) -> str | None:
-    """The host named in a domain's bootflow metadata element, if it has one."""
+def owner(metadata_xml: str) -> tuple[str, str] | None:
+    """The (deployment, host) a domain's bootflow metadata element names, if it has one.
+    Domains from before deployments were recorded belong to deployment ""."""
     try:
         root = ET.fromstring(metadata_xml)  # noqa: S314 (libvirt's own output, not user input)
     except ET.ParseError:
         return None
-    host = root.find(f"{{{METADATA_NS}}}host")
-    if host is None:
-        host = root.find("host")  # libvirt may return the element without its namespace
-    return host.text if host is not None else None
+
+    def text(tag: str) -> str | None:
+        # libvirt may return the elements with or without their namespace.
+        element = root.find(f"{{{METADATA_NS}}}{tag}")
+        if element is None:
+            element = root.find(tag)
+        return None if element is None else (element.text or "")
+
+    host = text("host")
+    return None if host is None else (text("deployment") or "", host)
+
+
+def owner_host(metadata_xml: str) -> str | None:
+    """The host named in a domain's bootflow metadata element, if it has one."""
+    found = owner(metadata_xml)
+    return None if found is None else found[1]

@@ -1,8 +1,10 @@
 """The libvirt driver of one compute host: capacity, spawn, destroy, list its domains.
 
 One connection per worker process (``test:///default`` gives each process its own
-in-memory hypervisor). Every call is keyed by the instance uuid, which is also the domain's
+in-memory hypervisor; ``qemu:///system`` is one libvirtd that every host and stack on the
+machine shares). Every call is keyed by the instance uuid, which is also the domain's
 uuid, so a retried spawn finds the domain the first try defined instead of making another.
+A domain whose metadata names another deployment or host is as good as absent.
 """
 
 from __future__ import annotations
@@ -10,14 +12,23 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import libvirt
 
 from bootflow.states import PowerState
-from compute import domain_xml
+from compute import config_drive, domain_xml
 from compute.domain_xml import DomainSpec
+
+# What `console log` returns at most, as Nova's MAX_CONSOLE_BYTES.
+MAX_CONSOLE_BYTES = 100 * 1024
+# Names of files in an instance dir.
+CONSOLE_LOG = "console.log"
+CONFIG_DRIVE = "disk.config"
+BASES = "bases"
 
 # libvirt's domain states -> Nova's power_state.
 _POWER_STATE = {
@@ -49,6 +60,29 @@ class GuestInfo:
     power_state: int
 
 
+class GuestBootError(Exception):
+    """The guest stopped, or did not print its ready line in time; ``console`` is the end
+    of what it printed, to say why."""
+
+    def __init__(self, message: str, console: str) -> None:
+        super().__init__(message)
+        self.console = console
+
+
+def _ready_line(line: str, marker: str) -> bool:
+    return line == marker or line.startswith(marker + " ")
+
+
+def tail(text: str, lines: int | None) -> str:
+    """The last ``lines`` lines of ``text`` (all of it for None or a negative number)."""
+    if lines is None or lines < 0:
+        return text
+    if lines == 0:
+        return ""
+    kept = text.splitlines(keepends=True)[-lines:]
+    return "".join(kept)
+
+
 def _is_missing(exc: libvirt.libvirtError) -> bool:
     return bool(exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN)
 
@@ -65,10 +99,11 @@ def _undefine(domain: libvirt.virDomain) -> None:
 
 
 class LibvirtDriver:
-    def __init__(self, uri: str, host: str, host_dir: Path) -> None:
+    def __init__(self, uri: str, host: str, host_dir: Path, deployment: str = "") -> None:
         self.uri = uri
         self.host = host
         self.host_dir = host_dir
+        self.deployment = deployment
         self.conn = libvirt.open(uri)
 
     # -- the host ---------------------------------------------------------------------
@@ -96,14 +131,14 @@ class LibvirtDriver:
 
     # -- guests -----------------------------------------------------------------------
 
-    def _owner(self, domain: libvirt.virDomain) -> str | None:
+    def _mine(self, domain: libvirt.virDomain) -> bool:
         try:
             metadata = domain.metadata(
                 libvirt.VIR_DOMAIN_METADATA_ELEMENT, domain_xml.METADATA_NS, 0
             )
         except libvirt.libvirtError:
-            return None  # no bootflow metadata: not a bootflow domain
-        return domain_xml.owner_host(metadata)
+            return False  # no bootflow metadata: not a bootflow domain
+        return domain_xml.owner(metadata) == (self.deployment, self.host)
 
     def _lookup(self, instance_uuid: str) -> libvirt.virDomain | None:
         """The domain, if it exists and is this host's; another host's is as good as absent."""
@@ -113,7 +148,7 @@ class LibvirtDriver:
             if _is_missing(exc):
                 return None
             raise
-        return domain if self._owner(domain) == self.host else None
+        return domain if self._mine(domain) else None
 
     def power_state(self, instance_uuid: str) -> int:
         domain = self._lookup(instance_uuid)
@@ -155,6 +190,30 @@ class LibvirtDriver:
         os.replace(partial, disk)
         return disk
 
+    def create_config_drive(self, instance_uuid: str, contents: dict[str, bytes]) -> Path:
+        """The instance's config drive (ISO9660, label config-2); kept if a try made it."""
+        path = self.instance_dir(instance_uuid) / CONFIG_DRIVE
+        if not path.exists():
+            config_drive.write_iso(path, contents)
+        return path
+
+    def record_bases(self, instance_uuid: str, bases: list[Path]) -> None:
+        """Note which cached images the instance's disks and boot files use, so the image
+        cache keeps them while the instance exists."""
+        instance_dir = self.instance_dir(instance_uuid)
+        instance_dir.mkdir(parents=True, exist_ok=True)
+        (instance_dir / BASES).write_text("".join(f"{p}\n" for p in bases))
+
+    def bases_in_use(self) -> set[Path]:
+        """Every cached image some instance dir on this host still uses."""
+        used: set[Path] = set()
+        for recorded in (self.host_dir / "instances").glob(f"*/{BASES}"):
+            try:
+                used |= {Path(line) for line in recorded.read_text().splitlines() if line}
+            except FileNotFoundError:
+                continue  # its instance was deleted meanwhile
+        return used
+
     def spawn(self, spec: DomainSpec) -> int:
         """Define and start the domain (or find it from an earlier try); its power state."""
         xml = domain_xml.build(spec)
@@ -191,21 +250,81 @@ class LibvirtDriver:
         """This host's domains: those whose bootflow metadata names this host."""
         out = []
         for domain in self.conn.listAllDomains():
-            if self._owner(domain) != self.host:
+            if not self._mine(domain):
                 continue
             state, _reason = domain.state()
             out.append(GuestInfo(domain.name(), domain.UUIDString(), _POWER_STATE.get(state, 0)))
         return out
 
     def restore(self, instance_uuid: str) -> bool:
-        """Define and start a guest again from its saved libvirt.xml (after a hypervisor
-        that keeps no state, like the test driver, restarted); False if there is none."""
-        saved = self.instance_dir(instance_uuid) / "libvirt.xml"
-        if self._lookup(instance_uuid) is not None or not saved.exists():
+        """Start a guest that should run but does not: define it again from its saved
+        libvirt.xml if the hypervisor forgot it (the test driver keeps no state), or start
+        it if it is defined but off (libvirtd after the machine restarted). False if it
+        runs already or there is nothing to start it from."""
+        domain = self._lookup(instance_uuid)
+        if domain is None:
+            saved = self.instance_dir(instance_uuid) / "libvirt.xml"
+            if not saved.exists():
+                return False
+            domain = self.conn.defineXML(saved.read_text())
+        elif domain.isActive():
             return False
-        domain = self.conn.defineXML(saved.read_text())
         domain.create()
         return True
+
+    # -- the serial console -------------------------------------------------------------
+
+    def console_log(self, instance_uuid: str) -> Path:
+        return self.instance_dir(instance_uuid) / CONSOLE_LOG
+
+    def console_output(self, instance_uuid: str, lines: int | None = None) -> str | None:
+        """The end of the guest's serial console (at most MAX_CONSOLE_BYTES), its last
+        ``lines`` lines if given; None if this host has no such instance."""
+        path = self.console_log(instance_uuid)
+        if not path.exists():
+            exists = self._lookup(instance_uuid) or self.instance_dir(instance_uuid).exists()
+            return "" if exists else None
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - MAX_CONSOLE_BYTES))
+            text = f.read().decode("utf-8", errors="replace")
+        return tail(text, lines)
+
+    def wait_for_line(
+        self,
+        instance_uuid: str,
+        marker: str,
+        timeout: float,
+        poll: float = 0.1,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> str:
+        """Wait until the guest prints a line starting with ``marker`` on its serial
+        console; that line. Raises GuestBootError if the guest stops first or ``timeout``
+        seconds pass."""
+        path = self.console_log(instance_uuid)
+        deadline = clock() + timeout
+        offset, partial = 0, b""
+        while True:
+            if path.exists():
+                with open(path, "rb") as f:
+                    f.seek(offset)
+                    chunk = f.read()
+                offset += len(chunk)
+                *complete, partial = (partial + chunk).split(b"\n")
+                for raw in complete:
+                    line = raw.decode("utf-8", errors="replace").strip("\r")
+                    if _ready_line(line, marker):
+                        return line
+            if self.power_state(instance_uuid) != PowerState.RUNNING:
+                raise GuestBootError(
+                    "the guest stopped before it finished booting",
+                    self.console_output(instance_uuid, 20) or "",
+                )
+            if clock() > deadline:
+                raise GuestBootError(
+                    f"the guest did not finish booting within {timeout:.0f}s",
+                    self.console_output(instance_uuid, 20) or "",
+                )
+            time.sleep(poll)
 
     def close(self) -> None:
         self.conn.close()

@@ -3,6 +3,9 @@
 Concurrent boots of the same image on one host fetch it once: the first takes a file lock
 and downloads to a temporary file, verifies size and checksums against the image record,
 then renames it into place; the others wait on the lock and find it there.
+
+A cached copy stays while any instance on the host uses it; once none does, it is removed
+after it has gone unused for a configurable age (its mtime is its last use).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -79,6 +83,31 @@ class ImageCache:
             finally:
                 partial.unlink(missing_ok=True)
         return target, True
+
+    def cleanup(
+        self, in_use: set[Path], max_unused_seconds: float, now: float | None = None
+    ) -> list[str]:
+        """Remove cached images no instance uses that were last used over
+        ``max_unused_seconds`` ago; the ids removed. A boot that just fetched an image has
+        touched it, so it is young and stays even before its instance records it."""
+        if not self.base_dir.exists():
+            return []
+        now = time.time() if now is None else now
+        in_use = {p.resolve() for p in in_use}
+        removed = []
+        for entry in sorted(self.base_dir.iterdir()):
+            if entry.name.startswith(".") or not entry.is_file():
+                continue  # locks and partial downloads
+            with self._locked(entry.name):
+                try:
+                    unused_for = now - entry.stat().st_mtime
+                except FileNotFoundError:
+                    continue
+                if entry.resolve() in in_use or unused_for < max_unused_seconds:
+                    continue
+                entry.unlink()
+                removed.append(entry.name)
+        return removed
 
 
 def file_digests(path: Path) -> Download:

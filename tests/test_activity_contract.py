@@ -22,6 +22,7 @@ HOST_ACTIVITIES = {
     "spawn",
     "destroy_guest",
     "list_domains",
+    "get_console_output",
 }
 
 

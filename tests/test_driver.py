@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import subprocess
+import threading
+import time
 import uuid
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import libvirt
@@ -11,7 +14,7 @@ import pytest
 
 from compute import domain_xml
 from compute.domain_xml import DiskSpec, DomainSpec, NicSpec
-from compute.driver import LibvirtDriver
+from compute.driver import MAX_CONSOLE_BYTES, GuestBootError, LibvirtDriver
 
 
 def spec(host: str, tmp: Path, instance_uuid: str | None = None) -> DomainSpec:
@@ -109,3 +112,119 @@ def test_libvirt_errors_surface_as_libvirt_errors(tmp_path: Path) -> None:
     bad.vcpus = 0
     with pytest.raises(libvirt.libvirtError):
         driver.spawn(bad)
+
+
+# -- real guests: direct kernel boot, config drive, console, deployments ----------------------
+
+
+def test_domain_xml_boots_the_kernel_with_a_read_only_config_drive(tmp_path: Path) -> None:
+    s = spec("node1", tmp_path)
+    s.domain_type, s.arch, s.deployment = "qemu", "x86_64", "d-1234"
+    s.kernel, s.initrd, s.cmdline = "/base/k", "/base/r", "root=/dev/vda console=ttyS0"
+    s.disks.append(DiskSpec(str(tmp_path / "disk.config"), "vdz", "raw", readonly=True))
+    root = ET.fromstring(domain_xml.build(s))  # noqa: S314 (our own XML)
+    assert root.get("type") == "qemu"
+    assert root.findtext("os/kernel") == "/base/k" and root.findtext("os/initrd") == "/base/r"
+    assert root.findtext("os/cmdline") == "root=/dev/vda console=ttyS0"
+    assert root.find("os/boot") is None  # the kernel, not a disk's boot sector
+    drives = [d for d in root.iterfind("devices/disk") if d.find("target[@dev='vdz']") is not None]
+    assert len(drives) == 1 and drives[0].find("readonly") is not None
+    assert root.find("devices/serial/source[@append='on']") is not None  # kept across restarts
+    metadata = ET.tostring(root.findall("metadata/*")[0], encoding="unicode")
+    assert domain_xml.owner(metadata) == ("d-1234", "node1")
+    assert domain_xml.owner("<instance><host>node7</host></instance>") == ("", "node7")
+
+
+def test_two_stacks_sharing_libvirt_never_see_each_others_hosts(tmp_path: Path) -> None:
+    """Each stack has a node1; only the deployment id tells their domains apart."""
+    mine = LibvirtDriver("test:///default", "node1", tmp_path / "a", deployment="d-aaaa")
+    theirs = LibvirtDriver("test:///default", "node1", tmp_path / "b", deployment="d-bbbb")
+    s = spec("node1", tmp_path)
+    s.deployment = "d-bbbb"
+    theirs.spawn(s)
+    assert mine.guests() == [] and mine.power_state(s.instance_uuid) == 0
+    assert mine.destroy(s.instance_uuid) is False
+    assert [g.uuid for g in theirs.guests()] == [s.instance_uuid]
+    assert theirs.destroy(s.instance_uuid) is True
+
+
+def test_console_output_is_the_end_of_the_log(tmp_path: Path) -> None:
+    driver = LibvirtDriver("test:///default", "node1", tmp_path)
+    s = spec("node1", tmp_path)
+    assert driver.console_output(s.instance_uuid) is None  # no such instance here
+    driver.spawn(s)
+    assert driver.console_output(s.instance_uuid) == ""  # running, nothing printed yet
+    driver.console_log(s.instance_uuid).write_text("one\ntwo\nthree\n")
+    assert driver.console_output(s.instance_uuid) == "one\ntwo\nthree\n"
+    assert driver.console_output(s.instance_uuid, 2) == "two\nthree\n"
+    assert driver.console_output(s.instance_uuid, 0) == ""
+    big = "x" * (MAX_CONSOLE_BYTES + 10) + "\nlast\n"
+    driver.console_log(s.instance_uuid).write_text(big)
+    assert len(driver.console_output(s.instance_uuid) or "") == MAX_CONSOLE_BYTES
+    assert driver.console_output(s.instance_uuid, 1) == "last\n"
+    driver.destroy(s.instance_uuid)
+
+
+def test_wait_for_line_returns_the_guests_line(tmp_path: Path) -> None:
+    driver = LibvirtDriver("test:///default", "node1", tmp_path)
+    s = spec("node1", tmp_path)
+    driver.spawn(s)
+    log = driver.console_log(s.instance_uuid)
+
+    def guest() -> None:
+        time.sleep(0.2)
+        with open(log, "a") as f:
+            f.write("booting\r\nbootflow-guest-error: not")
+            f.flush()
+            time.sleep(0.2)  # a line arriving in pieces
+            f.write(' this one\r\nbootflow-guest {"hostname":"vm1"}\r\n')
+
+    writer = threading.Thread(target=guest)
+    writer.start()
+    line = driver.wait_for_line(s.instance_uuid, "bootflow-guest", timeout=10, poll=0.05)
+    writer.join()
+    assert line == 'bootflow-guest {"hostname":"vm1"}'
+    driver.destroy(s.instance_uuid)
+
+
+def test_wait_for_line_gives_up_on_a_silent_or_stopped_guest(tmp_path: Path) -> None:
+    driver = LibvirtDriver("test:///default", "node1", tmp_path)
+    s = spec("node1", tmp_path)
+    driver.spawn(s)
+    driver.console_log(s.instance_uuid).write_text("kernel panic\n")
+    with pytest.raises(GuestBootError, match="within 0s") as silent:
+        driver.wait_for_line(s.instance_uuid, "bootflow-guest", timeout=0.2, poll=0.05)
+    assert "kernel panic" in silent.value.console
+    driver.conn.lookupByUUIDString(s.instance_uuid).destroy()
+    with pytest.raises(GuestBootError, match="stopped"):
+        driver.wait_for_line(s.instance_uuid, "bootflow-guest", timeout=30, poll=0.05)
+    driver.destroy(s.instance_uuid)
+
+
+def test_restore_starts_a_defined_guest_that_is_off(tmp_path: Path) -> None:
+    driver = LibvirtDriver("test:///default", "node1", tmp_path)
+    s = spec("node1", tmp_path)
+    driver.spawn(s)
+    driver.conn.lookupByUUIDString(s.instance_uuid).destroy()  # as after a machine restart
+    assert driver.power_state(s.instance_uuid) == 4
+    assert driver.restore(s.instance_uuid) is True
+    assert driver.power_state(s.instance_uuid) == 1
+    driver.destroy(s.instance_uuid)
+
+
+def test_bases_in_use_are_what_existing_instances_recorded(tmp_path: Path) -> None:
+    driver = LibvirtDriver("test:///default", "node1", tmp_path)
+    one, two = str(uuid.uuid4()), str(uuid.uuid4())
+    driver.record_bases(one, [tmp_path / "_base" / "img", tmp_path / "_base" / "kernel"])
+    driver.record_bases(two, [tmp_path / "_base" / "img"])
+    assert driver.bases_in_use() == {tmp_path / "_base" / "img", tmp_path / "_base" / "kernel"}
+    driver.destroy(one)
+    assert driver.bases_in_use() == {tmp_path / "_base" / "img"}
+
+
+def test_config_drive_is_made_once(tmp_path: Path) -> None:
+    driver = LibvirtDriver("test:///default", "node1", tmp_path)
+    first = driver.create_config_drive("i-1", {"openstack/latest/meta_data.json": b"{}"})
+    made = first.stat().st_mtime_ns
+    again = driver.create_config_drive("i-1", {"openstack/latest/meta_data.json": b"{}"})
+    assert again == first and again.stat().st_mtime_ns == made  # a retry keeps it

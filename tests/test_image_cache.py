@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -55,3 +56,29 @@ def test_a_corrupt_download_is_refused_and_leaves_nothing(tmp_path: Path) -> Non
         cache.ensure("img", len(DATA), MD5, SHA512, corrupt)
     assert not cache.path("img").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
+
+
+def _fetch_data(dest: Path, progress: Callable[[int], None]) -> Download:
+    dest.write_bytes(DATA)
+    return file_digests(dest)
+
+
+def test_unused_bases_go_after_their_age_and_used_ones_stay(tmp_path: Path) -> None:
+    cache = ImageCache(tmp_path)
+    for image in ("used", "unused-old", "unused-young"):
+        cache.ensure(image, len(DATA), MD5, SHA512, _fetch_data)
+    now = time.time()
+    day = 86400.0
+    for image, age in (("used", 10 * day), ("unused-old", 2 * day), ("unused-young", 60)):
+        os.utime(cache.path(image), (now - age, now - age))
+
+    removed = cache.cleanup({cache.path("used")}, max_unused_seconds=day, now=now)
+    assert removed == ["unused-old"]
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == [
+        "unused-young",
+        "used",
+    ]
+    # A boot that finds a base in the cache makes it young again.
+    os.utime(cache.path("unused-young"), (now - 2 * day, now - 2 * day))
+    cache.ensure("unused-young", len(DATA), MD5, SHA512, _fetch_data)
+    assert cache.cleanup({cache.path("used")}, max_unused_seconds=day) == []

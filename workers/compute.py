@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import libvirt
 from temporalio.worker import Worker
 
 from activities.images import ImageActivities
@@ -52,10 +53,15 @@ def build_activities(
     volumes = VolumeActivities(
         lambda project_id: VolumeClient(service, project_id=project_id), sessions, host=host
     )
-    images = ImageActivities(
-        ImageClient(service), ImageCache(settings.host_dir(host) / "_base"), sessions
+    images = ImageActivities(ImageClient(service), image_cache(settings, host), sessions)
+    spawn = SpawnActivities(
+        driver,
+        sessions,
+        FaultPlan.from_json(settings.fault_plan),
+        boot_files=images.boot_files,
+        networks=NetworkClient(service),
+        boot_timeout=settings.guest_boot_timeout_seconds,
     )
-    spawn = SpawnActivities(driver, sessions, FaultPlan.from_json(settings.fault_plan))
     return [
         ports.allocate_port,
         volumes.create_volume,
@@ -64,7 +70,12 @@ def build_activities(
         spawn.spawn,
         spawn.destroy_guest,
         spawn.list_domains,
+        spawn.get_console_output,
     ]
+
+
+def image_cache(settings: Settings, host: str) -> ImageCache:
+    return ImageCache(settings.host_dir(host) / "_base")
 
 
 def restore_guests(sessions: SessionFactory, driver: LibvirtDriver) -> int:
@@ -72,9 +83,29 @@ def restore_guests(sessions: SessionFactory, driver: LibvirtDriver) -> int:
     resume_guests_state_on_host_boot)."""
     restored = 0
     for instance_uuid in resource_tracker.active_instances(sessions, driver.host):
-        if driver.restore(instance_uuid):
-            restored += 1
+        try:
+            if driver.restore(instance_uuid):
+                restored += 1
+        except libvirt.libvirtError:
+            # One guest that cannot start must not keep the host's worker down.
+            log.exception("could not start instance %s again on %s", instance_uuid, driver.host)
     return restored
+
+
+async def clean_image_cache(cache: ImageCache, driver: LibvirtDriver, settings: Settings) -> None:
+    """Remove cached images no instance has used for a while (Nova's image cache
+    manager), every ``image_cache_interval_seconds``."""
+    while True:
+        await asyncio.sleep(settings.image_cache_interval_seconds)
+        try:
+            removed = await asyncio.to_thread(
+                cache.cleanup, driver.bases_in_use(), settings.image_cache_max_unused_seconds
+            )
+        except Exception:
+            log.exception("cleaning the image cache of %s failed", driver.host)
+            continue
+        if removed:
+            log.info("image cache of %s: removed unused %s", driver.host, ", ".join(removed))
 
 
 async def heartbeats(sessions: SessionFactory, host: str, every: float) -> None:
@@ -89,7 +120,9 @@ async def heartbeats(sessions: SessionFactory, host: str, every: float) -> None:
 async def main(settings: Settings, host: str) -> None:
     setup_logging()
     sessions = database(settings)
-    driver = LibvirtDriver(settings.libvirt_uri, host, settings.host_dir(host))
+    driver = LibvirtDriver(
+        settings.libvirt_uri, host, settings.host_dir(host), settings.deployment_id
+    )
     resource_tracker.report(sessions, host, driver.resources(), settings)
     restored = restore_guests(sessions, driver)
     log.info("host %s on %s: %d guests restored", host, settings.libvirt_uri, restored)
@@ -101,7 +134,8 @@ async def main(settings: Settings, host: str) -> None:
         activity_executor=activity_executor(),
     )
     beat = asyncio.create_task(heartbeats(sessions, host, settings.heartbeat_seconds))
-    await run_until_signalled(worker, beat)
+    cleaner = asyncio.create_task(clean_image_cache(image_cache(settings, host), driver, settings))
+    await run_until_signalled(worker, beat, cleaner)
     driver.close()
 
 

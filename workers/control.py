@@ -32,10 +32,11 @@ from workers.common import (
     setup_logging,
 )
 from workflows.boot_instance import BootInstance
+from workflows.console_output import ConsoleOutputWorkflow
 from workflows.delete_instance import DeleteInstance
 from workflows.host_domains import HostDomainsWorkflow
 
-WORKFLOWS = [BootInstance, DeleteInstance, HostDomainsWorkflow]
+WORKFLOWS = [BootInstance, DeleteInstance, HostDomainsWorkflow, ConsoleOutputWorkflow]
 
 
 def build_activities(settings: Settings) -> list[Callable[..., Any]]:

@@ -17,10 +17,22 @@ from bootflow.cli.context import CliContext, CliError, pass_context
     help="Compute hosts to start (node1..nodeN), each its own worker.",
 )
 @click.option("--detach", is_flag=True, help="Run in the background; `bootflow down` stops it.")
+@click.option(
+    "--hypervisor",
+    type=click.Choice(sorted(stacks.HYPERVISORS)),
+    help="qemu: real guests under libvirtd (qemu:///system); test: libvirt's test driver. "
+    "Default: the data dir's earlier choice, else qemu when libvirtd answers.",
+)
+@click.option("--libvirt-uri", help="Any libvirt URI for the hosts (overrides --hypervisor).")
 @pass_context
-def up(obj: CliContext, hosts: int, detach: bool) -> None:
+def up(
+    obj: CliContext, hosts: int, detach: bool, hypervisor: str | None, libvirt_uri: str | None
+) -> None:
     """Start the embedded stack: Temporal, the services and the workers."""
-    settings = obj.settings
+    try:
+        settings = stacks.choose_hypervisor(obj.settings, hypervisor, libvirt_uri)
+    except stacks.StackError as exc:
+        raise CliError(str(exc)) from exc
     if detach:
         pid = stacks.running_pid(settings)
         if pid is not None:

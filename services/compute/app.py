@@ -8,6 +8,7 @@ quota and written the record, or Nova's 4xx with the reason. Reads come from the
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from typing import Any, Literal
 
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session, selectinload
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
+    WorkflowFailureError,
     WorkflowUpdateFailedError,
 )
 from temporalio.common import WorkflowIDConflictPolicy
@@ -28,7 +30,7 @@ from temporalio.service import RPCError
 from bootflow import task_queues
 from bootflow.config import Settings
 from bootflow.errors import HTTP_STATUS
-from bootflow.messages import BootRequest, DeleteRequest, NetworkRequest
+from bootflow.messages import BootRequest, ConsoleOutputInput, DeleteRequest, NetworkRequest
 from bootflow.temporal import connect
 from db.models import Flavor, Instance
 from db.session import SessionFactory
@@ -38,6 +40,7 @@ from services.common.auth import Auth, AuthContext, TokenValidator
 from services.common.db import DbSession
 from services.compute import views
 from workflows.boot_instance import BootInstance
+from workflows.console_output import ConsoleOutputWorkflow
 from workflows.delete_instance import DeleteInstance
 
 MIN_VERSION = "2.1"
@@ -321,6 +324,49 @@ def create_app(settings: Settings, sessions: SessionFactory, validator: TokenVal
         await _accept(operation, DeleteInstance.accepted)
         return Response(status_code=204)
 
+    @app.post("/v2.1/servers/{server_id}/action")
+    async def server_action(server_id: str, body: dict[str, Any], caller: Auth) -> Any:
+        """Server actions; os-getConsoleOutput (``openstack console log show``) so far."""
+        if len(body) != 1:
+            raise ApiError(400, "A server action request names exactly one action.")
+        ((action, args),) = body.items()
+        if action != "os-getConsoleOutput":
+            raise ApiError(400, f"There is no such action: {action}")
+        length = _console_length((args or {}).get("length") if isinstance(args, dict) else None)
+
+        def instance_host() -> str | None:
+            with sessions.begin() as session:
+                return _visible(session, server_id, caller).host
+
+        host = await asyncio.to_thread(instance_host)
+        if host is None:
+            raise ApiError(409, f"Instance {server_id} is not ready: it is on no host yet.")
+        return JSONResponse({"output": await _console_output(server_id, host, length)})
+
+    async def _console_output(server_id: str, host: str, length: int | None) -> str:
+        client = await workflows.client()
+        try:
+            result = await asyncio.wait_for(
+                client.execute_workflow(
+                    ConsoleOutputWorkflow.run,
+                    ConsoleOutputInput(server_id, host, length),
+                    id=f"console-{server_id}-{uuid.uuid4()}",
+                    task_queue=task_queues.CONTROL,
+                ),
+                CONSOLE_TIMEOUT,
+            )
+        except WorkflowFailureError as exc:
+            cause: BaseException | None = exc.cause
+            while isinstance(cause, FailureError) and not isinstance(cause, ApplicationError):
+                cause = cause.cause
+            if isinstance(cause, ApplicationError) and cause.type in HTTP_STATUS:
+                raise ApiError(HTTP_STATUS[cause.type], cause.message) from exc
+            raise ApiError(409, f"The console of instance {server_id} is not available.") from exc
+        except (TimeoutError, RPCError) as exc:
+            raise ApiError(503, f"Host {host} did not answer for the console in time.") from exc
+        # As Nova: control characters other than tab and newline are removed.
+        return _CONSOLE_CONTROL_CHARS.sub("", result.output)
+
     @app.get("/v2.1/flavors")
     def list_flavors(_caller: Auth, session: DbSession, request: Request) -> dict[str, Any]:
         base = _base(request)
@@ -341,6 +387,25 @@ def create_app(settings: Settings, sessions: SessionFactory, validator: TokenVal
         return {"flavor": views.flavor_view(_base(request), flavor, detail=True)}
 
     return app
+
+
+# os-getConsoleOutput: how long the API waits for the host, and what it strips (as Nova).
+CONSOLE_TIMEOUT = 45.0
+_CONSOLE_CONTROL_CHARS = re.compile("[\x00-\x08\x0b-\x1f]")
+
+
+def _console_length(value: Any) -> int | None:
+    """Nova's ``length``: lines from the end, an integer (or its string) of -1 or more;
+    -1 or null for the whole log."""
+    if value is None:
+        return None
+    try:
+        length = int(value)
+    except (TypeError, ValueError):
+        length = -2
+    if isinstance(value, bool) or length < -1:
+        raise ApiError(400, f"Invalid input for field/attribute length. Value: {value}.")
+    return None if length == -1 else length
 
 
 def _flavors(session: Session) -> list[Flavor]:

@@ -1,0 +1,146 @@
+"""The spawn activity on a host whose hypervisor boots real guests: it returns once the guest
+prints its ready line, and a guest that never does aborts the build on that host.
+
+libvirt's test driver stands in for libvirtd (its domains run but print nothing), so these
+tests write the guest's console themselves; tests/e2e/test_real_guests.py boots real ones.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from activities.images import BootFiles
+from activities.spawn import SpawnActivities
+from bootflow.errors import ErrorType
+from bootflow.faults import FaultPlan
+from bootflow.messages import (
+    CachedImage,
+    FixedIp,
+    FlavorSpec,
+    ImageSpec,
+    PortSpec,
+    SpawnInput,
+)
+from compute.driver import LibvirtDriver
+from db.migrate import upgrade
+from db.session import SessionFactory, make_engine, make_session_factory
+
+MARKER = "bootflow-guest"
+
+
+class QemuLikeDriver(LibvirtDriver):
+    """The test driver, but taken for a hypervisor whose guests print their line."""
+
+    @property
+    def domain_type(self) -> str:
+        return "qemu"
+
+
+class FakeNetworks:
+    def get_subnet(self, subnet_id: str) -> dict[str, Any]:
+        return {"id": subnet_id, "cidr": "10.0.0.0/24", "gateway_ip": "10.0.0.1"}
+
+
+@pytest.fixture
+def sessions(tmp_path: Path) -> Iterator[SessionFactory]:
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    upgrade(url)
+    engine = make_engine(url)
+    yield make_session_factory(engine)
+    engine.dispose()
+
+
+def _request(tmp_path: Path) -> SpawnInput:
+    base = tmp_path / "base.qcow2"
+    if not base.exists():
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(base), "64M"], check=True)
+    return SpawnInput(
+        instance_uuid=str(uuid.uuid4()),
+        name="vm1",
+        project_id="p-1",
+        flavor=FlavorSpec("1", "m1.tiny", 1, 512, 1),
+        image=ImageSpec("img-1", "guest", base.stat().st_size, "qcow2", None),
+        cached_image=CachedImage("img-1", str(base), base.stat().st_size),
+        ports=[
+            PortSpec("port-1", "net-1", "private", "fa:16:3e:00:00:09", [FixedIp("10.0.0.9", "s")])
+        ],
+        attachments=[],
+    )
+
+
+def _spawner(tmp_path: Path, sessions: SessionFactory, timeout: float) -> SpawnActivities:
+    driver = QemuLikeDriver("test:///default", "node1", tmp_path / "node1", deployment="d-1")
+    return SpawnActivities(
+        driver,
+        sessions,
+        FaultPlan(),
+        boot_files=lambda _image_id: BootFiles(ready_marker=MARKER),
+        networks=FakeNetworks(),  # type: ignore[arg-type]
+        boot_timeout=timeout,
+    )
+
+
+def test_spawn_returns_once_the_guest_prints_its_line(
+    tmp_path: Path, sessions: SessionFactory
+) -> None:
+    spawner = _spawner(tmp_path, sessions, timeout=30)
+    request = _request(tmp_path)
+    log = spawner.driver.console_log(request.instance_uuid)
+
+    def guest() -> None:
+        time.sleep(0.5)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(f'{MARKER} {{"hostname": "vm1"}}\n')
+
+    printer = threading.Thread(target=guest)
+    started = time.monotonic()
+    printer.start()
+    result = ActivityEnvironment().run(spawner.spawn, request)
+    elapsed = time.monotonic() - started
+    printer.join()
+    assert result.power_state == 1
+    assert elapsed >= 0.5  # it waited for the line
+
+    # The guest got a config drive with its port's address and subnet.
+    drive = spawner.driver.instance_dir(request.instance_uuid) / "disk.config"
+    network = json.loads(
+        subprocess.run(
+            ["isoinfo", "-R", "-i", str(drive), "-x", "/openstack/latest/network_data.json"],
+            capture_output=True,
+            check=True,
+        ).stdout
+    )
+    assert network["links"][0]["ethernet_mac_address"] == "fa:16:3e:00:00:09"
+    assert network["networks"][0]["ip_address"] == "10.0.0.9"
+    assert network["networks"][0]["routes"][0]["gateway"] == "10.0.0.1"
+    spawner.driver.destroy(request.instance_uuid)
+
+
+def test_a_silent_guest_aborts_the_build_and_is_destroyed(
+    tmp_path: Path, sessions: SessionFactory
+) -> None:
+    spawner = _spawner(tmp_path, sessions, timeout=1)
+    request = _request(tmp_path)
+    log = spawner.driver.console_log(request.instance_uuid)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text("Kernel panic - not syncing: VFS: Unable to mount root fs\n")
+
+    with pytest.raises(ApplicationError) as failed:
+        ActivityEnvironment().run(spawner.spawn, request)
+    assert failed.value.type == ErrorType.BUILD_ABORTED and failed.value.non_retryable
+    message = str(failed.value)
+    assert "did not finish booting within 1s on node1" in message
+    assert "Unable to mount root fs" in message  # the console says why
+    assert spawner.driver.guests() == []
+    assert not spawner.driver.instance_dir(request.instance_uuid).exists()

@@ -1,0 +1,34 @@
+"""ConsoleOutput: the end of a guest's serial console, read on its host.
+
+Nova's os-getConsoleOutput server action (``openstack console log show``); the compute API
+starts it and answers with its result. It runs the read on the host's own queue because
+only that host's worker has the instance's files.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from bootflow import activity_defs as act
+    from bootflow import task_queues
+    from bootflow.messages import ConsoleOutput, ConsoleOutputInput
+    from workflows.calls import run
+
+
+@workflow.defn(name="ConsoleOutput")
+class ConsoleOutputWorkflow:
+    @workflow.run
+    async def run(self, request: ConsoleOutputInput) -> ConsoleOutput:
+        return await run(
+            act.GET_CONSOLE_OUTPUT,
+            request,
+            task_queue=task_queues.compute(request.host),
+            schedule_to_start=timedelta(seconds=20),
+            start_to_close=timedelta(seconds=20),
+            retry=RetryPolicy(maximum_attempts=2),
+            summary=f"read the console of {request.instance_uuid} on {request.host}",
+        )
