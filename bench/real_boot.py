@@ -90,6 +90,8 @@ def bare_xml(saved: Path, scratch: Path) -> Path:
     scratch.mkdir(parents=True, exist_ok=True)
     for source in root.iterfind("devices/disk/source"):
         path = Path(source.get("file", ""))
+        if (saved.parent / path.name).exists():
+            path = saved.parent / path.name  # the instance dir is gone: read its saved copy
         copy = scratch / path.name
         if path.name == "disk":
             info = json.loads(
@@ -243,6 +245,8 @@ def run(rounds: int, work_dir: Path) -> dict[str, object]:
             "python": platform.python_version(),
             "machine": platform.machine(),
             "cpus": os.cpu_count(),
+            # Other work on the machine skews TCG boots; this says how busy it was.
+            "load_average_1m_at_end": round(os.getloadavg()[0], 2),
         },
         "database": "sqlite",
     }
