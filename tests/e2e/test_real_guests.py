@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import libvirt
 import pytest
 
@@ -172,6 +173,8 @@ def _check_guest(stack: RunningStack, conn: libvirt.virConnect, name: str, serve
     console = stack.cli("console", "log", name)
     assert console.code == 0, console.err
     report = guest_line(console.out)
+    last = stack.cli("console", "log", name, "--lines", "1")
+    assert last.out == console.out.splitlines(keepends=True)[-1]
     (port,) = stack.ports_of(server_id)
 
     assert report["hostname"] == name
@@ -235,3 +238,20 @@ def test_a_guest_that_never_comes_up_fails_its_boot_and_leaves_nothing(
     project = str(shown["project_id"])
     nothing_left(stack, server_id, project)
     assert stack.cli("server", "delete", server_id, "--wait").code == 0
+
+
+def test_console_output_action_answers_as_nova_does(stack: RunningStack) -> None:
+    demo = stack.demo()
+    url = demo.endpoint("compute")
+
+    def action(server_id: str, body: dict[str, Any]) -> httpx.Response:
+        return httpx.post(
+            f"{url}/servers/{server_id}/action", json=body, headers={"X-Auth-Token": demo.token}
+        )
+
+    missing = str(uuid.uuid4())
+    assert action(missing, {"os-getConsoleOutput": {"length": 5}}).status_code == 404
+    unknown = action(missing, {"os-frobnicate": None})
+    assert unknown.status_code == 400 and "os-frobnicate" in unknown.text
+    bad = action(missing, {"os-getConsoleOutput": {"length": "many"}})
+    assert bad.status_code == 400 and "length" in bad.text
