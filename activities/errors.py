@@ -1,8 +1,9 @@
-"""How activities turn service errors into retry decisions, in one place.
+"""How activities turn failures into retry decisions, in one place.
 
-Transient failures (connection refused, HTTP 5xx and 429) propagate as they are and
-Temporal retries them with backoff; anything else a service refuses is the request's
-fault, so it becomes a non-retryable ApplicationError with a type a caller can read.
+Transient failures (connection refused or reset, HTTP 5xx and 429, libvirt timeouts)
+propagate as they are and Temporal retries them with backoff. Anything else a service
+refuses is the request's fault, so it becomes a non-retryable ApplicationError with a type
+a caller can read. ``classify`` is applied to every activity by activities.hooks.
 """
 
 from __future__ import annotations
@@ -10,13 +11,49 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from bootflow.errors import request_error
+import libvirt
+from temporalio.exceptions import ApplicationError, CancelledError
+
+from bootflow.errors import ErrorType, request_error
+from bootflow.faults import NonRetryableFault
 from clients.errors import HttpError
+
+# libvirt errors worth another try: the hypervisor was busy or briefly unreachable.
+_TRANSIENT_LIBVIRT = frozenset(
+    {
+        libvirt.VIR_ERR_OPERATION_TIMEOUT,
+        libvirt.VIR_ERR_AGENT_UNRESPONSIVE,
+        libvirt.VIR_ERR_SYSTEM_ERROR,
+        libvirt.VIR_ERR_RPC,
+        libvirt.VIR_ERR_NO_CONNECT,
+        libvirt.VIR_ERR_INTERNAL_ERROR,
+    }
+)
+
+_BY_STATUS = {400: ErrorType.INVALID_REQUEST, 403: ErrorType.FORBIDDEN}
+
+
+def classify(exc: BaseException) -> BaseException:
+    """The exception to report for ``exc``: itself if retryable, else a non-retryable one."""
+    if isinstance(exc, (ApplicationError, CancelledError)):
+        return exc
+    if isinstance(exc, NonRetryableFault):
+        return ApplicationError(str(exc), type="InjectedFault", non_retryable=True)
+    if isinstance(exc, HttpError) and not exc.transient:
+        # A service's own CamelCase type (Neutron's IpAddressGenerationFailure) is kept.
+        given = exc.error_type or ""
+        kind = given if given.isidentifier() and given[:1].isupper() else None
+        return request_error(
+            kind or _BY_STATUS.get(exc.status, ErrorType.BUILD_ABORTED), exc.message
+        )
+    if isinstance(exc, libvirt.libvirtError) and exc.get_error_code() not in _TRANSIENT_LIBVIRT:
+        return request_error(ErrorType.BUILD_ABORTED, f"libvirt: {exc}")
+    return exc
 
 
 @contextmanager
-def service_errors(doing: str, error_type: str = "BuildAbortException") -> Iterator[None]:
-    """Around a service call: ``doing`` says what, for the message ("create port on x")."""
+def service_errors(doing: str, error_type: str = ErrorType.BUILD_ABORTED) -> Iterator[None]:
+    """Around a service call: a refusal becomes a request error naming what was being done."""
     try:
         yield
     except HttpError as exc:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 from temporalio import activity
 
@@ -16,12 +16,14 @@ from bootflow.messages import (
     InstanceRef,
     MarkActiveInput,
     RecordFaultInput,
+    RecordLeftoversInput,
     VolumeRef,
 )
 from bootflow.states import TaskState, VmState
+from db import actions
 from db.base import utcnow
 from db.instances import record_of
-from db.models import BlockDeviceMapping, Instance, InstanceFault
+from db.models import BlockDeviceMapping, Instance, InstanceFault, Leftover
 from db.session import SessionFactory
 
 
@@ -55,6 +57,15 @@ class InstanceActivities:
                 )
                 session.add(instance)
                 session.flush()
+            actions.start_action(
+                session,
+                instance_uuid=instance.uuid,
+                action="create",
+                request_id=request.request_id,
+                user_id=request.context.user_id,
+                project_id=request.context.project_id,
+                workflow_id=activity.info().workflow_id or "",
+            )
             return record_of(instance)
 
     @activity.defn(name=act.MARK_ACTIVE.name)
@@ -80,6 +91,7 @@ class InstanceActivities:
             instance.addresses = addresses
             if instance.launched_at is None:
                 instance.launched_at = utcnow()
+            actions.finish_action(session, activity.info().workflow_id or "")
             return record_of(instance)
 
     @activity.defn(name=act.RECORD_FAULT.name)
@@ -89,7 +101,7 @@ class InstanceActivities:
         with self.sessions.begin() as session:
             instance = _get(session, request.instance_uuid)
             instance.vm_state = VmState.ERROR
-            instance.task_state = None
+            instance.task_state = request.task_state
             last = instance.faults[-1] if instance.faults else None
             if last is None or last.message != request.fault.message:
                 instance.faults.append(
@@ -100,6 +112,7 @@ class InstanceActivities:
                         host=request.host,
                     )
                 )
+            actions.finish_action(session, activity.info().workflow_id or "", request.fault.message)
             return record_of(instance)
 
     @activity.defn(name=act.BEGIN_DELETE.name)
@@ -118,13 +131,19 @@ class InstanceActivities:
                     ErrorType.INSTANCE_NOT_FOUND,
                     f"Instance {request.instance_uuid} could not be found.",
                 )
-            if instance.vm_state == VmState.BUILDING:
-                raise request_error(
-                    ErrorType.INSTANCE_INVALID_STATE,
-                    f"Instance {instance.uuid} is still building; delete it once it is "
-                    "active or in error.",
-                )
-            instance.task_state = TaskState.DELETING
+            actions.start_action(
+                session,
+                instance_uuid=instance.uuid,
+                action="delete",
+                request_id=request.request_id,
+                user_id=request.context.user_id,
+                project_id=request.context.project_id,
+                workflow_id=activity.info().workflow_id or "",
+            )
+            # A server still building is not marked: its boot is cancelled first, and the
+            # boot's own undo steps write the record until they are done.
+            if instance.vm_state != VmState.BUILDING:
+                instance.task_state = TaskState.DELETING
             return InstanceForDelete(
                 instance_uuid=instance.uuid,
                 project_id=instance.project_id,
@@ -135,6 +154,7 @@ class InstanceActivities:
                     for b in instance.block_devices
                     if b.volume_id
                 ],
+                name=instance.name,
             )
 
     @activity.defn(name=act.MARK_DELETED.name)
@@ -152,7 +172,42 @@ class InstanceActivities:
             instance.deleted = True
             instance.deleted_at = instance.deleted_at or now
             instance.terminated_at = instance.terminated_at or now
+            # The delete removed everything the instance had: what a failed undo left too.
+            session.execute(
+                update(Leftover)
+                .where(Leftover.instance_uuid == instance.uuid, Leftover.resolved_at.is_(None))
+                .values(resolved_at=now)
+            )
+            actions.finish_action(session, activity.info().workflow_id or "")
             return record_of(instance)
+
+    @activity.defn(name=act.RECORD_LEFTOVERS.name)
+    def record_leftovers(self, request: RecordLeftoversInput) -> int:
+        """Keep what an undo could not remove, for `server show` and `bootflow leftovers`.
+        Key: instance and step (a retry updates the row it wrote)."""
+        with self.sessions.begin() as session:
+            instance = _get(session, request.instance_uuid)
+            for spec in request.leftovers:
+                row = session.scalar(
+                    select(Leftover).where(
+                        Leftover.instance_uuid == instance.uuid,
+                        Leftover.step == spec.step,
+                        Leftover.resolved_at.is_(None),
+                    )
+                )
+                if row is None:
+                    session.add(
+                        Leftover(
+                            instance_uuid=instance.uuid,
+                            project_id=instance.project_id,
+                            step=spec.step,
+                            error=spec.error,
+                            host=spec.host,
+                        )
+                    )
+                else:
+                    row.error, row.host = spec.error, spec.host
+            return len(request.leftovers)
 
 
 def _get(session: Session, instance_uuid: str) -> Instance:

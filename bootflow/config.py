@@ -66,6 +66,8 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("TEMPORAL_NAMESPACE", "BOOTFLOW_TEMPORAL_NAMESPACE"),
     )
     temporal_ui_port: int = 8233
+    # The codec server the Web UI decodes payloads through.
+    codec_server_port: int = 8234
 
     # Where each service listens (bootflow up) and how clients find identity.
     bind_host: str = "127.0.0.1"
@@ -81,9 +83,11 @@ class Settings(BaseSettings):
     service_project: str = "service"
     service_password: SecretStr = SecretStr("")
 
-    # Payload encryption key (base64, 32 bytes) and its id, so keys can rotate.
+    # Payload encryption: the current key (base64, 32 bytes) and its id, which rides in every
+    # payload; keys retired by a rotation stay in codec_old_keys ({id: key}) to decode old ones.
     codec_key: SecretStr = SecretStr("")
     codec_key_id: str = "k1"
+    codec_old_keys: dict[str, SecretStr] = Field(default_factory=dict)
     # Key for signing identity tokens (Fernet); only the identity service reads it.
     token_key: SecretStr = SecretStr("")
     token_ttl_seconds: int = 3600

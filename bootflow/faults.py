@@ -1,17 +1,21 @@
 """Fault injection for tests: a plan, passed in by the test, that makes named points fail.
 
 A worker reads its plan from ``BOOTFLOW_FAULT_PLAN`` (JSON) at start; with no plan every
-check is a no-op. Each rule names a point (e.g. ``"spawn"``), a glob on the instance name,
-what to do (``error`` raises, ``delay`` sleeps) and how many times (``-1``: always).
+check is a no-op. Each rule names a point (``"spawn"``, or ``"<activity>:before"`` /
+``"<activity>:after"`` around any activity), a glob on the instance name or uuid, what to do
+(``error`` raises, ``delay`` sleeps), how many times (``-1``: always) and how likely it is
+to fire each time (drawn from a seeded generator, so a run can be repeated).
 
     [{"point": "spawn", "match": "*-failspawn", "action": "error",
       "message": "injected: domain failed to start"}]
+    {"seed": 7, "rules": [{"point": "allocate_port:after", "probability": 0.3}]}
 """
 
 from __future__ import annotations
 
 import fnmatch
 import json
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +26,10 @@ class InjectedFault(RuntimeError):
     """Raised at a point whose rule says ``error`` and gives no error of its own."""
 
 
+class NonRetryableFault(InjectedFault):
+    """An injected failure that retrying cannot fix."""
+
+
 @dataclass
 class FaultRule:
     point: str
@@ -30,18 +38,29 @@ class FaultRule:
     message: str = "injected fault"
     seconds: float = 0.0
     times: int = -1
+    probability: float = 1.0
+    # False stands for a failure retries cannot fix (an undo past its retry budget).
+    retryable: bool = True
 
 
 class FaultPlan:
-    def __init__(self, rules: list[FaultRule] | None = None) -> None:
+    def __init__(self, rules: list[FaultRule] | None = None, seed: int = 0) -> None:
         self._rules = list(rules or [])
         self._lock = threading.Lock()
+        self._random = random.Random(seed)  # noqa: S311 (test faults, not cryptography)
+
+    @property
+    def active(self) -> bool:
+        return bool(self._rules)
 
     @classmethod
     def from_json(cls, text: str) -> FaultPlan:
         if not text.strip():
             return cls()
-        return cls([FaultRule(**rule) for rule in json.loads(text)])
+        plan = json.loads(text)
+        if isinstance(plan, list):
+            plan = {"rules": plan}
+        return cls([FaultRule(**rule) for rule in plan["rules"]], seed=int(plan.get("seed", 0)))
 
     def check(
         self,
@@ -50,21 +69,27 @@ class FaultPlan:
         error: Callable[[str], BaseException] = InjectedFault,
     ) -> None:
         """Apply the first rule for ``point`` that matches ``name`` and has uses left."""
-        rule = self._take(point, name)
+        rule = self.take(point, name)
         if rule is None:
             return
         if rule.action == "delay":
             time.sleep(rule.seconds)
         elif rule.action == "error":
-            raise error(rule.message)
+            raise error(rule.message) if rule.retryable else NonRetryableFault(rule.message)
         else:
             raise ValueError(f"unknown fault action {rule.action!r}")
 
-    def _take(self, point: str, name: str) -> FaultRule | None:
+    def take(self, point: str, name: str) -> FaultRule | None:
+        """The rule that fires now for ``point`` and ``name`` (its use counted), if any."""
         with self._lock:
             for rule in self._rules:
-                if rule.point == point and fnmatch.fnmatchcase(name, rule.match) and rule.times:
-                    if rule.times > 0:
-                        rule.times -= 1
-                    return rule
+                if rule.point != point or not rule.times:
+                    continue
+                if not fnmatch.fnmatchcase(name, rule.match):
+                    continue
+                if rule.probability < 1.0 and self._random.random() >= rule.probability:
+                    continue
+                if rule.times > 0:
+                    rule.times -= 1
+                return rule
         return None

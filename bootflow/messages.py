@@ -159,6 +159,8 @@ class RecordFaultInput:
     instance_uuid: str
     fault: Fault
     host: str | None = None
+    # None, or the task still under way for the instance (a delete after a cancelled boot).
+    task_state: str | None = None
 
 
 # --- scheduling ---------------------------------------------------------------------------
@@ -315,12 +317,29 @@ class InstanceForDelete:
     vm_state: str
     host: str | None
     volumes: list[VolumeRef] = field(default_factory=list)
+    name: str = ""
 
 
 @dataclass
 class BeginDeleteInput:
     instance_uuid: str
     context: RequestContext
+    request_id: str = ""
+
+
+@dataclass
+class LeftoverSpec:
+    """An undo step that still failed after its retry budget: what, why, and where."""
+
+    step: str
+    error: str
+    host: str | None = None
+
+
+@dataclass
+class RecordLeftoversInput:
+    instance_uuid: str
+    leftovers: list[LeftoverSpec]
 
 
 # --- host inspection ----------------------------------------------------------------------
@@ -349,15 +368,25 @@ class HostDomains:
 
 
 @dataclass
+class StageTime:
+    stage: str
+    seconds: float
+
+
+@dataclass
 class BootProgress:
-    """Where a boot is: the stage running now and those done, as the workflow knows it."""
+    """Where a boot is: the stage running now and those done, as the workflow knows it.
+
+    ``vm_state`` and ``task_state`` are what the workflow has had written to the record, so
+    this answer and ``server show`` agree.
+    """
 
     instance_uuid: str
     stage: str
     vm_state: str
     task_state: str | None
     host: str | None = None
-    done: list[str] = field(default_factory=list)
+    done: list[StageTime] = field(default_factory=list)
     fault: Fault | None = None
 
 

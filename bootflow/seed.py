@@ -74,11 +74,15 @@ def ensure_files(settings: Settings) -> Settings:
     stored: dict[str, Any] = json.loads(secrets_path.read_text()) if secrets_path.exists() else {}
     fresh: dict[str, Callable[[], str]] = {
         "codec_key": new_codec_key,
+        # Unique per key, so payloads name the key that sealed them even across stacks.
+        "codec_key_id": lambda: f"k-{secrets.token_hex(4)}",
         "token_key": new_token_key,
         "service_password": lambda: secrets.token_urlsafe(24),
         "admin_password": lambda: secrets.token_urlsafe(16),
         "demo_password": lambda: secrets.token_urlsafe(12),
     }
+    if stored.get("codec_key") and not stored.get("codec_key_id"):
+        stored["codec_key_id"] = "k1"  # data dirs from before ids were generated sealed with k1
     changed = False
     for key, make in fresh.items():
         if not stored.get(key):

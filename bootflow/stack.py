@@ -29,7 +29,7 @@ import libvirt
 
 from bootflow import seed, task_queues
 from bootflow.config import Settings
-from bootflow.temporal import has_pollers
+from bootflow.temporal import ensure_search_attributes, has_pollers, temporal_answers
 from db.migrate import upgrade
 from db.session import make_engine, make_session_factory
 
@@ -139,29 +139,37 @@ class Stack:
 
     def _temporal(self) -> Child:
         s = self.settings
+        # fmt: off
         argv = [
-            temporal_binary(),
-            "server",
-            "start-dev",
-            "--db-filename",
-            str(s.data_dir / "temporal.db"),
-            "--ip",
-            s.bind_host,
-            "--port",
-            str(temporal_port(s)),
-            "--ui-port",
-            str(s.temporal_ui_port),
+            temporal_binary(), "server", "start-dev",
+            "--db-filename", str(s.data_dir / "temporal.db"),
+            "--ip", s.bind_host,
+            "--port", str(temporal_port(s)),
+            "--ui-port", str(s.temporal_ui_port),
             "--ui-disable-news-fetch",
-            "--log-level",
-            "warn",
+            "--ui-codec-endpoint", s.url(s.codec_server_port),
+            "--log-level", "warn",
         ]
+        # fmt: on
         return Child("temporal", argv, self._temporal_ready)
 
     def _temporal_ready(self) -> bool:
-        s = self.settings
-        with socket.socket() as sock:
-            sock.settimeout(0.5)
-            return sock.connect_ex((s.bind_host, temporal_port(s))) == 0
+        """Ready once the frontend answers a call (it accepts TCP a little before that)."""
+        try:
+            return asyncio.run(asyncio.wait_for(temporal_answers(self.settings), 5))
+        except Exception:
+            return False
+
+    def _codec_server(self) -> Child:
+        url = self.settings.url(self.settings.codec_server_port)
+
+        def ready() -> bool:
+            try:
+                return self._http.options(url + "/decode").status_code < 500
+            except httpx.TransportError:
+                return False
+
+        return Child("codec", self._python("run", "codec-server"), ready)
 
     def _service(self, name: str) -> Child:
         port = getattr(self.settings, f"{name}_port")
@@ -248,8 +256,11 @@ class Stack:
             engine.dispose()
 
         temporal = self._temporal()
+        codec = self._codec_server()
         self._spawn(temporal)
-        self._await([temporal], "Temporal dev server")
+        self._spawn(codec)
+        self._await([temporal, codec], "Temporal dev server")
+        asyncio.run(ensure_search_attributes(s))
 
         identity = self._service("identity")
         self._spawn(identity)
@@ -317,7 +328,8 @@ class Stack:
         s = self.settings
         lines = [
             f"bootflow is up (data dir {s.data_dir})",
-            f"  Temporal      {s.temporal_address}   Web UI http://{s.bind_host}:{s.temporal_ui_port}",
+            f"  Temporal      {s.temporal_address}   Web UI http://{s.bind_host}:{s.temporal_ui_port}"
+            f" (payloads decoded by {s.url(s.codec_server_port)})",
             *(f"  {n:<13} {s.url(getattr(s, f'{n}_port'))}" for n in SERVICES),
             f"  workers       control, {', '.join(self.hosts)} ({s.libvirt_uri})",
             f"  credentials   source {s.data_dir / 'openrc'}",

@@ -43,6 +43,21 @@ BOOT_TASK_STATES: Final = (
     TaskState.SPAWNING,
 )
 
+# Each boot stage and the task_state the record has while it runs: the workflow's progress
+# and the activities that write the record both follow this table.
+STAGE_TASK_STATE: Final[dict[str, str | None]] = {
+    "authenticate": None,
+    "validate": None,
+    "create record": TaskState.SCHEDULING,
+    "schedule": TaskState.SCHEDULING,
+    "allocate port": TaskState.NETWORKING,
+    "create volume": TaskState.BLOCK_DEVICE_MAPPING,
+    "attach volume": TaskState.BLOCK_DEVICE_MAPPING,
+    "fetch image": TaskState.SPAWNING,
+    "spawn": TaskState.SPAWNING,
+    "finish": TaskState.SPAWNING,
+}
+
 
 def api_status(vm_state: str, task_state: str | None) -> str:
     """The compute API's ``status`` for a vm_state/task_state pair, as Nova maps it."""

@@ -87,6 +87,22 @@ class ComputeClient:
     def delete_server(self, server_id: str) -> None:
         self._call("DELETE", f"servers/{server_id}")
 
+    def list_actions(self, server_id: str) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call(
+            "GET", f"servers/{server_id}/os-instance-actions"
+        )["instanceActions"]
+        return result
+
+    def get_action(self, server_id: str, request_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "GET", f"servers/{server_id}/os-instance-actions/{request_id}"
+        )["instanceAction"]
+        return result
+
+    def list_leftovers(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", "os-leftovers")["leftovers"]
+        return result
+
     def list_flavors(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._call("GET", "flavors/detail")["flavors"]
         return result

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from bootflow.messages import InstanceRecord
 from bootflow.states import VmState
@@ -29,3 +29,8 @@ def set_task_state(sessions: SessionFactory, instance_uuid: str, task_state: str
             .where(Instance.uuid == instance_uuid, Instance.vm_state == VmState.BUILDING)
             .values(task_state=task_state)
         )
+
+
+def instance_name(sessions: SessionFactory, instance_uuid: str) -> str | None:
+    with sessions.begin() as session:
+        return session.scalar(select(Instance.name).where(Instance.uuid == instance_uuid))

@@ -186,3 +186,59 @@ class QuotaReservation(Base):
     ram: Mapped[int]
     disk: Mapped[int]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class InstanceAction(Base):
+    """One user request on an instance (create, delete, reschedule), as Nova's."""
+
+    __tablename__ = "instance_actions"
+    __table_args__ = (Index("ix_instance_actions_instance", "instance_uuid", "start_time"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    instance_uuid: Mapped[str] = mapped_column(String(36))
+    action: Mapped[str] = mapped_column(String(32))
+    request_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(64))
+    project_id: Mapped[str] = mapped_column(String(64))
+    # The workflow carrying out the request; its activities' events hang off this action.
+    workflow_id: Mapped[str] = mapped_column(String(128), index=True)
+    start_time: Mapped[datetime] = mapped_column(default=utcnow)
+    finish_time: Mapped[datetime | None]
+    message: Mapped[str | None] = mapped_column(Text)
+
+    events: Mapped[list[InstanceActionEvent]] = relationship(
+        back_populates="action", order_by="InstanceActionEvent.id", cascade="all, delete-orphan"
+    )
+
+
+class InstanceActionEvent(Base):
+    """One stage of an action: an activity attempt, with its host, times and result."""
+
+    __tablename__ = "instance_action_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    action_id: Mapped[int] = mapped_column(ForeignKey("instance_actions.id"), index=True)
+    event: Mapped[str] = mapped_column(String(64))
+    host: Mapped[str | None]
+    attempt: Mapped[int] = mapped_column(default=1)
+    start_time: Mapped[datetime] = mapped_column(default=utcnow)
+    finish_time: Mapped[datetime | None]
+    result: Mapped[str | None] = mapped_column(String(16))  # Success or Error
+    details: Mapped[str | None] = mapped_column(Text)
+
+    action: Mapped[InstanceAction] = relationship(back_populates="events")
+
+
+class Leftover(Base):
+    """Something an undo step could not remove, kept so it is never silently dropped."""
+
+    __tablename__ = "leftovers"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    instance_uuid: Mapped[str] = mapped_column(String(36), index=True)
+    project_id: Mapped[str] = mapped_column(String(64))
+    step: Mapped[str] = mapped_column(String(64))
+    error: Mapped[str] = mapped_column(Text)
+    host: Mapped[str | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[datetime | None]

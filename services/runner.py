@@ -15,9 +15,11 @@ import uvicorn
 from fastapi import FastAPI
 
 from bootflow.config import Settings
+from bootflow.faults import FaultPlan
 from bootflow.service_account import service_session
 from db.session import SessionFactory, make_engine, make_session_factory
 from services.common.auth import TokenValidator
+from services.common.faults import HttpFaults
 
 # name -> (module with create_app(settings, sessions, validator), settings attribute of its port)
 SERVICES: Final[dict[str, tuple[str, str]]] = {
@@ -38,10 +40,13 @@ def build_app(name: str, settings: Settings, sessions: SessionFactory | None = N
     module = importlib.import_module(module_name)
     if name == "identity":
         app: FastAPI = module.create_identity_app(settings, sessions)
-        return app
-    validator = TokenValidator(service_session(settings), settings.token_cache_seconds)
-    factory: Callable[[Settings, SessionFactory, TokenValidator], FastAPI] = module.create_app
-    return factory(settings, sessions, validator)
+    else:
+        validator = TokenValidator(service_session(settings), settings.token_cache_seconds)
+        factory: Callable[[Settings, SessionFactory, TokenValidator], FastAPI] = module.create_app
+        app = factory(settings, sessions, validator)
+    if f'"http:{name}"' in settings.fault_plan:
+        app.add_middleware(HttpFaults, plan=FaultPlan.from_json(settings.fault_plan), service=name)
+    return app
 
 
 def port_of(name: str, settings: Settings) -> int:

@@ -24,3 +24,21 @@ def test_the_caller_chooses_the_error_class() -> None:
 
 def test_an_empty_plan_does_nothing() -> None:
     FaultPlan.from_json("").check("spawn", "anything")
+
+
+def test_probability_is_seeded_so_a_run_repeats() -> None:
+    text = '{"seed": 3, "rules": [{"point": "p", "probability": 0.5}]}'
+
+    def fired(plan: FaultPlan) -> list[bool]:
+        out = []
+        for _ in range(40):
+            try:
+                plan.check("p", "x")
+                out.append(False)
+            except InjectedFault:
+                out.append(True)
+        return out
+
+    first = fired(FaultPlan.from_json(text))
+    assert first == fired(FaultPlan.from_json(text))
+    assert 5 < sum(first) < 35

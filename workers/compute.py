@@ -17,6 +17,7 @@ from typing import Any
 import libvirt
 from temporalio.worker import Worker
 
+from activities.hooks import ActivityHooks
 from activities.images import ImageActivities
 from activities.ports import PortActivities
 from activities.spawn import SpawnActivities
@@ -132,6 +133,7 @@ async def main(settings: Settings, host: str) -> None:
         task_queue=task_queues.compute(host),
         activities=build_activities(settings, host, driver, sessions),
         activity_executor=activity_executor(),
+        interceptors=[ActivityHooks(sessions, host, FaultPlan.from_json(settings.fault_plan))],
     )
     beat = asyncio.create_task(heartbeats(sessions, host, settings.heartbeat_seconds))
     cleaner = asyncio.create_task(clean_image_cache(image_cache(settings, host), driver, settings))

@@ -11,6 +11,8 @@ from typing import Any
 
 from temporalio.worker import Worker
 
+from activities.boots import BootActivities
+from activities.hooks import ActivityHooks
 from activities.identity import IdentityActivities
 from activities.instances import InstanceActivities
 from activities.ports import PortActivities
@@ -19,6 +21,7 @@ from activities.scheduler import SchedulerActivities
 from activities.volumes import VolumeActivities
 from bootflow import task_queues
 from bootflow.config import Settings
+from bootflow.faults import FaultPlan
 from bootflow.service_account import service_session
 from bootflow.temporal import connect
 from clients.network import NetworkClient
@@ -47,6 +50,7 @@ def build_activities(settings: Settings) -> list[Callable[..., Any]]:
     def user_session(token: str) -> Session:
         return Session(token=token, auth_url=settings.auth_url, http=http)
 
+    boots = BootActivities(lambda: connect(settings))
     identity = IdentityActivities(service)
     quota = QuotaActivities(sessions, settings, user_session)
     instances = InstanceActivities(sessions)
@@ -64,6 +68,8 @@ def build_activities(settings: Settings) -> list[Callable[..., Any]]:
         instances.record_fault,
         instances.begin_delete,
         instances.mark_deleted,
+        instances.record_leftovers,
+        boots.await_boot_end,
         scheduler.schedule_and_claim,
         scheduler.release_claim,
         ports.deallocate_ports,
@@ -81,6 +87,9 @@ async def main(settings: Settings) -> None:
         workflows=WORKFLOWS,
         activities=build_activities(settings),
         activity_executor=activity_executor(),
+        interceptors=[
+            ActivityHooks(database(settings), None, FaultPlan.from_json(settings.fault_plan))
+        ],
     )
     await run_until_signalled(worker)
 

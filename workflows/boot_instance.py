@@ -8,13 +8,15 @@ leaves the instance in ``error`` with a fault that says why.
 
 from __future__ import annotations
 
-from datetime import timedelta
+import asyncio
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from bootflow import activity_defs as act
+    from bootflow import search_attributes as sa
     from bootflow import task_queues
     from bootflow.errors import ErrorType
     from bootflow.messages import (
@@ -28,16 +30,21 @@ with workflow.unsafe.imports_passed_through():
         BootResult,
         CreateInstanceInput,
         CreateVolumeInput,
+        Fault,
         FetchImageInput,
         InstanceRef,
         MarkActiveInput,
         RecordFaultInput,
+        RecordLeftoversInput,
+        RequestContext,
         ScheduleInput,
         SpawnInput,
+        StageTime,
+        ValidatedRequest,
         ValidateInput,
     )
-    from bootflow.states import TaskState, VmState
-    from workflows.calls import Acceptance, Compensation, error_type, fault_of, run
+    from bootflow.states import STAGE_TASK_STATE, TaskState, VmState
+    from workflows.calls import Acceptance, Compensation, cancelled, error_type, fault_of, run
 
 # A host whose worker does not pick a task up in this time is taken as down.
 HOST_PICKUP_TIMEOUT = timedelta(minutes=2)
@@ -49,14 +56,19 @@ SPAWN_TIMEOUT = timedelta(minutes=5)
 # Blocking host steps heartbeat every few seconds: a dead worker is noticed this fast.
 HOST_HEARTBEAT = timedelta(seconds=15)
 
+# Search attributes are upserted as the boot goes; histories from before they were are
+# replayed without (patch ids are forever: never rename one).
+SEARCH_ATTRIBUTES_PATCH = "upsert-search-attributes"
+
 
 @workflow.defn(name="BootInstance")
 class BootInstance:
     def __init__(self) -> None:
         self._acceptance = Acceptance()
         self._progress = BootProgress(
-            instance_uuid="", stage="authenticate", vm_state=VmState.BUILDING, task_state=None
+            instance_uuid="", stage="", vm_state=VmState.BUILDING, task_state=None
         )
+        self._stage_started: datetime | None = None
 
     @workflow.update
     async def accepted(self) -> Accepted:
@@ -67,27 +79,70 @@ class BootInstance:
     def progress(self) -> BootProgress:
         return self._progress
 
-    def _stage(self, stage: str, task_state: str | None = None) -> None:
-        if self._progress.stage and self._progress.stage not in self._progress.done:
-            self._progress.done.append(self._progress.stage)
+    def _enter(self, stage: str, details: str | None = None) -> None:
+        """Stage ``stage`` begins: progress, the UI's current details, search attributes."""
+        now = workflow.now()
+        if self._progress.stage and self._stage_started is not None:
+            seconds = (now - self._stage_started).total_seconds()
+            self._progress.done.append(StageTime(self._progress.stage, round(seconds, 3)))
         self._progress.stage = stage
-        if task_state is not None:
-            self._progress.task_state = task_state
+        self._stage_started = now
+        if stage in STAGE_TASK_STATE:
+            self._progress.task_state = STAGE_TASK_STATE[stage]
+        workflow.set_current_details(details or stage)
+        self._index()
+
+    def _settle(self, vm_state: str, stage: str) -> None:
+        """The boot is over: the record holds ``vm_state`` and no task."""
+        self._progress.vm_state = vm_state
+        self._progress.task_state = None
+        self._enter(stage)
+
+    def _index(self) -> None:
+        if not workflow.patched(SEARCH_ATTRIBUTES_PATCH):
+            return
+        updates = [
+            sa.VM_STATE.value_set(self._progress.vm_state),
+            sa.TASK_STATE.value_set(self._progress.task_state or sa.NONE),
+        ]
+        if self._progress.host:
+            updates.append(sa.COMPUTE_HOST.value_set(self._progress.host))
+        workflow.upsert_search_attributes(updates)
 
     @workflow.run
     async def run(self, request: BootRequest) -> BootResult:
         self._progress.instance_uuid = request.instance_uuid
-        instance = InstanceRef(request.instance_uuid)
         undo = Compensation()
-
-        # Steps 1-3: the request is accepted only if all of these succeed.
         try:
-            self._stage("authenticate")
+            context, valid = await self._accept(request, undo)
+            return await self._build(request, context, valid, undo)
+        except asyncio.CancelledError:
+            # The server was deleted while building: undo everything, say so, end cancelled.
+            # (The delete that cancelled this boot waits for it, then deletes the record.)
+            fault = Fault(
+                code=500,
+                message=f"Build of instance {request.instance_uuid} was cancelled: the server "
+                "was deleted while it was building.",
+                details=f"Cancelled during {self._progress.stage}",
+            )
+            # The delete that cancelled this boot goes on: the record stays "deleting".
+            await self._abandon(
+                request.instance_uuid, undo, fault, self._progress.host, TaskState.DELETING
+            )
+            await self._acceptance.settle_cancelled()
+            raise
+
+    async def _accept(
+        self, request: BootRequest, undo: Compensation
+    ) -> tuple[RequestContext, ValidatedRequest]:
+        """Steps 1-3: the request is accepted only if all of these succeed."""
+        try:
+            self._enter("authenticate")
             context = await run(act.AUTHENTICATE, AuthenticateInput(request.auth_token))
-            self._stage("validate")
-            undo.push_activity(act.RELEASE_QUOTA, instance)
+            self._enter("validate", f"validate and reserve quota for {context.project_name}")
+            undo.push_activity(act.RELEASE_QUOTA, InstanceRef(request.instance_uuid))
             valid = await run(act.VALIDATE_AND_RESERVE, ValidateInput(request, context))
-            self._stage("create record")
+            self._enter("create record")
             await run(
                 act.CREATE_INSTANCE_RECORD,
                 CreateInstanceInput(
@@ -101,17 +156,28 @@ class BootInstance:
                 ),
             )
         except ActivityError as err:
+            if cancelled(err):
+                raise asyncio.CancelledError from err
             await undo.run()
-            self._progress.stage = "rejected"
+            self._enter("rejected")
             await self._acceptance.reject(err, ErrorType.BUILD_FAILED)
-
         self._acceptance.accept(request.instance_uuid)
-        self._progress.task_state = TaskState.SCHEDULING
+        return context, valid
+
+    async def _build(
+        self,
+        request: BootRequest,
+        context: RequestContext,
+        valid: ValidatedRequest,
+        undo: Compensation,
+    ) -> BootResult:
+        """Steps 4-6; a failure undoes what was done and leaves the instance in error."""
+        instance = InstanceRef(request.instance_uuid)
         stage = "schedule"
         host: str | None = None
         try:
             # Step 4: choose a host and claim its resources.
-            self._stage(stage, TaskState.SCHEDULING)
+            self._enter(stage)
             undo.push_activity(act.RELEASE_CLAIM, instance)
             placement = await run(
                 act.SCHEDULE_AND_CLAIM,
@@ -123,7 +189,10 @@ class BootInstance:
 
             # Step 5, on the host's own worker: network, volumes, image, guest.
             stage = "allocate port"
-            self._stage(stage, TaskState.NETWORKING)
+            self._enter(
+                stage,
+                f"schedule: {host} of {placement.candidates} candidates; allocate ports on {host}",
+            )
             undo.push_activity(act.DEALLOCATE_PORTS, instance)
             ports = [
                 await run(
@@ -140,7 +209,7 @@ class BootInstance:
             attachments: list[AttachmentSpec] = []
             if request.volume_size_gb:
                 stage = "create volume"
-                self._stage(stage, TaskState.BLOCK_DEVICE_MAPPING)
+                self._enter(stage, f"create a {request.volume_size_gb} GiB volume")
                 undo.push_activity(act.DELETE_VOLUMES, instance)
                 volume = await run(
                     act.CREATE_VOLUME,
@@ -150,10 +219,11 @@ class BootInstance:
                     task_queue=on_host,
                     start_to_close=VOLUME_TIMEOUT,
                     schedule_to_start=HOST_PICKUP_TIMEOUT,
+                    heartbeat=HOST_HEARTBEAT,
                     summary=f"create {request.volume_size_gb} GiB volume",
                 )
                 stage = "attach volume"
-                self._stage(stage)
+                self._enter(stage, f"attach volume {volume.id} to {host}")
                 undo.push_activity(act.DETACH_VOLUMES, instance)
                 attachments.append(
                     await run(
@@ -167,7 +237,7 @@ class BootInstance:
                 )
 
             stage = "fetch image"
-            self._stage(stage, TaskState.SPAWNING)
+            self._enter(stage, f"fetch image {valid.image.name} into {host}'s cache")
             cached = await run(
                 act.FETCH_IMAGE,
                 FetchImageInput(request.instance_uuid, valid.image),
@@ -179,7 +249,7 @@ class BootInstance:
             )
 
             stage = "spawn"
-            self._stage(stage)
+            self._enter(stage, f"spawn on {host}")
             undo.push_activity(act.DESTROY_GUEST, instance, task_queue=on_host)
             spawned = await run(
                 act.SPAWN,
@@ -202,27 +272,44 @@ class BootInstance:
 
             # Step 6: the record says active, with host, addresses and launch time.
             stage = "finish"
-            self._stage(stage)
+            self._enter(stage)
             await run(
                 act.MARK_ACTIVE,
                 MarkActiveInput(request.instance_uuid, host, ports, spawned.power_state),
             )
         except ActivityError as err:
-            fault = fault_of(err, stage)
-            self._stage("undo")
-            self._progress.fault = fault
-            leftovers = await undo.run()
-            if leftovers:
-                fault.details += "; not undone: " + "; ".join(leftovers)
-            await run(act.RECORD_FAULT, RecordFaultInput(request.instance_uuid, fault, host))
-            self._stage("error")
-            self._progress.task_state = None
-            self._progress.vm_state = VmState.ERROR
+            if cancelled(err):
+                raise asyncio.CancelledError from err
+            await self._abandon(request.instance_uuid, undo, fault_of(err, stage), host)
             raise ApplicationError(
-                fault.message, type=error_type(err) or ErrorType.BUILD_FAILED, non_retryable=True
+                self._progress.fault.message if self._progress.fault else str(err),
+                type=error_type(err) or ErrorType.BUILD_FAILED,
+                non_retryable=True,
             ) from err
 
-        self._stage("active")
-        self._progress.vm_state = VmState.ACTIVE
-        self._progress.task_state = None
+        self._settle(VmState.ACTIVE, "active")
         return BootResult(request.instance_uuid, VmState.ACTIVE, host)
+
+    async def _abandon(
+        self,
+        instance_uuid: str,
+        undo: Compensation,
+        fault: Fault,
+        host: str | None,
+        task_state: str | None = None,
+    ) -> None:
+        """Undo newest first, keep what could not be undone, leave the instance in error."""
+        self._enter("undo", f"undo: {fault.message}")
+        self._progress.fault = fault
+        leftovers = await undo.run()
+        if leftovers:
+            fault.details += "; not undone: " + "; ".join(f"{x.step}: {x.error}" for x in leftovers)
+            await run(act.RECORD_LEFTOVERS, RecordLeftoversInput(instance_uuid, leftovers))
+        try:
+            await run(act.RECORD_FAULT, RecordFaultInput(instance_uuid, fault, host, task_state))
+        except ActivityError as err:
+            if error_type(err) != ErrorType.INSTANCE_NOT_FOUND:
+                raise
+            # Cancelled before the record was written: there is nothing to mark.
+        self._settle(VmState.ERROR, "error")
+        self._progress.task_state = task_state

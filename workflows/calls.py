@@ -8,13 +8,14 @@ from typing import Any, NoReturn, TypeVar, cast
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, TimeoutError
+from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from bootflow import task_queues
     from bootflow.activity_defs import ActivityDef
     from bootflow.errors import KNOWN_TYPES, STEP_RETRY, UNDO_RETRY
-    from bootflow.messages import Accepted, Fault
+    from bootflow.messages import Accepted, Fault, LeftoverSpec
 
 InT = TypeVar("InT")
 OutT = TypeVar("OutT")
@@ -43,6 +44,9 @@ async def run(
         heartbeat_timeout=heartbeat,
         retry_policy=retry,
         summary=summary or defn.name.replace("_", " "),
+        # On cancellation, wait for a running step to finish before undoing: an undo that
+        # ran beside the step it undoes could miss what the step was still making.
+        cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     )
     return cast(OutT, result)
 
@@ -56,10 +60,12 @@ class Compensation:
     """
 
     def __init__(self) -> None:
-        self._steps: list[tuple[str, Callable[[], Awaitable[Any]]]] = []
+        self._steps: list[tuple[str, str | None, Callable[[], Awaitable[Any]]]] = []
 
-    def push(self, description: str, undo: Callable[[], Awaitable[Any]]) -> None:
-        self._steps.append((description, undo))
+    def push(
+        self, description: str, undo: Callable[[], Awaitable[Any]], host: str | None = None
+    ) -> None:
+        self._steps.append((description, host, undo))
 
     def push_activity(
         self, defn: ActivityDef[InT, Any], arg: InT, *, task_queue: str = task_queues.CONTROL
@@ -73,18 +79,18 @@ class Compensation:
                 summary=f"undo: {defn.name.replace('_', ' ')}",
             )
 
-        self.push(defn.name, undo)
+        self.push(defn.name, undo, task_queues.host_of(task_queue))
 
-    async def run(self) -> list[str]:
-        """Run every undo step, newest first; what could not be undone, described."""
+    async def run(self) -> list[LeftoverSpec]:
+        """Run every undo step, newest first; what could not be undone, never dropped."""
         leftovers = []
         while self._steps:
-            description, undo = self._steps.pop()
+            description, host, undo = self._steps.pop()
             try:
                 await undo()
             except ActivityError as err:
                 workflow.logger.error("undo step %s failed: %s", description, describe(err))
-                leftovers.append(f"{description}: {describe(err)}")
+                leftovers.append(LeftoverSpec(description, describe(err), host))
         return leftovers
 
 
@@ -97,6 +103,11 @@ def describe(err: BaseException) -> str:
         kind = cause.type.name.lower().replace("_", "-") if cause.type else "timeout"
         return f"timed out ({kind})"
     return str(cause or err)
+
+
+def cancelled(err: ActivityError) -> bool:
+    """Whether an activity failed only because this workflow is being cancelled."""
+    return isinstance(err.cause, CancelledError)
 
 
 def error_type(err: BaseException) -> str | None:
@@ -137,6 +148,16 @@ class Acceptance:
 
     def accept(self, instance_uuid: str) -> None:
         self._accepted = Accepted(instance_uuid)
+
+    async def settle_cancelled(self) -> None:
+        """The workflow was cancelled: an update still waiting hears so, then it ends."""
+        if self._accepted is None and self._rejected is None:
+            self._rejected = ApplicationError(
+                "The request was cancelled before it was accepted.",
+                type="Cancelled",
+                non_retryable=True,
+            )
+        await workflow.wait_condition(workflow.all_handlers_finished)
 
     async def reject(self, err: ActivityError, default_type: str) -> NoReturn:
         """Fail the update (if one waits) and then the workflow, with the request error."""

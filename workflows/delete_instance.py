@@ -13,6 +13,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from bootflow import activity_defs as act
+    from bootflow import search_attributes as sa
     from bootflow import task_queues
     from bootflow.errors import ErrorType
     from bootflow.messages import (
@@ -21,14 +22,18 @@ with workflow.unsafe.imports_passed_through():
         BeginDeleteInput,
         DeleteRequest,
         DeleteResult,
+        InstanceForDelete,
         InstanceRef,
         RecordFaultInput,
     )
-    from bootflow.states import VmState
+    from bootflow.states import TaskState, VmState
+    from workflows.boot_instance import SEARCH_ATTRIBUTES_PATCH
     from workflows.calls import Acceptance, error_type, fault_of, run
 
 HOST_PICKUP_TIMEOUT = timedelta(minutes=2)
 DESTROY_TIMEOUT = timedelta(minutes=2)
+# A cancelled boot's undo steps retry for minutes before giving up on one.
+BOOT_UNDO_TIMEOUT = timedelta(minutes=15)
 
 
 @workflow.defn(name="DeleteInstance")
@@ -46,10 +51,16 @@ class DeleteInstance:
         instance = InstanceRef(request.instance_uuid)
         try:
             context = await run(act.AUTHENTICATE, AuthenticateInput(request.auth_token))
-            target = await run(act.BEGIN_DELETE, BeginDeleteInput(request.instance_uuid, context))
+            begin = BeginDeleteInput(request.instance_uuid, context, request.request_id)
+            target = await run(act.BEGIN_DELETE, begin)
         except ActivityError as err:
             await self._acceptance.reject(err, ErrorType.DELETE_FAILED)
         self._acceptance.accept(request.instance_uuid)
+        if target.vm_state == VmState.BUILDING:
+            # As Nova allows: cancel the boot, let its undo steps run, then delete what is left.
+            await self._cancel_boot(request.instance_uuid)
+            target = await run(act.BEGIN_DELETE, begin)
+        self._index(target, TaskState.DELETING)
         stage = "destroy guest"
         try:
             if target.host:
@@ -80,4 +91,34 @@ class DeleteInstance:
             raise ApplicationError(
                 fault.message, type=error_type(err) or ErrorType.DELETE_FAILED, non_retryable=True
             ) from err
+        target.vm_state = VmState.DELETED
+        self._index(target, None)
         return DeleteResult(request.instance_uuid, VmState.DELETED)
+
+    async def _cancel_boot(self, instance_uuid: str) -> None:
+        boot = workflow.get_external_workflow_handle(f"boot-{instance_uuid}")
+        try:
+            await boot.cancel()
+        except Exception as err:
+            workflow.logger.info("boot of %s not cancelled: %s", instance_uuid, err)
+        await run(
+            act.AWAIT_BOOT_END,
+            InstanceRef(instance_uuid),
+            start_to_close=BOOT_UNDO_TIMEOUT,
+            heartbeat=timedelta(seconds=10),
+            summary="wait for the cancelled boot's undo steps",
+        )
+
+    def _index(self, target: InstanceForDelete, task_state: str | None) -> None:
+        if not workflow.patched(SEARCH_ATTRIBUTES_PATCH):
+            return
+        updates = [
+            sa.INSTANCE_UUID.value_set(target.instance_uuid),
+            sa.INSTANCE_NAME.value_set(target.name),
+            sa.PROJECT_ID.value_set(target.project_id),
+            sa.VM_STATE.value_set(target.vm_state),
+            sa.TASK_STATE.value_set(task_state or sa.NONE),
+        ]
+        if target.host:
+            updates.append(sa.COMPUTE_HOST.value_set(target.host))
+        workflow.upsert_search_attributes(updates)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from bootflow.cli import console, resources, servers, stack
+from bootflow.cli import console, replay, resources, servers, stack
 from bootflow.cli.context import CliContext, CliError
 from bootflow.stack import StackError
 from clients.compute import AmbiguousName
@@ -55,6 +55,10 @@ cli.add_command(servers.server)
 cli.add_command(resources.flavor)
 cli.add_command(resources.image)
 cli.add_command(resources.network)
+cli.add_command(resources.volume)
+cli.add_command(resources.leftovers)
+cli.add_command(replay.history)
+cli.add_command(replay.replay)
 cli.add_command(console.console)
 
 

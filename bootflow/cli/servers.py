@@ -6,10 +6,11 @@ import time
 from typing import Any
 
 import click
-from rich.console import Console
 
 from bootflow.cli.context import CliContext, CliError, pass_context
 from bootflow.cli.output import format_options, listing, show
+from bootflow.cli.progress import ProgressSource, watch
+from bootflow.validation import is_uuid
 from clients.errors import NotFound
 
 WAIT_POLL_SECONDS = 0.5
@@ -51,6 +52,8 @@ def server_row(server: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
     }
     if "fault" in server:
         row["fault"] = server["fault"]
+    if server.get("bootflow:leftovers"):
+        row["leftovers"] = [f"{x['step']}: {x['error']}" for x in server["bootflow:leftovers"]]
     return row
 
 
@@ -128,33 +131,23 @@ def create(
 
 
 def _wait_for_boot(obj: CliContext, current: dict[str, Any], timeout: float) -> dict[str, Any]:
-    console = Console(stderr=True)
     name = current["name"]
-    start = time.monotonic()
-    seen: str | None = None
+    source = ProgressSource(obj.settings, obj.compute, current["id"])
     try:
-        with console.status(f"{name}: BUILD") as status:
-            while current["status"] == "BUILD":
-                stage = current.get("OS-EXT-STS:task_state") or "building"
-                elapsed = time.monotonic() - start
-                if stage != seen:
-                    console.print(f"{elapsed:5.1f}s  {name}: {stage}", highlight=False)
-                    seen = stage
-                status.update(f"{name}: BUILD ({stage}) {elapsed:.1f}s")
-                if elapsed > timeout:
-                    raise CliError(
-                        f"{name} is still building after {timeout:.0f}s; it goes on "
-                        f"in the background (bootflow server show {name})"
-                    )
-                time.sleep(WAIT_POLL_SECONDS)
-                current = obj.compute.get_server(current["id"])
+        settled = watch(source, name, timeout)
     except KeyboardInterrupt:
         raise CliError(
             f"stopped waiting; {name} goes on building in the background "
             f"(bootflow server show {name})"
         ) from None
-    console.print(f"{time.monotonic() - start:5.1f}s  {name}: {current['status']}", highlight=False)
-    return current
+    finally:
+        source.close()
+    if not settled:
+        raise CliError(
+            f"{name} is still building after {timeout:.0f}s; it goes on in the background "
+            f"(bootflow server show {name})"
+        )
+    return obj.compute.get_server(current["id"])
 
 
 @server.command("list")
@@ -218,3 +211,52 @@ def delete(obj: CliContext, server_refs: tuple[str, ...], wait: bool, timeout: f
             if time.monotonic() > deadline:
                 raise CliError(f"{target['name']} is not gone after {timeout:.0f}s")
             time.sleep(WAIT_POLL_SECONDS)
+
+
+def _server_id(obj: CliContext, ref: str) -> str:
+    """An id as given (the server may be deleted: its actions outlive it), else by name."""
+    return ref if is_uuid(ref) else str(obj.compute.find_server(ref)["id"])
+
+
+@server.group("event")
+def event() -> None:
+    """The actions on a server and their events (Nova's instance actions)."""
+
+
+@event.command("list")
+@click.argument("server_ref", metavar="SERVER")
+@format_options
+@pass_context
+def list_events(obj: CliContext, server_ref: str, fmt: str, columns: tuple[str, ...]) -> None:
+    """List the actions on a server, newest first."""
+    server_id = _server_id(obj, server_ref)
+    rows = [
+        {
+            "Request ID": a["request_id"],
+            "Server ID": a["instance_uuid"],
+            "Action": a["action"],
+            "Start Time": a["start_time"],
+            "Message": a["message"],
+        }
+        for a in obj.compute.list_actions(server_id)
+    ]
+    listing(rows, ("Request ID", "Server ID", "Action", "Start Time", "Message"), fmt, columns)
+
+
+@event.command("show")
+@click.argument("server_ref", metavar="SERVER")
+@click.argument("request_id")
+@format_options
+@pass_context
+def show_event(
+    obj: CliContext, server_ref: str, request_id: str, fmt: str, columns: tuple[str, ...]
+) -> None:
+    """Show one action with its events (each stage: host, start, finish, result)."""
+    action = obj.compute.get_action(_server_id(obj, server_ref), request_id)
+    events = [
+        f"{e['event']} on {e.get('host') or 'control'}: {e['result'] or 'running'} "
+        f"({e['start_time']} - {e['finish_time'] or '...'})"
+        + (f" {e['traceback']}" if e.get("traceback") else "")
+        for e in action.get("events", [])
+    ]
+    show({**{k: v for k, v in action.items() if k != "events"}, "events": events}, fmt, columns)

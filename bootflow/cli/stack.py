@@ -93,6 +93,14 @@ def run_service(obj: CliContext, name: str) -> None:
     serve(name, obj.settings)
 
 
+@run.command("codec-server")
+@pass_context
+def run_codec_server(obj: CliContext) -> None:
+    from bootflow.codec_server import serve
+
+    serve(obj.settings)
+
+
 @run.command("control-worker")
 @pass_context
 def run_control(obj: CliContext) -> None:

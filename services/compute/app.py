@@ -8,6 +8,7 @@ quota and written the record, or Nova's 4xx with the reason. Reads come from the
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import uuid
 from typing import Any, Literal
@@ -23,16 +24,18 @@ from temporalio.client import (
     WorkflowFailureError,
     WorkflowUpdateFailedError,
 )
-from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError, FailureError
 from temporalio.service import RPCError
 
+from bootflow import search_attributes as sa
 from bootflow import task_queues
 from bootflow.config import Settings
 from bootflow.errors import HTTP_STATUS
 from bootflow.messages import BootRequest, ConsoleOutputInput, DeleteRequest, NetworkRequest
+from bootflow.states import VmState
 from bootflow.temporal import connect
-from db.models import Flavor, Instance
+from db.models import Flavor, Instance, InstanceAction, Leftover
 from db.session import SessionFactory
 from services.common import app as common
 from services.common.app import ApiError, nova_error
@@ -42,6 +45,8 @@ from services.compute import views
 from workflows.boot_instance import BootInstance
 from workflows.console_output import ConsoleOutputWorkflow
 from workflows.delete_instance import DeleteInstance
+
+log = logging.getLogger(__name__)
 
 MIN_VERSION = "2.1"
 MAX_VERSION = "2.1"
@@ -176,11 +181,16 @@ def create_app(settings: Settings, sessions: SessionFactory, validator: TokenVal
             )
         except WorkflowUpdateFailedError as exc:
             raise _rejection(exc) from exc
-        except (TimeoutError, RPCError) as exc:
+        except TimeoutError as exc:
             raise ApiError(
                 503,
                 "The compute service did not accept the request in time; it may still be "
                 "processed. Check the server list before retrying.",
+            ) from exc
+        except RPCError as exc:
+            log.error("Temporal refused a request: %s", exc.message)
+            raise ApiError(
+                503, f"The compute service could not start the request: {exc.message}"
             ) from exc
 
     @app.post("/v2.1/servers", status_code=202)
@@ -215,12 +225,29 @@ def create_app(settings: Settings, sessions: SessionFactory, validator: TokenVal
             volume_size_gb=volume_size,
             availability_zone=server.availability_zone,
         )
+        volume = f", a new {volume_size} GiB volume" if volume_size else ""
         operation = WithStartWorkflowOperation(
             BootInstance.run,
             boot,
             id=f"boot-{instance_uuid}",
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             task_queue=task_queues.CONTROL,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(sa.INSTANCE_UUID, instance_uuid),
+                    SearchAttributePair(sa.INSTANCE_NAME, server.name),
+                    SearchAttributePair(sa.PROJECT_ID, caller.project_id),
+                    SearchAttributePair(sa.VM_STATE, VmState.BUILDING),
+                    SearchAttributePair(sa.TASK_STATE, sa.NONE),
+                ]
+            ),
+            static_summary=f"boot {server.name}",
+            static_details=(
+                f"Server **{server.name}** ({instance_uuid}) for {caller.user_name} in "
+                f"project {caller.project_name}: flavor {boot.flavor_ref}, image "
+                f"{boot.image_ref}, networks {', '.join(n.network_id for n in networks) or 'none'}"
+                f"{volume}. Request {boot.request_id}."
+            ),
         )
         await _accept(operation, BootInstance.accepted)
         base = _base(request)
@@ -309,7 +336,11 @@ def create_app(settings: Settings, sessions: SessionFactory, validator: TokenVal
         server_id: str, caller: Auth, session: DbSession, request: Request
     ) -> dict[str, Any]:
         instance = _visible(session, server_id, caller)
-        return {"server": views.server_detail(_base(request), instance, caller.is_admin)}
+        view = views.server_detail(_base(request), instance, caller.is_admin)
+        leftovers = _leftovers(session, [instance.uuid], None)
+        if leftovers:
+            view["bootflow:leftovers"] = [views.leftover_view(x) for x in leftovers]
+        return {"server": view}
 
     @app.delete("/v2.1/servers/{server_id}", status_code=204)
     async def delete_server(server_id: str, caller: Auth) -> Response:
@@ -317,6 +348,7 @@ def create_app(settings: Settings, sessions: SessionFactory, validator: TokenVal
             DeleteInstance.run,
             DeleteRequest(server_id, caller.token, f"req-{uuid.uuid4()}"),
             id=f"delete-{server_id}",
+            static_summary=f"delete server {server_id}",
             # A delete already running for this server is the one to wait on.
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             task_queue=task_queues.CONTROL,
@@ -367,6 +399,49 @@ def create_app(settings: Settings, sessions: SessionFactory, validator: TokenVal
         # As Nova: control characters other than tab and newline are removed.
         return _CONSOLE_CONTROL_CHARS.sub("", result.output)
 
+    def _instance_for_actions(session: Session, server_id: str, caller: AuthContext) -> Instance:
+        """Actions stay visible after a delete, as Nova's (deleted servers included)."""
+        instance = session.get(Instance, server_id)
+        if instance is None or (not caller.is_admin and instance.project_id != caller.project_id):
+            raise ApiError(404, f"Instance {server_id} could not be found.")
+        return instance
+
+    @app.get("/v2.1/servers/{server_id}/os-instance-actions")
+    def list_actions(server_id: str, caller: Auth, session: DbSession) -> dict[str, Any]:
+        _instance_for_actions(session, server_id, caller)
+        found = session.scalars(
+            select(InstanceAction)
+            .where(InstanceAction.instance_uuid == server_id)
+            .order_by(InstanceAction.start_time.desc(), InstanceAction.id.desc())
+        )
+        return {"instanceActions": [views.action_view(a) for a in found]}
+
+    @app.get("/v2.1/servers/{server_id}/os-instance-actions/{request_id}")
+    def show_action(
+        server_id: str, request_id: str, caller: Auth, session: DbSession
+    ) -> dict[str, Any]:
+        _instance_for_actions(session, server_id, caller)
+        action = session.scalar(
+            select(InstanceAction)
+            .where(
+                InstanceAction.instance_uuid == server_id, InstanceAction.request_id == request_id
+            )
+            .options(selectinload(InstanceAction.events))
+        )
+        if action is None:
+            raise ApiError(
+                404, f"Action for request_id {request_id} on instance {server_id} not found"
+            )
+        view = views.action_view(action)
+        view["events"] = [views.event_view(e, caller.is_admin) for e in action.events]
+        return {"instanceAction": view}
+
+    @app.get("/v2.1/os-leftovers")
+    def list_leftovers(caller: Auth, session: DbSession) -> dict[str, Any]:
+        """What undo steps could not remove (bootflow's own; Nova has no such list)."""
+        project = None if caller.is_admin else caller.project_id
+        return {"leftovers": [views.leftover_view(x) for x in _leftovers(session, None, project)]}
+
     @app.get("/v2.1/flavors")
     def list_flavors(_caller: Auth, session: DbSession, request: Request) -> dict[str, Any]:
         base = _base(request)
@@ -406,6 +481,17 @@ def _console_length(value: Any) -> int | None:
     if isinstance(value, bool) or length < -1:
         raise ApiError(400, f"Invalid input for field/attribute length. Value: {value}.")
     return None if length == -1 else length
+
+
+def _leftovers(
+    session: Session, instance_uuids: list[str] | None, project_id: str | None
+) -> list[Leftover]:
+    query = select(Leftover).where(Leftover.resolved_at.is_(None)).order_by(Leftover.created_at)
+    if instance_uuids is not None:
+        query = query.where(Leftover.instance_uuid.in_(instance_uuids))
+    if project_id is not None:
+        query = query.where(Leftover.project_id == project_id)
+    return list(session.scalars(query))
 
 
 def _flavors(session: Session) -> list[Flavor]:

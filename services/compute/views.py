@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from bootflow.states import api_status
-from db.models import Flavor, Instance
+from db.models import Flavor, Instance, InstanceAction, InstanceActionEvent, Leftover
 
 
 def nova_time(value: datetime | None) -> str | None:
@@ -108,3 +108,47 @@ def flavor_view(base: str, flavor: Flavor, detail: bool) -> dict[str, Any]:
             }
         )
     return view
+
+
+def action_time(value: datetime | None) -> str | None:
+    """Nova's instance-action timestamps: microseconds, no zone."""
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%f") if value else None
+
+
+def action_view(action: InstanceAction) -> dict[str, Any]:
+    return {
+        "action": action.action,
+        "instance_uuid": action.instance_uuid,
+        "request_id": action.request_id,
+        "user_id": action.user_id,
+        "project_id": action.project_id,
+        "start_time": action_time(action.start_time),
+        "updated_at": action_time(action.finish_time or action.start_time),
+        "message": action.message,
+    }
+
+
+def event_view(event: InstanceActionEvent, is_admin: bool) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "event": event.event,
+        "start_time": action_time(event.start_time),
+        "finish_time": action_time(event.finish_time),
+        "result": event.result,
+        "hostId": host_id(event.action.project_id, event.host),
+        "host": event.host,
+    }
+    # As Nova: what went wrong in detail is for admins (it may name internals).
+    if is_admin:
+        view["traceback"] = event.details
+    return view
+
+
+def leftover_view(leftover: Leftover) -> dict[str, Any]:
+    return {
+        "instance_uuid": leftover.instance_uuid,
+        "project_id": leftover.project_id,
+        "step": leftover.step,
+        "error": leftover.error,
+        "host": leftover.host,
+        "created_at": nova_time(leftover.created_at),
+    }

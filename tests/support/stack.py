@@ -28,6 +28,7 @@ from clients.network import NetworkClient
 from clients.session import Credentials, Session
 from clients.volume import VolumeClient
 from db.models import Claim, ComputeNode, Instance, QuotaReservation, QuotaUsage
+from db.quotas import RESOURCES
 from db.session import SessionFactory, make_engine, make_session_factory
 from tests.support.net import free_port
 from workflows.host_domains import HostDomainsWorkflow
@@ -113,9 +114,10 @@ class RunningStack:
             return list(s.scalars(select(Claim).where(Claim.instance_uuid == instance_uuid)))
 
     def quota_usage(self, project_id: str) -> dict[str, int]:
+        """Every quota resource's usage (0 for a project that never booted)."""
         with self.sessions.begin() as s:
             rows = s.scalars(select(QuotaUsage).where(QuotaUsage.project_id == project_id))
-            return {r.resource: r.in_use for r in rows}
+            return dict.fromkeys(RESOURCES, 0) | {r.resource: r.in_use for r in rows}
 
     def reservations(self, instance_uuid: str) -> int:
         with self.sessions.begin() as s:
@@ -149,6 +151,7 @@ def stack_settings(data_dir: Path, database_url: str) -> Settings:
         database_url=database_url,
         temporal_address=f"127.0.0.1:{free_port()}",
         temporal_ui_port=free_port(),
+        codec_server_port=free_port(),
         identity_port=free_port(),
         image_port=free_port(),
         network_port=free_port(),

@@ -1,0 +1,104 @@
+"""What happens around every activity, in one place (a worker interceptor):
+
+- the instance's action gets an event for each attempt (host, start, finish, result);
+- a test's fault plan may fail the attempt just before it runs or just after its side
+  effect (``<activity>:before`` / ``<activity>:after``), which proves every step is safe to
+  run twice;
+- what it raised is classified: transient errors stay retryable, request errors become
+  non-retryable ApplicationErrors with a readable type (activities.errors.classify).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from temporalio import activity
+from temporalio.worker import (
+    ActivityInboundInterceptor,
+    ExecuteActivityInput,
+    Interceptor,
+)
+
+from activities.errors import classify
+from bootflow.faults import FaultPlan
+from db import actions
+from db.instances import instance_name
+from db.session import SessionFactory
+
+log = logging.getLogger(__name__)
+
+
+class ActivityHooks(Interceptor):
+    def __init__(self, sessions: SessionFactory, host: str | None, faults: FaultPlan) -> None:
+        self.sessions = sessions
+        self.host = host
+        self.faults = faults
+        self.names: dict[str, str] = {}  # instance uuid -> name, for fault rules
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _Hooks(next, self)
+
+
+class _Hooks(ActivityInboundInterceptor):
+    def __init__(self, next: ActivityInboundInterceptor, hooks: ActivityHooks) -> None:
+        super().__init__(next)
+        self.hooks = hooks
+
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        info = activity.info()
+        name = info.activity_type
+        instance_uuid = getattr(input.args[0], "instance_uuid", None) if input.args else None
+        event_id = await self._start(info.workflow_id, instance_uuid, name, info.attempt)
+        label = await self._label(instance_uuid)
+        try:
+            await asyncio.to_thread(self.hooks.faults.check, f"{name}:before", label)
+            result = await super().execute_activity(input)
+            await asyncio.to_thread(self.hooks.faults.check, f"{name}:after", label)
+        except BaseException as exc:
+            await self._finish(event_id, f"{type(exc).__name__}: {exc}")
+            classified = classify(exc)
+            if classified is exc:
+                raise
+            raise classified from exc
+        await self._finish(event_id, None)
+        return result
+
+    async def _label(self, instance_uuid: str | None) -> str:
+        """What fault rules match: the instance's name (else its uuid), when a plan is set."""
+        if not instance_uuid or not self.hooks.faults.active:
+            return instance_uuid or ""
+        name = self.hooks.names.get(instance_uuid)
+        if name is None:
+            name = await asyncio.to_thread(instance_name, self.hooks.sessions, instance_uuid)
+            if name is not None:
+                self.hooks.names[instance_uuid] = name
+        return name or instance_uuid
+
+    async def _start(
+        self, workflow_id: str | None, instance_uuid: str | None, name: str, attempt: int
+    ) -> int | None:
+        if not (workflow_id and instance_uuid):
+            return None
+        try:
+            return await asyncio.to_thread(
+                actions.start_event,
+                self.hooks.sessions,
+                workflow_id,
+                instance_uuid,
+                name,
+                self.hooks.host,
+                attempt,
+            )
+        except Exception:
+            log.exception("could not record the start of %s for %s", name, instance_uuid)
+            return None
+
+    async def _finish(self, event_id: int | None, error: str | None) -> None:
+        if event_id is None:
+            return
+        try:
+            await asyncio.to_thread(actions.finish_event, self.hooks.sessions, event_id, error)
+        except Exception:
+            log.exception("could not record the end of event %s", event_id)

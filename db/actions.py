@@ -1,0 +1,88 @@
+"""Instance actions and their events, as Nova's ``server event list`` shows them.
+
+An action is one request (create, delete, reschedule) carried out by one workflow; each
+activity attempt of that workflow on the instance is an event, with its host, start and
+finish, and whether it succeeded.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from db.base import utcnow
+from db.models import InstanceAction, InstanceActionEvent
+from db.session import SessionFactory
+
+
+def start_action(
+    session: Session,
+    *,
+    instance_uuid: str,
+    action: str,
+    request_id: str,
+    user_id: str,
+    project_id: str,
+    workflow_id: str,
+) -> InstanceAction:
+    """The workflow's action on the instance, created once (a retry finds it)."""
+    found = session.scalar(
+        select(InstanceAction).where(
+            InstanceAction.workflow_id == workflow_id,
+            InstanceAction.instance_uuid == instance_uuid,
+        )
+    )
+    if found is None:
+        found = InstanceAction(
+            instance_uuid=instance_uuid,
+            action=action,
+            request_id=request_id,
+            user_id=user_id,
+            project_id=project_id,
+            workflow_id=workflow_id,
+        )
+        session.add(found)
+        session.flush()
+    return found
+
+
+def finish_action(session: Session, workflow_id: str, message: str | None = None) -> None:
+    session.execute(
+        update(InstanceAction)
+        .where(InstanceAction.workflow_id == workflow_id, InstanceAction.finish_time.is_(None))
+        .values(finish_time=utcnow(), message=message)
+    )
+
+
+def start_event(
+    sessions: SessionFactory,
+    workflow_id: str,
+    instance_uuid: str,
+    event: str,
+    host: str | None,
+    attempt: int,
+) -> int | None:
+    """Record that an activity attempt began; its id, or None when the instance's action
+    does not exist (yet): steps before the record is written belong to no action."""
+    with sessions.begin() as session:
+        action_id = session.scalar(
+            select(InstanceAction.id).where(
+                InstanceAction.workflow_id == workflow_id,
+                InstanceAction.instance_uuid == instance_uuid,
+            )
+        )
+        if action_id is None:
+            return None
+        row = InstanceActionEvent(action_id=action_id, event=event, host=host, attempt=attempt)
+        session.add(row)
+        session.flush()
+        return row.id
+
+
+def finish_event(sessions: SessionFactory, event_id: int, error: str | None) -> None:
+    with sessions.begin() as session:
+        session.execute(
+            update(InstanceActionEvent)
+            .where(InstanceActionEvent.id == event_id)
+            .values(finish_time=utcnow(), result="Error" if error else "Success", details=error)
+        )

@@ -1,0 +1,66 @@
+"""The stack the end-to-end tests share: one per database, for the whole session."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.databases import BACKENDS, new_database
+from tests.support.stack import RunningStack, running_stack, stack_settings
+
+# Faults the end-to-end tests rely on, each matched by the name of a test's own server.
+TWICE = "*-twice"  # every host step fails once right after its side effect
+FAULT_PLAN = json.dumps(
+    [
+        {
+            "point": "spawn",
+            "match": "*-failspawn",
+            "action": "error",
+            "message": "injected: the domain failed to start",
+        },
+        {"point": "spawn", "match": "*-slowspawn", "action": "delay", "seconds": 4},
+        *(
+            {
+                "point": f"{step}:after",
+                "match": TWICE,
+                "times": 1,
+                "message": f"injected: lost the answer of {step}",
+            }
+            for step in (
+                "schedule_and_claim",
+                "allocate_port",
+                "create_volume",
+                "attach_volume",
+                "fetch_image",
+                "spawn",
+                "mark_active",
+            )
+        ),
+        {
+            "point": "deallocate_ports:before",
+            "match": "*-leftover-*",
+            "times": 1,
+            "retryable": False,
+            "message": "injected: the network service refused to delete",
+        },
+    ]
+)
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningStack]:
+    data_dir = tmp_path_factory.mktemp(f"stack-{request.param}")
+    url = new_database(request.param, data_dir, request)
+    with running_stack(
+        stack_settings(data_dir, url), hosts=2, env={"BOOTFLOW_FAULT_PLAN": FAULT_PLAN}
+    ) as running:
+        yield running
+
+
+def demo_project(stack: RunningStack) -> str:
+    projects = stack.admin().request("identity", "GET", "projects", params={"name": "demo"})
+    return str(projects.json()["projects"][0]["id"])

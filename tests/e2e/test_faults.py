@@ -1,0 +1,130 @@
+"""Retries, compensation and faults that never leak a resource (the walking skeleton's
+failure paths, end to end): steps that run twice, delete while building, leftovers, events."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from temporalio.client import WorkflowExecutionStatus
+
+from bootflow.temporal import connect
+from clients.compute import ComputeClient
+from tests.e2e.conftest import demo_project
+from tests.support.stack import RunningStack, wait_until
+
+pytestmark = pytest.mark.e2e
+
+HOST_STEPS = ("allocate_port", "create_volume", "attach_volume", "fetch_image", "spawn")
+
+
+def boot(stack: RunningStack, name: str, *extra: str) -> dict[str, object]:
+    result = stack.cli(
+        "server",
+        "create",
+        name,
+        "--flavor",
+        "m1.tiny",
+        "--image",
+        "cirros",
+        "--network",
+        "private",
+        "--volume-size",
+        "1",
+        *extra,
+        "-f",
+        "json",
+    )
+    assert result.out, result.err
+    body: dict[str, object] = result.json()
+    return body
+
+
+def events(stack: RunningStack, uuid: str, action: str) -> list[dict[str, object]]:
+    listed = stack.cli("server", "event", "list", uuid, "-f", "json").json()
+    (request_id,) = [a["Request ID"] for a in listed if a["Action"] == action]
+    admin_view = stack.cli("server", "event", "show", uuid, request_id, "-f", "json")
+    assert admin_view.code == 0, admin_view.err
+    shown: list[dict[str, object]] = (
+        __import__("clients.compute", fromlist=["ComputeClient"])
+        .ComputeClient(stack.admin())
+        .get_action(uuid, request_id)["events"]
+    )
+    return shown
+
+
+def test_every_step_runs_twice_without_making_anything_twice(stack: RunningStack) -> None:
+    project = demo_project(stack)
+    before = stack.quota_usage(project).get("instances", 0)
+    server = boot(stack, "f-twice", "--wait")
+    assert server["status"] == "ACTIVE"
+    uuid = str(server["id"])
+    record = stack.instance(uuid)
+    assert record is not None and record.host
+    assert len(stack.ports_of(uuid)) == 1
+    (volume,) = stack.volumes_of(uuid, project)
+    assert volume["status"] == "in-use" and len(volume["attachments"]) == 1
+    assert len(stack.claims(uuid)) == 1
+    assert stack.quota_usage(project)["instances"] == before + 1
+    assert [d.uuid for d in stack.domains(record.host).domains].count(uuid) == 1
+
+    # Each step's event list shows the failed attempt, then the one that succeeded.
+    seen = events(stack, uuid, "create")
+    for step in (*HOST_STEPS, "schedule_and_claim", "mark_active"):
+        results = [e["result"] for e in seen if e["event"] == step]
+        assert results == ["Error", "Success"], (step, results)
+    spawns = [e for e in seen if e["event"] == "spawn"]
+    assert {e["host"] for e in spawns} == {record.host}
+    assert "lost the answer of spawn" in str(spawns[0]["traceback"])
+
+    assert stack.cli("server", "delete", uuid, "--wait").code == 0
+    assert stack.ports_of(uuid) == [] and stack.volumes_of(uuid, project) == []
+    assert stack.quota_usage(project)["instances"] == before
+
+
+def test_delete_while_building_cancels_the_boot_and_leaves_nothing(stack: RunningStack) -> None:
+    project = demo_project(stack)
+    usage = stack.quota_usage(project)
+    server = boot(stack, "f-delete-slowspawn")  # spawn waits 4 s: time to delete it
+    uuid = str(server["id"])
+    wait_until(
+        lambda: (r := stack.instance(uuid)) is not None and r.task_state == "spawning", timeout=60
+    )
+    deleted = stack.cli("server", "delete", uuid, "--wait")
+    assert deleted.code == 0, deleted.err
+    gone = stack.instance(uuid)
+    assert gone is not None and gone.deleted and gone.vm_state == "deleted"
+    assert gone.task_state is None
+    assert stack.ports_of(uuid) == [] and stack.volumes_of(uuid, project) == []
+    assert stack.claims(uuid) == [] and stack.reservations(uuid) == 0
+    for host in ("node1", "node2"):
+        assert uuid not in {d.uuid for d in stack.domains(host).domains}
+    assert stack.quota_usage(project) == usage
+
+    async def boot_status() -> WorkflowExecutionStatus | None:
+        client = await connect(stack.settings)
+        return (await client.get_workflow_handle(f"boot-{uuid}").describe()).status
+
+    assert asyncio.run(boot_status()) == WorkflowExecutionStatus.CANCELED
+    actions = stack.cli("server", "event", "list", uuid, "-f", "json").json()
+    assert sorted(a["Action"] for a in actions) == ["create", "delete"]
+
+
+def test_an_undo_that_fails_is_kept_as_a_leftover_not_dropped(stack: RunningStack) -> None:
+    server = boot(stack, "f-leftover-failspawn", "--wait")
+    uuid = str(server["id"])
+    assert server["status"] == "ERROR"
+    assert server["leftovers"] == [
+        "deallocate_ports: injected: the network service refused to delete"
+    ]
+    assert len(stack.ports_of(uuid)) == 1  # the port really is still there
+    listed = stack.cli("leftovers", "-f", "json").json()
+    assert [(x["Server ID"], x["Step"]) for x in listed] == [(uuid, "deallocate_ports")]
+    admin_view = ComputeClient(stack.admin()).get_server(uuid)
+    assert "not undone: deallocate_ports" in admin_view["fault"]["details"]
+    # Everything else was undone.
+    assert stack.claims(uuid) == [] and stack.reservations(uuid) == 0
+    # Deleting the server later removes the port the undo left, and the leftover with it.
+    assert stack.cli("server", "delete", uuid, "--wait").code == 0
+    assert stack.ports_of(uuid) == []
+    assert stack.cli("leftovers", "-f", "json").json() == []

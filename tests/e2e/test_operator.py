@@ -1,0 +1,168 @@
+"""The operator's view of boots: search attributes, the progress query, history export and
+replay through the CLI (issue: CLI, Web UI, replay, secrets)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client
+
+from bootflow.messages import BootProgress
+from bootflow.seed import stored_secret
+from bootflow.temporal import connect
+from clients.compute import ComputeClient
+from tests.support.stack import RunningStack, wait_until
+
+pytestmark = pytest.mark.e2e
+
+
+def boot(stack: RunningStack, name: str, *extra: str) -> str:
+    result = stack.cli(
+        "server",
+        "create",
+        name,
+        "--flavor",
+        "m1.tiny",
+        "--image",
+        "cirros",
+        "--network",
+        "private",
+        *extra,
+        "-f",
+        "json",
+    )
+    assert result.code in (0, 1), result.err
+    return str(result.json()["id"])
+
+
+def visible(stack: RunningStack, query: str) -> list[str]:
+    async def ask() -> list[str]:
+        client = await connect(stack.settings)
+        return [w.id async for w in client.list_workflows(query)]
+
+    return asyncio.run(ask())
+
+
+def test_search_attributes_find_boots_by_state_host_and_name(stack: RunningStack) -> None:
+    ok = boot(stack, "op-indexed", "--wait")
+    failed = boot(stack, "op-failspawn", "--wait")
+    host = stack.instance(ok).host  # type: ignore[union-attr]
+    # Visibility lags a little behind the history: poll.
+    found = wait_until(
+        lambda: visible(
+            stack, f'VmState="active" AND InstanceUUID="{ok}" AND ComputeHost="{host}"'
+        ),
+        timeout=20,
+    )
+    assert found == [f"boot-{ok}"]
+    assert wait_until(
+        lambda: visible(stack, 'VmState="error" AND InstanceName="op-failspawn"'), timeout=20
+    ) == [f"boot-{failed}"]
+    assert visible(stack, f'VmState="error" AND InstanceUUID="{ok}"') == []
+    for uuid in (ok, failed):
+        assert stack.cli("server", "delete", uuid, "--wait").code == 0
+    deleted = wait_until(
+        lambda: visible(stack, f'VmState="deleted" AND InstanceUUID="{ok}"'), timeout=20
+    )
+    assert deleted == [f"delete-{ok}"]
+
+
+def test_progress_query_and_server_show_agree(stack: RunningStack) -> None:
+    uuid = boot(stack, "op-slowspawn")  # spawn takes 4 s (the fault plan's delay)
+    wait_until(
+        lambda: (r := stack.instance(uuid)) is not None and r.task_state == "spawning", timeout=60
+    )
+
+    async def query() -> BootProgress:
+        client: Client = await connect(stack.settings)
+        handle = client.get_workflow_handle(f"boot-{uuid}")
+        return await handle.query("progress", result_type=BootProgress)
+
+    progress = asyncio.run(query())
+    shown = ComputeClient(stack.demo()).get_server(uuid)
+    assert progress.stage in ("fetch image", "spawn")
+    assert progress.task_state == shown["OS-EXT-STS:task_state"] == "spawning"
+    assert progress.vm_state == shown["OS-EXT-STS:vm_state"] == "building"
+    assert [d.stage for d in progress.done][:5] == [
+        "authenticate",
+        "validate",
+        "create record",
+        "schedule",
+        "allocate port",
+    ]
+    assert all(d.seconds >= 0 for d in progress.done)
+
+    wait_until(lambda: stack.instance(uuid).vm_state == "active", timeout=60)  # type: ignore[union-attr]
+    final = asyncio.run(query())
+    assert (final.stage, final.vm_state, final.task_state) == ("active", "active", None)
+    assert stack.cli("server", "delete", uuid, "--wait").code == 0
+
+
+def test_history_export_and_replay_through_the_cli(stack: RunningStack, tmp_path: Path) -> None:
+    uuid = boot(stack, "op-replay", "--wait", "--volume-size", "1")
+    exported = tmp_path / "boot.json"
+    result = stack.cli("history", "export", f"boot-{uuid}", "-o", str(exported))
+    assert result.code == 0, result.err
+    text = exported.read_text()
+    assert stored_secret(stack.settings, "demo_password") not in text
+    events = len(json.loads(text)["events"])
+
+    for args in (("replay", "--file", str(exported)), ("replay", f"boot-{uuid}")):
+        replayed = stack.cli(*args)
+        assert replayed.code == 0, replayed.err
+        assert replayed.out.startswith(
+            f"replayed {events} events, deterministic, ended in completed: "
+        )
+        assert f'"instance_uuid": "{uuid}", "vm_state": "active"' in replayed.out
+
+    # A history the code no longer matches is named as diverged, exit 1.
+    raw = json.loads(text)
+    raw["events"][0]["workflowExecutionStartedEventAttributes"]["workflowType"]["name"] = (
+        "DeleteInstance"
+    )
+    tampered = tmp_path / "tampered.json"
+    tampered.write_text(json.dumps(raw))
+    diverged = stack.cli("replay", "--file", str(tampered))
+    assert diverged.code == 1 and "diverged" in diverged.err
+    assert stack.cli("server", "delete", uuid, "--wait").code == 0
+
+
+def test_replay_needs_a_workflow_or_a_file(stack: RunningStack) -> None:
+    result = stack.cli("replay")
+    assert result.code == 2 and "workflow id or --file" in result.err
+
+
+def test_image_create_uploads_the_file_and_reports_its_checksums(
+    stack: RunningStack, tmp_path: Path
+) -> None:
+    data = os.urandom(3 * 1024 * 1024 + 7)
+    path = tmp_path / "disk.raw"
+    path.write_bytes(data)
+    result = stack.cli(
+        "image",
+        "create",
+        "op-image",
+        "--file",
+        str(path),
+        "--disk-format",
+        "raw",
+        "--property",
+        "hw_architecture=x86_64",
+        "-f",
+        "json",
+    )
+    assert result.code == 0, result.err
+    image = result.json()
+    assert image["status"] == "active" and image["visibility"] == "private"
+    assert image["size"] == len(data)
+    assert image["checksum"] == hashlib.md5(data, usedforsecurity=False).hexdigest()
+    listed = stack.cli("image", "list", "-f", "value", "-c", "Name")
+    assert "op-image" in listed.out.split()
+    bad = stack.cli("image", "create", "x", "--file", str(path), "--property", "novalue")
+    assert bad.code == 2 and "KEY=VALUE" in bad.err
+    stack.image_client().delete_image(image["id"])
