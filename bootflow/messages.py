@@ -34,6 +34,9 @@ class BootRequest:
     # source_type=blank, destination_type=volume, delete_on_termination=true).
     volume_size_gb: int | None = None
     availability_zone: str | None = None
+    # Nova's os:scheduler_hints: "group" (a server group uuid), "same_host" and
+    # "different_host" (instance uuids), each a list of values.
+    scheduler_hints: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass

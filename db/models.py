@@ -242,3 +242,31 @@ class Leftover(Base):
     host: Mapped[str | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     resolved_at: Mapped[datetime | None]
+
+
+class ServerGroup(Base):
+    """Nova's server group: instances placed together (affinity) or apart (anti-affinity)."""
+
+    __tablename__ = "server_groups"
+
+    uuid: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str]
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    # affinity, anti-affinity, soft-affinity or soft-anti-affinity
+    policy: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    members: Mapped[list[ServerGroupMember]] = relationship(
+        back_populates="group", cascade="all, delete-orphan"
+    )
+
+
+class ServerGroupMember(Base):
+    __tablename__ = "server_group_members"
+
+    group_uuid: Mapped[str] = mapped_column(ForeignKey("server_groups.uuid"), primary_key=True)
+    instance_uuid: Mapped[str] = mapped_column(String(36), primary_key=True, index=True)
+
+    group: Mapped[ServerGroup] = relationship(back_populates="members")
