@@ -140,12 +140,19 @@ def bare_boot(xml: Path) -> tuple[float, float]:
 
 
 def bootflow_boot(
-    stack: Stack, compute: ComputeClient, image_id: str, network_id: str, name: str
+    stack: Stack,
+    compute: ComputeClient,
+    image_id: str,
+    network_id: str,
+    name: str,
+    created: list[str],
 ) -> tuple[float, float, str]:
-    """Create a server; (seconds to the guest line, seconds to ACTIVE, server id)."""
+    """Create a server (its id appended to ``created`` at once); (seconds to the guest
+    line, seconds to ACTIVE, server id)."""
     started = time.perf_counter()
     server = compute.create_server(name, "1", image_id, [network_id])
     server_id = str(server["id"])
+    created.append(server_id)
     host_dirs = [stack.settings.host_dir(h) for h in stack.hosts]
     logs = [d / "instances" / server_id / "console.log" for d in host_dirs]
     line_at = None
@@ -192,6 +199,9 @@ def run(rounds: int, work_dir: Path) -> dict[str, object]:
     )
     stack = Stack(settings, hosts=1)
     results: list[Round] = []
+    left: list[str] = []  # servers to delete if a round fails: libvirtd outlives the stack
+    session: Session | None = None
+    compute: ComputeClient | None = None
     try:
         stack.start()
         env = read_openrc(stack.settings.data_dir / "openrc")
@@ -209,7 +219,7 @@ def run(rounds: int, work_dir: Path) -> dict[str, object]:
             if n % 2 == 1 and saved_xml is not None:  # odd rounds: bare first
                 bare = bare_boot(bare_xml(saved_xml, work_dir / f"bare-{n}"))
             line, active, server_id = bootflow_boot(
-                stack, compute, image_id, network_id, f"bench-{n}"
+                stack, compute, image_id, network_id, f"bench-{n}", left
             )
             saved = stack.settings.host_dir(stack.hosts[0]) / "instances" / server_id
             saved_xml = work_dir / f"saved-{n}" / "libvirt.xml"
@@ -217,6 +227,7 @@ def run(rounds: int, work_dir: Path) -> dict[str, object]:
             if bare is None:
                 bare = bare_boot(bare_xml(saved_xml, work_dir / f"bare-{n}"))
             delete(compute, server_id)
+            left.remove(server_id)
             results.append(Round(round(line, 3), round(active, 3), round(bare[0], 3),
                                  round(bare[1], 3), cold_cache=n == 0))  # fmt: skip
             print(
@@ -224,8 +235,15 @@ def run(rounds: int, work_dir: Path) -> dict[str, object]:
                 f"bare virsh create {bare[0]:.2f}s",
                 flush=True,
             )
-        session.close()
     finally:
+        for server_id in left:
+            try:
+                if compute is not None:
+                    delete(compute, server_id)
+            except Exception as exc:
+                print(f"could not delete server {server_id}: {exc}", file=sys.stderr)
+        if session is not None:
+            session.close()
         stack.stop()
 
     warm = [r for r in results if not r.cold_cache] or results
