@@ -65,6 +65,41 @@ class Settings(BaseSettings):
         default="default",
         validation_alias=AliasChoices("TEMPORAL_NAMESPACE", "BOOTFLOW_TEMPORAL_NAMESPACE"),
     )
+    # A cluster's TLS, mTLS client certificate and API key, under the Temporal CLI's variable
+    # names (the SDK's envconfig reads the same; the CLI's older names work too). Each
+    # certificate or key is a file (_PATH) or its PEM text (_DATA). TLS is on when any is set.
+    temporal_tls: bool | None = Field(default=None, validation_alias="TEMPORAL_TLS")
+    temporal_tls_client_cert_path: str = Field(
+        default="",
+        validation_alias=AliasChoices("TEMPORAL_TLS_CLIENT_CERT_PATH", "TEMPORAL_TLS_CERT"),
+    )
+    temporal_tls_client_cert_data: str = Field(
+        default="",
+        validation_alias=AliasChoices("TEMPORAL_TLS_CLIENT_CERT_DATA", "TEMPORAL_TLS_CERT_DATA"),
+    )
+    temporal_tls_client_key_path: str = Field(
+        default="",
+        validation_alias=AliasChoices("TEMPORAL_TLS_CLIENT_KEY_PATH", "TEMPORAL_TLS_KEY"),
+    )
+    temporal_tls_client_key_data: SecretStr = Field(
+        default=SecretStr(""),
+        validation_alias=AliasChoices("TEMPORAL_TLS_CLIENT_KEY_DATA", "TEMPORAL_TLS_KEY_DATA"),
+    )
+    temporal_tls_server_ca_cert_path: str = Field(
+        default="",
+        validation_alias=AliasChoices("TEMPORAL_TLS_SERVER_CA_CERT_PATH", "TEMPORAL_TLS_CA"),
+    )
+    temporal_tls_server_ca_cert_data: str = Field(
+        default="",
+        validation_alias=AliasChoices("TEMPORAL_TLS_SERVER_CA_CERT_DATA", "TEMPORAL_TLS_CA_DATA"),
+    )
+    # The name the server's certificate is checked against, when it is not the address's host.
+    temporal_tls_server_name: str = Field(default="", validation_alias="TEMPORAL_TLS_SERVER_NAME")
+    # Accepted only to refuse it: the Python SDK always verifies the server's name.
+    temporal_tls_disable_host_verification: bool = Field(
+        default=False, validation_alias="TEMPORAL_TLS_DISABLE_HOST_VERIFICATION"
+    )
+    temporal_api_key: SecretStr = Field(default=SecretStr(""), validation_alias="TEMPORAL_API_KEY")
     temporal_ui_port: int = 8233
     # The codec server the Web UI decodes payloads through.
     codec_server_port: int = 8234
@@ -77,11 +112,22 @@ class Settings(BaseSettings):
     volume_port: int = 8776
     compute_port: int = 8774
     region: str = "RegionOne"
+    # The URLs clients reach the services at, as the identity catalog lists them (`bootflow
+    # init` and `up` write them there). Empty: http://<bind_host>:<port>, right on one
+    # machine. Identity's own is BOOTFLOW_AUTH_URL.
+    image_url: str = ""
+    network_url: str = ""
+    volume_url: str = ""
+    compute_url: str = ""
 
     # The account workers and services use to call each other, as Nova's [service_user].
     service_username: str = "bootflow"
     service_project: str = "service"
     service_password: SecretStr = SecretStr("")
+    # The first users' passwords, read by `bootflow init` (`bootflow up` generates them into
+    # secrets.json); later changes go through identity's API.
+    admin_password: SecretStr = SecretStr("")
+    demo_password: SecretStr = SecretStr("")
 
     # Payload encryption: the current key (base64, 32 bytes) and its id, which rides in every
     # payload; keys retired by a rotation stay in codec_old_keys ({id: key}) to decode old ones.
@@ -155,6 +201,16 @@ class Settings(BaseSettings):
     @property
     def auth_url(self) -> str:
         return os.environ.get("BOOTFLOW_AUTH_URL") or f"{self.url(self.identity_port)}/v3"
+
+    def endpoint(self, service: str) -> str:
+        """The URL of ``service`` (identity, image, network, volume, compute) in the catalog."""
+        if service == "identity":
+            return self.auth_url
+        given: str = getattr(self, f"{service}_url")
+        if given:
+            return given.rstrip("/")
+        suffix = {"volume": "/v3", "compute": "/v2.1"}.get(service, "")
+        return self.url(getattr(self, f"{service}_port")) + suffix
 
     @property
     def logs_dir(self) -> Path:

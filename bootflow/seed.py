@@ -106,11 +106,11 @@ def stored_secret(settings: Settings, key: str) -> str:
 
 def endpoints(settings: Settings) -> list[EndpointSeed]:
     return [
-        EndpointSeed("identity", "keystone", f"{settings.url(settings.identity_port)}/v3"),
-        EndpointSeed("image", "glance", settings.url(settings.image_port)),
-        EndpointSeed("network", "neutron", settings.url(settings.network_port)),
-        EndpointSeed("volumev3", "cinderv3", f"{settings.url(settings.volume_port)}/v3"),
-        EndpointSeed("compute", "nova", f"{settings.url(settings.compute_port)}/v2.1"),
+        EndpointSeed("identity", "keystone", settings.endpoint("identity")),
+        EndpointSeed("image", "glance", settings.endpoint("image")),
+        EndpointSeed("network", "neutron", settings.endpoint("network")),
+        EndpointSeed("volumev3", "cinderv3", settings.endpoint("volume")),
+        EndpointSeed("compute", "nova", settings.endpoint("compute")),
     ]
 
 

@@ -1,8 +1,9 @@
-"""The Temporal client every bootflow process uses: one address, namespace and codec."""
+"""The Temporal client every bootflow process uses: one address, namespace, TLS and codec."""
 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 from temporalio.api.enums.v1 import IndexedValueType, TaskQueueType
 from temporalio.api.operatorservice.v1 import (
@@ -13,6 +14,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.converter import DataConverter
+from temporalio.service import TLSConfig
 
 from bootflow import search_attributes
 from bootflow.codec import EncryptionCodec
@@ -30,11 +32,65 @@ def data_converter(settings: Settings) -> DataConverter:
     return dataclasses.replace(DataConverter.default, payload_codec=codec)
 
 
+def _pem(path: str, data: str, what: str, variable: str) -> bytes | None:
+    if path and data:
+        raise RuntimeError(f"{what}: set {variable}_PATH or {variable}_DATA, not both")
+    if path:
+        try:
+            return Path(path).expanduser().read_bytes()
+        except OSError as exc:
+            raise RuntimeError(f"{what} {path} ({variable}_PATH): {exc.strerror}") from exc
+    return data.encode() if data else None
+
+
+def tls_config(settings: Settings) -> TLSConfig | bool:
+    """TLS to the cluster, as the Temporal CLI reads its TEMPORAL_TLS_* variables: on when
+    TEMPORAL_TLS is true or any certificate, key, server name or API key is given (with only
+    TEMPORAL_TLS, the system's roots verify the server); off when TEMPORAL_TLS is false."""
+    s = settings
+    if s.temporal_tls is False:
+        return False
+    ca = _pem(
+        s.temporal_tls_server_ca_cert_path,
+        s.temporal_tls_server_ca_cert_data,
+        "the server CA certificate",
+        "TEMPORAL_TLS_SERVER_CA_CERT",
+    )
+    cert = _pem(
+        s.temporal_tls_client_cert_path,
+        s.temporal_tls_client_cert_data,
+        "the client certificate",
+        "TEMPORAL_TLS_CLIENT_CERT",
+    )
+    key = _pem(
+        s.temporal_tls_client_key_path,
+        s.temporal_tls_client_key_data.get_secret_value(),
+        "the client key",
+        "TEMPORAL_TLS_CLIENT_KEY",
+    )
+    if s.temporal_tls_disable_host_verification:
+        raise RuntimeError(
+            "TEMPORAL_TLS_DISABLE_HOST_VERIFICATION is not supported: the Python SDK always "
+            "verifies the server; set TEMPORAL_TLS_SERVER_NAME to the name in its certificate"
+        )
+    if (cert is None) != (key is None):
+        raise RuntimeError(
+            "mTLS needs both the client certificate (TEMPORAL_TLS_CLIENT_CERT_PATH or _DATA) "
+            "and its key (TEMPORAL_TLS_CLIENT_KEY_PATH or _DATA)"
+        )
+    name = s.temporal_tls_server_name or None
+    if ca is None and cert is None and name is None:
+        return bool(s.temporal_tls or s.temporal_api_key.get_secret_value())
+    return TLSConfig(server_root_ca_cert=ca, domain=name, client_cert=cert, client_private_key=key)
+
+
 async def connect(settings: Settings) -> Client:
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=data_converter(settings),
+        tls=tls_config(settings),
+        api_key=settings.temporal_api_key.get_secret_value() or None,
     )
 
 
