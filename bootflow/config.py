@@ -151,6 +151,9 @@ class Settings(BaseSettings):
 
     # Compute hosts.
     libvirt_uri: str = "test:///default"
+    # The domain type on a real hypervisor: qemu (TCG) works everywhere; kvm only where
+    # /dev/kvm does (Nova's [libvirt] virt_type).
+    libvirt_virt_type: str = "qemu"
     # Overrides of what libvirt reports (0: use libvirt's numbers), like Nova's reserved_*.
     host_vcpus: int = 0
     host_memory_mb: int = 0

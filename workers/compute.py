@@ -122,7 +122,11 @@ async def main(settings: Settings, host: str) -> None:
     setup_logging()
     sessions = database(settings)
     driver = LibvirtDriver(
-        settings.libvirt_uri, host, settings.host_dir(host), settings.deployment_id
+        settings.libvirt_uri,
+        host,
+        settings.host_dir(host),
+        settings.deployment_id,
+        settings.libvirt_virt_type,
     )
     resource_tracker.report(sessions, host, driver.resources(), settings)
     restored = restore_guests(sessions, driver)
