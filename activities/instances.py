@@ -23,7 +23,15 @@ from bootflow.states import TaskState, VmState
 from db import actions
 from db.base import utcnow
 from db.instances import record_of
-from db.models import BlockDeviceMapping, Instance, InstanceFault, Leftover
+from db.models import (
+    BlockDeviceMapping,
+    ComputeNode,
+    Instance,
+    InstanceFault,
+    Leftover,
+    ServerGroup,
+    ServerGroupMember,
+)
 from db.session import SessionFactory
 
 
@@ -57,6 +65,7 @@ class InstanceActivities:
                 )
                 session.add(instance)
                 session.flush()
+            _join_group(session, instance, request.scheduler_hints)
             actions.start_action(
                 session,
                 instance_uuid=instance.uuid,
@@ -91,6 +100,10 @@ class InstanceActivities:
             instance.addresses = addresses
             if instance.launched_at is None:
                 instance.launched_at = utcnow()
+            # A build succeeded here: the host is trusted again (Nova's _build_succeeded).
+            session.execute(
+                update(ComputeNode).where(ComputeNode.host == request.host).values(failed_builds=0)
+            )
             actions.finish_action(session, activity.info().workflow_id or "")
             return record_of(instance)
 
@@ -208,6 +221,17 @@ class InstanceActivities:
                 else:
                     row.error, row.host = spec.error, spec.host
             return len(request.leftovers)
+
+
+def _join_group(session: Session, instance: Instance, hints: dict[str, list[str]]) -> None:
+    """Make the instance a member of the server group its hints name (the compute API checked
+    the group is the project's); the scheduler's group filters count members."""
+    for group_uuid in hints.get("group", [])[:1]:
+        group = session.get(ServerGroup, group_uuid)
+        if group is None or group.deleted or group.project_id != instance.project_id:
+            continue
+        if session.get(ServerGroupMember, (group_uuid, instance.uuid)) is None:
+            session.add(ServerGroupMember(group_uuid=group_uuid, instance_uuid=instance.uuid))
 
 
 def _get(session: Session, instance_uuid: str) -> Instance:

@@ -37,7 +37,8 @@ class PortActivities:
     @activity.defn(name=act.ALLOCATE_PORT.name)
     def allocate_port(self, request: AllocatePortInput) -> PortSpec:
         """Create the instance's port on one network, bound to this host. Key: device_id
-        (the instance uuid) and network: a retry finds the port the first try created."""
+        (the instance uuid) and network: a retry finds the port the first try created (and
+        rebinds it here if it was bound to a host the build left)."""
         assert self.host is not None, "allocate_port runs on a compute host's worker"
         set_task_state(self.sessions, request.instance_uuid, TaskState.NETWORKING)
         doing = f"allocate a port on network {request.network.name}"
@@ -46,7 +47,11 @@ class PortActivities:
                 device_id=request.instance_uuid, network_id=request.network.id
             )
             if existing:
-                return _spec(existing[0], request.network.name)
+                port = existing[0]
+                if port.get("binding:host_id") != self.host:
+                    # Made on a host the build left (a reschedule): bind it here instead.
+                    port = self.network.update_port(port["id"], host=self.host)
+                return _spec(port, request.network.name)
             port = self.network.create_port(
                 request.network.id,
                 device_id=request.instance_uuid,

@@ -28,6 +28,35 @@ from db.models import Flavor
 from db.session import SessionFactory
 
 GIB = 1 << 30
+# Glance's own image fields; every other key in an image's JSON is an additional property.
+GLANCE_FIELDS = frozenset(
+    {
+        "id",
+        "name",
+        "status",
+        "visibility",
+        "protected",
+        "os_hidden",
+        "checksum",
+        "os_hash_algo",
+        "os_hash_value",
+        "owner",
+        "size",
+        "virtual_size",
+        "min_disk",
+        "min_ram",
+        "disk_format",
+        "container_format",
+        "created_at",
+        "updated_at",
+        "tags",
+        "self",
+        "file",
+        "schema",
+        "locations",
+        "direct_url",
+    }
+)
 
 
 class QuotaActivities:
@@ -141,6 +170,9 @@ class QuotaActivities:
             min_disk=min_disk,
             min_ram=min_ram,
             os_hash_value=image.get("os_hash_value"),
+            properties={
+                k: v for k, v in image.items() if k not in GLANCE_FIELDS and isinstance(v, str)
+            },
         )
 
     def _networks(self, ids: list[str], token: str) -> list[NetworkSpec]:

@@ -1,84 +1,169 @@
-"""Step 4: choose a host with filters and weighers, and claim its resources (seed 9-11)."""
+"""Step 4: choose a host with filters and weighers and claim its resources (seed 9-11);
+on a host failure, claim an alternate instead (Nova's reschedule)."""
 
 from __future__ import annotations
 
+import random
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import update
 from temporalio import activity
 
 from bootflow import activity_defs as act
 from bootflow.config import Settings
 from bootflow.errors import ErrorType, request_error
-from bootflow.messages import InstanceRef, Placement, ScheduleInput
+from bootflow.messages import (
+    ClaimAlternateInput,
+    FlavorSpec,
+    InstanceRef,
+    Placement,
+    RescheduleInput,
+    ScheduleInput,
+)
+from bootflow.states import TaskState, VmState
+from db import actions
 from db.base import utcnow
-from db.models import Claim, ComputeNode
+from db.models import Claim, ComputeNode, Instance
 from db.session import SessionFactory
 from scheduler import claims
-from scheduler.filters import (
-    AvailabilityZoneFilter,
-    ComputeFilter,
-    CoreFilter,
-    DiskFilter,
-    HostFilter,
-    RamFilter,
-    run_filters,
-)
-from scheduler.host_state import HostState, RequestSpec
-from scheduler.weighers import RAMWeigher, weigh
+from scheduler.host_state import RequestSpec
+from scheduler.manager import SchedulerConfig, resolve_hints, select_hosts
+
+
+def scheduler_config(settings: Settings) -> SchedulerConfig:
+    return SchedulerConfig(
+        filters=list(settings.scheduler_filters),
+        service_down=timedelta(seconds=settings.service_down_seconds),
+        ram_weight=settings.ram_weight_multiplier,
+        cpu_weight=settings.cpu_weight_multiplier,
+        disk_weight=settings.disk_weight_multiplier,
+        build_failure_weight=settings.build_failure_weight_multiplier,
+        host_subset_size=settings.host_subset_size,
+        max_attempts=settings.scheduler_max_attempts,
+        max_candidates=settings.scheduler_max_candidates,
+    )
+
+
+def request_spec(
+    instance_uuid: str,
+    flavor: FlavorSpec,
+    availability_zone: str | None = None,
+    image_properties: dict[str, str] | None = None,
+) -> RequestSpec:
+    return RequestSpec(
+        instance_uuid=instance_uuid,
+        vcpus=flavor.vcpus,
+        memory_mb=flavor.memory_mb,
+        root_gb=flavor.root_gb,
+        availability_zone=availability_zone,
+        image_properties=image_properties or {},
+    )
 
 
 class SchedulerActivities:
     def __init__(self, sessions: SessionFactory, settings: Settings) -> None:
         self.sessions = sessions
-        self.settings = settings
-
-    def _filters(self) -> list[HostFilter]:
-        return [
-            ComputeFilter(utcnow(), timedelta(seconds=self.settings.service_down_seconds)),
-            AvailabilityZoneFilter(),
-            CoreFilter(),
-            RamFilter(),
-            DiskFilter(),
-        ]
+        self.config = scheduler_config(settings)
+        self.rng = random.Random()  # noqa: S311 (spreading load, not secrets)
 
     @activity.defn(name=act.SCHEDULE_AND_CLAIM.name)
     def schedule_and_claim(self, request: ScheduleInput) -> Placement:
-        """Filter, weigh, then claim on the best host that still fits. Key: the instance
-        uuid (a retry finds the claim the first try made and returns that host)."""
-        spec = RequestSpec(
-            instance_uuid=request.instance_uuid,
-            vcpus=request.flavor.vcpus,
-            memory_mb=request.flavor.memory_mb,
-            root_gb=request.flavor.root_gb,
-            availability_zone=request.availability_zone,
-        )
+        """Filter, weigh, claim on the best host that still fits; the next best are the
+        alternates. Key: the instance uuid (a retry finds the claim the first try made)."""
         with self.sessions.begin() as session:
+            spec = resolve_hints(
+                session,
+                request_spec(
+                    request.instance_uuid,
+                    request.flavor,
+                    availability_zone=request.availability_zone,
+                    image_properties=request.image_properties,
+                ),
+                request.scheduler_hints,
+                request.project_id,
+            )
             held = session.get(Claim, request.instance_uuid)
+            selection = select_hosts(
+                session,
+                spec,
+                self.config,
+                utcnow(),
+                self.rng,
+                exclude=frozenset([held.host]) if held else frozenset(),
+            )
             if held is not None:
-                return Placement(held.host, candidates=1)
-            hosts = [HostState.from_node(n) for n in session.scalars(select(ComputeNode))]
-        passed, report = run_filters(hosts, spec, self._filters())
-        ranked = weigh(passed, [RAMWeigher()])
-        for host in ranked:
-            # One transaction per attempt: a host that filled up meanwhile just fails its
+                return Placement(
+                    held.host,
+                    selection.candidates + 1,
+                    [h.host for h in selection.hosts][: self.config.max_attempts - 1],
+                )
+        for index, host in enumerate(selection.hosts):
+            # One transaction per attempt: a host that filled up meanwhile fails its
             # conditional UPDATE, and the next-best host is tried.
             with self.sessions.begin() as session:
                 if claims.claim(session, spec, host.host):
+                    alternates = [h.host for h in selection.hosts[index + 1 :]]
                     activity.logger.info(
-                        "claimed %s for %s (%d candidates)",
+                        "claimed %s for %s (%d candidates, alternates %s)",
                         host.host,
                         request.instance_uuid,
-                        len(ranked),
+                        selection.candidates,
+                        alternates,
                     )
-                    return Placement(host.host, candidates=len(ranked))
-        if ranked:
-            raise request_error(
-                ErrorType.NO_VALID_HOST,
-                f"No valid host was found. {len(ranked)} hosts passed the filters, but each "
-                "filled up before the claim.",
+                    return Placement(host.host, selection.candidates, alternates)
+        if selection.report is not None:
+            raise request_error(ErrorType.NO_VALID_HOST, selection.report.explain())
+        raise request_error(
+            ErrorType.NO_VALID_HOST,
+            f"No valid host was found. {selection.candidates} hosts passed the filters, but "
+            "each filled up (or its server group's policy forbade it) before the claim.",
+        )
+
+    @activity.defn(name=act.CLAIM_ALTERNATE.name)
+    def claim_alternate(self, request: ClaimAlternateInput) -> bool:
+        """Claim on one alternate host; False if it no longer fits. Key: the instance uuid
+        (a claim it already holds there counts as done)."""
+        with self.sessions.begin() as session:
+            instance = session.get(Instance, request.instance_uuid)
+            spec = resolve_hints(
+                session,
+                request_spec(request.instance_uuid, request.flavor),
+                request.scheduler_hints,
+                instance.project_id if instance else "",
             )
-        raise request_error(ErrorType.NO_VALID_HOST, report.explain())
+            return claims.claim(session, spec, request.host)
+
+    @activity.defn(name=act.RECORD_RESCHEDULE.name)
+    def record_reschedule(self, request: RescheduleInput) -> bool:
+        """The build failed on a host: count it against the host (the build-failure weigher
+        pushes it down), note a reschedule action, set the instance back to scheduling.
+        Key: instance and host (a retry finds the action it wrote and counts once)."""
+        with self.sessions.begin() as session:
+            instance = session.get(Instance, request.instance_uuid)
+            if instance is None:
+                return False
+            workflow_id = activity.info().workflow_id or ""
+            before = len(actions.list_actions(session, instance.uuid, "reschedule"))
+            action = actions.start_action(
+                session,
+                instance_uuid=instance.uuid,
+                action="reschedule",
+                request_id=f"{request.request_id or instance.request_id}-{request.from_host}",
+                user_id=instance.user_id,
+                project_id=instance.project_id,
+                workflow_id=f"{workflow_id}#{request.from_host}",
+            )
+            action.message = f"from {request.from_host}: {request.reason}"[:1000]
+            action.finish_time = utcnow()
+            if len(actions.list_actions(session, instance.uuid, "reschedule")) > before:
+                session.execute(
+                    update(ComputeNode)
+                    .where(ComputeNode.host == request.from_host)
+                    .values(failed_builds=ComputeNode.failed_builds + 1)
+                )
+            if instance.vm_state == VmState.BUILDING:
+                instance.task_state = TaskState.SCHEDULING
+            return True
 
     @activity.defn(name=act.RELEASE_CLAIM.name)
     def release_claim(self, request: InstanceRef) -> bool:

@@ -163,6 +163,31 @@ class Settings(BaseSettings):
     disk_allocation_ratio: float = 1.0
     heartbeat_seconds: float = 10.0
     service_down_seconds: float = 60.0
+
+    # The scheduler, with Nova's names and defaults.
+    scheduler_filters: list[str] = Field(
+        default_factory=lambda: [
+            "ComputeFilter",
+            "AvailabilityZoneFilter",
+            "CoreFilter",
+            "RamFilter",
+            "DiskFilter",
+            "ImagePropertiesFilter",
+            "ServerGroupAntiAffinityFilter",
+            "ServerGroupAffinityFilter",
+            "SameHostFilter",
+            "DifferentHostFilter",
+        ]
+    )
+    ram_weight_multiplier: float = 1.0
+    cpu_weight_multiplier: float = 1.0
+    disk_weight_multiplier: float = 1.0
+    build_failure_weight_multiplier: float = 1_000_000.0
+    host_subset_size: int = 1
+    # Hosts a build may try: the chosen one and up to max_attempts - 1 alternates.
+    scheduler_max_attempts: int = 3
+    # Candidates read per request (Placement's max_placement_results plays this part).
+    scheduler_max_candidates: int = 200
     # Names this stack's domains in a libvirtd that other stacks on the machine may share
     # (qemu:///system); generated on first start and pinned in the data dir.
     deployment_id: str = ""

@@ -28,6 +28,7 @@ class ErrorType:
     INSTANCE_INVALID_STATE: Final = "InstanceInvalidState"
     NO_VALID_HOST: Final = "NoValidHost"
     BUILD_ABORTED: Final = "BuildAbortException"
+    MAX_RETRIES_EXCEEDED: Final = "MaxRetriesExceeded"
     IMAGE_VERIFICATION_FAILED: Final = "ImageVerificationFailed"
     # What a workflow fails with when a stage failed in a way no type above names.
     BUILD_FAILED: Final = "BuildFailed"

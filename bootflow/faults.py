@@ -41,11 +41,15 @@ class FaultRule:
     probability: float = 1.0
     # False stands for a failure retries cannot fix (an undo past its retry budget).
     retryable: bool = True
+    # Fire only in the worker of this compute host (each worker counts its own uses).
+    host: str | None = None
 
 
 class FaultPlan:
-    def __init__(self, rules: list[FaultRule] | None = None, seed: int = 0) -> None:
-        self._rules = list(rules or [])
+    def __init__(
+        self, rules: list[FaultRule] | None = None, seed: int = 0, host: str | None = None
+    ) -> None:
+        self._rules = [r for r in rules or [] if r.host is None or r.host == host]
         self._lock = threading.Lock()
         self._random = random.Random(seed)  # noqa: S311 (test faults, not cryptography)
 
@@ -54,13 +58,15 @@ class FaultPlan:
         return bool(self._rules)
 
     @classmethod
-    def from_json(cls, text: str) -> FaultPlan:
+    def from_json(cls, text: str, host: str | None = None) -> FaultPlan:
+        """The plan for one process: ``host`` is the compute host it serves, if any."""
         if not text.strip():
             return cls()
         plan = json.loads(text)
         if isinstance(plan, list):
             plan = {"rules": plan}
-        return cls([FaultRule(**rule) for rule in plan["rules"]], seed=int(plan.get("seed", 0)))
+        rules = [FaultRule(**rule) for rule in plan["rules"]]
+        return cls(rules, seed=int(plan.get("seed", 0)), host=host)
 
     def check(
         self,

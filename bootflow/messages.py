@@ -94,6 +94,8 @@ class ImageSpec:
     min_disk: int = 0
     min_ram: int = 0
     os_hash_value: str | None = None  # sha512 (Glance's multihash), verified after download
+    # Additional properties the scheduler matches (hw_architecture, hypervisor_type, ...).
+    properties: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -136,6 +138,7 @@ class CreateInstanceInput:
     flavor: FlavorSpec
     image: ImageSpec
     availability_zone: str | None = None
+    scheduler_hints: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -174,14 +177,37 @@ class ScheduleInput:
     instance_uuid: str
     flavor: FlavorSpec
     availability_zone: str | None = None
+    image_properties: dict[str, str] = field(default_factory=dict)
+    scheduler_hints: dict[str, list[str]] = field(default_factory=dict)
+    project_id: str = ""
 
 
 @dataclass
 class Placement:
-    """The host whose resources are now claimed for the instance."""
+    """The host whose resources are now claimed for the instance, and where to go next."""
 
     host: str
     candidates: int
+    # Hosts that also passed, best first, to reschedule to if the build fails on ``host``.
+    alternates: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ClaimAlternateInput:
+    instance_uuid: str
+    flavor: FlavorSpec
+    host: str
+    scheduler_hints: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass
+class RescheduleInput:
+    """A build failed on ``from_host`` for a host reason; it moves on (an action of its own)."""
+
+    instance_uuid: str
+    from_host: str
+    reason: str
+    request_id: str = ""
 
 
 # --- on the compute host ------------------------------------------------------------------

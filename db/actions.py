@@ -86,3 +86,13 @@ def finish_event(sessions: SessionFactory, event_id: int, error: str | None) -> 
             .where(InstanceActionEvent.id == event_id)
             .values(finish_time=utcnow(), result="Error" if error else "Success", details=error)
         )
+
+
+def list_actions(session: Session, instance_uuid: str, action: str) -> list[InstanceAction]:
+    return list(
+        session.scalars(
+            select(InstanceAction).where(
+                InstanceAction.instance_uuid == instance_uuid, InstanceAction.action == action
+            )
+        )
+    )

@@ -132,6 +132,8 @@ class ComputeNode(Base):
 
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     disabled_reason: Mapped[str | None]
+    # Builds that failed here since the last one that succeeded (Nova's BuildFailureWeigher).
+    failed_builds: Mapped[int] = mapped_column(default=0, server_default="0")
     # The worker's last heartbeat; a host is down when this is older than service_down_time.
     heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -13,13 +13,17 @@ from sqlalchemy.orm import Session
 
 from db.models import Claim, ComputeNode, Instance
 from scheduler.host_state import RequestSpec
+from scheduler.manager import group_allows
 
 
 def claim(session: Session, spec: RequestSpec, host: str) -> bool:
-    """Hold the request's resources on ``host``; False if they no longer fit there."""
+    """Hold the request's resources on ``host``; False if they no longer fit there, or its
+    server group's policy no longer allows it."""
     existing = session.get(Claim, spec.instance_uuid)
     if existing is not None:
         return existing.host == host
+    if not group_allows(session, spec, host):
+        return False
     node = ComputeNode
     result = session.execute(
         update(node)

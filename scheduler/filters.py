@@ -2,7 +2,7 @@
 
 The resource filters (Core/Ram/Disk) do what Placement does for Nova since Train: compare
 the request with what is free after allocation ratios. They answer from the last-read
-usage; the claim (scheduler.claims) is what makes the final, atomic decision.
+usage; the claim (scheduler.claims) makes the final, atomic decision.
 """
 
 from __future__ import annotations
@@ -58,6 +58,92 @@ class AvailabilityZoneFilter(HostFilter):
 
     def host_passes(self, host: HostState, spec: RequestSpec) -> bool:
         return spec.availability_zone in (None, "", host.availability_zone)
+
+
+# libvirt's getType() names and Nova's hypervisor_type image property, compared lower-case.
+_HYPERVISOR_ALIASES = {"qemu": {"qemu", "kvm"}, "kvm": {"kvm", "qemu"}, "test": {"test"}}
+
+
+class ImagePropertiesFilter(HostFilter):
+    """The image's hw_architecture and hypervisor_type, if it names them, match the host's."""
+
+    name = "ImagePropertiesFilter"
+
+    def host_passes(self, host: HostState, spec: RequestSpec) -> bool:
+        arch = spec.image_properties.get("hw_architecture") or spec.image_properties.get(
+            "architecture"
+        )
+        if arch and arch.lower() != host.cpu_arch.lower():
+            return False
+        wanted = spec.image_properties.get("hypervisor_type") or spec.image_properties.get(
+            "img_hv_type"
+        )
+        if wanted:
+            have = host.hypervisor_type.lower()
+            return wanted.lower() in _HYPERVISOR_ALIASES.get(have, {have})
+        return True
+
+
+class ServerGroupAffinityFilter(HostFilter):
+    """An affinity group's members all land on one host (the first member's)."""
+
+    name = "ServerGroupAffinityFilter"
+
+    def host_passes(self, host: HostState, spec: RequestSpec) -> bool:
+        if spec.group_policy != "affinity" or not spec.group_hosts:
+            return True
+        return host.host in spec.group_hosts
+
+
+class ServerGroupAntiAffinityFilter(HostFilter):
+    """An anti-affinity group's members each land on a host of their own."""
+
+    name = "ServerGroupAntiAffinityFilter"
+
+    def host_passes(self, host: HostState, spec: RequestSpec) -> bool:
+        return spec.group_policy != "anti-affinity" or host.host not in spec.group_hosts
+
+
+class SameHostFilter(HostFilter):
+    name = "SameHostFilter"
+
+    def host_passes(self, host: HostState, spec: RequestSpec) -> bool:
+        return not spec.same_host or host.host in spec.same_host
+
+
+class DifferentHostFilter(HostFilter):
+    name = "DifferentHostFilter"
+
+    def host_passes(self, host: HostState, spec: RequestSpec) -> bool:
+        return host.host not in spec.different_host
+
+
+ALL_FILTERS: dict[str, type[HostFilter]] = {
+    cls.name: cls
+    for cls in (
+        ComputeFilter,
+        AvailabilityZoneFilter,
+        CoreFilter,
+        RamFilter,
+        DiskFilter,
+        ImagePropertiesFilter,
+        ServerGroupAffinityFilter,
+        ServerGroupAntiAffinityFilter,
+        SameHostFilter,
+        DifferentHostFilter,
+    )
+}
+
+
+def build_filters(names: list[str], now: datetime, service_down: timedelta) -> list[HostFilter]:
+    """The enabled filters, in the configured order; an unknown name is a config error."""
+    unknown = [n for n in names if n not in ALL_FILTERS]
+    if unknown:
+        raise ValueError(f"unknown scheduler filters {unknown}; known: {sorted(ALL_FILTERS)}")
+    return [
+        ComputeFilter(now, service_down) if n == ComputeFilter.name else ALL_FILTERS[n]()
+        for n in names
+    ]
 
 
 @dataclass

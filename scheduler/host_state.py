@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from db.models import ComputeNode
@@ -15,6 +15,13 @@ class RequestSpec:
     memory_mb: int
     root_gb: int
     availability_zone: str | None = None
+    image_properties: dict[str, str] = field(default_factory=dict)
+    # Resolved from the scheduler hints before filtering:
+    group_policy: str | None = None  # the server group's policy, if the request names one
+    group_hosts: frozenset[str] = frozenset()  # hosts the group's other members are on
+    same_host: frozenset[str] = frozenset()  # hosts of the same_host instances
+    different_host: frozenset[str] = frozenset()  # hosts of the different_host instances
+    group_uuid: str | None = None
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,10 @@ class HostState:
     disk_allocation_ratio: float
     disabled: bool
     heartbeat_at: datetime
+    cpu_arch: str = ""
+    hypervisor_type: str = ""
+    failed_builds: int = 0
+    running_vms: int = 0
 
     @classmethod
     def from_node(cls, node: ComputeNode) -> HostState:
@@ -49,6 +60,10 @@ class HostState:
             disk_allocation_ratio=node.disk_allocation_ratio,
             disabled=node.disabled,
             heartbeat_at=node.heartbeat_at,
+            cpu_arch=node.cpu_arch,
+            hypervisor_type=node.hypervisor_type,
+            failed_builds=node.failed_builds,
+            running_vms=node.running_vms,
         )
 
     @property

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import random
 import threading
 from datetime import timedelta
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, update
 
 from db.base import utcnow
 from db.models import Claim, ComputeNode, Instance
@@ -20,6 +22,7 @@ from scheduler.filters import (
     run_filters,
 )
 from scheduler.host_state import HostState, RequestSpec
+from scheduler.manager import SchedulerConfig, select_hosts
 from scheduler.weighers import RAMWeigher, weigh
 
 TINY = RequestSpec("i-1", vcpus=1, memory_mb=512, root_gb=1)
@@ -196,4 +199,142 @@ def test_sync_usage_recomputes_from_claims(database_url: str) -> None:
             6,
             2,
         )
+    engine.dispose()
+
+
+# --- the filters and weighers added for Nova parity -----------------------------------
+
+
+def test_image_properties_filter_matches_architecture_and_hypervisor() -> None:
+    from scheduler.filters import ImagePropertiesFilter
+
+    f = ImagePropertiesFilter()
+    x86_qemu = host("a", cpu_arch="x86_64", hypervisor_type="QEMU")
+    i686_test = host("b", cpu_arch="i686", hypervisor_type="TEST")
+    any_image = RequestSpec("i", 1, 512, 1)
+    wants_x86 = RequestSpec("i", 1, 512, 1, image_properties={"hw_architecture": "x86_64"})
+    wants_kvm = RequestSpec("i", 1, 512, 1, image_properties={"hypervisor_type": "kvm"})
+    assert f.host_passes(x86_qemu, any_image) and f.host_passes(i686_test, any_image)
+    assert f.host_passes(x86_qemu, wants_x86) and not f.host_passes(i686_test, wants_x86)
+    assert f.host_passes(x86_qemu, wants_kvm) and not f.host_passes(i686_test, wants_kvm)
+
+
+def test_group_and_same_different_host_filters() -> None:
+    from scheduler.filters import (
+        DifferentHostFilter,
+        SameHostFilter,
+        ServerGroupAffinityFilter,
+        ServerGroupAntiAffinityFilter,
+    )
+
+    a, b = host("a"), host("b")
+    anti = RequestSpec("i", 1, 512, 1, group_policy="anti-affinity", group_hosts=frozenset({"a"}))
+    aff = RequestSpec("i", 1, 512, 1, group_policy="affinity", group_hosts=frozenset({"a"}))
+    first_of_group = RequestSpec("i", 1, 512, 1, group_policy="affinity")
+    assert [h.host for h in (a, b) if ServerGroupAntiAffinityFilter().host_passes(h, anti)] == ["b"]
+    assert [h.host for h in (a, b) if ServerGroupAffinityFilter().host_passes(h, aff)] == ["a"]
+    assert ServerGroupAffinityFilter().host_passes(b, first_of_group)
+    same = RequestSpec("i", 1, 512, 1, same_host=frozenset({"b"}))
+    different = RequestSpec("i", 1, 512, 1, different_host=frozenset({"b"}))
+    assert [h.host for h in (a, b) if SameHostFilter().host_passes(h, same)] == ["b"]
+    assert [h.host for h in (a, b) if DifferentHostFilter().host_passes(h, different)] == ["a"]
+
+
+def test_build_failure_weigher_outweighs_free_ram() -> None:
+    from scheduler.weighers import BuildFailureWeigher
+
+    roomy_but_failing = host("a", failed_builds=2)
+    tight = host("b", memory_mb_used=1500)
+    ranked = weigh([roomy_but_failing, tight], [RAMWeigher(), BuildFailureWeigher(1_000_000.0)])
+    assert [h.host for h in ranked] == ["b", "a"]
+
+
+def test_unknown_filter_names_are_a_config_error() -> None:
+    from scheduler.filters import build_filters
+
+    with pytest.raises(ValueError, match="NopeFilter"):
+        build_filters(["RamFilter", "NopeFilter"], utcnow(), timedelta(seconds=60))
+
+
+def _config(**kw: object) -> SchedulerConfig:
+    from scheduler.filters import ALL_FILTERS
+
+    return SchedulerConfig(filters=list(ALL_FILTERS), service_down=timedelta(seconds=60), **kw)  # type: ignore[arg-type]
+
+
+def test_select_returns_the_best_host_then_alternates_and_explains_none(
+    database_url: str,
+) -> None:
+    engine = make_engine(database_url)
+    sessions = make_session_factory(engine)
+    for name, mem in (("h1", 2048), ("h2", 4096), ("h3", 1024), ("h4", 8192)):
+        _node(sessions, name, memory_mb=mem)
+    with sessions.begin() as s:
+        s.execute(update(ComputeNode).where(ComputeNode.host == "h4").values(disabled=True))
+    rng = random.Random(0)
+    with sessions.begin() as s:
+        chosen = select_hosts(
+            s, RequestSpec("i", 1, 1024, 1), _config(max_attempts=3), utcnow(), rng
+        )
+        assert [h.host for h in chosen.hosts] == ["h2", "h1", "h3"]
+        assert chosen.candidates == 3 and chosen.report is None
+        none = select_hosts(s, RequestSpec("i", 1, 5000, 1), _config(), utcnow(), rng)
+    assert none.hosts == [] and none.report is not None
+    assert none.report.explain() == (
+        "No valid host was found. 4 hosts; ComputeFilter removed 1, RamFilter removed 3."
+    )
+    engine.dispose()
+
+
+def test_host_subset_size_spreads_the_first_choice(database_url: str) -> None:
+    engine = make_engine(database_url)
+    sessions = make_session_factory(engine)
+    for name in ("h1", "h2", "h3"):
+        _node(sessions, name, memory_mb=4096)
+    firsts = set()
+    rng = random.Random(7)
+    with sessions.begin() as s:
+        for _ in range(30):
+            chosen = select_hosts(s, TINY, _config(host_subset_size=3), utcnow(), rng)
+            firsts.add(chosen.hosts[0].host)
+    assert firsts == {"h1", "h2", "h3"}
+    engine.dispose()
+
+
+def test_concurrent_claims_of_an_anti_affinity_group_never_share_a_host(
+    database_url: str,
+) -> None:
+    from db.models import ServerGroup, ServerGroupMember
+
+    engine = make_engine(database_url, pool_size=20)
+    sessions = make_session_factory(engine)
+    for name in ("h1", "h2", "h3"):
+        _node(sessions, name, memory_mb=65536)
+    members = [f"m{i}" for i in range(8)]
+    with sessions.begin() as s:
+        s.add(
+            ServerGroup(
+                uuid="g1", name="spread", project_id="p", user_id="u", policy="anti-affinity"
+            )
+        )
+        s.flush()
+        s.add_all(ServerGroupMember(group_uuid="g1", instance_uuid=m) for m in members)
+    placed: dict[str, str] = {}
+    lock = threading.Lock()
+
+    def boot(member: str) -> None:
+        spec = RequestSpec(member, 1, 512, 1, group_uuid="g1", group_policy="anti-affinity")
+        for candidate in ("h1", "h2", "h3"):  # everyone races for the same hosts
+            with sessions.begin() as s:
+                if claims.claim(s, spec, candidate):
+                    with lock:
+                        placed[member] = candidate
+                    return
+
+    threads = [threading.Thread(target=boot, args=(m,)) for m in members]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(placed.values()) == ["h1", "h2", "h3"]  # three hosts, three members
     engine.dispose()

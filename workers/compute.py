@@ -58,7 +58,7 @@ def build_activities(
     spawn = SpawnActivities(
         driver,
         sessions,
-        FaultPlan.from_json(settings.fault_plan),
+        FaultPlan.from_json(settings.fault_plan, host),
         boot_files=images.boot_files,
         networks=NetworkClient(service),
         boot_timeout=settings.guest_boot_timeout_seconds,
@@ -137,7 +137,9 @@ async def main(settings: Settings, host: str) -> None:
         task_queue=task_queues.compute(host),
         activities=build_activities(settings, host, driver, sessions),
         activity_executor=activity_executor(),
-        interceptors=[ActivityHooks(sessions, host, FaultPlan.from_json(settings.fault_plan))],
+        interceptors=[
+            ActivityHooks(sessions, host, FaultPlan.from_json(settings.fault_plan, host))
+        ],
     )
     beat = asyncio.create_task(heartbeats(sessions, host, settings.heartbeat_seconds))
     cleaner = asyncio.create_task(clean_image_cache(image_cache(settings, host), driver, settings))

@@ -72,6 +72,8 @@ def build_activities(settings: Settings) -> list[Callable[..., Any]]:
         boots.await_boot_end,
         scheduler.schedule_and_claim,
         scheduler.release_claim,
+        scheduler.claim_alternate,
+        scheduler.record_reschedule,
         ports.deallocate_ports,
         volumes.detach_volumes,
         volumes.delete_volumes,

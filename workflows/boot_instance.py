@@ -28,23 +28,36 @@ with workflow.unsafe.imports_passed_through():
         BootProgress,
         BootRequest,
         BootResult,
+        ClaimAlternateInput,
         CreateInstanceInput,
         CreateVolumeInput,
         Fault,
         FetchImageInput,
         InstanceRef,
         MarkActiveInput,
+        PortSpec,
         RecordFaultInput,
         RecordLeftoversInput,
         RequestContext,
+        RescheduleInput,
         ScheduleInput,
         SpawnInput,
+        SpawnResult,
         StageTime,
         ValidatedRequest,
         ValidateInput,
     )
     from bootflow.states import STAGE_TASK_STATE, TaskState, VmState
-    from workflows.calls import Acceptance, Compensation, cancelled, error_type, fault_of, run
+    from workflows.calls import (
+        Acceptance,
+        Compensation,
+        cancelled,
+        describe,
+        error_type,
+        fault_of,
+        host_failure,
+        run,
+    )
 
 # A host whose worker does not pick a task up in this time is taken as down.
 HOST_PICKUP_TIMEOUT = timedelta(minutes=2)
@@ -55,6 +68,12 @@ IMAGE_HEARTBEAT = timedelta(seconds=30)
 SPAWN_TIMEOUT = timedelta(minutes=5)
 # Blocking host steps heartbeat every few seconds: a dead worker is noticed this fast.
 HOST_HEARTBEAT = timedelta(seconds=15)
+
+# A build that fails on its host for a host reason moves to an alternate host.
+RESCHEDULE_PATCH = "reschedule-to-alternates"
+# Host steps whose failure (a timeout, a guest that would not start, retries run out) is the
+# host's, not the request's: those reschedule.
+HOST_STEPS = frozenset({"allocate_port", "create_volume", "attach_volume", "fetch_image", "spawn"})
 
 # Search attributes are upserted as the boot goes; histories from before they were are
 # replayed without (patch ids are forever: never rename one).
@@ -153,6 +172,7 @@ class BootInstance:
                     flavor=valid.flavor,
                     image=valid.image,
                     availability_zone=request.availability_zone,
+                    scheduler_hints=request.scheduler_hints,
                 ),
             )
         except ActivityError as err:
@@ -171,124 +191,214 @@ class BootInstance:
         valid: ValidatedRequest,
         undo: Compensation,
     ) -> BootResult:
-        """Steps 4-6; a failure undoes what was done and leaves the instance in error."""
+        """Steps 4-6; a failure undoes what was done and leaves the instance in error. A host
+        failure (the guest failed to start, the host's worker died or never picked the task
+        up) undoes that host's part and reschedules to the next alternate."""
         instance = InstanceRef(request.instance_uuid)
-        stage = "schedule"
+        rescheduling = workflow.patched(RESCHEDULE_PATCH)
+        # This host's part (its claim, ports, volumes, guest), undone on its own on reschedule.
+        on_host = Compensation() if rescheduling else undo
+        failure: tuple[Fault, str] | None = None
         host: str | None = None
+        tried: list[str] = []
         try:
             # Step 4: choose a host and claim its resources.
-            self._enter(stage)
-            undo.push_activity(act.RELEASE_CLAIM, instance)
+            self._enter("schedule")
+            on_host.push_activity(act.RELEASE_CLAIM, instance)
             placement = await run(
                 act.SCHEDULE_AND_CLAIM,
-                ScheduleInput(request.instance_uuid, valid.flavor, request.availability_zone),
-            )
-            host = placement.host
-            self._progress.host = host
-            on_host = task_queues.compute(host)
-
-            # Step 5, on the host's own worker: network, volumes, image, guest.
-            stage = "allocate port"
-            self._enter(
-                stage,
-                f"schedule: {host} of {placement.candidates} candidates; allocate ports on {host}",
-            )
-            undo.push_activity(act.DEALLOCATE_PORTS, instance)
-            ports = [
-                await run(
-                    act.ALLOCATE_PORT,
-                    AllocatePortInput(request.instance_uuid, context.project_id, network),
-                    task_queue=on_host,
-                    start_to_close=PORT_TIMEOUT,
-                    schedule_to_start=HOST_PICKUP_TIMEOUT,
-                    summary=f"allocate port on {network.name} for {host}",
-                )
-                for network in valid.networks
-            ]
-
-            attachments: list[AttachmentSpec] = []
-            if request.volume_size_gb:
-                stage = "create volume"
-                self._enter(stage, f"create a {request.volume_size_gb} GiB volume")
-                undo.push_activity(act.DELETE_VOLUMES, instance)
-                volume = await run(
-                    act.CREATE_VOLUME,
-                    CreateVolumeInput(
-                        request.instance_uuid, context.project_id, request.volume_size_gb
-                    ),
-                    task_queue=on_host,
-                    start_to_close=VOLUME_TIMEOUT,
-                    schedule_to_start=HOST_PICKUP_TIMEOUT,
-                    heartbeat=HOST_HEARTBEAT,
-                    summary=f"create {request.volume_size_gb} GiB volume",
-                )
-                stage = "attach volume"
-                self._enter(stage, f"attach volume {volume.id} to {host}")
-                undo.push_activity(act.DETACH_VOLUMES, instance)
-                attachments.append(
-                    await run(
-                        act.ATTACH_VOLUME,
-                        AttachVolumeInput(request.instance_uuid, context.project_id, volume),
-                        task_queue=on_host,
-                        start_to_close=VOLUME_TIMEOUT,
-                        schedule_to_start=HOST_PICKUP_TIMEOUT,
-                        summary=f"attach volume to {host}",
-                    )
-                )
-
-            stage = "fetch image"
-            self._enter(stage, f"fetch image {valid.image.name} into {host}'s cache")
-            cached = await run(
-                act.FETCH_IMAGE,
-                FetchImageInput(request.instance_uuid, valid.image),
-                task_queue=on_host,
-                start_to_close=IMAGE_TIMEOUT,
-                schedule_to_start=HOST_PICKUP_TIMEOUT,
-                heartbeat=IMAGE_HEARTBEAT,
-                summary=f"fetch image {valid.image.name} into {host}'s cache",
-            )
-
-            stage = "spawn"
-            self._enter(stage, f"spawn on {host}")
-            undo.push_activity(act.DESTROY_GUEST, instance, task_queue=on_host)
-            spawned = await run(
-                act.SPAWN,
-                SpawnInput(
-                    instance_uuid=request.instance_uuid,
-                    name=request.name,
+                ScheduleInput(
+                    request.instance_uuid,
+                    valid.flavor,
+                    request.availability_zone,
+                    image_properties=valid.image.properties,
+                    scheduler_hints=request.scheduler_hints,
                     project_id=context.project_id,
-                    flavor=valid.flavor,
-                    image=valid.image,
-                    cached_image=cached,
-                    ports=ports,
-                    attachments=attachments,
                 ),
-                task_queue=on_host,
-                start_to_close=SPAWN_TIMEOUT,
-                schedule_to_start=HOST_PICKUP_TIMEOUT,
-                heartbeat=HOST_HEARTBEAT,
-                summary=f"spawn on {host}",
             )
-
-            # Step 6: the record says active, with host, addresses and launch time.
-            stage = "finish"
-            self._enter(stage)
-            await run(
-                act.MARK_ACTIVE,
-                MarkActiveInput(request.instance_uuid, host, ports, spawned.power_state),
-            )
+            alternates = list(placement.alternates)
+            host = placement.host
+            while True:
+                tried.append(host)
+                self._progress.host = host
+                try:
+                    ports, spawned = await self._build_on(
+                        host, request, context, valid, on_host, placement.candidates
+                    )
+                    break
+                except ActivityError as err:
+                    if not (rescheduling and host_failure(err, HOST_STEPS)):
+                        raise
+                    reason = describe(err)
+                    host = await self._reschedule(request, valid, on_host, host, reason, alternates)
+                    if host is None:
+                        failure = (
+                            Fault(
+                                code=500,
+                                message=(
+                                    "Exceeded maximum number of retries. Exhausted all hosts "
+                                    "available for retrying build failures for instance "
+                                    f"{request.instance_uuid}. Hosts tried: {', '.join(tried)}. "
+                                    f"Last error: {reason}"
+                                ),
+                                details=f"MaxRetriesExceeded after {len(tried)} attempts",
+                            ),
+                            ErrorType.MAX_RETRIES_EXCEEDED,
+                        )
+                        break
+            if failure is None:
+                # Step 6: the record says active, with host, addresses and launch time.
+                self._enter("finish")
+                await run(
+                    act.MARK_ACTIVE,
+                    MarkActiveInput(request.instance_uuid, tried[-1], ports, spawned.power_state),
+                )
         except ActivityError as err:
             if cancelled(err):
                 raise asyncio.CancelledError from err
-            await self._abandon(request.instance_uuid, undo, fault_of(err, stage), host)
-            raise ApplicationError(
-                self._progress.fault.message if self._progress.fault else str(err),
-                type=error_type(err) or ErrorType.BUILD_FAILED,
-                non_retryable=True,
-            ) from err
+            failure = (
+                fault_of(err, self._progress.stage),
+                error_type(err) or ErrorType.BUILD_FAILED,
+            )
+        except asyncio.CancelledError:
+            self._undo_into(on_host, undo)
+            raise
+        if failure is not None:
+            fault, kind = failure
+            self._undo_into(on_host, undo)
+            await self._abandon(request.instance_uuid, undo, fault, self._progress.host)
+            raise ApplicationError(fault.message, type=kind, non_retryable=True)
 
         self._settle(VmState.ACTIVE, "active")
-        return BootResult(request.instance_uuid, VmState.ACTIVE, host)
+        return BootResult(request.instance_uuid, VmState.ACTIVE, tried[-1])
+
+    def _undo_into(self, on_host: Compensation, undo: Compensation) -> None:
+        """A host's undo steps, run first when the whole boot is undone."""
+        if on_host is not undo:
+            undo.extend(on_host)
+
+    async def _build_on(
+        self,
+        host: str,
+        request: BootRequest,
+        context: RequestContext,
+        valid: ValidatedRequest,
+        undo: Compensation,
+        candidates: int,
+    ) -> tuple[list[PortSpec], SpawnResult]:
+        """Step 5, on the host's own worker: network, volumes, image, guest."""
+        instance = InstanceRef(request.instance_uuid)
+        on_host = task_queues.compute(host)
+        self._enter(
+            "allocate port",
+            f"schedule: {host} of {candidates} candidates; allocate ports on {host}",
+        )
+        undo.push_activity(act.DEALLOCATE_PORTS, instance)
+        ports = [
+            await run(
+                act.ALLOCATE_PORT,
+                AllocatePortInput(request.instance_uuid, context.project_id, network),
+                task_queue=on_host,
+                start_to_close=PORT_TIMEOUT,
+                schedule_to_start=HOST_PICKUP_TIMEOUT,
+                summary=f"allocate port on {network.name} for {host}",
+            )
+            for network in valid.networks
+        ]
+
+        attachments: list[AttachmentSpec] = []
+        if request.volume_size_gb:
+            self._enter("create volume", f"create a {request.volume_size_gb} GiB volume")
+            undo.push_activity(act.DELETE_VOLUMES, instance)
+            volume = await run(
+                act.CREATE_VOLUME,
+                CreateVolumeInput(
+                    request.instance_uuid, context.project_id, request.volume_size_gb
+                ),
+                task_queue=on_host,
+                start_to_close=VOLUME_TIMEOUT,
+                schedule_to_start=HOST_PICKUP_TIMEOUT,
+                heartbeat=HOST_HEARTBEAT,
+                summary=f"create {request.volume_size_gb} GiB volume",
+            )
+            self._enter("attach volume", f"attach volume {volume.id} to {host}")
+            undo.push_activity(act.DETACH_VOLUMES, instance)
+            attachments.append(
+                await run(
+                    act.ATTACH_VOLUME,
+                    AttachVolumeInput(request.instance_uuid, context.project_id, volume),
+                    task_queue=on_host,
+                    start_to_close=VOLUME_TIMEOUT,
+                    schedule_to_start=HOST_PICKUP_TIMEOUT,
+                    summary=f"attach volume to {host}",
+                )
+            )
+
+        self._enter("fetch image", f"fetch image {valid.image.name} into {host}'s cache")
+        cached = await run(
+            act.FETCH_IMAGE,
+            FetchImageInput(request.instance_uuid, valid.image),
+            task_queue=on_host,
+            start_to_close=IMAGE_TIMEOUT,
+            schedule_to_start=HOST_PICKUP_TIMEOUT,
+            heartbeat=IMAGE_HEARTBEAT,
+            summary=f"fetch image {valid.image.name} into {host}'s cache",
+        )
+
+        self._enter("spawn", f"spawn on {host}")
+        undo.push_activity(act.DESTROY_GUEST, instance, task_queue=on_host)
+        spawned = await run(
+            act.SPAWN,
+            SpawnInput(
+                instance_uuid=request.instance_uuid,
+                name=request.name,
+                project_id=context.project_id,
+                flavor=valid.flavor,
+                image=valid.image,
+                cached_image=cached,
+                ports=ports,
+                attachments=attachments,
+            ),
+            task_queue=on_host,
+            start_to_close=SPAWN_TIMEOUT,
+            schedule_to_start=HOST_PICKUP_TIMEOUT,
+            heartbeat=HOST_HEARTBEAT,
+            summary=f"spawn on {host}",
+        )
+        return ports, spawned
+
+    async def _reschedule(
+        self,
+        request: BootRequest,
+        valid: ValidatedRequest,
+        on_host: Compensation,
+        failed_host: str,
+        reason: str,
+        alternates: list[str],
+    ) -> str | None:
+        """Undo the failed host's part, then claim the next alternate that still fits; the
+        host claimed, or None when none is left."""
+        self._enter("reschedule", f"reschedule from {failed_host}: {reason}")
+        leftovers = await on_host.run()
+        if leftovers:
+            await run(act.RECORD_LEFTOVERS, RecordLeftoversInput(request.instance_uuid, leftovers))
+        await run(
+            act.RECORD_RESCHEDULE,
+            RescheduleInput(request.instance_uuid, failed_host, reason, request.request_id),
+        )
+        while alternates:
+            candidate = alternates.pop(0)
+            self._enter("schedule", f"reschedule: claim {candidate}")
+            on_host.push_activity(act.RELEASE_CLAIM, InstanceRef(request.instance_uuid))
+            claimed = await run(
+                act.CLAIM_ALTERNATE,
+                ClaimAlternateInput(
+                    request.instance_uuid, valid.flavor, candidate, request.scheduler_hints
+                ),
+            )
+            if claimed:
+                return candidate
+        return None
 
     async def _abandon(
         self,

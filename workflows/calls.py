@@ -14,7 +14,7 @@ from temporalio.workflow import ActivityCancellationType
 with workflow.unsafe.imports_passed_through():
     from bootflow import task_queues
     from bootflow.activity_defs import ActivityDef
-    from bootflow.errors import KNOWN_TYPES, STEP_RETRY, UNDO_RETRY
+    from bootflow.errors import KNOWN_TYPES, STEP_RETRY, UNDO_RETRY, ErrorType
     from bootflow.messages import Accepted, Fault, LeftoverSpec
 
 InT = TypeVar("InT")
@@ -81,6 +81,11 @@ class Compensation:
 
         self.push(defn.name, undo, task_queues.host_of(task_queue))
 
+    def extend(self, other: Compensation) -> None:
+        """Take over ``other``'s steps, to run (newest first) before this one's own."""
+        self._steps.extend(other._steps)
+        other._steps.clear()
+
     async def run(self) -> list[LeftoverSpec]:
         """Run every undo step, newest first; what could not be undone, never dropped."""
         leftovers = []
@@ -103,6 +108,20 @@ def describe(err: BaseException) -> str:
         kind = cause.type.name.lower().replace("_", "-") if cause.type else "timeout"
         return f"timed out ({kind})"
     return str(cause or err)
+
+
+def host_failure(err: ActivityError, host_steps: frozenset[str]) -> bool:
+    """Whether a host step failed for a host reason: it timed out (the worker died or never
+    picked it up), the guest would not start, or its retries ran out; a refusal of the
+    request itself (quota, bad image, no IPs left) is not one."""
+    if err.activity_type not in host_steps:
+        return False
+    cause = err.cause
+    if isinstance(cause, TimeoutError):
+        return True
+    if isinstance(cause, ApplicationError):
+        return cause.type == ErrorType.BUILD_ABORTED or not cause.non_retryable
+    return False
 
 
 def cancelled(err: ActivityError) -> bool:

@@ -38,12 +38,29 @@ FAULT_PLAN = json.dumps(
                 "mark_active",
             )
         ),
+        # *-leftover: the boot fails at a control step (no reschedule), and undoing its
+        # port fails for good once: a leftover.
+        {
+            "point": "mark_active:before",
+            "match": "*-leftover",
+            "times": 1,
+            "retryable": False,
+            "message": "injected: the record could not be written",
+        },
         {
             "point": "deallocate_ports:before",
-            "match": "*-leftover-*",
+            "match": "*-leftover",
             "times": 1,
             "retryable": False,
             "message": "injected: the network service refused to delete",
+        },
+        # *-reschedule's spawn fails on node1 (once); the alternate, node2, works.
+        {
+            "point": "spawn",
+            "match": "*-reschedule",
+            "host": "node1",
+            "times": 1,
+            "message": "injected: the host's hypervisor failed",
         },
     ]
 )

@@ -111,7 +111,7 @@ def test_delete_while_building_cancels_the_boot_and_leaves_nothing(stack: Runnin
 
 
 def test_an_undo_that_fails_is_kept_as_a_leftover_not_dropped(stack: RunningStack) -> None:
-    server = boot(stack, "f-leftover-failspawn", "--wait")
+    server = boot(stack, "f-leftover", "--wait")
     uuid = str(server["id"])
     assert server["status"] == "ERROR"
     assert server["leftovers"] == [
@@ -128,3 +128,71 @@ def test_an_undo_that_fails_is_kept_as_a_leftover_not_dropped(stack: RunningStac
     assert stack.cli("server", "delete", uuid, "--wait").code == 0
     assert stack.ports_of(uuid) == []
     assert stack.cli("leftovers", "-f", "json").json() == []
+
+
+def test_a_host_failure_reschedules_to_an_alternate(stack: RunningStack) -> None:
+    project = demo_project(stack)
+    # A recent failed build on node2 makes node1 the first choice (BuildFailureWeigher);
+    # node1's spawn fails (the fault plan), so the boot moves to node2, its alternate.
+    stack.set_failed_builds("node2", 1)
+    server = boot(stack, "f-reschedule", "--wait")
+    assert server["status"] == "ACTIVE", server
+    uuid = str(server["id"])
+    record = stack.instance(uuid)
+    failed_on = "node1"
+    assert record is not None and record.host == "node2"
+    assert stack.failed_builds() == {"node1": 1, "node2": 0}  # a success resets the count
+    stack.set_failed_builds("node1", 0)
+
+    actions = stack.cli("server", "event", "list", uuid, "-f", "json").json()
+    (reschedule,) = [a for a in actions if a["Action"] == "reschedule"]
+    assert reschedule["Message"].startswith(f"from {failed_on}: ")
+    assert "injected: the host's hypervisor failed" in reschedule["Message"]
+    spawns = [
+        (e["host"], e["result"]) for e in events(stack, uuid, "create") if e["event"] == "spawn"
+    ]
+    assert spawns == [(failed_on, "Error"), (record.host, "Success")]
+
+    # The failed host's part was undone there; the server holds one of each, on the new host.
+    assert uuid not in {d.uuid for d in stack.domains(failed_on).domains}
+    (port,) = stack.ports_of(uuid)
+    assert port["binding:host_id"] == record.host
+    (claim,) = stack.claims(uuid)
+    assert claim.host == record.host
+    (volume,) = stack.volumes_of(uuid, project)
+    assert volume["status"] == "in-use"
+    assert stack.cli("server", "delete", uuid, "--wait").code == 0
+
+
+def test_a_guest_that_never_starts_exhausts_the_alternates(stack: RunningStack) -> None:
+    server = boot(stack, "f-always-failspawn", "--wait")
+    assert server["status"] == "ERROR"
+    message = str(server["fault"]["message"])  # type: ignore[index]
+    assert message.startswith("Exceeded maximum number of retries. Exhausted all hosts")
+    assert "Hosts tried: node" in message and ", node" in message  # both hosts
+    assert "injected: the domain failed to start" in message
+    uuid = str(server["id"])
+    assert stack.claims(uuid) == [] and stack.ports_of(uuid) == []
+    assert stack.cli("server", "delete", uuid, "--wait").code == 0
+
+
+def test_no_valid_host_says_which_filter_removed_the_hosts(stack: RunningStack) -> None:
+    result = stack.cli(
+        "server",
+        "create",
+        "f-too-big",
+        "--flavor",
+        "m1.medium",
+        "--image",
+        "cirros",
+        "--network",
+        "private",
+        "--wait",
+        "-f",
+        "json",
+    )
+    assert result.code == 1
+    server = result.json()
+    assert server["status"] == "ERROR"
+    assert server["fault"]["message"] == ("No valid host was found. 2 hosts; RamFilter removed 2.")
+    assert stack.cli("server", "delete", str(server["id"]), "--wait").code == 0

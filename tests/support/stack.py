@@ -130,6 +130,16 @@ class RunningStack:
                 or 0
             )
 
+    def set_failed_builds(self, host: str, count: int) -> None:
+        with self.sessions.begin() as s:
+            node = s.scalar(select(ComputeNode).where(ComputeNode.host == host))
+            assert node is not None
+            node.failed_builds = count
+
+    def failed_builds(self) -> dict[str, int]:
+        with self.sessions.begin() as s:
+            return {n.host: n.failed_builds for n in s.scalars(select(ComputeNode))}
+
     def host_usage(self) -> dict[str, tuple[int, int, int]]:
         with self.sessions.begin() as s:
             return {
