@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
 from typing import Any
 
 from temporalio import activity
@@ -24,6 +25,7 @@ from temporalio.worker import (
 from activities.errors import classify
 from bootflow.faults import FaultPlan
 from db import actions
+from db.base import utcnow
 from db.instances import instance_name
 from db.session import SessionFactory
 
@@ -50,19 +52,22 @@ class _Hooks(ActivityInboundInterceptor):
         info = activity.info()
         name = info.activity_type
         instance_uuid = getattr(input.args[0], "instance_uuid", None) if input.args else None
-        event_id = await self._start(info.workflow_id, instance_uuid, name, info.attempt)
+        # Written beside the step, not before it: the event must not add to its latency.
+        started = asyncio.create_task(
+            self._start(info.workflow_id, instance_uuid, name, info.attempt, utcnow())
+        )
         label = await self._label(instance_uuid)
         try:
             await asyncio.to_thread(self.hooks.faults.check, f"{name}:before", label)
             result = await super().execute_activity(input)
             await asyncio.to_thread(self.hooks.faults.check, f"{name}:after", label)
         except BaseException as exc:
-            await self._finish(event_id, f"{type(exc).__name__}: {exc}")
+            await self._finish(await started, f"{type(exc).__name__}: {exc}")
             classified = classify(exc)
             if classified is exc:
                 raise
             raise classified from exc
-        await self._finish(event_id, None)
+        await self._finish(await started, None)
         return result
 
     async def _label(self, instance_uuid: str | None) -> str:
@@ -77,7 +82,12 @@ class _Hooks(ActivityInboundInterceptor):
         return name or instance_uuid
 
     async def _start(
-        self, workflow_id: str | None, instance_uuid: str | None, name: str, attempt: int
+        self,
+        workflow_id: str | None,
+        instance_uuid: str | None,
+        name: str,
+        attempt: int,
+        started_at: datetime,
     ) -> int | None:
         if not (workflow_id and instance_uuid):
             return None
@@ -90,6 +100,7 @@ class _Hooks(ActivityInboundInterceptor):
                 name,
                 self.hooks.host,
                 attempt,
+                started_at,
             )
         except Exception:
             log.exception("could not record the start of %s for %s", name, instance_uuid)

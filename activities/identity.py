@@ -7,40 +7,35 @@ from temporalio import activity
 from bootflow import activity_defs as act
 from bootflow.errors import ErrorType, request_error
 from bootflow.messages import AuthenticateInput, RequestContext
-from clients.errors import NotFound, Unauthorized
-from clients.session import Session
+from clients.errors import Unauthorized
+from clients.tokens import TokenValidator
 
 
 class IdentityActivities:
-    def __init__(self, service: Session) -> None:
-        self.service = service
+    def __init__(self, tokens: TokenValidator) -> None:
+        # Validations are cached a few seconds (token_cache_seconds), as every service's
+        # are: a client booting several servers with one token asks identity once.
+        self.tokens = tokens
 
     @activity.defn(name=act.AUTHENTICATE.name)
     def authenticate(self, request: AuthenticateInput) -> RequestContext:
-        """Who the token belongs to, as identity says now. Read-only, so safe to repeat."""
+        """Who the token belongs to, as identity says. Read-only, so safe to repeat."""
         try:
-            response = self.service.request(
-                "identity",
-                "GET",
-                "auth/tokens",
-                headers={"X-Subject-Token": request.token},
-                params={"nocatalog": "1"},
-            )
-        except (NotFound, Unauthorized) as exc:
+            caller = self.tokens.validate(request.token)
+        except Unauthorized as exc:
             raise request_error(
                 ErrorType.UNAUTHORIZED,
                 "The token is invalid, expired or revoked; authenticate again.",
             ) from exc
-        token = response.json()["token"]
-        if "project" not in token:
+        if not caller.project_id:
             raise request_error(
                 ErrorType.FORBIDDEN, "The token is not scoped to a project; name one."
             )
         return RequestContext(
-            user_id=token["user"]["id"],
-            user_name=token["user"]["name"],
-            project_id=token["project"]["id"],
-            project_name=token["project"]["name"],
-            roles=[r["name"] for r in token.get("roles", [])],
-            expires_at=token["expires_at"],
+            user_id=caller.user_id,
+            user_name=caller.user_name,
+            project_id=caller.project_id,
+            project_name=caller.project_name,
+            roles=list(caller.roles),
+            expires_at=caller.expires_at,
         )

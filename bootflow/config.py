@@ -204,6 +204,8 @@ class Settings(BaseSettings):
 
     # Test hook: JSON fault plan (see bootflow.faults); empty in production.
     fault_plan: str = ""
+    # Benchmark hook: workers also run the floor workflow and its no-op activity.
+    bench_floor: bool = False
 
     @classmethod
     def settings_customise_sources(

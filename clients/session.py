@@ -93,9 +93,13 @@ class Session:
         interface: str = "public",
         region: str | None = None,
         http: httpx.Client | None = None,
+        catalog_from: Session | None = None,
     ) -> None:
         if credentials is None and (token is None or auth_url is None):
             raise ValueError("a Session needs credentials, or a token and the auth_url")
+        # With a token handed to us: take endpoints from this session's catalog (the same
+        # cloud), instead of asking identity to validate the token just to learn them.
+        self._catalog_from = catalog_from
         self.credentials = credentials
         self.auth_url = (credentials.auth_url if credentials else auth_url or "").rstrip("/")
         self.interface = interface
@@ -119,6 +123,13 @@ class Session:
         return self.token_info().token
 
     def _authenticate(self) -> TokenInfo:
+        if self.credentials is None and self._catalog_from is not None:
+            assert self._given_token is not None
+            source = self._catalog_from.token_info().body
+            return TokenInfo(
+                self._given_token,
+                {"catalog": source.get("catalog", []), "expires_at": source["expires_at"]},
+            )
         if self.credentials is None:
             assert self._given_token is not None
             # A token handed to us: validate it against itself to learn its catalog.
@@ -134,6 +145,11 @@ class Session:
         )
         raise_for_status(response)
         return TokenInfo(response.headers["X-Subject-Token"], response.json()["token"])
+
+    def acting_as(self, token: str) -> Session:
+        """A session sending ``token`` (a user's), with this session's endpoints and pool."""
+        return Session(token=token, auth_url=self.auth_url, interface=self.interface,
+                       region=self.region, http=self.http, catalog_from=self)
 
     def invalidate(self) -> None:
         with self._lock:

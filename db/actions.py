@@ -7,6 +7,8 @@ finish, and whether it succeeded.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -61,6 +63,7 @@ def start_event(
     event: str,
     host: str | None,
     attempt: int,
+    started_at: datetime | None = None,
 ) -> int | None:
     """Record that an activity attempt began; its id, or None when the instance's action
     does not exist (yet): steps before the record is written belong to no action."""
@@ -73,7 +76,13 @@ def start_event(
         )
         if action_id is None:
             return None
-        row = InstanceActionEvent(action_id=action_id, event=event, host=host, attempt=attempt)
+        row = InstanceActionEvent(
+            action_id=action_id,
+            event=event,
+            host=host,
+            attempt=attempt,
+            start_time=started_at or utcnow(),
+        )
         session.add(row)
         session.flush()
         return row.id

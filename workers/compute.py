@@ -17,6 +17,7 @@ from typing import Any
 import libvirt
 from temporalio.worker import Worker
 
+from activities.floor import noop
 from activities.hooks import ActivityHooks
 from activities.images import ImageActivities
 from activities.ports import PortActivities
@@ -135,7 +136,10 @@ async def main(settings: Settings, host: str) -> None:
     worker = Worker(
         client,
         task_queue=task_queues.compute(host),
-        activities=build_activities(settings, host, driver, sessions),
+        activities=[
+            *build_activities(settings, host, driver, sessions),
+            *([noop] if settings.bench_floor else []),
+        ],
         activity_executor=activity_executor(),
         interceptors=[
             ActivityHooks(sessions, host, FaultPlan.from_json(settings.fault_plan, host))

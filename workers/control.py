@@ -12,6 +12,7 @@ from typing import Any
 from temporalio.worker import Worker
 
 from activities.boots import BootActivities
+from activities.floor import noop
 from activities.hooks import ActivityHooks
 from activities.identity import IdentityActivities
 from activities.instances import InstanceActivities
@@ -26,6 +27,7 @@ from bootflow.service_account import service_session
 from bootflow.temporal import connect
 from clients.network import NetworkClient
 from clients.session import Session
+from clients.tokens import TokenValidator
 from clients.volume import VolumeClient
 from workers.common import (
     activity_executor,
@@ -37,6 +39,7 @@ from workers.common import (
 from workflows.boot_instance import BootInstance
 from workflows.console_output import ConsoleOutputWorkflow
 from workflows.delete_instance import DeleteInstance
+from workflows.floor import FloorBoot
 from workflows.host_domains import HostDomainsWorkflow
 
 WORKFLOWS = [BootInstance, DeleteInstance, HostDomainsWorkflow, ConsoleOutputWorkflow]
@@ -48,10 +51,10 @@ def build_activities(settings: Settings) -> list[Callable[..., Any]]:
     service = service_session(settings, http)
 
     def user_session(token: str) -> Session:
-        return Session(token=token, auth_url=settings.auth_url, http=http)
+        return service.acting_as(token)
 
     boots = BootActivities(lambda: connect(settings))
-    identity = IdentityActivities(service)
+    identity = IdentityActivities(TokenValidator(service, settings.token_cache_seconds))
     quota = QuotaActivities(sessions, settings, user_session)
     instances = InstanceActivities(sessions)
     scheduler = SchedulerActivities(sessions, settings)
@@ -86,8 +89,8 @@ async def main(settings: Settings) -> None:
     worker = Worker(
         client,
         task_queue=task_queues.CONTROL,
-        workflows=WORKFLOWS,
-        activities=build_activities(settings),
+        workflows=[*WORKFLOWS, *([FloorBoot] if settings.bench_floor else [])],
+        activities=[*build_activities(settings), *([noop] if settings.bench_floor else [])],
         activity_executor=activity_executor(),
         interceptors=[
             ActivityHooks(database(settings), None, FaultPlan.from_json(settings.fault_plan))

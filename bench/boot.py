@@ -1,0 +1,337 @@
+"""Boot benchmark: bootflow against the engine's own floor, in one run.
+
+    make bench            (or: .venv/bin/python -m bench.boot [--boots 200] [--profile])
+
+Starts the embedded stack (test hypervisor, 3 hosts) with the floor enabled, then measures,
+on the same server and the same worker processes:
+1. the floor: ``FloorBoot``, as many do-nothing activities as a boot runs, on the same queues;
+2. bootflow: full boots through the compute API (authenticate -> active, every service,
+   real HTTP).
+For each, one alone (p50 over 20 sequential) and N concurrent (throughput, p50/p99), plus
+CPU seconds per boot of every process. Latency is the server's own start-to-close time
+of the workflow. Prints a table and writes bench/results/boot-<date>.json with the ratios
+bootflow/floor. ``--profile`` samples the busiest processes with py-spy during the
+concurrent boots and lists where their time goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+
+from bootflow import task_queues
+from bootflow.stack import Stack
+from bootflow.temporal import connect
+from clients.compute import ComputeClient
+from clients.image import ImageClient
+from clients.network import NetworkClient
+from tests.support.stack import RunningStack, running_stack, stack_settings
+from workflows.floor import PATTERN, FloorBoot
+
+RESULTS = Path(__file__).parent / "results"
+HOSTS = ["node1", "node2", "node3"]
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(stack: Stack) -> dict[str, float]:
+    """CPU (user + system) each child of the stack has used so far."""
+    out = {}
+    for child in stack.children:
+        if child.proc is None or child.proc.poll() is not None:
+            continue
+        fields = Path(f"/proc/{child.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        out[child.name] = (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return out
+
+
+def per_boot(before: dict[str, float], after: dict[str, float], n: int) -> dict[str, float]:
+    groups = {
+        "workers": ("control", *HOSTS),
+        "services": ("identity", "image", "network", "volume", "compute"),
+        "temporal": ("temporal",),
+    }
+    return {
+        g: round(sum(after[p] - before.get(p, 0.0) for p in names if p in after) / n, 4)
+        for g, names in groups.items()
+    }
+
+
+async def server_latency(handles: list[WorkflowHandle[Any, Any]]) -> list[float]:
+    """Start-to-close seconds of each workflow, by the server's clock."""
+    described = await asyncio.gather(*(h.describe() for h in handles))
+    return [
+        (d.close_time - d.start_time).total_seconds() for d in described if d.close_time is not None
+    ]
+
+
+def summary(latencies: list[float], wall: float | None = None) -> dict[str, float]:
+    ordered = sorted(latencies)
+    out = {
+        "n": len(ordered),
+        "p50_ms": round(statistics.median(ordered) * 1000, 1),
+        "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000, 1),
+    }
+    if wall is not None:
+        out["wall_s"] = round(wall, 2)
+        out["per_second"] = round(len(ordered) / wall, 2)
+    return out
+
+
+class Floor:
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.count = 0
+
+    async def start(self) -> WorkflowHandle[Any, Any]:
+        self.count += 1
+        return await self.client.start_workflow(
+            FloorBoot.run,
+            HOSTS[self.count % len(HOSTS)],
+            id=f"floor-{uuid.uuid4()}",
+            task_queue=task_queues.CONTROL,
+        )
+
+    async def one(self) -> WorkflowHandle[Any, Any]:
+        handle = await self.start()
+        await handle.result()
+        return handle
+
+
+class Boots:
+    def __init__(self, stack: RunningStack, client: Client) -> None:
+        demo = stack.demo()
+        self.compute = ComputeClient(demo)
+        self.image = ImageClient(demo).find_image("cirros")["id"]
+        self.network = NetworkClient(demo).find_network("private")["id"]
+        self.client = client
+        self.count = 0
+
+    def request(self) -> str:
+        self.count += 1
+        server = self.compute.create_server(f"bench-{self.count}", "1", self.image, [self.network])
+        return str(server["id"])
+
+    async def one(self) -> WorkflowHandle[Any, Any]:
+        server_id = await asyncio.to_thread(self.request)
+        handle = self.client.get_workflow_handle(f"boot-{server_id}")
+        await handle.result()
+        return handle
+
+
+async def alone(run: Callable[[], Awaitable[WorkflowHandle[Any, Any]]], n: int) -> dict[str, float]:
+    handles = [await run() for _ in range(n)]
+    return summary(await server_latency(handles))
+
+
+async def concurrent_floor(floor: Floor, n: int) -> tuple[dict[str, float], float]:
+    start = time.monotonic()
+    handles = await asyncio.gather(*(floor.start() for _ in range(n)))
+    await asyncio.gather(*(h.result() for h in handles))
+    wall = time.monotonic() - start
+    return summary(await server_latency(list(handles)), wall), wall
+
+
+async def concurrent_boots(boots: Boots, n: int) -> tuple[dict[str, float], float]:
+    start = time.monotonic()
+    with ThreadPoolExecutor(max_workers=min(n, 50)) as pool:
+        ids = await asyncio.gather(
+            *(asyncio.get_running_loop().run_in_executor(pool, boots.request) for _ in range(n))
+        )
+    handles = [boots.client.get_workflow_handle(f"boot-{i}") for i in ids]
+    await asyncio.gather(*(h.result() for h in handles))
+    wall = time.monotonic() - start
+    return summary(await server_latency(handles), wall), wall
+
+
+def profile(stack: Stack, names: list[str], seconds: float) -> list[subprocess.Popen[bytes]]:
+    spy = Path(sys.executable).parent / "py-spy"
+    procs = []
+    for name in names:
+        child = next(c for c in stack.children if c.name == name)
+        assert child.proc is not None
+        out = RESULTS / f"profile-{name}.txt"
+        procs.append(
+            subprocess.Popen(
+                [
+                    str(spy),
+                    "record",
+                    "--pid",
+                    str(child.proc.pid),
+                    "--format",
+                    "raw",
+                    "--duration",
+                    str(int(seconds)),
+                    "--rate",
+                    "50",
+                    "--nonblocking",
+                    "-o",
+                    str(out),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+    return procs
+
+
+def top_frames(path: Path, limit: int = 12) -> list[tuple[str, float]]:
+    """Functions by own time (the innermost frame of each sample), in percent."""
+    counts: Counter[str] = Counter()
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not n.isdigit():
+            continue
+        inner = stack.split(";")[-1]
+        counts[inner.split(" (")[0] + " " + inner.rsplit("/", 1)[-1].rstrip(")")] += int(n)
+        total += int(n)
+    return [(frame, round(100 * n / total, 1)) for frame, n in counts.most_common(limit)]
+
+
+def stage_costs(stack: RunningStack, instance_uuids: list[str]) -> dict[str, float]:
+    """Mean milliseconds each activity of those boots took, from their recorded events; and
+    what remains of the workflow's time: scheduling, dispatch and the workflow's own tasks."""
+    from sqlalchemy import select
+
+    from db.models import InstanceAction, InstanceActionEvent
+
+    with stack.sessions.begin() as s:
+        rows = s.execute(
+            select(
+                InstanceActionEvent.event,
+                InstanceActionEvent.start_time,
+                InstanceActionEvent.finish_time,
+            )
+            .join(InstanceAction, InstanceAction.id == InstanceActionEvent.action_id)
+            .where(InstanceAction.instance_uuid.in_(instance_uuids))
+        ).all()
+    spent: dict[str, list[float]] = {}
+    for event, start, finish in rows:
+        if finish is not None:
+            spent.setdefault(event, []).append((finish - start).total_seconds() * 1000)
+    return {event: round(statistics.mean(ms), 1) for event, ms in sorted(spent.items())}
+
+
+async def measure(stack: RunningStack, n: int, do_profile: bool) -> dict[str, Any]:
+    client = await connect(stack.settings)
+    floor, boots = Floor(client), Boots(stack, client)
+    for _ in range(3):  # warm up: image caches on every host, connection pools, JITs
+        await floor.one()
+        await boots.one()
+    results: dict[str, Any] = {
+        "alone": {"floor": await alone(floor.one, 20), "bootflow": await alone(boots.one, 20)}
+    }
+    recent = [str(s["id"]) for s in boots.compute.list_servers()][:20]
+    results["alone"]["bootflow_stage_ms"] = stage_costs(stack, recent)
+    cpu0 = cpu_seconds(stack.stack)
+    floor_conc, _ = await concurrent_floor(floor, n)
+    cpu1 = cpu_seconds(stack.stack)
+    spies = (
+        profile(stack.stack, ["control", "node1", "compute", "identity", "temporal"], 60)
+        if do_profile
+        else []
+    )
+    boot_conc, _ = await concurrent_boots(boots, n)
+    cpu2 = cpu_seconds(stack.stack)
+    for spy in spies:
+        spy.terminate()
+        spy.wait()
+    results["concurrent"] = {"floor": floor_conc, "bootflow": boot_conc}
+    results["cpu_seconds_per_boot"] = {
+        "floor": per_boot(cpu0, cpu1, n),
+        "bootflow": per_boot(cpu1, cpu2, n),
+    }
+    if do_profile:
+        results["profile_top_own_time"] = {
+            name: top_frames(RESULTS / f"profile-{name}.txt")
+            for name in ["control", "node1", "compute", "identity", "temporal"]
+            if (RESULTS / f"profile-{name}.txt").exists()
+        }
+    alone_ratio = results["alone"]["bootflow"]["p50_ms"] / results["alone"]["floor"]["p50_ms"]
+    throughput = boot_conc["per_second"] / floor_conc["per_second"]
+    results["ratios"] = {
+        "alone_latency_bootflow_over_floor": round(alone_ratio, 2),
+        "concurrent_throughput_bootflow_over_floor": round(throughput, 2),
+        "targets": {"alone_latency_at_most": 2.0, "concurrent_throughput_at_least": 0.6},
+    }
+    return results
+
+
+def table(results: dict[str, Any]) -> str:
+    a, c = results["alone"], results["concurrent"]
+    lines = [
+        f"{'':10} {'alone p50':>10} {'p99':>8} | {'concurrent p50':>14} {'p99':>8} "
+        f"{'boots/s':>8} | {'CPU s/boot (workers/services/temporal)':>38}",
+    ]
+    for kind in ("floor", "bootflow"):
+        cpu = results["cpu_seconds_per_boot"][kind]
+        lines.append(
+            f"{kind:10} {a[kind]['p50_ms']:8.1f}ms {a[kind]['p99_ms']:6.1f}ms | "
+            f"{c[kind]['p50_ms']:12.1f}ms {c[kind]['p99_ms']:6.1f}ms {c[kind]['per_second']:8.2f}"
+            f" | {cpu['workers']:.3f} / {cpu['services']:.3f} / {cpu['temporal']:.3f}"
+        )
+    r = results["ratios"]
+    lines.append(
+        f"bootflow/floor: alone latency x{r['alone_latency_bootflow_over_floor']} "
+        f"(target <= 2.0), concurrent throughput x"
+        f"{r['concurrent_throughput_bootflow_over_floor']} (target >= 0.6)"
+    )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--boots", type=int, default=200, help="concurrent boots (and floors)")
+    parser.add_argument("--profile", action="store_true", help="py-spy the busiest processes")
+    args = parser.parse_args()
+    RESULTS.mkdir(exist_ok=True)
+    env = {
+        "BOOTFLOW_BENCH_FLOOR": "1",
+        "BOOTFLOW_HOST_MEMORY_MB": str(1 << 20),
+        "BOOTFLOW_QUOTA_INSTANCES": "100000",
+        "BOOTFLOW_QUOTA_CORES": "100000",
+        "BOOTFLOW_QUOTA_RAM_MB": str(1 << 30),
+        "BOOTFLOW_QUOTA_DISK_GB": str(1 << 20),
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp)
+        settings = stack_settings(data_dir, f"sqlite:///{data_dir / 'bootflow.db'}")
+        settings = settings.model_copy(update={"libvirt_uri": "test:///default"})
+        with running_stack(settings, hosts=len(HOSTS), env=env) as stack:
+            results = asyncio.run(measure(stack, args.boots, args.profile))
+    results |= {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_average_at_end": os.getloadavg(),
+        },
+        "activities_per_boot": len(PATTERN),
+        "concurrent": results["concurrent"] | {"n": args.boots},
+    }
+    out = RESULTS / f"boot-{datetime.now(UTC):%Y-%m-%d}.json"
+    out.write_text(json.dumps(results, indent=1) + "\n")
+    print(table(results))
+    print("a boot alone, mean ms per stage:", results["alone"]["bootflow_stage_ms"])
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
