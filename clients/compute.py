@@ -1,12 +1,23 @@
-"""A client of the compute API (Nova v2.1 subset)."""
+"""A client of the compute API (Nova v2.1 and its microversions).
+
+Each call names the microversion whose shape it reads, so a newer server never changes
+what a caller sees: servers and flavors at 2.37 (``networks: "none"`` exists; the flavor is
+still referenced by id, as before 2.47), instance actions at 2.62 (events for the owner,
+their host for admins), host and server-group calls at 2.64 (uuids, policy).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Any, Final
 
 from bootflow.validation import is_uuid
 from clients.errors import NotFound
 from clients.session import Session
+
+SERVERS_VERSION: Final = "2.37"
+ACTIONS_VERSION: Final = "2.62"
+HOSTS_VERSION: Final = "2.64"
 
 
 class AmbiguousName(LookupError):
@@ -17,9 +28,12 @@ class ComputeClient:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self.session.request("compute", method, path, **kwargs)
+    def _call(self, method: str, path: str, version: str = SERVERS_VERSION, **kwargs: Any) -> Any:
+        headers = {"OpenStack-API-Version": f"compute {version}"}
+        response = self.session.request("compute", method, path, headers=headers, **kwargs)
         return response.json() if response.content else None
+
+    # -- servers ----------------------------------------------------------------------------
 
     def create_server(
         self,
@@ -30,7 +44,12 @@ class ComputeClient:
         *,
         volume_size_gb: int | None = None,
         availability_zone: str | None = None,
+        scheduler_hints: dict[str, Any] | None = None,
+        min_count: int = 1,
+        max_count: int | None = None,
     ) -> dict[str, Any]:
+        """Boot a server (``min_count``..``max_count`` of them: name-1, name-2, ...); the
+        first server's id and links, as Nova answers."""
         server: dict[str, Any] = {
             "name": name,
             "flavorRef": flavor_id,
@@ -54,7 +73,13 @@ class ComputeClient:
             ]
         if availability_zone:
             server["availability_zone"] = availability_zone
-        result: dict[str, Any] = self._call("POST", "servers", json={"server": server})["server"]
+        if min_count != 1 or max_count is not None:
+            server["min_count"] = min_count
+            server["max_count"] = max_count or min_count
+        body: dict[str, Any] = {"server": server}
+        if scheduler_hints:
+            body["os:scheduler_hints"] = scheduler_hints
+        result: dict[str, Any] = self._call("POST", "servers", json=body)["server"]
         return result
 
     def get_server(self, server_id: str) -> dict[str, Any]:
@@ -62,6 +87,7 @@ class ComputeClient:
         return result
 
     def list_servers(self, *, all_projects: bool = False, **filters: str) -> list[dict[str, Any]]:
+        """Servers in detail. Filters are Nova's: ``name`` is a regular expression."""
         params = dict(filters)
         if all_projects:
             params["all_tenants"] = "1"
@@ -75,7 +101,9 @@ class ComputeClient:
                 return self.get_server(name_or_id)
             except NotFound:
                 pass
-        matches = self.list_servers(name=name_or_id)
+        # Nova's name filter is a regular expression: ask for the exact name, keep exact hits.
+        pattern = f"^{re.escape(name_or_id)}$"
+        matches = [s for s in self.list_servers(name=pattern) if s["name"] == name_or_id]
         if not matches:
             raise NotFound(404, f"No server with a name or ID of '{name_or_id}' exists.")
         if len(matches) > 1:
@@ -87,21 +115,29 @@ class ComputeClient:
     def delete_server(self, server_id: str) -> None:
         self._call("DELETE", f"servers/{server_id}")
 
+    def console_output(self, server_id: str, length: int | None = None) -> str:
+        body = {"os-getConsoleOutput": {"length": length}}
+        return str(self._call("POST", f"servers/{server_id}/action", json=body)["output"])
+
+    # -- instance actions -------------------------------------------------------------------
+
     def list_actions(self, server_id: str) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._call(
-            "GET", f"servers/{server_id}/os-instance-actions"
+            "GET", f"servers/{server_id}/os-instance-actions", ACTIONS_VERSION
         )["instanceActions"]
         return result
 
     def get_action(self, server_id: str, request_id: str) -> dict[str, Any]:
         result: dict[str, Any] = self._call(
-            "GET", f"servers/{server_id}/os-instance-actions/{request_id}"
+            "GET", f"servers/{server_id}/os-instance-actions/{request_id}", ACTIONS_VERSION
         )["instanceAction"]
         return result
 
     def list_leftovers(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._call("GET", "os-leftovers")["leftovers"]
         return result
+
+    # -- flavors and limits -----------------------------------------------------------------
 
     def list_flavors(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._call("GET", "flavors/detail")["flavors"]
@@ -116,3 +152,74 @@ class ComputeClient:
         raise NotFound(
             404, f"No flavor with a name or ID of '{name_or_id}' exists; flavors: {names}."
         )
+
+    def get_limits(self) -> dict[str, Any]:
+        """The project's absolute limits and usage (maxTotalInstances, totalInstancesUsed...)."""
+        result: dict[str, Any] = self._call("GET", "limits")["limits"]["absolute"]
+        return result
+
+    # -- server groups ----------------------------------------------------------------------
+
+    def create_server_group(self, name: str, policy: str) -> dict[str, Any]:
+        body = {"server_group": {"name": name, "policy": policy}}
+        result: dict[str, Any] = self._call("POST", "os-server-groups", HOSTS_VERSION, json=body)[
+            "server_group"
+        ]
+        return result
+
+    def list_server_groups(self, *, all_projects: bool = False) -> list[dict[str, Any]]:
+        params = {"all_projects": "1"} if all_projects else {}
+        result: list[dict[str, Any]] = self._call(
+            "GET", "os-server-groups", HOSTS_VERSION, params=params
+        )["server_groups"]
+        return result
+
+    def get_server_group(self, group_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"os-server-groups/{group_id}", HOSTS_VERSION)[
+            "server_group"
+        ]
+        return result
+
+    def delete_server_group(self, group_id: str) -> None:
+        self._call("DELETE", f"os-server-groups/{group_id}", HOSTS_VERSION)
+
+    # -- hosts (admin) ----------------------------------------------------------------------
+
+    def list_hypervisors(self) -> list[dict[str, Any]]:
+        """Every host in detail: capacity and usage (vcpus, memory_mb, local_gb and their
+        ``_used``), running_vms, state up/down, status enabled/disabled, the service and
+        ``bootflow:allocation_ratios``."""
+        result: list[dict[str, Any]] = self._call("GET", "os-hypervisors/detail", HOSTS_VERSION)[
+            "hypervisors"
+        ]
+        return result
+
+    def list_services(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", "os-services", HOSTS_VERSION)["services"]
+        return result
+
+    def find_service(self, host: str) -> dict[str, Any]:
+        for service in self.list_services():
+            if service["host"] == host:
+                return service
+        raise NotFound(404, f"No compute service on host '{host}'.")
+
+    def set_service_enabled(
+        self, host: str, enabled: bool, reason: str | None = None
+    ) -> dict[str, Any]:
+        """Enable or disable scheduling to a host (``openstack compute service set``)."""
+        service = self.find_service(host)
+        body: dict[str, Any] = {"status": "enabled" if enabled else "disabled"}
+        if not enabled and reason:
+            body["disabled_reason"] = reason
+        result: dict[str, Any] = self._call(
+            "PUT", f"os-services/{service['id']}", HOSTS_VERSION, json=body
+        )["service"]
+        return result
+
+    def list_availability_zones(self, *, detail: bool = False) -> list[dict[str, Any]]:
+        path = "os-availability-zone/detail" if detail else "os-availability-zone"
+        result: list[dict[str, Any]] = self._call("GET", path, HOSTS_VERSION)[
+            "availabilityZoneInfo"
+        ]
+        return result

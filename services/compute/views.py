@@ -1,25 +1,70 @@
-"""Nova's JSON for servers and flavors."""
+"""Nova's JSON for servers, flavors and instance actions, per microversion
+(nova/api/openstack/compute/views/servers.py and friends)."""
 
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from bootflow.states import api_status
-from db.models import Flavor, Instance, InstanceAction, InstanceActionEvent, Leftover
+from compute.config_drive import hostname_for
+from db.models import (
+    ComputeNode,
+    Flavor,
+    Instance,
+    InstanceAction,
+    InstanceActionEvent,
+    Leftover,
+    ServerGroup,
+    ServerGroupMember,
+)
+from services.compute import microversions as mv
+from services.compute.context import ApiContext
+
+# Nova's server statuses that show progress, and those that show a fault.
+_PROGRESS_STATUSES = ("ACTIVE", "BUILD")
+_FAULT_STATUSES = ("ERROR", "DELETED")
+# bootflow builds every guest with a config drive (openstack/latest/meta_data.json).
+CONFIG_DRIVE = "True"
+ROOT_DEVICE_NAME = "/dev/vda"
 
 
 def nova_time(value: datetime | None) -> str | None:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+    """Nova's ``utils.isotime``: seconds and a Z."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
 
 
-def _link(base: str, kind: str, ident: str, project_id: str | None = None) -> list[dict[str, str]]:
-    project = f"/{project_id}" if project_id else ""
+def nova_datetime(value: datetime | None) -> str | None:
+    """A datetime as Nova's JSON serializer writes it: microseconds, no zone."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") if value else None
+
+
+def links(ctx: ApiContext, kind: str, ident: str) -> list[dict[str, str]]:
+    """Nova's self (versioned) and bookmark (unversioned) links."""
     return [
-        {"rel": "self", "href": f"{base}/v2.1{project}/{kind}/{ident}"},
-        {"rel": "bookmark", "href": f"{base}{project}/{kind}/{ident}"},
+        {"rel": "self", "href": f"{ctx.base}/v2.1/{kind}/{ident}"},
+        {"rel": "bookmark", "href": f"{ctx.base}/{kind}/{ident}"},
     ]
+
+
+def bookmark(ctx: ApiContext, kind: str, ident: str) -> list[dict[str, str]]:
+    return [{"rel": "bookmark", "href": f"{ctx.base}/{kind}/{ident}"}]
+
+
+def next_link(
+    ctx: ApiContext, collection: str, params: Iterable[tuple[str, str]], marker: str
+) -> list[dict[str, str]]:
+    """Nova's ``*_links``: the same query (sorted, as Nova's) with ``marker`` the last id."""
+    query = dict(sorted((k, v) for k, v in params if k != "marker"))
+    query["marker"] = marker
+    return [{"rel": "next", "href": f"{ctx.base}/v2.1/{collection}?{urlencode(query)}"}]
 
 
 def host_id(project_id: str, host: str | None) -> str:
@@ -27,119 +72,252 @@ def host_id(project_id: str, host: str | None) -> str:
     return hashlib.sha224(f"{project_id}{host}".encode()).hexdigest() if host else ""
 
 
-def server_brief(base: str, instance: Instance) -> dict[str, Any]:
+def reservation_id(request_id: str) -> str:
+    """Nova's reservation id (``r-`` and 8 characters) for the servers one request made:
+    bootflow gives every server of a request the request's id, so it derives from that."""
+    return "r-" + request_id.removeprefix("req-")[:8]
+
+
+def service_is_up(node: ComputeNode, down_after: float) -> bool:
+    """Nova's servicegroup check: the last heartbeat is recent enough."""
+    return datetime.now(UTC) - node.heartbeat_at <= timedelta(seconds=down_after)
+
+
+@dataclass
+class ServerExtras:
+    """What a server's view needs beyond its row, fetched once for a whole list."""
+
+    nodes: dict[str, ComputeNode] = field(default_factory=dict)
+    groups: dict[str, list[str]] = field(default_factory=dict)
+    launch_index: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def load(
+        cls, session: Session, ctx: ApiContext, instances: Sequence[Instance], *, groups: bool
+    ) -> ServerExtras:
+        extras = cls()
+        hosts = {i.host for i in instances if i.host}
+        if hosts:
+            extras.nodes = {
+                n.host: n
+                for n in session.scalars(select(ComputeNode).where(ComputeNode.host.in_(hosts)))
+            }
+        uuids = [i.uuid for i in instances]
+        if groups and uuids:
+            rows = session.execute(
+                select(ServerGroupMember.instance_uuid, ServerGroupMember.group_uuid)
+                .join(ServerGroup, ServerGroup.uuid == ServerGroupMember.group_uuid)
+                .where(ServerGroupMember.instance_uuid.in_(uuids), ServerGroup.deleted.is_(False))
+            )
+            for instance_uuid, group_uuid in rows:
+                extras.groups.setdefault(instance_uuid, []).append(group_uuid)
+        if ctx.is_admin and ctx.at_least(mv.EXTENDED_ATTRS_V23) and uuids:
+            request_ids = {i.request_id for i in instances}
+            siblings = session.execute(
+                select(Instance.uuid, Instance.request_id)
+                .where(Instance.request_id.in_(request_ids))
+                .order_by(Instance.created_at, Instance.name)
+            )
+            seen: dict[str, int] = {}
+            for instance_uuid, request_id in siblings:
+                extras.launch_index[instance_uuid] = seen.get(request_id, 0)
+                seen[request_id] = seen.get(request_id, 0) + 1
+        return extras
+
+    def availability_zone(self, instance: Instance) -> str:
+        """The host's zone once scheduled, else the one asked for (Nova's rule)."""
+        node = self.nodes.get(instance.host or "")
+        if node is not None:
+            return node.availability_zone
+        return instance.availability_zone or ""
+
+    def host_status(self, instance: Instance, down_after: float) -> str:
+        """Nova's host_status: UP, DOWN, MAINTENANCE (disabled), UNKNOWN, or "" (no host)."""
+        node = self.nodes.get(instance.host or "")
+        if node is None:
+            return ""
+        if node.disabled:
+            return "MAINTENANCE"
+        return "UP" if service_is_up(node, down_after) else "UNKNOWN"
+
+
+def server_brief(ctx: ApiContext, instance: Instance) -> dict[str, Any]:
     return {
         "id": instance.uuid,
         "name": instance.name,
-        "links": _link(base, "servers", instance.uuid),
+        "links": links(ctx, "servers", instance.uuid),
     }
 
 
-def server_detail(base: str, instance: Instance, is_admin: bool) -> dict[str, Any]:
-    status = api_status(instance.vm_state, instance.task_state)
+def _flavor(ctx: ApiContext, instance: Instance) -> dict[str, Any]:
+    if ctx.at_least(mv.EMBEDDED_FLAVOR):
+        # The flavor as the instance copied it at boot; bootflow's flavors have no
+        # ephemeral disk, no swap and no extra specs.
+        return {
+            "vcpus": instance.vcpus,
+            "ram": instance.memory_mb,
+            "disk": instance.root_gb,
+            "ephemeral": 0,
+            "swap": 0,
+            "original_name": instance.flavor_name,
+            "extra_specs": {},
+        }
+    return {"id": instance.flavor_id, "links": bookmark(ctx, "flavors", instance.flavor_id)}
+
+
+def server_detail(
+    ctx: ApiContext, instance: Instance, extras: ServerExtras, *, show_groups: bool
+) -> dict[str, Any]:
+    """Nova's ``show`` view; ``show_groups`` for GET /servers/{id} from 2.71 (not detail)."""
+    status = "DELETED" if instance.deleted else api_status(instance.vm_state, instance.task_state)
     view: dict[str, Any] = {
+        "accessIPv4": "",
+        "accessIPv6": "",
+        # As Nova: no addresses while building.
+        "addresses": {} if status == "BUILD" else dict(instance.addresses or {}),
+        "created": nova_time(instance.created_at),
+        "flavor": _flavor(ctx, instance),
+        "hostId": host_id(instance.project_id, instance.host),
         "id": instance.uuid,
+        "image": (
+            {"id": instance.image_ref, "links": bookmark(ctx, "images", instance.image_ref)}
+            if instance.image_ref
+            else ""
+        ),
+        "links": links(ctx, "servers", instance.uuid),
+        "metadata": {},
         "name": instance.name,
         "status": status,
         "tenant_id": instance.project_id,
         "user_id": instance.user_id,
-        "metadata": {},
-        "hostId": host_id(instance.project_id, instance.host),
-        "image": {"id": instance.image_ref, "links": _link(base, "images", instance.image_ref)},
-        "flavor": {"id": instance.flavor_id, "links": _link(base, "flavors", instance.flavor_id)},
-        "created": nova_time(instance.created_at),
         "updated": nova_time(instance.updated_at),
-        "addresses": instance.addresses or {},
-        "accessIPv4": "",
-        "accessIPv6": "",
-        "links": _link(base, "servers", instance.uuid),
         "OS-DCF:diskConfig": "MANUAL",
-        "OS-EXT-AZ:availability_zone": instance.availability_zone or "nova",
-        "config_drive": "",
-        "key_name": None,
-        "OS-SRV-USG:launched_at": nova_time(instance.launched_at),
-        "OS-SRV-USG:terminated_at": nova_time(instance.terminated_at),
-        "OS-EXT-STS:task_state": instance.task_state,
-        "OS-EXT-STS:vm_state": instance.vm_state,
-        "OS-EXT-STS:power_state": instance.power_state,
-        "os-extended-volumes:volumes_attached": [
-            {"id": b.volume_id, "delete_on_termination": b.delete_on_termination}
-            for b in instance.block_devices
-            if b.volume_id
-        ],
-        "security_groups": [{"name": "default"}],
     }
-    if status in ("BUILD", "ACTIVE"):
-        view["progress"] = 100 if status == "ACTIVE" else 0
-    if is_admin:
-        view["OS-EXT-SRV-ATTR:host"] = instance.host
-        view["OS-EXT-SRV-ATTR:hypervisor_hostname"] = instance.host
-        view["OS-EXT-SRV-ATTR:instance_name"] = f"instance-{instance.uuid}"
-    if status == "ERROR" and instance.faults:
+    if status in _FAULT_STATUSES and instance.faults:
         fault = instance.faults[-1]
         view["fault"] = {
             "code": fault.code,
-            "message": fault.message,
             "created": nova_time(fault.created_at),
+            "message": fault.message,
         }
         # As Nova: details of a 500 fault are for admins only.
-        if is_admin or fault.code != 500:
+        if fault.details and (ctx.is_admin or fault.code != 500):
             view["fault"]["details"] = fault.details
+    if status in _PROGRESS_STATUSES:
+        # Nova's libvirt driver never reports build progress: 0 throughout.
+        view["progress"] = 0
+    view["OS-EXT-AZ:availability_zone"] = extras.availability_zone(instance)
+    view["config_drive"] = CONFIG_DRIVE
+    view["key_name"] = None
+    view["OS-SRV-USG:launched_at"] = nova_datetime(instance.launched_at)
+    view["OS-SRV-USG:terminated_at"] = nova_datetime(instance.terminated_at)
+    view["security_groups"] = [{"name": "default"}]
+    hostname = hostname_for(instance.name, instance.uuid)
+    if ctx.is_admin:
+        node = extras.nodes.get(instance.host or "")
+        view["OS-EXT-SRV-ATTR:host"] = instance.host
+        view["OS-EXT-SRV-ATTR:instance_name"] = f"instance-{instance.uuid}"
+        view["OS-EXT-SRV-ATTR:hypervisor_hostname"] = node.hypervisor_hostname if node else None
+        if ctx.at_least(mv.EXTENDED_ATTRS_V23):
+            view["OS-EXT-SRV-ATTR:hostname"] = hostname
+            view["OS-EXT-SRV-ATTR:kernel_id"] = ""
+            view["OS-EXT-SRV-ATTR:launch_index"] = extras.launch_index.get(instance.uuid, 0)
+            view["OS-EXT-SRV-ATTR:ramdisk_id"] = ""
+            view["OS-EXT-SRV-ATTR:reservation_id"] = reservation_id(instance.request_id)
+            view["OS-EXT-SRV-ATTR:root_device_name"] = ROOT_DEVICE_NAME
+            view["OS-EXT-SRV-ATTR:user_data"] = None
+    view["OS-EXT-STS:task_state"] = instance.task_state
+    view["OS-EXT-STS:vm_state"] = instance.vm_state
+    view["OS-EXT-STS:power_state"] = instance.power_state
+    volumes = []
+    for bdm in instance.block_devices:
+        if bdm.volume_id:
+            volume: dict[str, Any] = {"id": bdm.volume_id}
+            if ctx.at_least(mv.EXTENDED_ATTRS_V23):
+                volume["delete_on_termination"] = bdm.delete_on_termination
+            volumes.append(volume)
+    view["os-extended-volumes:volumes_attached"] = volumes
+    if ctx.at_least(mv.LOCKED):
+        view["locked"] = False
+    if ctx.at_least(mv.HOST_STATUS) and ctx.is_admin:
+        view["host_status"] = extras.host_status(instance, ctx.service_down_seconds)
+    if ctx.at_least(mv.DESCRIPTION):
+        view["description"] = None
+    if ctx.at_least(mv.TAGS):
+        view["tags"] = []
+    if ctx.at_least(mv.TRUSTED_CERTS):
+        view["trusted_image_certificates"] = None
+    if show_groups and ctx.at_least(mv.SERVER_GROUPS_IN_SHOW):
+        view["server_groups"] = extras.groups.get(instance.uuid, [])
+    if ctx.at_least(mv.LOCKED_REASON):
+        view["locked_reason"] = None
+    if ctx.at_least(mv.HOSTNAME) and not ctx.is_admin:
+        view["OS-EXT-SRV-ATTR:hostname"] = hostname
+    if ctx.at_least(mv.PINNED_AZ):
+        view["pinned_availability_zone"] = instance.availability_zone or None
     return view
 
 
-def flavor_view(base: str, flavor: Flavor, detail: bool) -> dict[str, Any]:
+def flavor_view(ctx: ApiContext, flavor: Flavor, detail: bool) -> dict[str, Any]:
     view: dict[str, Any] = {
         "id": flavor.flavorid,
         "name": flavor.name,
-        "links": _link(base, "flavors", flavor.flavorid),
+        "links": links(ctx, "flavors", flavor.flavorid),
     }
     if detail:
         view.update(
             {
-                "vcpus": flavor.vcpus,
                 "ram": flavor.memory_mb,
                 "disk": flavor.root_gb,
+                "swap": (flavor.swap or 0)
+                if ctx.at_least(mv.STRICT_QUERY)
+                else (flavor.swap or ""),
                 "OS-FLV-EXT-DATA:ephemeral": flavor.ephemeral_gb,
-                "swap": flavor.swap or "",
-                "rxtx_factor": 1.0,
-                "os-flavor-access:is_public": flavor.is_public,
                 "OS-FLV-DISABLED:disabled": flavor.disabled,
+                "vcpus": flavor.vcpus,
+                "os-flavor-access:is_public": flavor.is_public,
+                "rxtx_factor": 1.0,
             }
         )
+    if ctx.at_least(mv.FLAVOR_DESCRIPTION):
+        view["description"] = None
+    if detail and ctx.at_least(mv.FLAVOR_EXTRA_SPECS):
+        view["extra_specs"] = {}
     return view
 
 
-def action_time(value: datetime | None) -> str | None:
-    """Nova's instance-action timestamps: microseconds, no zone."""
-    return value.strftime("%Y-%m-%dT%H:%M:%S.%f") if value else None
-
-
-def action_view(action: InstanceAction) -> dict[str, Any]:
-    return {
+def action_view(ctx: ApiContext, action: InstanceAction) -> dict[str, Any]:
+    view: dict[str, Any] = {
         "action": action.action,
         "instance_uuid": action.instance_uuid,
         "request_id": action.request_id,
         "user_id": action.user_id,
         "project_id": action.project_id,
-        "start_time": action_time(action.start_time),
-        "updated_at": action_time(action.finish_time or action.start_time),
+        "start_time": nova_datetime(action.start_time),
         "message": action.message,
     }
+    if ctx.at_least(mv.ACTIONS_PAGING):
+        view["updated_at"] = nova_datetime(action.finish_time or action.start_time)
+    return view
 
 
-def event_view(event: InstanceActionEvent, is_admin: bool) -> dict[str, Any]:
+def event_view(ctx: ApiContext, event: InstanceActionEvent, project_id: str) -> dict[str, Any]:
+    """One event, as Nova shows it: the traceback (and from 2.62 the host, from 2.84 the
+    details of a failure) for admins; from 2.62 an opaque hostId for everyone."""
     view: dict[str, Any] = {
         "event": event.event,
-        "start_time": action_time(event.start_time),
-        "finish_time": action_time(event.finish_time),
+        "start_time": nova_datetime(event.start_time),
+        "finish_time": nova_datetime(event.finish_time),
         "result": event.result,
-        "hostId": host_id(event.action.project_id, event.host),
-        "host": event.host,
     }
-    # As Nova: what went wrong in detail is for admins (it may name internals).
-    if is_admin:
+    if ctx.is_admin:
         view["traceback"] = event.details
+        if ctx.at_least(mv.EVENT_HOST):
+            view["host"] = event.host or ""
+    if ctx.at_least(mv.EVENT_HOST):
+        view["hostId"] = host_id(project_id, event.host)
+    if ctx.is_admin and ctx.at_least(mv.EVENT_DETAILS):
+        view["details"] = event.details if event.result == "Error" else None
     return view
 
 

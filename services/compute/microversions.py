@@ -1,0 +1,186 @@
+"""Nova's API microversions: ``OpenStack-API-Version: compute X.Y`` and the legacy
+``X-OpenStack-Nova-API-Version: X.Y``.
+
+No header means 2.1 and ``latest`` the newest served; a malformed version is a 400 and one
+outside MIN-MAX a 406, with Nova's messages. Every answer under ``/v2.1`` names the version
+that served it in both headers and varies by both, as nova-api does. The version root
+(``GET /``) is outside microversion control, as Nova's is.
+
+bootflow serves up to 2.96 (Nova 2024.1 Caracal's maximum): every response difference up to
+there is implemented (the views check the constants below); request features bootflow
+cannot carry out (server tags, description, hostname, requested hosts...) are refused
+with a 400 that says so, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Annotated, Final
+
+from fastapi import Depends, Request
+from starlette.datastructures import MutableHeaders
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.common.app import nova_error
+
+HEADER: Final = "OpenStack-API-Version"
+LEGACY_HEADER: Final = "X-OpenStack-Nova-API-Version"
+SERVICE: Final = "compute"
+PREFIX: Final = "/v2.1"
+
+_VERSION = re.compile(r"^([1-9]\d*)\.([1-9]\d*|0)$")
+
+
+@dataclass(frozen=True, order=True)
+class ApiVersion:
+    major: int
+    minor: int
+
+    def __str__(self) -> str:
+        return f"{self.major}.{self.minor}"
+
+    def at_least(self, version: ApiVersion) -> bool:
+        return self >= version
+
+    @classmethod
+    def parse(cls, text: str) -> ApiVersion:
+        match = _VERSION.match(text)
+        if match is None:
+            raise VersionError(
+                400,
+                f"API Version String {text} is of invalid format. "
+                "Must be of format MajorNum.MinorNum.",
+            )
+        return cls(int(match.group(1)), int(match.group(2)))
+
+
+def v(text: str) -> ApiVersion:
+    return ApiVersion.parse(text)
+
+
+MIN_VERSION: Final = v("2.1")
+MAX_VERSION: Final = v("2.96")
+
+# The microversions whose differences bootflow implements (rest_api_version_history.rst).
+EXTENDED_ATTRS_V23: Final = v("2.3")  # more OS-EXT-SRV-ATTR fields; delete_on_termination
+KEYPAIR_FILTER_IP6: Final = v("2.5")
+LOCKED: Final = v("2.9")
+SERVICE_FORCED_DOWN: Final = v("2.11")
+SERVER_GROUP_OWNER: Final = v("2.13")
+SOFT_AFFINITY: Final = v("2.15")
+HOST_STATUS: Final = v("2.16")
+DESCRIPTION: Final = v("2.19")
+ACTIONS_OF_DELETED: Final = v("2.21")
+TAGS: Final = v("2.26")
+CPU_INFO_OBJECT: Final = v("2.28")
+HYPERVISOR_PAGING: Final = v("2.33")
+NO_NETWORK_PROXIES: Final = v("2.36")  # floating IP and security group limits go
+NETWORKS_REQUIRED: Final = v("2.37")  # networks required; "auto"/"none"; uuid format
+INVALID_STATUS_400: Final = v("2.38")
+AGGREGATE_UUID: Final = v("2.41")
+NO_IMAGE_META_LIMIT: Final = v("2.39")
+EMBEDDED_FLAVOR: Final = v("2.47")
+EVENTS_FOR_OWNER: Final = v("2.51")
+CREATE_TAGS: Final = v("2.52")
+SERVICE_UUIDS: Final = v("2.53")  # hypervisor and service ids are uuids; PUT by id
+FLAVOR_DESCRIPTION: Final = v("2.55")
+NO_PERSONALITY: Final = v("2.57")
+ACTIONS_PAGING: Final = v("2.58")
+FLAVOR_EXTRA_SPECS: Final = v("2.61")
+EVENT_HOST: Final = v("2.62")
+TRUSTED_CERTS: Final = v("2.63")
+GROUP_POLICY: Final = v("2.64")
+CHANGES_BEFORE: Final = v("2.66")
+SERVER_GROUPS_IN_SHOW: Final = v("2.71")
+LOCKED_REASON: Final = v("2.73")
+REQUESTED_HOST: Final = v("2.74")
+STRICT_QUERY: Final = v("2.75")  # unknown query parameters 400; flavor swap 0
+MORE_FILTERS: Final = v("2.83")
+EVENT_DETAILS: Final = v("2.84")
+NO_HYPERVISOR_USAGE: Final = v("2.88")
+HOSTNAME: Final = v("2.90")
+PINNED_AZ: Final = v("2.96")
+
+
+class VersionError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _wanted(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """The version asked for, as microversion-parse finds it: the new header's ``compute``
+    entry first (it may name several services), else the legacy header."""
+    values = [v.decode("latin-1") for k, v in headers if k == b"openstack-api-version"]
+    for part in ",".join(values).split(","):
+        words = part.split()
+        if words and words[0].lower() == SERVICE:
+            if len(words) != 2:
+                raise VersionError(
+                    400, f"Invalid {HEADER} header {part.strip()!r}: expected '{SERVICE} X.Y'."
+                )
+            return words[1]
+    legacy = [v.decode("latin-1") for k, v in headers if k == b"x-openstack-nova-api-version"]
+    if legacy:
+        return legacy[-1].strip()
+    return None
+
+
+def requested_version(headers: list[tuple[bytes, bytes]]) -> ApiVersion:
+    """The version a request asks for; ``VersionError`` (400 or 406) if unacceptable."""
+    wanted = _wanted(headers)
+    if wanted is None:
+        return MIN_VERSION
+    if wanted.lower() == "latest":
+        return MAX_VERSION
+    version = ApiVersion.parse(wanted)
+    if not MIN_VERSION <= version <= MAX_VERSION:
+        raise VersionError(
+            406,
+            f"Version {version} is not supported by the API. Minimum is "
+            f"{MIN_VERSION} and maximum is {MAX_VERSION}.",
+        )
+    return version
+
+
+class MicroversionMiddleware:
+    """Puts the request's version in ``request.state.api_version`` and stamps the answer."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] != "http" or not (path == PREFIX or path.startswith(PREFIX + "/")):
+            await self.app(scope, receive, send)
+            return
+        try:
+            version = requested_version(scope["headers"])
+        except VersionError as exc:
+            response = JSONResponse(nova_error(exc.status, exc.message, None), exc.status)
+            await response(scope, receive, send)
+            return
+        scope.setdefault("state", {})["api_version"] = version
+
+        async def stamped(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers[HEADER] = f"{SERVICE} {version}"
+                headers[LEGACY_HEADER] = str(version)
+                headers.append("Vary", HEADER)
+                headers.append("Vary", LEGACY_HEADER)
+            await send(message)
+
+        await self.app(scope, receive, stamped)
+
+
+def _api_version(request: Request) -> ApiVersion:
+    version: ApiVersion = getattr(request.state, "api_version", MIN_VERSION)
+    return version
+
+
+# FastAPI dependency: the request's microversion.
+Version = Annotated[ApiVersion, Depends(_api_version)]
