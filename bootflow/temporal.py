@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import gc
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
 from temporalio.api.enums.v1 import IndexedValueType, TaskQueueType
 from temporalio.api.operatorservice.v1 import (
@@ -19,6 +23,8 @@ from temporalio.service import TLSConfig
 from bootflow import search_attributes
 from bootflow.codec import EncryptionCodec
 from bootflow.config import Settings
+
+T = TypeVar("T")
 
 
 def data_converter(settings: Settings) -> DataConverter:
@@ -92,6 +98,18 @@ async def connect(settings: Settings) -> Client:
         tls=tls_config(settings),
         api_key=settings.temporal_api_key.get_secret_value() or None,
     )
+
+
+def run_once(work: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run(work)`` for a short-lived process (a CLI command) that uses a client.
+
+    A client still referenced, through a cycle, when the interpreter exits is dropped during
+    finalization, and the SDK's core then aborts the process about one run in six
+    ("PyGILState_Release ... finalizing", exit -6). Collecting here drops it first."""
+    try:
+        return asyncio.run(work)
+    finally:
+        gc.collect()
 
 
 async def temporal_answers(settings: Settings) -> bool:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from bootflow.cli import console, replay, resources, servers, stack
+from bootflow.cli import console, hosts, init, replay, resources, servers, stack
 from bootflow.cli.context import CliContext, CliError
 from bootflow.stack import StackError
 from clients.compute import AmbiguousName
@@ -51,6 +51,8 @@ cli.add_command(stack.up)
 cli.add_command(stack.down)
 cli.add_command(stack.run)
 cli.add_command(stack.db)
+cli.add_command(init.init)
+cli.add_command(hosts.host)
 cli.add_command(servers.server)
 cli.add_command(resources.flavor)
 cli.add_command(resources.image)
