@@ -1,11 +1,11 @@
-"""Compute hosts as an operator sees them: up or down, enabled or disabled, what is in flight
-on them, and their task queue; and draining one (``bootflow host ...``).
+"""Compute hosts as an operator sees them, and draining one (``bootflow host ...``).
 
-A host is its ``compute_nodes`` row (written by its worker when it starts, as Nova's
-resource tracker does) and its task queue ``compute-<host>``. Disabling a host keeps the
-scheduler from choosing it (ComputeFilter) while its worker finishes what it has; a drained
-host has no instance with a task on it and nothing waiting in its queue, so its worker can
-stop. Like ``nova-manage``, this works on the database directly, from the control node.
+A host is a nova-compute service and its hypervisor in the compute API (``os-services``,
+``os-hypervisors``: the ``compute_nodes`` row its worker keeps) plus its task queue
+``compute-<host>`` in Temporal. Disabling a host (``PUT /os-services/{id}``, as
+``openstack compute service set --disable``) keeps the scheduler from choosing it while its
+worker finishes what it has. A drained host has no server with a task on it and nothing
+waiting in its queue, so its worker can stop.
 """
 
 from __future__ import annotations
@@ -14,9 +14,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 
-from sqlalchemy import func, select
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
@@ -24,11 +22,9 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from bootflow import task_queues
 from bootflow.config import Settings
 from bootflow.temporal import connect, run_once
-from db.base import utcnow
-from db.models import ComputeNode, Instance
-from db.session import SessionFactory
+from clients.compute import ComputeClient
 
-# A poller seen this recently is a worker that is polling now (a long poll lasts ~1 min).
+# A poller seen this recently is a worker polling now (a long poll lasts about a minute).
 POLLER_FRESH_SECONDS = 90.0
 
 
@@ -45,72 +41,42 @@ class HostState:
     up: bool
     disabled: bool
     disabled_reason: str | None
-    vcpus: int
-    vcpus_used: int
-    memory_mb: int
-    memory_mb_used: int
-    instances: int  # not deleted, on this host
+    vcpus: str  # used/total
+    memory_mb: str  # used/total
+    servers: int  # on this host, not deleted
     in_flight: int  # of those, with a task (building, deleting, ...)
-    heartbeat_at: datetime
     queue: QueueState | None = None  # None when Temporal could not be asked
 
 
-def _counts(sessions: SessionFactory) -> dict[str, tuple[int, int]]:
-    with sessions.begin() as session:
-        rows = session.execute(
-            select(
-                Instance.host,
-                func.count(),
-                func.count(Instance.task_state),
-            )
-            .where(Instance.host.is_not(None), Instance.deleted.is_(False))
-            .group_by(Instance.host)
-        )
-        return {str(host): (int(total), int(busy)) for host, total, busy in rows}
-
-
-def host_states(settings: Settings, sessions: SessionFactory) -> list[HostState]:
-    """Every host, from the database only (``queue`` is left unset)."""
-    now = utcnow()
-    counts = _counts(sessions)
-    with sessions.begin() as session:
-        nodes = list(session.scalars(select(ComputeNode).order_by(ComputeNode.host)))
-        return [
+def host_states(compute: ComputeClient) -> list[HostState]:
+    """Every host, from the compute API (as an admin); ``queue`` is left unset."""
+    zones = {s["host"]: s["zone"] for s in compute.list_services()}
+    states = []
+    for hypervisor in sorted(compute.list_hypervisors(), key=lambda h: h["service"]["host"]):
+        host = hypervisor["service"]["host"]
+        servers = compute.list_servers(all_projects=True, host=host)
+        states.append(
             HostState(
-                host=n.host,
-                zone=n.availability_zone,
-                up=(now - n.heartbeat_at).total_seconds() <= settings.service_down_seconds,
-                disabled=n.disabled,
-                disabled_reason=n.disabled_reason,
-                vcpus=n.vcpus,
-                vcpus_used=n.vcpus_used,
-                memory_mb=n.memory_mb,
-                memory_mb_used=n.memory_mb_used,
-                instances=counts.get(n.host, (0, 0))[0],
-                in_flight=counts.get(n.host, (0, 0))[1],
-                heartbeat_at=n.heartbeat_at,
+                host=host,
+                zone=zones.get(host, ""),
+                up=hypervisor["state"] == "up",
+                disabled=hypervisor["status"] == "disabled",
+                disabled_reason=hypervisor["service"].get("disabled_reason"),
+                vcpus=f"{hypervisor.get('vcpus_used', '?')}/{hypervisor.get('vcpus', '?')}",
+                memory_mb=f"{hypervisor.get('memory_mb_used', '?')}/"
+                f"{hypervisor.get('memory_mb', '?')}",
+                servers=len(servers),
+                in_flight=sum(1 for s in servers if s.get("OS-EXT-STS:task_state")),
             )
-            for n in nodes
-        ]
+        )
+    return states
 
 
-def host_state(settings: Settings, sessions: SessionFactory, host: str) -> HostState:
-    for state in host_states(settings, sessions):
+def host_state(compute: ComputeClient, host: str) -> HostState:
+    for state in host_states(compute):
         if state.host == host:
             return state
     raise LookupError(f"No compute host named {host!r} (its worker has never started)")
-
-
-def set_disabled(
-    sessions: SessionFactory, host: str, disabled: bool, reason: str | None = None
-) -> None:
-    """Take ``host`` out of scheduling (or put it back); what runs there is not touched."""
-    with sessions.begin() as session:
-        node = session.scalar(select(ComputeNode).where(ComputeNode.host == host))
-        if node is None:
-            raise LookupError(f"No compute host named {host!r} (its worker has never started)")
-        node.disabled = disabled
-        node.disabled_reason = reason if disabled else None
 
 
 async def queue_states(settings: Settings, hosts: list[str]) -> dict[str, QueueState]:
@@ -149,7 +115,7 @@ def drained(state: HostState) -> bool:
 
 def drain(
     settings: Settings,
-    sessions: SessionFactory,
+    compute: ComputeClient,
     host: str,
     timeout: float,
     report: Callable[[HostState], None],
@@ -157,19 +123,19 @@ def drain(
 ) -> HostState:
     """Disable ``host``, then wait until nothing is in flight on it and its queue is empty
     (twice in a row, ``interval`` apart); its last state. TimeoutError after ``timeout``."""
-    set_disabled(sessions, host, True, "draining")
+    compute.set_service_enabled(host, False, "draining")
     deadline = time.monotonic() + timeout
     quiet = 0
     while True:
-        (state,) = with_queues(settings, [host_state(settings, sessions, host)])
+        (state,) = with_queues(settings, [host_state(compute, host)])
         report(state)
         quiet = quiet + 1 if drained(state) else 0
         if quiet >= 2:
             return state
         if time.monotonic() > deadline:
+            queued = state.queue.backlog if state.queue else "?"
             raise TimeoutError(
-                f"{host} still has {state.in_flight} instance(s) in flight and "
-                f"{state.queue.backlog if state.queue else '?'} task(s) queued "
-                f"after {timeout:.0f}s; it stays disabled"
+                f"{host} still has {state.in_flight} server(s) in flight and {queued} "
+                f"task(s) queued after {timeout:.0f}s; it stays disabled"
             )
         time.sleep(interval)

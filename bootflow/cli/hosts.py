@@ -1,17 +1,21 @@
-"""``bootflow host list|disable|enable|drain``: compute hosts, for the operator."""
+"""``bootflow host list|disable|enable|drain``: compute hosts, for the operator.
+
+They call the compute API as an admin: with the OS_* credentials given (an admin's), else,
+on the control node, as the data dir's ``admin`` user (secrets.json).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import json
 from typing import Any
 
 import click
 
-from bootflow import hosts, task_queues
+from bootflow import hosts, seed, task_queues
 from bootflow.cli.context import CliContext, CliError, pass_context
 from bootflow.cli.output import format_options, listing
-from db.session import SessionFactory, make_engine, make_session_factory
+from bootflow.config import SECRETS_FILE
+from clients.compute import ComputeClient
 
 COLUMNS = (
     "Host",
@@ -21,21 +25,23 @@ COLUMNS = (
     "Reason",
     "VCPUs",
     "RAM MiB",
-    "Instances",
+    "Servers",
     "In flight",
     "Pollers",
     "Backlog",
-    "Heartbeat",
 )
 
 
-@contextmanager
-def _sessions(obj: CliContext) -> Iterator[SessionFactory]:
-    engine = make_engine(obj.settings.db_url, pool_size=1)
-    try:
-        yield make_session_factory(engine)
-    finally:
-        engine.dispose()
+def _admin(obj: CliContext) -> ComputeClient:
+    if obj.os_options.get("username"):
+        return obj.compute
+    secrets = obj.settings.data_dir / SECRETS_FILE
+    if secrets.exists() and json.loads(secrets.read_text()).get("admin_password"):
+        return ComputeClient(seed.admin_session(obj.settings))
+    raise CliError(
+        "host commands need an admin: set OS_AUTH_URL, OS_USERNAME, OS_PASSWORD and "
+        "OS_PROJECT_NAME to an admin's credentials, or run them on the control node's data dir"
+    )
 
 
 def _row(state: hosts.HostState) -> dict[str, Any]:
@@ -46,30 +52,28 @@ def _row(state: hosts.HostState) -> dict[str, Any]:
         "State": "up" if state.up else "down",
         "Status": "disabled" if state.disabled else "enabled",
         "Reason": state.disabled_reason or "",
-        "VCPUs": f"{state.vcpus_used}/{state.vcpus}",
-        "RAM MiB": f"{state.memory_mb_used}/{state.memory_mb}",
-        "Instances": state.instances,
+        "VCPUs": state.vcpus,
+        "RAM MiB": state.memory_mb,
+        "Servers": state.servers,
         "In flight": state.in_flight,
         "Pollers": queue.pollers if queue else "?",
         "Backlog": queue.backlog if queue else "?",
-        "Heartbeat": state.heartbeat_at.isoformat(timespec="seconds"),
     }
 
 
 @click.group()
 def host() -> None:
-    """Compute hosts: list, disable, enable, drain (on the control node's database)."""
+    """Compute hosts: list, disable, enable, drain (as an admin)."""
 
 
 @host.command("list")
 @format_options
 @pass_context
 def list_hosts(obj: CliContext, fmt: str, columns: tuple[str, ...]) -> None:
-    """Every compute host: up/down (heartbeat), enabled/disabled, usage, instances and what
-    is in flight on it, and its task queue's pollers and backlog ("?" when Temporal does
-    not answer)."""
-    with _sessions(obj) as sessions:
-        states = hosts.with_queues(obj.settings, hosts.host_states(obj.settings, sessions))
+    """Every compute host: up/down (heartbeat), enabled/disabled, usage, its servers and
+    how many have a task in flight, and its task queue's pollers and backlog ("?" when
+    Temporal does not answer)."""
+    states = hosts.with_queues(obj.settings, hosts.host_states(_admin(obj)))
     listing([_row(s) for s in states], COLUMNS, fmt, columns)
 
 
@@ -78,9 +82,9 @@ def list_hosts(obj: CliContext, fmt: str, columns: tuple[str, ...]) -> None:
 @click.option("--reason", default="disabled by the operator", show_default=True)
 @pass_context
 def disable(obj: CliContext, name: str, reason: str) -> None:
-    """Stop scheduling new servers to host NAME (what runs there keeps running)."""
-    with _sessions(obj) as sessions:
-        hosts.set_disabled(sessions, name, True, reason)
+    """Stop scheduling new servers to host NAME (what runs there keeps running); as
+    `openstack compute service set --disable`."""
+    _admin(obj).set_service_enabled(name, False, reason)
     click.echo(f"{name} is disabled: the scheduler no longer chooses it")
 
 
@@ -89,8 +93,7 @@ def disable(obj: CliContext, name: str, reason: str) -> None:
 @pass_context
 def enable(obj: CliContext, name: str) -> None:
     """Schedule new servers to host NAME again."""
-    with _sessions(obj) as sessions:
-        hosts.set_disabled(sessions, name, False)
+    _admin(obj).set_service_enabled(name, True)
     click.echo(f"{name} is enabled")
 
 
@@ -112,11 +115,10 @@ def drain(obj: CliContext, name: str, timeout: float) -> None:
         backlog = state.queue.backlog if state.queue else "?"
         click.echo(f"{name}: {state.in_flight} in flight, {backlog} queued", err=True)
 
-    with _sessions(obj) as sessions:
-        try:
-            hosts.drain(obj.settings, sessions, name, timeout, report)
-        except TimeoutError as exc:
-            raise CliError(str(exc)) from exc
+    try:
+        hosts.drain(obj.settings, _admin(obj), name, timeout, report)
+    except TimeoutError as exc:
+        raise CliError(str(exc)) from exc
     click.echo(
         f"{name} is drained: stop its compute worker (task queue {task_queues.compute(name)}); "
         f"`bootflow host enable {name}` after it is back"
