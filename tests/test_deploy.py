@@ -339,3 +339,23 @@ def test_no_create_all_in_production_code() -> None:
         if "create_all(" in path.read_text()
     ]
     assert found == []
+
+
+def test_catalog_urls_default_to_the_embedded_stacks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unset, each catalog URL is http://<bind host>:<port>[/version], as `bootflow up` has
+    always written it; set, it is taken as given."""
+    monkeypatch.delenv("BOOTFLOW_AUTH_URL", raising=False)
+    settings = Settings(data_dir=tmp_path, bind_host="127.0.0.1")
+    assert [
+        settings.endpoint(s) for s in ("identity", "image", "network", "volume", "compute")
+    ] == [
+        "http://127.0.0.1:5000/v3",
+        "http://127.0.0.1:9292",
+        "http://127.0.0.1:9696",
+        "http://127.0.0.1:8776/v3",
+        "http://127.0.0.1:8774/v2.1",
+    ]
+    given = Settings(data_dir=tmp_path, image_url="https://images.example/")
+    assert given.endpoint("image") == "https://images.example"
