@@ -22,10 +22,10 @@ from bootflow import task_queues
 from bootflow.config import Settings
 from bootflow.errors import ErrorType
 from bootflow.messages import BootRequest, DeleteRequest, NetworkRequest
+from bootflow.service_account import service_session
 from bootflow.states import VmState
 from clients.errors import ClientError
 from clients.network import NetworkClient
-from clients.session import Session as ClientSession
 from db import quotas
 from db.models import (
     ComputeNode,
@@ -121,6 +121,8 @@ class ServerApi:
         self.sessions = sessions
         self.workflows = workflows
         self.http = httpx.Client(timeout=httpx.Timeout(30.0, connect=5.0))
+        # Finds the endpoints for requests made with a user's own token (acting_as).
+        self.service = service_session(settings, self.http)
 
     # -- create ---------------------------------------------------------------------------
 
@@ -212,11 +214,8 @@ class ServerApi:
             return []
         if isinstance(plan.networks, list):
             return [NetworkRequest(n) for n in plan.networks]
-        session = ClientSession(
-            token=ctx.caller.token, auth_url=self.settings.auth_url, http=self.http
-        )
         try:
-            found = NetworkClient(session).list_networks()
+            found = NetworkClient(self.service.acting_as(ctx.caller.token)).list_networks()
         except ClientError as exc:
             raise ApiError(503, f"The network service could not list networks: {exc}") from exc
         usable = [
