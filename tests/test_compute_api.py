@@ -201,6 +201,8 @@ def test_version_documents_and_microversion_headers(cloud: LoopbackCloud) -> Non
     assert doc["links"][0] == {"rel": "self", "href": f"{base}/v2.1/"}
 
     plain = _api(cloud, "GET", "flavors")
+    assert plain.headers["X-OpenStack-Request-ID"].startswith("req-")
+    assert plain.headers["X-Compute-Request-Id"] == plain.headers["X-OpenStack-Request-ID"]
     assert plain.headers["OpenStack-API-Version"] == "compute 2.1"
     assert plain.headers["X-OpenStack-Nova-API-Version"] == "2.1"
     assert {v.strip() for v in plain.headers["Vary"].split(",")} >= {

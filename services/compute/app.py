@@ -25,6 +25,7 @@ from services.common import app as common
 from services.common.app import nova_error
 from services.common.auth import TokenValidator
 from services.compute import flavors, hosts, limits, server_groups, servers
+from services.compute.context import RequestIdMiddleware
 from services.compute.microversions import MAX_VERSION, MIN_VERSION, MicroversionMiddleware
 from services.compute.temporal_calls import Workflows
 
@@ -63,6 +64,7 @@ def create_app(settings: Settings, sessions: SessionFactory, validator: TokenVal
     app.state.token_validator = validator
     app.state.settings = settings
     app.add_middleware(MicroversionMiddleware)
+    app.add_middleware(RequestIdMiddleware)
     server_api = servers.ServerApi(settings, sessions, Workflows(settings))
 
     @app.get("/")

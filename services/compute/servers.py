@@ -245,7 +245,7 @@ class ServerApi:
     async def create(self, ctx: ApiContext, plan: CreatePlan) -> Accepted:
         count = await asyncio.to_thread(self.count_to_boot, ctx, plan)
         networks = await asyncio.to_thread(self.networks_for, ctx, plan)
-        request_id = f"req-{uuid.uuid4()}"
+        request_id = ctx.request_id
         # As Nova's multi_instance_display_name_template: name-1 .. name-N.
         names = [plan.name] if count == 1 else [f"{plan.name}-{i}" for i in range(1, count + 1)]
         boots = [
@@ -278,7 +278,8 @@ class ServerApi:
         if refused and len(accepted) < plan.min_count:
             # Fewer than min_count: none is kept, as Nova fails the whole request.
             await asyncio.gather(
-                *(self.delete(ctx, b.instance_uuid) for b in accepted), return_exceptions=True
+                *(self.delete(ctx, b.instance_uuid, f"req-{uuid.uuid4()}") for b in accepted),
+                return_exceptions=True,
             )
             raise refused[0]
         for error in refused:
@@ -314,10 +315,10 @@ class ServerApi:
         )
         await self.workflows.accept(operation, BootInstance.accepted)
 
-    async def delete(self, ctx: ApiContext, server_id: str) -> None:
+    async def delete(self, ctx: ApiContext, server_id: str, request_id: str | None = None) -> None:
         operation = WithStartWorkflowOperation(
             DeleteInstance.run,
-            DeleteRequest(server_id, ctx.caller.token, f"req-{uuid.uuid4()}"),
+            DeleteRequest(server_id, ctx.caller.token, request_id or ctx.request_id),
             id=f"delete-{server_id}",
             static_summary=f"delete server {server_id}",
             # A delete already running for this server is the one to wait on.
