@@ -57,7 +57,7 @@ SERVER_GROUP_MEMBERS_QUOTA = 10
 
 
 @dataclass
-class Accepted:
+class CreateResult:
     boots: list[BootRequest]
     reservation_id: str
 
@@ -242,7 +242,7 @@ class ServerApi:
             )
         return []
 
-    async def create(self, ctx: ApiContext, plan: CreatePlan) -> Accepted:
+    async def create(self, ctx: ApiContext, plan: CreatePlan) -> CreateResult:
         count = await asyncio.to_thread(self.count_to_boot, ctx, plan)
         networks = await asyncio.to_thread(self.networks_for, ctx, plan)
         request_id = ctx.request_id
@@ -284,7 +284,7 @@ class ServerApi:
             raise refused[0]
         for error in refused:
             log.warning("one server of a multi-create was refused: %s", error)
-        return Accepted(accepted, views.reservation_id(request_id))
+        return CreateResult(accepted, views.reservation_id(request_id))
 
     async def _start(self, ctx: ApiContext, boot: BootRequest) -> None:
         volume = f", a new {boot.volume_size_gb} GiB volume" if boot.volume_size_gb else ""
