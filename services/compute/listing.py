@@ -144,7 +144,6 @@ _REGEX_FIELDS: Final[dict[str, Callable[[Instance, dict[str, ComputeNode]], Any]
     "root_device_name": lambda _i, _n: ROOT_DEVICE_NAME,
     "power_state": lambda i, _n: i.power_state,
     "progress": lambda _i, _n: 0,
-    "flavor": lambda i, _n: i.flavor_id,
     "created_at": lambda i, _n: _time(i.created_at),
     "launched_at": lambda i, _n: _time(i.launched_at),
     "terminated_at": lambda i, _n: _time(i.terminated_at),
@@ -166,6 +165,8 @@ _EXACT_COLUMNS: Final = {
     "host": Instance.host,
     "image": Instance.image_ref,
     "image_ref": Instance.image_ref,
+    # Nova finds the flavor by its id and matches it exactly.
+    "flavor": Instance.flavor_id,
     "user_id": Instance.user_id,
     "vm_state": Instance.vm_state,
     "task_state": Instance.task_state,

@@ -58,6 +58,8 @@ SERVER_GROUP_MEMBERS_QUOTA = 10
 
 @dataclass
 class CreateResult:
+    """The boots a create request started (each accepted) and its reservation id."""
+
     boots: list[BootRequest]
     reservation_id: str
 
