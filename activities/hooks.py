@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from temporalio import activity
+from temporalio.exceptions import CancelledError
 from temporalio.worker import (
     ActivityInboundInterceptor,
     ExecuteActivityInput,
@@ -58,9 +59,9 @@ class _Hooks(ActivityInboundInterceptor):
         )
         label = await self._label(instance_uuid)
         try:
-            await asyncio.to_thread(self.hooks.faults.check, f"{name}:before", label)
+            await self._fault(f"{name}:before", label)
             result = await super().execute_activity(input)
-            await asyncio.to_thread(self.hooks.faults.check, f"{name}:after", label)
+            await self._fault(f"{name}:after", label)
         except BaseException as exc:
             await self._finish(await started, f"{type(exc).__name__}: {exc}")
             classified = classify(exc)
@@ -69,6 +70,23 @@ class _Hooks(ActivityInboundInterceptor):
             raise classified from exc
         await self._finish(await started, None)
         return result
+
+    async def _fault(self, point: str, label: str) -> None:
+        """Apply the fault plan here; a delay is an asyncio sleep, which cancelling the
+        activity interrupts (a test can hold a step and cancel it)."""
+        rule = self.hooks.faults.take(point, label)
+        if rule is None:
+            return
+        if rule.action == "delay":
+            # Heartbeat while holding: a cancellation reaches an activity only that way.
+            deadline = asyncio.get_running_loop().time() + rule.seconds
+            while (left := deadline - asyncio.get_running_loop().time()) > 0:
+                activity.heartbeat()
+                if activity.is_cancelled():  # (a sync activity is told so, not interrupted)
+                    raise CancelledError("cancelled while held by the fault plan")
+                await asyncio.sleep(min(0.5, left))
+            return
+        self.hooks.faults.fail(rule)
 
     async def _label(self, instance_uuid: str | None) -> str:
         """What fault rules match: the instance's name (else its uuid), when a plan is set."""

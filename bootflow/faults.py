@@ -80,10 +80,14 @@ class FaultPlan:
             return
         if rule.action == "delay":
             time.sleep(rule.seconds)
-        elif rule.action == "error":
-            raise error(rule.message) if rule.retryable else NonRetryableFault(rule.message)
         else:
+            self.fail(rule, error)
+
+    def fail(self, rule: FaultRule, error: Callable[[str], BaseException] = InjectedFault) -> None:
+        """Raise what an ``error`` rule says."""
+        if rule.action != "error":
             raise ValueError(f"unknown fault action {rule.action!r}")
+        raise error(rule.message) if rule.retryable else NonRetryableFault(rule.message)
 
     def take(self, point: str, name: str) -> FaultRule | None:
         """The rule that fires now for ``point`` and ``name`` (its use counted), if any."""

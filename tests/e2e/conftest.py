@@ -54,6 +54,8 @@ FAULT_PLAN = json.dumps(
             "retryable": False,
             "message": "injected: the network service refused to delete",
         },
+        # *-held waits a minute before spawning (heartbeating), unless cancelled meanwhile.
+        {"point": "spawn:before", "match": "*-held", "action": "delay", "seconds": 60},
         # *-reschedule's spawn fails on node1 (once); the alternate, node2, works.
         {
             "point": "spawn",

@@ -4,6 +4,7 @@ failure paths, end to end): steps that run twice, delete while building, leftove
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 from temporalio.client import WorkflowExecutionStatus
@@ -85,13 +86,13 @@ def test_every_step_runs_twice_without_making_anything_twice(stack: RunningStack
 def test_delete_while_building_cancels_the_boot_and_leaves_nothing(stack: RunningStack) -> None:
     project = demo_project(stack)
     usage = stack.quota_usage(project)
-    server = boot(stack, "f-delete-slowspawn")  # spawn waits 4 s: time to delete it
+    server = boot(stack, "f-delete-held")  # held a minute before spawning: time to delete it
     uuid = str(server["id"])
-    wait_until(
-        lambda: (r := stack.instance(uuid)) is not None and r.task_state == "spawning", timeout=60
-    )
+    wait_until(lambda: stack.progress(uuid).stage == "spawn", timeout=60)
+    started = time.monotonic()
     deleted = stack.cli("server", "delete", uuid, "--wait")
     assert deleted.code == 0, deleted.err
+    assert time.monotonic() - started < 45  # the held step was cancelled, not waited out
     gone = stack.instance(uuid)
     assert gone is not None and gone.deleted and gone.vm_state == "deleted"
     assert gone.task_state is None

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 
 from bootflow import task_queues
 from bootflow.config import Settings
-from bootflow.messages import HostDomains, HostDomainsInput
+from bootflow.messages import BootProgress, HostDomains, HostDomainsInput
 from bootflow.seed import admin_session, read_openrc
 from bootflow.stack import Stack
 from bootflow.temporal import connect
@@ -102,6 +102,16 @@ class RunningStack:
                 id=f"host-domains-{uuid.uuid4()}",
                 task_queue=task_queues.CONTROL,
             )
+
+        return asyncio.run(ask())
+
+    def progress(self, instance_uuid: str) -> BootProgress:
+        """The boot workflow's own view of where it is (its ``progress`` query)."""
+
+        async def ask() -> BootProgress:
+            client = await connect(self.settings)
+            handle = client.get_workflow_handle(f"boot-{instance_uuid}")
+            return await handle.query("progress", result_type=BootProgress)
 
         return asyncio.run(ask())
 
