@@ -87,7 +87,9 @@ def hypervisor_view(
     }
     if detail:
         view["hypervisor_type"] = node.hypervisor_type
-        view["hypervisor_version"] = None
+        # Nova reports the hypervisor's version as an integer; compute_nodes does not keep
+        # it, so 0 says "unknown" in the type clients expect.
+        view["hypervisor_version"] = 0
         view["host_ip"] = host_ip
         view["service"] = {
             "id": _service_id(ctx, node),
