@@ -201,7 +201,19 @@ def parse_time(name: str, value: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+# A group that repeats and is itself repeated, e.g. (a+)+: exponential on a near-miss.
+_NESTED_QUANTIFIER: Final = re.compile(r"\([^()]*[+*}][^()]*\)\s*[+*{]")
+
+
 def _regex(name: str, pattern: str) -> re.Pattern[str]:
+    """A filter's regular expression. Python's engine has no time limit, so patterns that
+    can take exponential time (a quantified group inside a quantifier) are refused."""
+    if len(pattern) > 255 or _NESTED_QUANTIFIER.search(pattern):
+        raise ApiError(
+            400,
+            f"The {name} filter's regular expression is too complex; use at most 255 "
+            "characters and no repeated group that repeats inside, like (a+)+.",
+        )
     try:
         return re.compile(pattern)
     except re.error:
