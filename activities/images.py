@@ -17,7 +17,7 @@ from temporalio import activity
 from activities.errors import service_errors
 from bootflow import activity_defs as act
 from bootflow.errors import ErrorType, request_error
-from bootflow.messages import CachedImage, FetchImageInput
+from bootflow.messages import CachedImage, FetchImageInput, ImageSpec
 from bootflow.states import TaskState
 from clients.image import ImageClient
 from compute.image_cache import Download, ImageCache, ImageVerificationError
@@ -57,6 +57,7 @@ class ImageActivities:
         self.images = images
         self.cache = cache
         self.sessions = sessions
+        self._records: dict[str, dict[str, Any]] = {}  # kernel/ramdisk image records
 
     def _fetch(self, image_id: str) -> Callable[[Path, Callable[[int], None]], Download]:
         def fetch(dest: Path, progress: Callable[[int], None]) -> Download:
@@ -66,8 +67,13 @@ class ImageActivities:
         return fetch
 
     def _cached(self, image_id: str, role: str) -> Path:
-        """A kernel or ramdisk image in the cache, fetched and verified as the image is."""
-        record: dict[str, Any] = self.images.get_image(image_id)
+        """A kernel or ramdisk image in the cache, fetched and verified as the image is.
+        Its record is read once per worker: an active image's data never changes."""
+        record = self._records.get(image_id)
+        if record is None:
+            record = self.images.get_image(image_id)
+            if record.get("status") == "active":
+                self._records[image_id] = record
         if record.get("status") != "active":
             raise request_error(
                 ErrorType.IMAGE_NOT_ACTIVE,
@@ -85,12 +91,16 @@ class ImageActivities:
             raise request_error(ErrorType.IMAGE_VERIFICATION_FAILED, str(exc)) from exc
         return path
 
-    def boot_files(self, image_id: str) -> BootFiles:
+    def boot_files(self, image: ImageSpec) -> BootFiles:
         """The kernel and ramdisk the image names, cached (a no-op once fetch_image did
-        it), with its command line and ready marker. Read from the image record each time:
-        the workflow's ImageSpec carries no properties."""
-        with service_errors(f"read the boot files of image {image_id}"):
-            record: dict[str, Any] = self.images.get_image(image_id)
+        it), with its command line and ready marker, from the image's properties (read
+        from the image service only when the workflow's ImageSpec predates them)."""
+        with service_errors(f"read the boot files of image {image.id}"):
+            record: dict[str, Any] = (
+                image.properties
+                if image.properties is not None
+                else self.images.get_image(image.id)
+            )
             kernel_id, ramdisk_id = record.get(KERNEL_ID), record.get(RAMDISK_ID)
             kernel = self._cached(kernel_id, "kernel") if kernel_id else None
             ramdisk = self._cached(ramdisk_id, "ramdisk") if ramdisk_id and kernel else None
@@ -127,5 +137,5 @@ class ImageActivities:
         if downloaded:
             activity.logger.info("cached image %s (%d bytes)", image.id, image.size)
         # Its kernel and ramdisk too, so the download time is this step's, not spawn's.
-        self.boot_files(image.id)
+        self.boot_files(image)
         return CachedImage(image.id, str(path), image.size)

@@ -8,6 +8,7 @@ stops or stays silent is destroyed and the build aborted on this host.
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from bootflow.messages import (
     DomainInfo,
     HostDomains,
     HostDomainsInput,
+    ImageSpec,
     InstanceRef,
     SpawnInput,
     SpawnResult,
@@ -45,13 +47,17 @@ CONFIG_DRIVE_TARGET = "vdz"
 CONSOLE_IN_FAULT = 600
 
 
+# How long a subnet read for a config drive is reused.
+SUBNET_CACHE_SECONDS = 60.0
+
+
 class SpawnActivities:
     def __init__(
         self,
         driver: LibvirtDriver,
         sessions: SessionFactory,
         faults: FaultPlan,
-        boot_files: Callable[[str], BootFiles] = lambda _image_id: BootFiles(),
+        boot_files: Callable[[ImageSpec], BootFiles] = lambda _image: BootFiles(),
         networks: NetworkClient | None = None,
         boot_timeout: float = 120.0,
     ) -> None:
@@ -60,26 +66,36 @@ class SpawnActivities:
         self.faults = faults
         self.boot_files = boot_files
         self.networks = networks
+        self._subnets: dict[str, tuple[float, dict[str, Any]]] = {}
         self.boot_timeout = boot_timeout
 
     def _nic_networks(self, request: SpawnInput) -> list[config_drive.NicNetwork]:
         """Each port with the subnet of its first fixed IP, as Nova's network_info has it."""
-        subnets: dict[str, dict[str, Any]] = {}
         out = []
         for port in request.ports:
             nic = config_drive.NicNetwork(port.id, port.mac_address, port.network_id)
             if port.fixed_ips and self.networks is not None:
                 fixed = port.fixed_ips[0]
-                if fixed.subnet_id not in subnets:
-                    with service_errors(f"read subnet {fixed.subnet_id}"):
-                        subnets[fixed.subnet_id] = self.networks.get_subnet(fixed.subnet_id)
-                subnet = subnets[fixed.subnet_id]
+                subnet = self._subnet(fixed.subnet_id)
                 nic.ip_address = fixed.ip_address
                 nic.cidr = subnet.get("cidr")
                 nic.gateway_ip = subnet.get("gateway_ip")
                 nic.dns_nameservers = list(subnet.get("dns_nameservers") or [])
             out.append(nic)
         return out
+
+    def _subnet(self, subnet_id: str) -> dict[str, Any]:
+        """A subnet's CIDR, gateway and DNS, cached a minute (they change rarely, and each
+        boot on the network would ask again)."""
+        now = time.monotonic()
+        hit = self._subnets.get(subnet_id)
+        if hit is not None and now - hit[0] < SUBNET_CACHE_SECONDS:
+            return hit[1]
+        assert self.networks is not None
+        with service_errors(f"read subnet {subnet_id}"):
+            subnet = self.networks.get_subnet(subnet_id)
+        self._subnets[subnet_id] = (now, subnet)
+        return subnet
 
     def _config_drive(self, request: SpawnInput) -> dict[str, bytes]:
         meta = config_drive.meta_data(
@@ -138,7 +154,7 @@ class SpawnActivities:
         try:
             with heartbeating():
                 self.faults.check("spawn", request.name, error=libvirt.libvirtError)
-                boot = self.boot_files(request.image.id)
+                boot = self.boot_files(request.image)
                 base = Path(request.cached_image.path)
                 root_disk = self.driver.create_root_disk(
                     uuid,

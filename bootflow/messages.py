@@ -94,8 +94,9 @@ class ImageSpec:
     min_disk: int = 0
     min_ram: int = 0
     os_hash_value: str | None = None  # sha512 (Glance's multihash), verified after download
-    # Additional properties the scheduler matches (hw_architecture, hypervisor_type, ...).
-    properties: dict[str, str] = field(default_factory=dict)
+    # Additional properties (hw_architecture, kernel_id, ...); None: not read (an ImageSpec
+    # from a workflow older than this field), so whoever needs them asks the image service.
+    properties: dict[str, str] | None = None
 
 
 @dataclass

@@ -85,7 +85,7 @@ def _spawner(tmp_path: Path, sessions: SessionFactory, timeout: float) -> SpawnA
         driver,
         sessions,
         FaultPlan(),
-        boot_files=lambda _image_id: BootFiles(ready_marker=MARKER),
+        boot_files=lambda _image: BootFiles(ready_marker=MARKER),
         networks=FakeNetworks(),  # type: ignore[arg-type]
         boot_timeout=timeout,
     )

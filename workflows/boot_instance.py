@@ -211,7 +211,7 @@ class BootInstance:
                     request.instance_uuid,
                     valid.flavor,
                     request.availability_zone,
-                    image_properties=valid.image.properties,
+                    image_properties=valid.image.properties or {},
                     scheduler_hints=request.scheduler_hints,
                     project_id=context.project_id,
                 ),
