@@ -20,7 +20,6 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from bootflow import search_attributes as sa
 from bootflow import task_queues
 from bootflow.config import Settings
-from bootflow.errors import ErrorType
 from bootflow.messages import BootRequest, DeleteRequest, NetworkRequest
 from bootflow.service_account import service_session
 from bootflow.states import VmState
@@ -45,7 +44,7 @@ from services.compute import views
 from services.compute.context import ApiContext, Ctx
 from services.compute.create import CreatePlan, parse_create
 from services.compute.listing import ServerQuery, parse_time
-from services.compute.temporal_calls import Rejected, Workflows
+from services.compute.temporal_calls import Workflows
 from services.compute.validation import limit_and_marker
 from workflows.boot_instance import BootInstance
 from workflows.delete_instance import DeleteInstance
@@ -342,12 +341,7 @@ def router(api: ServerApi) -> APIRouter:
     @r.post("/v2.1/servers", status_code=202)
     async def create_server(ctx: Ctx, body: Any = Body(None)) -> Any:  # noqa: B008
         plan = parse_create(ctx, body)
-        try:
-            accepted = await api.create(ctx, plan)
-        except Rejected as exc:
-            if exc.error_type == ErrorType.QUOTA_EXCEEDED:
-                raise ApiError(403, exc.message) from exc
-            raise
+        accepted = await api.create(ctx, plan)
         if plan.return_reservation_id:
             return JSONResponse({"reservation_id": accepted.reservation_id}, status_code=202)
         first = accepted.boots[0].instance_uuid
