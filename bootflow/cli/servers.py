@@ -87,6 +87,25 @@ def server() -> None:
     help="Create a blank volume of this size and attach it.",
 )
 @click.option("--availability-zone", help="Availability zone to boot in.")
+@click.option(
+    "--hint",
+    "hints",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Scheduler hint: group=<server group id>, same_host=<id>, different_host=<id>.",
+)
+@click.option(
+    "--count",
+    type=click.IntRange(1, 100),
+    default=1,
+    show_default=True,
+    help="How many servers (named NAME-1..NAME-N when more than one).",
+)
+@click.option(
+    "--min-count",
+    type=click.IntRange(1, 100),
+    help="Accept the request only if at least this many fit (default: --count).",
+)
 @click.option("--wait", is_flag=True, help="Wait until the server is ACTIVE or ERROR.")
 @click.option(
     "--timeout",
@@ -105,22 +124,39 @@ def create(
     networks: tuple[str, ...],
     volume_size: int | None,
     availability_zone: str | None,
+    hints: tuple[str, ...],
+    count: int,
+    min_count: int | None,
     wait: bool,
     timeout: float,
     fmt: str,
     columns: tuple[str, ...],
 ) -> None:
-    """Boot a server."""
+    """Boot a server (or --count of them)."""
     flavor_ref = obj.compute.find_flavor(flavor)
     image_ref = obj.images.find_image(image)
     network_ids = [obj.networks.find_network(n)["id"] for n in networks]
+    options: dict[str, Any] = {
+        "volume_size_gb": volume_size,
+        "availability_zone": availability_zone,
+        "scheduler_hints": _hints(hints),
+    }
+    if count > 1 or (min_count or 1) > 1:
+        if min_count and min_count > count:
+            raise click.BadParameter("must not be more than --count", param_hint="--min-count")
+        ids = obj.compute.create_servers(
+            name,
+            flavor_ref["id"],
+            image_ref["id"],
+            network_ids,
+            min_count=min_count or count,
+            max_count=count,
+            **options,
+        )
+        _show_many(obj, ids, wait, timeout, fmt, columns)
+        return
     created = obj.compute.create_server(
-        name,
-        flavor_ref["id"],
-        image_ref["id"],
-        network_ids,
-        volume_size_gb=volume_size,
-        availability_zone=availability_zone,
+        name, flavor_ref["id"], image_ref["id"], network_ids, **options
     )
     current = obj.compute.get_server(created["id"])
     if wait:
@@ -128,6 +164,37 @@ def create(
     show(server_row(current, _names(obj)), fmt, columns)
     if current["status"] == "ERROR":
         raise CliError(f"server {name} failed to boot: {current.get('fault', {}).get('message')}")
+
+
+def _hints(given: tuple[str, ...]) -> dict[str, Any]:
+    """``--hint k=v`` flags as Nova's os:scheduler_hints (a list where a key repeats)."""
+    hints: dict[str, list[str]] = {}
+    for hint in given:
+        key, sep, value = hint.partition("=")
+        if not sep or not key or not value:
+            raise click.BadParameter(f"{hint!r} is not KEY=VALUE", param_hint="--hint")
+        hints.setdefault(key, []).append(value)
+    return {k: v[0] if len(v) == 1 else v for k, v in hints.items()}
+
+
+def _show_many(
+    obj: CliContext, ids: list[str], wait: bool, timeout: float, fmt: str, columns: tuple[str, ...]
+) -> None:
+    deadline = time.monotonic() + timeout
+    servers = [obj.compute.get_server(i) for i in ids]
+    while wait and any(s["status"] == "BUILD" for s in servers):
+        if time.monotonic() > deadline:
+            raise CliError(
+                f"servers still building after {timeout:.0f}s; they go on in the "
+                "background (bootflow server list)"
+            )
+        time.sleep(WAIT_POLL_SECONDS)
+        servers = [obj.compute.get_server(i) for i in ids]
+    names = _names(obj)
+    listing([_list_row(s, names) for s in servers], SERVER_COLUMNS, fmt, columns)
+    failed = [s["name"] for s in servers if s["status"] == "ERROR"]
+    if failed:
+        raise CliError(f"{len(failed)} of {len(servers)} failed to boot: {', '.join(failed)}")
 
 
 def _wait_for_boot(obj: CliContext, current: dict[str, Any], timeout: float) -> dict[str, Any]:
@@ -162,18 +229,20 @@ def list_servers(
     filters = {"name": name} if name else {}
     found = obj.compute.list_servers(all_projects=all_projects, **filters)
     names = _names(obj) if found else {}
-    rows = [
-        {
-            "ID": s["id"],
-            "Name": s["name"],
-            "Status": s["status"],
-            "Networks": _addresses(s),
-            "Image": names.get(s["image"].get("id", ""), s["image"].get("id", "")),
-            "Flavor": names.get(s["flavor"].get("id", ""), s["flavor"].get("id", "")),
-        }
-        for s in found
-    ]
-    listing(rows, SERVER_COLUMNS, fmt, columns)
+    listing([_list_row(s, names) for s in found], SERVER_COLUMNS, fmt, columns)
+
+
+def _list_row(server: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    image = server["image"].get("id", "") if isinstance(server.get("image"), dict) else ""
+    flavor = server["flavor"]
+    return {
+        "ID": server["id"],
+        "Name": server["name"],
+        "Status": server["status"],
+        "Networks": _addresses(server),
+        "Image": names.get(image, image),
+        "Flavor": flavor.get("original_name") or names.get(flavor.get("id", ""), ""),
+    }
 
 
 @server.command("show")
@@ -260,3 +329,56 @@ def show_event(
         for e in action.get("events", [])
     ]
     show({**{k: v for k, v in action.items() if k != "events"}, "events": events}, fmt, columns)
+
+
+@server.group("group")
+def group() -> None:
+    """Server groups: keep servers on one host (affinity) or apart (anti-affinity)."""
+
+
+def _group_row(found: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": found["id"],
+        "name": found["name"],
+        "policy": found.get("policy") or ", ".join(found.get("policies", [])),
+        "members": found.get("members", []),
+    }
+
+
+@group.command("create")
+@click.argument("name")
+@click.option(
+    "--policy",
+    type=click.Choice(["affinity", "anti-affinity", "soft-affinity", "soft-anti-affinity"]),
+    required=True,
+)
+@format_options
+@pass_context
+def create_group(
+    obj: CliContext, name: str, policy: str, fmt: str, columns: tuple[str, ...]
+) -> None:
+    """Create a server group; boot into it with --hint group=<id>."""
+    show(_group_row(obj.compute.create_server_group(name, policy)), fmt, columns)
+
+
+@group.command("list")
+@format_options
+@pass_context
+def list_groups(obj: CliContext, fmt: str, columns: tuple[str, ...]) -> None:
+    rows = [_group_row(g) for g in obj.compute.list_server_groups()]
+    listing(rows, ("id", "name", "policy", "members"), fmt, columns)
+
+
+@group.command("show")
+@click.argument("group_id")
+@format_options
+@pass_context
+def show_group(obj: CliContext, group_id: str, fmt: str, columns: tuple[str, ...]) -> None:
+    show(_group_row(obj.compute.get_server_group(group_id)), fmt, columns)
+
+
+@group.command("delete")
+@click.argument("group_id")
+@pass_context
+def delete_group(obj: CliContext, group_id: str) -> None:
+    obj.compute.delete_server_group(group_id)

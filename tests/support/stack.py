@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from bootflow import task_queues
 from bootflow.config import Settings
 from bootflow.messages import BootProgress, HostDomains, HostDomainsInput
-from bootflow.seed import admin_session, read_openrc
+from bootflow.seed import admin_session, read_openrc, stored_secret
 from bootflow.stack import Stack
 from bootflow.temporal import connect
 from clients.image import ImageClient
@@ -59,6 +59,21 @@ class RunningStack:
         """Run ``bootflow`` as a user would, against this stack (its openrc's demo user)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
         env["BOOTFLOW_DATA_DIR"] = str(self.settings.data_dir)
+        proc = subprocess.run(
+            [BOOTFLOW, *args], capture_output=True, text=True, env=env, timeout=timeout
+        )
+        return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+    def admin_cli(self, *args: str, timeout: float = 120) -> CliResult:
+        """``bootflow`` as the admin user (OS_* from the stack's secrets)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+        env |= {
+            "BOOTFLOW_DATA_DIR": str(self.settings.data_dir),
+            "OS_AUTH_URL": self.settings.auth_url,
+            "OS_USERNAME": "admin",
+            "OS_PASSWORD": stored_secret(self.settings, "admin_password"),
+            "OS_PROJECT_NAME": "admin",
+        }
         proc = subprocess.run(
             [BOOTFLOW, *args], capture_output=True, text=True, env=env, timeout=timeout
         )
