@@ -6,7 +6,8 @@ from sqlalchemy import select, update
 
 from bootflow.messages import InstanceRecord
 from bootflow.states import VmState
-from db.models import Instance
+from db.base import utcnow
+from db.models import Instance, Leftover
 from db.session import SessionFactory
 
 
@@ -34,3 +35,26 @@ def set_task_state(sessions: SessionFactory, instance_uuid: str, task_state: str
 def instance_name(sessions: SessionFactory, instance_uuid: str) -> str | None:
     with sessions.begin() as session:
         return session.scalar(select(Instance.name).where(Instance.uuid == instance_uuid))
+
+
+def belongs_on(sessions: SessionFactory, instance_uuid: str, host: str) -> bool:
+    """Whether ``host`` should be running the instance (it exists, is not deleted, and is
+    placed there)."""
+    with sessions.begin() as session:
+        instance = session.get(Instance, instance_uuid)
+        return instance is not None and not instance.deleted and instance.host == host
+
+
+def resolve_leftovers(sessions: SessionFactory, instance_uuid: str, host: str) -> int:
+    """Mark the instance's leftovers on ``host`` resolved (what they named is gone now)."""
+    with sessions.begin() as session:
+        result = session.execute(
+            update(Leftover)
+            .where(
+                Leftover.instance_uuid == instance_uuid,
+                Leftover.host == host,
+                Leftover.resolved_at.is_(None),
+            )
+            .values(resolved_at=utcnow())
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]

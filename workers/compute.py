@@ -34,6 +34,7 @@ from clients.volume import VolumeClient
 from compute import resource_tracker
 from compute.driver import LibvirtDriver
 from compute.image_cache import ImageCache
+from db.instances import belongs_on, resolve_leftovers
 from db.session import SessionFactory
 from workers.common import (
     activity_executor,
@@ -94,6 +95,27 @@ def restore_guests(sessions: SessionFactory, driver: LibvirtDriver) -> int:
     return restored
 
 
+def reap_guests(sessions: SessionFactory, driver: LibvirtDriver) -> int:
+    """Destroy the guests this host runs but should not: servers deleted, or builds moved to
+    another host while this one was down (Nova's running_deleted_instance_action=reap); the
+    leftovers their undo recorded are resolved."""
+    reaped = 0
+    # Domains, and instance dirs (a hypervisor that forgets, like the test driver's, leaves
+    # only the dir of a build that moved on).
+    found = {g.uuid for g in driver.guests()}
+    instances = driver.host_dir / "instances"
+    if instances.is_dir():
+        found |= {d.name for d in instances.iterdir() if d.is_dir()}
+    for instance_uuid in sorted(found):
+        if belongs_on(sessions, instance_uuid, driver.host):
+            continue
+        driver.destroy(instance_uuid)
+        resolve_leftovers(sessions, instance_uuid, driver.host)
+        log.warning("reaped %s on %s: it does not belong here", instance_uuid, driver.host)
+        reaped += 1
+    return reaped
+
+
 async def clean_image_cache(cache: ImageCache, driver: LibvirtDriver, settings: Settings) -> None:
     """Remove cached images no instance has used for a while (Nova's image cache
     manager), every ``image_cache_interval_seconds``."""
@@ -130,8 +152,11 @@ async def main(settings: Settings, host: str) -> None:
         settings.libvirt_virt_type,
     )
     resource_tracker.report(sessions, host, driver.resources(), settings)
+    reaped = reap_guests(sessions, driver)
     restored = restore_guests(sessions, driver)
-    log.info("host %s on %s: %d guests restored", host, settings.libvirt_uri, restored)
+    log.info(
+        "host %s on %s: %d guests restored, %d reaped", host, settings.libvirt_uri, restored, reaped
+    )
     client = await connect(settings)
     worker = Worker(
         client,

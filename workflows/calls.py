@@ -21,6 +21,7 @@ InT = TypeVar("InT")
 OutT = TypeVar("OutT")
 
 CONTROL_TIMEOUT = timedelta(seconds=30)
+UNDO_PICKUP_TIMEOUT = timedelta(seconds=30)
 
 
 async def run(
@@ -70,16 +71,21 @@ class Compensation:
     def push_activity(
         self, defn: ActivityDef[InT, Any], arg: InT, *, task_queue: str = task_queues.CONTROL
     ) -> None:
+        host = task_queues.host_of(task_queue)
+
         async def undo() -> None:
             await run(
                 defn,
                 arg,
                 task_queue=task_queue,
                 retry=UNDO_RETRY,
+                # A dead host never picks its undo up: give up soon (a recorded leftover,
+                # reaped when the host's worker returns) rather than block the boot for good.
+                schedule_to_start=UNDO_PICKUP_TIMEOUT if host else None,
                 summary=f"undo: {defn.name.replace('_', ' ')}",
             )
 
-        self.push(defn.name, undo, task_queues.host_of(task_queue))
+        self.push(defn.name, undo, host)
 
     def extend(self, other: Compensation) -> None:
         """Take over ``other``'s steps, to run (newest first) before this one's own."""

@@ -228,11 +228,6 @@ RESCHEDULE_WAIT = 330
 
 
 @pytest.mark.timeout(RESCHEDULE_WAIT + 90)
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 5: after a host dies mid-spawn, the reschedule first sends destroy_guest to "
-    "the dead host's queue with no pickup timeout, and waits there for good",
-)
 def test_boot_moves_to_the_other_host_when_its_host_worker_is_killed(
     deployed: Deployment, sessions: SessionFactory
 ) -> None:
