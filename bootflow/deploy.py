@@ -141,8 +141,12 @@ def init_temporal(settings: Settings, wait: float = 60.0) -> list[str]:
 
 def init_cloud(settings: Settings, wait: float = 60.0) -> Path:
     """The default image and the demo network through the services' APIs, then openrc."""
-    if not (settings.data_dir / SECRETS_FILE).exists():
-        raise DeployError("cloud: run `bootflow init` (the database step) on this data dir first")
+    stored = settings.data_dir / SECRETS_FILE
+    if not settings.admin_password.get_secret_value() and not stored.exists():
+        raise DeployError(
+            "cloud: set BOOTFLOW_ADMIN_PASSWORD, or run `bootflow init` (the database step) "
+            "on this data dir first"
+        )
     keep_first_passwords(settings)
     _retrying(f"the services behind {settings.auth_url}", wait, lambda: seed.seed_cloud(settings))
     return seed.write_openrc(settings)
