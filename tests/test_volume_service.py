@@ -371,6 +371,11 @@ def test_quotas_refuse_with_413_and_come_back_after_delete(cloud: LoopbackCloud)
 
     usage = demo.quota_usage()
     assert (usage["volumes"]["in_use"], usage["gigabytes"]["in_use"]) == (2, 3)
+    # The same through Cinder's limits API, as `openstack limits show --absolute` reads it.
+    limits = cloud.session("demo").request("volumev3", "GET", f"{demo.project_id}/limits")
+    absolute = limits.json()["limits"]["absolute"]
+    assert (absolute["maxTotalVolumes"], absolute["totalVolumesUsed"]) == (2, 2)
+    assert (absolute["maxTotalVolumeGigabytes"], absolute["totalGigabytesUsed"]) == (3, 3)
     session = cloud.session("demo")
     project = session.token_info().project_id
     plain = _http(session, "GET", f"{project}/os-quota-sets/{project}").json()["quota_set"]

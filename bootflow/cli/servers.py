@@ -282,6 +282,14 @@ def delete(obj: CliContext, server_refs: tuple[str, ...], wait: bool, timeout: f
             time.sleep(WAIT_POLL_SECONDS)
 
 
+def _event_host(event: dict[str, Any]) -> str:
+    """Where an event ran: its host for an admin; for others (Nova shows them only an
+    opaque hostId) the start of that, or "control" for the control plane's steps."""
+    if event.get("host"):
+        return str(event["host"])
+    return f"host {str(event['hostId'])[:8]}" if event.get("hostId") else "control"
+
+
 def _server_id(obj: CliContext, ref: str) -> str:
     """An id as given (the server may be deleted: its actions outlive it), else by name."""
     return ref if is_uuid(ref) else str(obj.compute.find_server(ref)["id"])
@@ -323,7 +331,7 @@ def show_event(
     """Show one action with its events (each stage: host, start, finish, result)."""
     action = obj.compute.get_action(_server_id(obj, server_ref), request_id)
     events = [
-        f"{e['event']} on {e.get('host') or 'control'}: {e['result'] or 'running'} "
+        f"{e['event']} on {_event_host(e)}: {e['result'] or 'running'} "
         f"({e['start_time']} - {e['finish_time'] or '...'})"
         + (f" {e['traceback']}" if e.get("traceback") else "")
         for e in action.get("events", [])

@@ -350,6 +350,17 @@ def _router(manager: VolumeManager) -> APIRouter:
             "quota_set": quotas.quota_set(session, target_project_id, manager.limits, with_usage)
         }
 
+    @router.get("/limits")
+    def show_limits(scope: Scope, session: DbSession) -> dict[str, Any]:
+        """Cinder's absolute limits and usage of the caller's project (`openstack limits
+        show --absolute` asks for them); snapshots and backups do not exist here: 0."""
+        return {
+            "limits": {
+                "rate": [],
+                "absolute": quotas.absolute_limits(session, scope.project_id, manager.limits),
+            }
+        }
+
     return router
 
 

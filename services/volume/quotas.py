@@ -122,3 +122,20 @@ def quota_set(
             {"limit": limit, "in_use": counts[resource], "reserved": 0} if with_usage else limit
         )
     return body
+
+
+def absolute_limits(session: Session, project_id: str, limits: Limits) -> dict[str, int]:
+    """Cinder's ``limits.absolute`` for the project."""
+    used = usage(session, project_id)
+    return {
+        "maxTotalVolumes": limits.of(VOLUMES),
+        "maxTotalVolumeGigabytes": limits.of(GIGABYTES),
+        "totalVolumesUsed": used[VOLUMES],
+        "totalGigabytesUsed": used[GIGABYTES],
+        "maxTotalSnapshots": 0,
+        "maxTotalBackups": 0,
+        "maxTotalBackupGigabytes": 0,
+        "totalSnapshotsUsed": 0,
+        "totalBackupsUsed": 0,
+        "totalBackupGigabytesUsed": 0,
+    }
