@@ -23,7 +23,12 @@ FILES = sorted(HISTORIES.glob("v*-*.json"))
 
 def test_histories_of_each_kind_are_recorded() -> None:
     kinds = {p.name.split("-", 1)[1] for p in FILES}
-    assert {"boot-active.json", "boot-compensated.json", "delete.json"} <= kinds
+    assert {
+        "boot-active.json",
+        "boot-compensated.json",
+        "boot-rescheduled.json",
+        "delete.json",
+    } <= kinds
 
 
 def _replayer() -> Replayer:

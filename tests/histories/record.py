@@ -1,9 +1,10 @@
 """Record workflow histories for the replay tests (run on demand, not by the suite).
 
-    .venv/bin/python -m tests.histories.record v2
+    .venv/bin/python -m tests.histories.record v4   (the next unused label)
 
 Starts a throwaway stack, runs a successful boot (with a volume), a boot whose spawn
-fails (compensated) and a delete, and writes each history, still encrypted, to
+fails everywhere (compensated), a boot rescheduled from a failing host to another, and a
+delete, and writes each history, still encrypted, to
 ``tests/histories/<label>-<kind>.json``. The stack's payload key goes into
 ``tests/histories/codec-keys.json`` ({key id: key}), test-only keys for the replay test.
 """
@@ -56,10 +57,14 @@ def main(label: str) -> None:
         with running_stack(settings, hosts=2, env={"BOOTFLOW_FAULT_PLAN": FAULT_PLAN}) as stack:
             ok = boot(stack, "replay-ok", "--volume-size", "1")
             failed = boot(stack, "replay-failspawn", "--volume-size", "1")
+            # node1 first (node2 "failed lately"); its spawn fails; the boot moves to node2.
+            stack.set_failed_builds("node2", 1)
+            moved = boot(stack, "replay-reschedule")
             stack.cli("server", "delete", ok, "--wait")
             runs = {
                 "boot-active": f"boot-{ok}",
                 "boot-compensated": f"boot-{failed}",
+                "boot-rescheduled": f"boot-{moved}",
                 "delete": f"delete-{ok}",
             }
             for kind, workflow_id in runs.items():
