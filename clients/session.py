@@ -148,8 +148,14 @@ class Session:
 
     def acting_as(self, token: str) -> Session:
         """A session sending ``token`` (a user's), with this session's endpoints and pool."""
-        return Session(token=token, auth_url=self.auth_url, interface=self.interface,
-                       region=self.region, http=self.http, catalog_from=self)
+        return Session(
+            token=token,
+            auth_url=self.auth_url,
+            interface=self.interface,
+            region=self.region,
+            http=self.http,
+            catalog_from=self,
+        )
 
     def invalidate(self) -> None:
         with self._lock:

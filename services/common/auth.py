@@ -17,6 +17,7 @@ from services.common.app import ApiError
 
 __all__ = ["Admin", "Auth", "AuthContext", "TokenValidator", "require_auth", "token_key"]
 
+
 def _validator(request: Request) -> TokenValidator:
     validator: TokenValidator = request.app.state.token_validator
     return validator
