@@ -54,8 +54,22 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=resolve_data_dir)
     # Empty means the embedded default, a SQLite file in the data dir.
     database_url: str = ""
-    # The pool a process keeps; workers run activities in threads that each hold a session.
+    # The pool a process keeps (plus as many again in overflow); workers run activities in
+    # threads that each hold a session while they run.
     database_pool_size: int = 10
+
+    # Worker tuning; docs/performance.md has the runs behind each default.
+    # Activities are sync (SQLAlchemy, httpx and libvirt block), so each runs in a thread:
+    # this is the thread count and the worker's max concurrent activities alike.
+    worker_activity_threads: int = 32
+    # Workflow tasks the control worker runs at once (the SDK's default).
+    worker_max_concurrent_workflow_tasks: int = 100
+    # Workflows the control worker keeps in memory (the sticky cache), so the next task of a
+    # running boot replays nothing; 0 replays the whole history on every task.
+    worker_max_cached_workflows: int = 1000
+    # HTTP connections a process keeps to the services; reused, so a call costs no handshake.
+    http_max_connections: int = 64
+    http_max_keepalive_connections: int = 32
 
     temporal_address: str = Field(
         default="127.0.0.1:7233",

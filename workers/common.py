@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import httpx
 from temporalio.worker import Worker
@@ -14,10 +15,6 @@ from bootflow.config import Settings
 from db.session import SessionFactory, make_engine, make_session_factory
 
 log = logging.getLogger("bootflow.worker")
-
-# Activities are sync (SQLAlchemy, httpx, libvirt are blocking): each runs in one of these
-# threads, and the worker takes no more activities at once than there are threads.
-ACTIVITY_THREADS = 32
 
 
 def setup_logging() -> None:
@@ -33,15 +30,26 @@ def database(settings: Settings) -> SessionFactory:
     return make_session_factory(engine)
 
 
-def http_client() -> httpx.Client:
+def http_client(settings: Settings) -> httpx.Client:
     return httpx.Client(
         timeout=httpx.Timeout(60.0, connect=5.0),
-        limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+        limits=httpx.Limits(
+            max_connections=settings.http_max_connections,
+            max_keepalive_connections=settings.http_max_keepalive_connections,
+        ),
     )
 
 
-def activity_executor() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=ACTIVITY_THREADS, thread_name_prefix="activity")
+def worker_tuning(settings: Settings) -> dict[str, Any]:
+    """The Worker arguments set from config (activities are sync, one thread each)."""
+    return {
+        "activity_executor": ThreadPoolExecutor(
+            max_workers=settings.worker_activity_threads, thread_name_prefix="activity"
+        ),
+        "max_concurrent_activities": settings.worker_activity_threads,
+        "max_concurrent_workflow_tasks": settings.worker_max_concurrent_workflow_tasks,
+        "max_cached_workflows": settings.worker_max_cached_workflows,
+    }
 
 
 async def run_until_signalled(worker: Worker, *background: asyncio.Task[None]) -> None:

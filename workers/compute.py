@@ -37,11 +37,11 @@ from compute.image_cache import ImageCache
 from db.instances import belongs_on, resolve_leftovers
 from db.session import SessionFactory
 from workers.common import (
-    activity_executor,
     database,
     http_client,
     run_until_signalled,
     setup_logging,
+    worker_tuning,
 )
 
 log = logging.getLogger("bootflow.compute")
@@ -50,7 +50,7 @@ log = logging.getLogger("bootflow.compute")
 def build_activities(
     settings: Settings, host: str, driver: LibvirtDriver, sessions: SessionFactory
 ) -> list[Callable[..., Any]]:
-    http = http_client()
+    http = http_client(settings)
     service = service_session(settings, http)
     ports = PortActivities(NetworkClient(service), sessions, host=host)
     volumes = VolumeActivities(
@@ -165,7 +165,7 @@ async def main(settings: Settings, host: str) -> None:
             *build_activities(settings, host, driver, sessions),
             *([noop] if settings.bench_floor else []),
         ],
-        activity_executor=activity_executor(),
+        **worker_tuning(settings),
         interceptors=[
             ActivityHooks(sessions, host, FaultPlan.from_json(settings.fault_plan, host))
         ],

@@ -30,11 +30,11 @@ from clients.session import Session
 from clients.tokens import TokenValidator
 from clients.volume import VolumeClient
 from workers.common import (
-    activity_executor,
     database,
     http_client,
     run_until_signalled,
     setup_logging,
+    worker_tuning,
 )
 from workflows.boot_instance import BootInstance
 from workflows.console_output import ConsoleOutputWorkflow
@@ -47,7 +47,7 @@ WORKFLOWS = [BootInstance, DeleteInstance, HostDomainsWorkflow, ConsoleOutputWor
 
 def build_activities(settings: Settings) -> list[Callable[..., Any]]:
     sessions = database(settings)
-    http = http_client()
+    http = http_client(settings)
     service = service_session(settings, http)
 
     def user_session(token: str) -> Session:
@@ -91,7 +91,7 @@ async def main(settings: Settings) -> None:
         task_queue=task_queues.CONTROL,
         workflows=[*WORKFLOWS, *([FloorBoot] if settings.bench_floor else [])],
         activities=[*build_activities(settings), *([noop] if settings.bench_floor else [])],
-        activity_executor=activity_executor(),
+        **worker_tuning(settings),
         interceptors=[
             ActivityHooks(database(settings), None, FaultPlan.from_json(settings.fault_plan))
         ],
