@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import secrets
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +29,8 @@ from db.models import Flavor
 from db.session import SessionFactory
 from services.identity.bootstrap import EndpointSeed, UserSeed, bootstrap
 from services.identity.tokens import new_key as new_token_key
+
+log = logging.getLogger("bootflow.seed")
 
 DEMO_PROJECT = "demo"
 DEMO_USER = "demo"
@@ -178,6 +181,11 @@ def _seed_image(images: ImageClient, guest_dir: Path) -> None:
         return
     if any(i["status"] == "active" for i in images.list_images(name=IMAGE_NAME)):
         return
+    log.warning(
+        "no guest image in %s (make guest builds one): %s is a stand-in disk no guest boots from",
+        guest_dir,
+        IMAGE_NAME,
+    )
     for stale in images.list_images(name=IMAGE_NAME):
         images.delete_image(stale["id"])  # a half-uploaded one from an interrupted start
     data = stand_in_image()

@@ -252,7 +252,13 @@ def test_catalog_urls_name_the_services_that_serve_them(
         assert services[compose_name]["command"][-1] == service
         published = {(p["published"], p["target"]) for p in services[compose_name]["ports"]}
         assert (url.port, url.port) in published
-    assert services["bootflow-seed"]["environment"] == env  # both write the same catalog
+    # Both write the same catalog; the seed also reads the guest the Docker host built.
+    seed_env = services["bootflow-seed"]["environment"]
+    assert seed_env == env | {"BOOTFLOW_GUEST_DIR": "/opt/bootflow-guest"}
+    assert any(
+        str(v).split(":")[:2][-1] == "/opt/bootflow-guest" and "/.guest" in str(v)
+        for v in services["bootflow-seed"]["volumes"]
+    ), services["bootflow-seed"]["volumes"]
     assert "BOOTFLOW_TOKEN_KEY" in services["identity"]["environment"]
     others = [n for n in bootflow_services(resolved) if n != "identity"]
     assert all("BOOTFLOW_TOKEN_KEY" not in services[n]["environment"] for n in others)
