@@ -2,7 +2,9 @@
 
 Database-facing tests take ``database_url`` and so run twice: on a SQLite file and on
 PostgreSQL. The PostgreSQL side is a throwaway cluster this session starts, unless
-``BOOTFLOW_TEST_POSTGRES_URL`` names a server to create test databases on.
+``BOOTFLOW_DATABASE_URL`` (or ``BOOTFLOW_TEST_POSTGRES_URL``) names a server to create test
+databases on. That variable is taken out of the environment at start: every stack, service
+and worker a test starts gets its own database, never the one named there.
 """
 
 from __future__ import annotations
@@ -17,10 +19,15 @@ from db.migrate import upgrade
 from tests.support.databases import BACKENDS, new_database
 from tests.support.postgres import throwaway_cluster
 
+# Popped at import, before any test builds Settings or starts a child process (both would
+# otherwise read it, and point at that database instead of the test's own).
+_given = [os.environ.pop(v, "") for v in ("BOOTFLOW_DATABASE_URL", "BOOTFLOW_TEST_POSTGRES_URL")]
+GIVEN_POSTGRES_URL = next((url for url in _given if url), "")
+
 
 @pytest.fixture(scope="session")
 def postgres_admin_url() -> Iterator[str]:
-    given = os.environ.get("BOOTFLOW_TEST_POSTGRES_URL")
+    given = GIVEN_POSTGRES_URL
     if given:
         yield given
         return
