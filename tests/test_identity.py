@@ -157,3 +157,62 @@ def test_version_discovery(cloud: LoopbackCloud) -> None:
 def test_bad_session_credentials_raise_unauthorized(cloud: LoopbackCloud) -> None:
     with pytest.raises(Unauthorized):
         Session(Credentials(cloud.settings.auth_url, "demo", "wrong", "demo")).token_info()
+
+
+def test_unscoped_auth_takes_the_default_project_only_with_a_role_there(
+    cloud: LoopbackCloud,
+) -> None:
+    admin = cloud.session("admin")
+    project = admin.request(
+        "identity", "POST", "projects", json={"project": {"name": "p3"}}
+    ).json()["project"]
+    user = admin.request(
+        "identity",
+        "POST",
+        "users",
+        json={"user": {"name": "u3", "password": "pw3", "default_project_id": project["id"]}},
+    ).json()["user"]
+    body = {
+        "auth": {
+            "identity": {
+                "methods": ["password"],
+                "password": {
+                    "user": {"name": "u3", "domain": {"id": "default"}, "password": "pw3"}
+                },
+            }
+        }
+    }
+    url = f"{cloud.settings.auth_url}/auth/tokens"
+    before = httpx.post(url, json=body)
+    assert before.status_code == 201
+    assert "project" not in before.json()["token"]  # no role on p3 yet: unscoped
+    roles = {r["name"]: r["id"] for r in admin.request("identity", "GET", "roles").json()["roles"]}
+    admin.request(
+        "identity", "PUT", f"projects/{project['id']}/users/{user['id']}/roles/{roles['member']}"
+    )
+    after = httpx.post(url, json=body)
+    assert after.json()["token"]["project"]["id"] == project["id"]
+
+
+def test_expired_token_is_refused_everywhere(cloud: LoopbackCloud) -> None:
+    from services.identity.tokens import TokenProvider
+
+    demo = _issue(cloud, "demo", "demo")
+    user_id = demo.json()["token"]["user"]["id"]
+    project_id = demo.json()["token"]["project"]["id"]
+    # Signed with the service's own key, so only its expiry is wrong.
+    expired, _ = TokenProvider(cloud.settings.token_key.get_secret_value(), -60).issue(
+        user_id, project_id, ("password",)
+    )
+    admin = _issue(cloud, "admin", "admin").headers["X-Subject-Token"]
+    checked = httpx.get(
+        f"{cloud.settings.auth_url}/auth/tokens",
+        headers={"X-Auth-Token": admin, "X-Subject-Token": expired},
+    )
+    assert checked.status_code == 404
+    assert "expired" in checked.json()["error"]["message"]
+    used = httpx.get(
+        f"{cloud.settings.auth_url}/auth/tokens",
+        headers={"X-Auth-Token": expired, "X-Subject-Token": expired},
+    )
+    assert used.status_code == 401

@@ -167,7 +167,12 @@ class Identity:
 
     def _scope(self, session: Session, user: User, scope: ScopeBody | None) -> str:
         if scope is None or scope.project is None:
-            return user.default_project_id or ""
+            # Keystone scopes to the default project only where the user has a role there;
+            # otherwise the token is unscoped.
+            default = user.default_project_id
+            if default and _roles(session, user.id, default):
+                return default
+            return ""
         ref = scope.project
         _check_domain(ref.domain)
         if ref.id:
