@@ -27,7 +27,7 @@ from db.models import Claim, ComputeNode, Instance
 from db.session import SessionFactory
 from scheduler import claims
 from scheduler.host_state import RequestSpec
-from scheduler.manager import SchedulerConfig, resolve_hints, select_hosts
+from scheduler.manager import SchedulerConfig, resolve_hints, select_hosts, up_and_enabled
 
 
 def scheduler_config(settings: Settings) -> SchedulerConfig:
@@ -121,8 +121,10 @@ class SchedulerActivities:
 
     @activity.defn(name=act.CLAIM_ALTERNATE.name)
     def claim_alternate(self, request: ClaimAlternateInput) -> bool:
-        """Claim on one alternate host; False if it no longer fits. Key: the instance uuid
-        (a claim it already holds there counts as done)."""
+        """Claim on one alternate host; False if it no longer fits, or is now disabled or
+        down (ComputeFilter's rule, checked in the claim's UPDATE), so the workflow moves on
+        to the next alternate instead of waiting out a dead host's pickup timeout. Key: the
+        instance uuid (a claim it already holds there counts as done)."""
         with self.sessions.begin() as session:
             instance = session.get(Instance, request.instance_uuid)
             spec = resolve_hints(
@@ -131,7 +133,15 @@ class SchedulerActivities:
                 request.scheduler_hints,
                 instance.project_id if instance else "",
             )
-            return claims.claim(session, spec, request.host)
+            alive = up_and_enabled(utcnow(), self.config.service_down)
+            claimed = claims.claim(session, spec, request.host, only_if=alive)
+        if not claimed:
+            activity.logger.info(
+                "alternate %s for %s is disabled, down or full; skipped",
+                request.host,
+                request.instance_uuid,
+            )
+        return claimed
 
     @activity.defn(name=act.RECORD_RESCHEDULE.name)
     def record_reschedule(self, request: RescheduleInput) -> bool:

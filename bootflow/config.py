@@ -175,6 +175,8 @@ class Settings(BaseSettings):
     cpu_allocation_ratio: float = 4.0
     ram_allocation_ratio: float = 1.0
     disk_allocation_ratio: float = 1.0
+    # The availability zone this compute host reports (AvailabilityZoneFilter, os-services).
+    availability_zone: str = "nova"
     heartbeat_seconds: float = 10.0
     service_down_seconds: float = 60.0
 

@@ -14,6 +14,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
@@ -43,9 +44,18 @@ class HostState:
     disabled_reason: str | None
     vcpus: str  # used/total
     memory_mb: str  # used/total
+    disk_gb: str  # used/total
+    # The allocation ratios the scheduler multiplies the totals by ("?" if not reported).
+    cpu_allocation_ratio: float | str
+    ram_allocation_ratio: float | str
+    disk_allocation_ratio: float | str
     servers: int  # on this host, not deleted
     in_flight: int  # of those, with a task (building, deleting, ...)
     queue: QueueState | None = None  # None when Temporal could not be asked
+
+
+def _used_of_total(hypervisor: dict[str, Any], field: str) -> str:
+    return f"{hypervisor.get(f'{field}_used', '?')}/{hypervisor.get(field, '?')}"
 
 
 def host_states(compute: ComputeClient) -> list[HostState]:
@@ -55,6 +65,7 @@ def host_states(compute: ComputeClient) -> list[HostState]:
     for hypervisor in sorted(compute.list_hypervisors(), key=lambda h: h["service"]["host"]):
         host = hypervisor["service"]["host"]
         servers = compute.list_servers(all_projects=True, host=host)
+        ratios = hypervisor.get("bootflow:allocation_ratios") or {}
         states.append(
             HostState(
                 host=host,
@@ -62,9 +73,12 @@ def host_states(compute: ComputeClient) -> list[HostState]:
                 up=hypervisor["state"] == "up",
                 disabled=hypervisor["status"] == "disabled",
                 disabled_reason=hypervisor["service"].get("disabled_reason"),
-                vcpus=f"{hypervisor.get('vcpus_used', '?')}/{hypervisor.get('vcpus', '?')}",
-                memory_mb=f"{hypervisor.get('memory_mb_used', '?')}/"
-                f"{hypervisor.get('memory_mb', '?')}",
+                vcpus=_used_of_total(hypervisor, "vcpus"),
+                memory_mb=_used_of_total(hypervisor, "memory_mb"),
+                disk_gb=_used_of_total(hypervisor, "local_gb"),
+                cpu_allocation_ratio=ratios.get("cpu", "?"),
+                ram_allocation_ratio=ratios.get("ram", "?"),
+                disk_allocation_ratio=ratios.get("disk", "?"),
                 servers=len(servers),
                 in_flight=sum(1 for s in servers if s.get("OS-EXT-STS:task_state")),
             )

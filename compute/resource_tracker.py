@@ -14,11 +14,13 @@ from scheduler.claims import sync_usage
 
 
 def report(sessions: SessionFactory, host: str, found: HostResources, settings: Settings) -> None:
-    """Write the host's capacity (libvirt's numbers unless the settings override them)."""
+    """Write the host's capacity (libvirt's numbers unless the settings override them) and
+    its availability zone."""
     values = {
         "hypervisor_type": found.hypervisor_type,
         "hypervisor_hostname": found.hypervisor_hostname,
         "cpu_arch": found.cpu_arch,
+        "availability_zone": settings.availability_zone,
         "vcpus": settings.host_vcpus or found.vcpus,
         "memory_mb": settings.host_memory_mb or found.memory_mb,
         "local_gb": settings.host_disk_gb or found.disk_gb,

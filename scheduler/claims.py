@@ -8,7 +8,7 @@ by instance uuid, makes a retried claim find the first one instead of claiming t
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, true, update
 from sqlalchemy.orm import Session
 
 from db.models import Claim, ComputeNode, Instance
@@ -16,9 +16,15 @@ from scheduler.host_state import RequestSpec
 from scheduler.manager import group_allows
 
 
-def claim(session: Session, spec: RequestSpec, host: str) -> bool:
-    """Hold the request's resources on ``host``; False if they no longer fit there, or its
-    server group's policy no longer allows it."""
+def claim(
+    session: Session,
+    spec: RequestSpec,
+    host: str,
+    only_if: ColumnElement[bool] | None = None,
+) -> bool:
+    """Hold the request's resources on ``host``; False if they no longer fit there, its
+    server group's policy no longer allows it, or its row fails ``only_if`` (a further
+    condition checked in the same UPDATE, such as ``manager.up_and_enabled``)."""
     existing = session.get(Claim, spec.instance_uuid)
     if existing is not None:
         return existing.host == host
@@ -29,6 +35,7 @@ def claim(session: Session, spec: RequestSpec, host: str) -> bool:
         update(node)
         .where(
             node.host == host,
+            true() if only_if is None else only_if,
             node.vcpus_used + spec.vcpus <= node.vcpus * node.cpu_allocation_ratio,
             node.memory_mb_used + spec.memory_mb <= node.memory_mb * node.ram_allocation_ratio,
             node.local_gb_used + spec.root_gb <= node.local_gb * node.disk_allocation_ratio,

@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, and_, select
 from sqlalchemy.orm import Session
 
 from db.models import Claim, ComputeNode, Instance, ServerGroup, ServerGroupMember
@@ -99,11 +99,16 @@ def resolve_hints(
     )
 
 
+def up_and_enabled(now: datetime, service_down: timedelta) -> ColumnElement[bool]:
+    """ComputeFilter in SQL: the host is enabled and its worker heartbeated within
+    ``service_down``. The candidates' query applies it, and so does an alternate's claim."""
+    return and_(ComputeNode.disabled.is_(False), ComputeNode.heartbeat_at >= now - service_down)
+
+
 def _candidates(spec: RequestSpec, now: datetime, config: SchedulerConfig) -> Select[ComputeNode]:
     node = ComputeNode
     query = select(node).where(
-        node.disabled.is_(False),
-        node.heartbeat_at >= now - config.service_down,
+        up_and_enabled(now, config.service_down),
         node.vcpus_used + spec.vcpus <= node.vcpus * node.cpu_allocation_ratio,
         node.memory_mb_used + spec.memory_mb <= node.memory_mb * node.ram_allocation_ratio,
         node.local_gb_used + spec.root_gb <= node.local_gb * node.disk_allocation_ratio,

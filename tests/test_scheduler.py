@@ -5,13 +5,22 @@ from __future__ import annotations
 import random
 import threading
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
 
+from activities.scheduler import SchedulerActivities
+from bootflow.config import Settings, load_settings
+from bootflow.errors import ErrorType
+from bootflow.messages import ClaimAlternateInput, FlavorSpec, ScheduleInput
+from compute import resource_tracker
+from compute.driver import HostResources
 from db.base import utcnow
 from db.models import Claim, ComputeNode, Instance
-from db.session import make_engine, make_session_factory
+from db.session import SessionFactory, make_engine, make_session_factory
 from scheduler import claims
 from scheduler.filters import (
     AvailabilityZoneFilter,
@@ -337,4 +346,75 @@ def test_concurrent_claims_of_an_anti_affinity_group_never_share_a_host(
     for t in threads:
         t.join()
     assert sorted(placed.values()) == ["h1", "h2", "h3"]  # three hosts, three members
+    engine.dispose()
+
+
+# --- availability zones and alternates -----------------------------------------------------
+
+TINY_FLAVOR = FlavorSpec("1", "m1.tiny", vcpus=1, memory_mb=512, root_gb=1)
+
+
+def _report(sessions: SessionFactory, name: str, settings: Settings) -> None:
+    found = HostResources("QEMU", name, "x86_64", vcpus=8, memory_mb=8192, disk_gb=100)
+    resource_tracker.report(sessions, name, found, settings)
+
+
+def test_each_host_reports_its_zone_and_a_boot_lands_in_the_zone_it_asks(
+    database_url: str, tmp_path: Path
+) -> None:
+    engine = make_engine(database_url)
+    sessions = make_session_factory(engine)
+    in_nova = load_settings(tmp_path)
+    in_az2 = load_settings(tmp_path, availability_zone="az2")
+    _report(sessions, "node1", in_nova)
+    _report(sessions, "node2", in_nova)
+    _report(sessions, "node2", in_az2)  # a restart with a new zone moves the host
+    with sessions.begin() as s:
+        zones = dict(s.execute(select(ComputeNode.host, ComputeNode.availability_zone)).all())
+    assert zones == {"node1": "nova", "node2": "az2"}
+
+    scheduler = SchedulerActivities(sessions, in_nova)
+    env = ActivityEnvironment()
+    placed = env.run(
+        scheduler.schedule_and_claim, ScheduleInput("i-az2", TINY_FLAVOR, availability_zone="az2")
+    )
+    assert (placed.host, placed.alternates) == ("node2", [])
+    with pytest.raises(ApplicationError) as refused:
+        env.run(
+            scheduler.schedule_and_claim,
+            ScheduleInput("i-az9", TINY_FLAVOR, availability_zone="az9"),
+        )
+    assert refused.value.type == ErrorType.NO_VALID_HOST
+    assert refused.value.message == (
+        "No valid host was found. 2 hosts; AvailabilityZoneFilter removed 2."
+    )
+    engine.dispose()
+
+
+def test_claim_alternate_skips_alternates_that_are_down_or_disabled(
+    database_url: str, tmp_path: Path
+) -> None:
+    engine = make_engine(database_url)
+    sessions = make_session_factory(engine)
+    for name in ("down", "disabled", "ok"):
+        _node(sessions, name, memory_mb=4096)
+    with sessions.begin() as s:
+        s.execute(
+            update(ComputeNode)
+            .where(ComputeNode.host == "down")
+            .values(heartbeat_at=utcnow() - timedelta(seconds=61))
+        )
+        s.execute(update(ComputeNode).where(ComputeNode.host == "disabled").values(disabled=True))
+    scheduler = SchedulerActivities(sessions, load_settings(tmp_path, service_down_seconds=60.0))
+    env = ActivityEnvironment()
+
+    def claim(host: str) -> bool:
+        return env.run(scheduler.claim_alternate, ClaimAlternateInput("i-1", TINY_FLAVOR, host))
+
+    # The workflow tries its alternates in order until one claim succeeds.
+    assert [claim(h) for h in ("down", "disabled", "ok")] == [False, False, True]
+    with sessions.begin() as s:
+        assert s.get(Claim, "i-1").host == "ok"  # type: ignore[union-attr]
+        used = dict(s.execute(select(ComputeNode.host, ComputeNode.memory_mb_used)).all())
+    assert used == {"down": 0, "disabled": 0, "ok": 512}
     engine.dispose()

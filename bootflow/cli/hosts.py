@@ -25,6 +25,10 @@ COLUMNS = (
     "Reason",
     "VCPUs",
     "RAM MiB",
+    "Disk GiB",
+    "CPU ratio",
+    "RAM ratio",
+    "Disk ratio",
     "Servers",
     "In flight",
     "Pollers",
@@ -54,6 +58,10 @@ def _row(state: hosts.HostState) -> dict[str, Any]:
         "Reason": state.disabled_reason or "",
         "VCPUs": state.vcpus,
         "RAM MiB": state.memory_mb,
+        "Disk GiB": state.disk_gb,
+        "CPU ratio": state.cpu_allocation_ratio,
+        "RAM ratio": state.ram_allocation_ratio,
+        "Disk ratio": state.disk_allocation_ratio,
         "Servers": state.servers,
         "In flight": state.in_flight,
         "Pollers": queue.pollers if queue else "?",
@@ -70,7 +78,8 @@ def host() -> None:
 @format_options
 @pass_context
 def list_hosts(obj: CliContext, fmt: str, columns: tuple[str, ...]) -> None:
-    """Every compute host: up/down (heartbeat), enabled/disabled, usage, its servers and
+    """Every compute host: up/down (heartbeat), enabled/disabled, used/total vCPUs, RAM and
+    disk with the allocation ratios the scheduler applies to them, its servers and
     how many have a task in flight, and its task queue's pollers and backlog ("?" when
     Temporal does not answer)."""
     states = hosts.with_queues(obj.settings, hosts.host_states(_admin(obj)))
