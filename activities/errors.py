@@ -33,6 +33,12 @@ _TRANSIENT_LIBVIRT = frozenset(
 _BY_STATUS = {400: ErrorType.INVALID_REQUEST, 403: ErrorType.FORBIDDEN}
 
 
+def transient_libvirt(exc: libvirt.libvirtError) -> bool:
+    """Whether a libvirt error is worth another try on the same host; any other one is
+    definitive (the build aborts there, and reschedules)."""
+    return exc.get_error_code() in _TRANSIENT_LIBVIRT
+
+
 def classify(exc: BaseException) -> BaseException:
     """The exception to report for ``exc``: itself if retryable, else a non-retryable one."""
     if isinstance(exc, (ApplicationError, CancelledError)):
@@ -46,7 +52,7 @@ def classify(exc: BaseException) -> BaseException:
         return request_error(
             kind or _BY_STATUS.get(exc.status, ErrorType.BUILD_ABORTED), exc.message
         )
-    if isinstance(exc, libvirt.libvirtError) and exc.get_error_code() not in _TRANSIENT_LIBVIRT:
+    if isinstance(exc, libvirt.libvirtError) and not transient_libvirt(exc):
         return request_error(ErrorType.BUILD_ABORTED, f"libvirt: {exc}")
     return exc
 

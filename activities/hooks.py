@@ -5,13 +5,17 @@
   effect (``<activity>:before`` / ``<activity>:after``), which proves every step is safe to
   run twice;
 - what it raised is classified: transient errors stay retryable, request errors become
-  non-retryable ApplicationErrors with a readable type (activities.errors.classify).
+  non-retryable ApplicationErrors with a readable type (activities.errors.classify);
+- a step the workflow gave a heartbeat timeout heartbeats while it runs (unless it reports
+  its own progress), so a worker that dies mid-step is noticed within that timeout.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -19,11 +23,13 @@ from temporalio import activity
 from temporalio.exceptions import CancelledError
 from temporalio.worker import (
     ActivityInboundInterceptor,
+    ActivityOutboundInterceptor,
     ExecuteActivityInput,
     Interceptor,
 )
 
 from activities.errors import classify
+from bootflow import activity_defs as act
 from bootflow.faults import FaultPlan
 from db import actions
 from db.base import utcnow
@@ -31,6 +37,11 @@ from db.instances import instance_name
 from db.session import SessionFactory
 
 log = logging.getLogger(__name__)
+
+# Steps that heartbeat with their progress (bytes so far); a bare beat would overwrite it.
+REPORTS_OWN_PROGRESS = frozenset({act.FETCH_IMAGE.name})
+# The liveness heartbeat's period: this often, and at least three a heartbeat timeout.
+LIVENESS_EVERY_SECONDS = 3.0
 
 
 class ActivityHooks(Interceptor):
@@ -48,6 +59,17 @@ class _Hooks(ActivityInboundInterceptor):
     def __init__(self, next: ActivityInboundInterceptor, hooks: ActivityHooks) -> None:
         super().__init__(next)
         self.hooks = hooks
+        self.outbound: ActivityOutboundInterceptor | None = None
+
+    def init(self, outbound: ActivityOutboundInterceptor) -> None:
+        super().init(outbound)
+        self.outbound = outbound
+
+    def _heartbeat(self) -> None:
+        """A heartbeat sent from the event loop. (Not activity.heartbeat(): while a sync step
+        runs, that one hands the beat from its thread to this loop and waits for it.)"""
+        assert self.outbound is not None
+        self.outbound.heartbeat()
 
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
         info = activity.info()
@@ -60,8 +82,10 @@ class _Hooks(ActivityInboundInterceptor):
         label = await self._label(instance_uuid)
         try:
             await self._fault(f"{name}:before", label)
-            result = await super().execute_activity(input)
-            await self._fault(f"{name}:after", label)
+            with _liveness(info, self._heartbeat):
+                result = await super().execute_activity(input)
+            # Named now if the step wrote the record (create_instance_record's first try).
+            await self._fault(f"{name}:after", await self._label(instance_uuid))
         except BaseException as exc:
             await self._finish(await started, f"{type(exc).__name__}: {exc}")
             classified = classify(exc)
@@ -81,7 +105,7 @@ class _Hooks(ActivityInboundInterceptor):
             # Heartbeat while holding: a cancellation reaches an activity only that way.
             deadline = asyncio.get_running_loop().time() + rule.seconds
             while (left := deadline - asyncio.get_running_loop().time()) > 0:
-                activity.heartbeat()
+                self._heartbeat()
                 if activity.is_cancelled():  # (a sync activity is told so, not interrupted)
                     raise CancelledError("cancelled while held by the fault plan")
                 await asyncio.sleep(min(0.5, left))
@@ -131,3 +155,27 @@ class _Hooks(ActivityInboundInterceptor):
             await asyncio.to_thread(actions.finish_event, self.hooks.sessions, event_id, error)
         except Exception:
             log.exception("could not record the end of event %s", event_id)
+
+
+@contextmanager
+def _liveness(info: activity.Info, heartbeat: Callable[[], None]) -> Iterator[None]:
+    """Heartbeat from the worker's event loop while the step runs in its thread, when the
+    workflow gave it a heartbeat timeout: a live worker keeps beating however long one call
+    blocks, a killed one stops, and Temporal retries the step after the timeout (a sync step
+    also hears of its cancellation only through a heartbeat)."""
+    timeout = info.heartbeat_timeout
+    if not timeout or info.activity_type in REPORTS_OWN_PROGRESS:
+        yield
+        return
+    every = min(LIVENESS_EVERY_SECONDS, timeout.total_seconds() / 3)
+
+    async def beat() -> None:
+        while True:
+            heartbeat()
+            await asyncio.sleep(every)
+
+    task = asyncio.get_running_loop().create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()

@@ -7,6 +7,7 @@ images do); they are cached beside it and the guest boots them directly, with th
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +25,8 @@ from compute.image_cache import Download, ImageCache, ImageVerificationError
 from db.instances import set_task_state
 from db.session import SessionFactory
 
-# Heartbeat at most this often while bytes arrive (a heartbeat is a call to the server).
-_HEARTBEAT_EVERY_BYTES = 8 << 20
+# Heartbeat at most this often (each one is handed to the SDK, which batches them to the server).
+HEARTBEAT_EVERY_SECONDS = 1.0
 
 # Image properties read at boot. The first three are Glance's and Nova's; the last is
 # bootflow's: the console line a guest prints once it is up, which spawn waits for.
@@ -52,6 +53,33 @@ class BootFiles:
         return [p for p in (self.kernel, self.ramdisk) if p is not None]
 
 
+class Heartbeat:
+    """The fetching step's heartbeats, at most one a HEARTBEAT_EVERY_SECONDS: ``progress``
+    with the bytes so far, ``waiting`` while another download of the image holds its lock
+    (each repeats the last bytes reported). Outside an activity it does nothing."""
+
+    def __init__(self) -> None:
+        self._last = float("-inf")
+        self._done: int | None = None
+
+    def progress(self, done: int) -> None:
+        self._done = done
+        self._beat()
+
+    def waiting(self) -> None:
+        self._beat()
+
+    def _beat(self) -> None:
+        now = time.monotonic()
+        if now - self._last < HEARTBEAT_EVERY_SECONDS or not activity.in_activity():
+            return
+        self._last = now
+        if self._done is None:
+            activity.heartbeat()
+        else:
+            activity.heartbeat(self._done)
+
+
 class ImageActivities:
     def __init__(self, images: ImageClient, cache: ImageCache, sessions: SessionFactory) -> None:
         self.images = images
@@ -66,9 +94,10 @@ class ImageActivities:
 
         return fetch
 
-    def _cached(self, image_id: str, role: str) -> Path:
-        """A kernel or ramdisk image in the cache, fetched and verified as the image is.
-        Its record is read once per worker: an active image's data never changes."""
+    def _cached(self, image_id: str, role: str, heartbeat: Heartbeat) -> Path:
+        """A kernel or ramdisk image in the cache, fetched and verified as the image is
+        (heartbeating as it goes). Its record is read once per worker: an active image's
+        data never changes."""
         record = self._records.get(image_id)
         if record is None:
             record = self.images.get_image(image_id)
@@ -86,15 +115,18 @@ class ImageActivities:
                 record.get("checksum"),
                 record.get("os_hash_value"),
                 self._fetch(image_id),
+                heartbeat.progress,
+                heartbeat.waiting,
             )
         except ImageVerificationError as exc:
             raise request_error(ErrorType.IMAGE_VERIFICATION_FAILED, str(exc)) from exc
         return path
 
-    def boot_files(self, image: ImageSpec) -> BootFiles:
+    def boot_files(self, image: ImageSpec, heartbeat: Heartbeat | None = None) -> BootFiles:
         """The kernel and ramdisk the image names, cached (a no-op once fetch_image did
         it), with its command line and ready marker, from the image's properties (read
         from the image service only when the workflow's ImageSpec predates them)."""
+        heartbeat = heartbeat or Heartbeat()
         with service_errors(f"read the boot files of image {image.id}"):
             record: dict[str, Any] = (
                 image.properties
@@ -102,8 +134,10 @@ class ImageActivities:
                 else self.images.get_image(image.id)
             )
             kernel_id, ramdisk_id = record.get(KERNEL_ID), record.get(RAMDISK_ID)
-            kernel = self._cached(kernel_id, "kernel") if kernel_id else None
-            ramdisk = self._cached(ramdisk_id, "ramdisk") if ramdisk_id and kernel else None
+            kernel = self._cached(kernel_id, "kernel", heartbeat) if kernel_id else None
+            ramdisk = (
+                self._cached(ramdisk_id, "ramdisk", heartbeat) if ramdisk_id and kernel else None
+            )
         cmdline = record.get(OS_COMMAND_LINE) or (DEFAULT_CMDLINE if kernel else None)
         marker = record.get(READY_MARKER)
         return BootFiles(kernel, ramdisk, cmdline, str(marker) if marker else None)
@@ -111,17 +145,11 @@ class ImageActivities:
     @activity.defn(name=act.FETCH_IMAGE.name)
     def fetch_image(self, request: FetchImageInput) -> CachedImage:
         """Download the image into the cache once, verify size and checksums, heartbeat
-        the bytes so far. Key: the image id (a cached, verified copy is reused)."""
+        the bytes so far (and while another boot's download of it holds the lock, and while
+        its kernel and ramdisk come). Key: the image id (a cached, verified copy is reused)."""
         set_task_state(self.sessions, request.instance_uuid, TaskState.SPAWNING)
         image = request.image
-        last = 0
-
-        def progress(done: int) -> None:
-            nonlocal last
-            if done - last >= _HEARTBEAT_EVERY_BYTES or done == image.size:
-                last = done
-                activity.heartbeat(done)
-
+        heartbeat = Heartbeat()
         with service_errors(f"download image {image.id}"):
             try:
                 path, downloaded = self.cache.ensure(
@@ -130,12 +158,13 @@ class ImageActivities:
                     image.checksum,
                     image.os_hash_value,
                     self._fetch(image.id),
-                    progress,
+                    heartbeat.progress,
+                    heartbeat.waiting,
                 )
             except ImageVerificationError as exc:
                 raise request_error(ErrorType.IMAGE_VERIFICATION_FAILED, str(exc)) from exc
         if downloaded:
             activity.logger.info("cached image %s (%d bytes)", image.id, image.size)
         # Its kernel and ramdisk too, so the download time is this step's, not spawn's.
-        self.boot_files(image)
+        self.boot_files(image, heartbeat)
         return CachedImage(image.id, str(path), image.size)

@@ -77,6 +77,27 @@ class InstanceActivities:
             )
             return record_of(instance)
 
+    @activity.defn(name=act.DELETE_INSTANCE_RECORD.name)
+    def delete_instance_record(self, request: InstanceRef) -> bool:
+        """Undo of create_instance_record for a request that was not accepted, which leaves
+        no record: the row (with its faults and mappings) and its group membership go. The
+        create action stays, finished, saying so. Key: the instance uuid; False when there is
+        no record (never written, or already removed), or it is past building."""
+        with self.sessions.begin() as session:
+            instance = session.get(Instance, request.instance_uuid)
+            if instance is None or instance.vm_state != VmState.BUILDING:
+                return False
+            session.execute(
+                delete(ServerGroupMember).where(ServerGroupMember.instance_uuid == instance.uuid)
+            )
+            session.delete(instance)
+            actions.finish_action(
+                session,
+                activity.info().workflow_id or "",
+                "The request was not accepted; its instance record was removed.",
+            )
+            return True
+
     @activity.defn(name=act.MARK_ACTIVE.name)
     def mark_active(self, request: MarkActiveInput) -> InstanceRecord:
         """vm_state active with host, addresses and launch time. Key: the instance uuid."""

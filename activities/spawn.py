@@ -16,7 +16,7 @@ from typing import Any
 import libvirt
 from temporalio import activity
 
-from activities.errors import service_errors
+from activities.errors import service_errors, transient_libvirt
 from activities.heartbeat import heartbeating
 from activities.images import BootFiles
 from bootflow import activity_defs as act
@@ -49,6 +49,15 @@ CONSOLE_IN_FAULT = 600
 
 # How long a subnet read for a config drive is reused.
 SUBNET_CACHE_SECONDS = 60.0
+
+
+def hypervisor_failure(message: str) -> libvirt.libvirtError:
+    """A definitive libvirt error saying ``message`` (an injected one): no error code, not
+    the code and message libvirt last left on this thread."""
+    exc = libvirt.libvirtError(message)
+    exc.err = None
+    exc.args = (message,)
+    return exc
 
 
 class SpawnActivities:
@@ -153,7 +162,7 @@ class SpawnActivities:
         uuid, host = request.instance_uuid, self.driver.host
         try:
             with heartbeating():
-                self.faults.check("spawn", request.name, error=libvirt.libvirtError)
+                self.faults.check("spawn", request.name, error=hypervisor_failure)
                 boot = self.boot_files(request.image)
                 base = Path(request.cached_image.path)
                 root_disk = self.driver.create_root_disk(
@@ -176,6 +185,8 @@ class SpawnActivities:
                 f"{(exc.stderr or '').strip() or exc}",
             ) from exc
         except libvirt.libvirtError as exc:
+            if transient_libvirt(exc):
+                raise  # transient (a timeout, the connection lost): retried with backoff
             raise request_error(
                 ErrorType.BUILD_ABORTED,
                 f"Build of instance {uuid} aborted: the hypervisor on {host} failed to "

@@ -2,7 +2,9 @@
 
 Concurrent boots of the same image on one host fetch it once: the first takes a file lock
 and downloads to a temporary file, verifies size and checksums against the image record,
-then renames it into place; the others wait on the lock and find it there.
+then renames it into place; the others wait on the lock and find it there. A waiter polls
+the lock and calls its ``heartbeat`` between tries, so a step blocked behind a long download
+still shows it is alive.
 
 A cached copy stays while any instance on the host uses it; once none does, it is removed
 after it has gone unused for a configurable age (its mtime is its last use).
@@ -34,6 +36,13 @@ class Download:
 # (destination path, progress callback) -> what was written; the caller streams the bytes.
 Fetcher = Callable[[Path, Callable[[int], None]], Download]
 
+# How often a boot waiting on another download of the same image tries the lock again.
+LOCK_POLL_SECONDS = 0.5
+
+
+def _nothing() -> None:
+    pass
+
 
 class ImageCache:
     def __init__(self, base_dir: Path) -> None:
@@ -43,10 +52,18 @@ class ImageCache:
         return self.base_dir / image_id
 
     @contextmanager
-    def _locked(self, image_id: str) -> Iterator[None]:
+    def _locked(self, image_id: str, heartbeat: Callable[[], None] = _nothing) -> Iterator[None]:
+        """The image's lock, held; while another holder has it, ``heartbeat`` is called every
+        LOCK_POLL_SECONDS."""
         self.base_dir.mkdir(parents=True, exist_ok=True)
         with open(self.base_dir / f".{image_id}.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+            while True:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    heartbeat()
+                    time.sleep(LOCK_POLL_SECONDS)
             try:
                 yield
             finally:
@@ -60,10 +77,13 @@ class ImageCache:
         sha512: str | None,
         fetch: Fetcher,
         progress: Callable[[int], None] = lambda _n: None,
+        heartbeat: Callable[[], None] = _nothing,
     ) -> tuple[Path, bool]:
-        """The cached copy's path, and whether this call downloaded it."""
+        """The cached copy's path, and whether this call downloaded it. ``progress`` hears
+        the bytes downloaded so far; ``heartbeat`` is called while another download of the
+        image holds its lock."""
         target = self.path(image_id)
-        with self._locked(image_id):
+        with self._locked(image_id, heartbeat):
             if target.exists() and target.stat().st_size == size:
                 os.utime(target)  # last use, for the cache's age-based cleanup
                 return target, False

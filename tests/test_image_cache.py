@@ -1,4 +1,5 @@
-"""The host's image cache: fetched once under concurrency, verified, never half-written."""
+"""The host's image cache: fetched once under concurrency, verified, never half-written; and
+the fetch_image step heartbeating all the while."""
 
 from __future__ import annotations
 
@@ -10,8 +11,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from temporalio.testing import ActivityEnvironment
 
+from activities import images as images_module
+from activities.images import ImageActivities
+from bootflow.messages import FetchImageInput, ImageSpec
+from clients.image import Transfer
 from compute.image_cache import Download, ImageCache, ImageVerificationError, file_digests
+from db.migrate import upgrade
+from db.session import make_engine, make_session_factory
 
 DATA = b"x" * 100_000
 MD5 = hashlib.md5(DATA, usedforsecurity=False).hexdigest()
@@ -82,3 +90,83 @@ def test_unused_bases_go_after_their_age_and_used_ones_stay(tmp_path: Path) -> N
     os.utime(cache.path("unused-young"), (now - 2 * day, now - 2 * day))
     cache.ensure("unused-young", len(DATA), MD5, SHA512, _fetch_data)
     assert cache.cleanup({cache.path("used")}, max_unused_seconds=day) == []
+
+
+def test_a_boot_waiting_on_anothers_download_heartbeats(tmp_path: Path) -> None:
+    """The lock is polled, not blocked on: a step waiting behind a long download of the
+    same image still heartbeats, so it is not taken for a dead worker."""
+    cache = ImageCache(tmp_path)
+    holding = threading.Event()
+
+    def slow(dest: Path, progress: Callable[[int], None]) -> Download:
+        holding.set()
+        time.sleep(1.5)
+        dest.write_bytes(DATA)
+        return file_digests(dest)
+
+    first = threading.Thread(target=cache.ensure, args=("img", len(DATA), MD5, SHA512, slow))
+    first.start()
+    assert holding.wait(10)
+    beats: list[float] = []
+    path, downloaded = cache.ensure(
+        "img", len(DATA), MD5, SHA512, slow, heartbeat=lambda: beats.append(time.monotonic())
+    )
+    first.join()
+    assert (path, downloaded) == (cache.path("img"), False)
+    assert len(beats) >= 2  # one a LOCK_POLL_SECONDS while the other download ran
+
+
+class FakeImages:
+    """The image service for fetch_image: records, and downloads that report progress."""
+
+    def __init__(self, records: dict[str, dict[str, object]], beats: list[str]) -> None:
+        self.records = records
+        self.beats = beats
+        self.downloading: str | None = None
+
+    def get_image(self, image_id: str) -> dict[str, object]:
+        return self.records[image_id]
+
+    def download(
+        self, image_id: str, dest: Path, progress: Callable[[int], None] | None = None
+    ) -> Transfer:
+        self.downloading = image_id
+        for done in range(10_000, len(DATA) + 1, 10_000):
+            assert progress is not None
+            progress(done)
+            time.sleep(0.01)
+        dest.write_bytes(DATA)
+        self.downloading = None
+        return Transfer(len(DATA), MD5, SHA512)
+
+
+def test_fetch_image_heartbeats_while_its_kernel_and_ramdisk_come(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(images_module, "HEARTBEAT_EVERY_SECONDS", 0.0)
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    upgrade(url)
+    record = {"status": "active", "size": len(DATA), "checksum": MD5, "os_hash_value": SHA512}
+    beats: list[str] = []
+    images = FakeImages({"aki": record, "ari": record}, beats)
+    engine = make_engine(url)
+    fetcher = ImageActivities(
+        images,  # type: ignore[arg-type]
+        ImageCache(tmp_path / "_base"),
+        make_session_factory(engine),
+    )
+    env = ActivityEnvironment()
+    env.on_heartbeat = lambda *details: beats.append(images.downloading or "")
+    image = ImageSpec(
+        "img",
+        "guest",
+        len(DATA),
+        "qcow2",
+        MD5,
+        os_hash_value=SHA512,
+        properties={"kernel_id": "aki", "ramdisk_id": "ari"},
+    )
+    cached = env.run(fetcher.fetch_image, FetchImageInput("i-1", image))
+    engine.dispose()
+    assert cached.path == str(tmp_path / "_base" / "img")
+    assert {"img", "aki", "ari"} <= set(beats)  # the image's, the kernel's, the ramdisk's

@@ -16,12 +16,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import libvirt
 import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
+from activities.errors import classify
 from activities.images import BootFiles
-from activities.spawn import SpawnActivities
+from activities.spawn import SpawnActivities, hypervisor_failure
 from bootflow.errors import ErrorType
 from bootflow.faults import FaultPlan
 from bootflow.messages import (
@@ -32,6 +34,7 @@ from bootflow.messages import (
     PortSpec,
     SpawnInput,
 )
+from compute.domain_xml import DomainSpec
 from compute.driver import LibvirtDriver
 from db.migrate import upgrade
 from db.session import SessionFactory, make_engine, make_session_factory
@@ -144,3 +147,71 @@ def test_a_silent_guest_aborts_the_build_and_is_destroyed(
     assert "Unable to mount root fs" in message  # the console says why
     assert spawner.driver.guests() == []
     assert not spawner.driver.instance_dir(request.instance_uuid).exists()
+
+
+class FailingDriver(LibvirtDriver):
+    """The test driver, but defining and starting the domain fails with ``code``."""
+
+    code = libvirt.VIR_ERR_OPERATION_FAILED
+
+    def spawn(self, spec: DomainSpec) -> int:
+        exc = libvirt.libvirtError("virDomainCreate failed")
+        exc.err = (self.code, libvirt.VIR_FROM_QEMU, str(exc), libvirt.VIR_ERR_ERROR)
+        exc.err += ("", "", "", 0, 0)
+        raise exc
+
+
+def _failing(tmp_path: Path, sessions: SessionFactory, code: int) -> SpawnActivities:
+    driver = FailingDriver("test:///default", "node1", tmp_path / "node1", deployment="d-1")
+    driver.code = code
+    return SpawnActivities(driver, sessions, FaultPlan(), networks=FakeNetworks())  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        libvirt.VIR_ERR_OPERATION_TIMEOUT,
+        libvirt.VIR_ERR_RPC,
+        libvirt.VIR_ERR_NO_CONNECT,
+        libvirt.VIR_ERR_SYSTEM_ERROR,
+    ],
+)
+def test_a_transient_hypervisor_error_is_retried_not_aborted(
+    tmp_path: Path, sessions: SessionFactory, code: int
+) -> None:
+    """A libvirt timeout or a lost connection propagates as is: the activity's retry policy
+    tries again with backoff on the same host, rather than aborting the build there."""
+    spawner = _failing(tmp_path, sessions, code)
+    with pytest.raises(libvirt.libvirtError) as raised:
+        ActivityEnvironment().run(spawner.spawn, _request(tmp_path))
+    assert raised.value.get_error_code() == code
+    assert classify(raised.value) is raised.value  # the interceptor leaves it retryable
+
+
+@pytest.mark.parametrize(
+    "code", [libvirt.VIR_ERR_OPERATION_FAILED, libvirt.VIR_ERR_XML_ERROR, libvirt.VIR_ERR_NO_DOMAIN]
+)
+def test_a_definitive_hypervisor_error_aborts_the_build_on_this_host(
+    tmp_path: Path, sessions: SessionFactory, code: int
+) -> None:
+    spawner = _failing(tmp_path, sessions, code)
+    request = _request(tmp_path)
+    with pytest.raises(ApplicationError) as failed:
+        ActivityEnvironment().run(spawner.spawn, request)
+    assert failed.value.type == ErrorType.BUILD_ABORTED and failed.value.non_retryable
+    assert f"Build of instance {request.instance_uuid} aborted" in str(failed.value)
+    assert "the hypervisor on node1 failed to start it" in str(failed.value)
+
+
+def test_an_injected_spawn_failure_is_definitive_whatever_libvirt_last_left(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """libvirtError() takes the thread's last libvirt error: an injected one must not pick up
+    a stale transient code (and be retried instead of failing as the plan says)."""
+    stale = (libvirt.VIR_ERR_OPERATION_TIMEOUT, 0, "stale timeout", 2, "", "", "", 0, 0)
+    monkeypatch.setattr(libvirt.libvirtmod, "virGetLastError", lambda: stale)
+    assert libvirt.libvirtError("x").get_error_code() == libvirt.VIR_ERR_OPERATION_TIMEOUT
+    injected = hypervisor_failure("injected: the domain failed to start")
+    assert injected.get_error_code() is None
+    assert str(injected) == "injected: the domain failed to start"
+    assert isinstance(classify(injected), ApplicationError)

@@ -67,6 +67,7 @@ def build_activities(settings: Settings) -> list[Callable[..., Any]]:
         quota.validate_and_reserve,
         quota.release_quota,
         instances.create_instance_record,
+        instances.delete_instance_record,
         instances.mark_active,
         instances.record_fault,
         instances.begin_delete,

@@ -78,6 +78,9 @@ HOST_STEPS = frozenset({"allocate_port", "create_volume", "attach_volume", "fetc
 # Search attributes are upserted as the boot goes; histories from before they were are
 # replayed without (patch ids are forever: never rename one).
 SEARCH_ATTRIBUTES_PATCH = "upsert-search-attributes"
+# A request rejected after its record was written (the step failed for good after its commit)
+# removes the record, as any rejected request leaves none.
+UNDO_RECORD_PATCH = "undo-record-on-accept"
 
 
 @workflow.defn(name="BootInstance")
@@ -155,6 +158,8 @@ class BootInstance:
         self, request: BootRequest, undo: Compensation
     ) -> tuple[RequestContext, ValidatedRequest]:
         """Steps 1-3: the request is accepted only if all of these succeed."""
+        # The record's undo, for a rejection only: an accepted boot that fails keeps it, in error.
+        record = Compensation()
         try:
             self._enter("authenticate")
             context = await run(act.AUTHENTICATE, AuthenticateInput(request.auth_token))
@@ -162,6 +167,8 @@ class BootInstance:
             undo.push_activity(act.RELEASE_QUOTA, InstanceRef(request.instance_uuid))
             valid = await run(act.VALIDATE_AND_RESERVE, ValidateInput(request, context))
             self._enter("create record")
+            if workflow.patched(UNDO_RECORD_PATCH):
+                record.push_activity(act.DELETE_INSTANCE_RECORD, InstanceRef(request.instance_uuid))
             await run(
                 act.CREATE_INSTANCE_RECORD,
                 CreateInstanceInput(
@@ -178,6 +185,7 @@ class BootInstance:
         except ActivityError as err:
             if cancelled(err):
                 raise asyncio.CancelledError from err
+            undo.extend(record)
             await undo.run()
             self._enter("rejected")
             await self._acceptance.reject(err, ErrorType.BUILD_FAILED)
@@ -301,6 +309,7 @@ class BootInstance:
                 task_queue=on_host,
                 start_to_close=PORT_TIMEOUT,
                 schedule_to_start=HOST_PICKUP_TIMEOUT,
+                heartbeat=HOST_HEARTBEAT,
                 summary=f"allocate port on {network.name} for {host}",
             )
             for network in valid.networks
@@ -330,6 +339,7 @@ class BootInstance:
                     task_queue=on_host,
                     start_to_close=VOLUME_TIMEOUT,
                     schedule_to_start=HOST_PICKUP_TIMEOUT,
+                    heartbeat=HOST_HEARTBEAT,
                     summary=f"attach volume to {host}",
                 )
             )

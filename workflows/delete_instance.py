@@ -27,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
         RecordFaultInput,
     )
     from bootflow.states import TaskState, VmState
-    from workflows.boot_instance import SEARCH_ATTRIBUTES_PATCH
+    from workflows.boot_instance import HOST_HEARTBEAT, SEARCH_ATTRIBUTES_PATCH
     from workflows.calls import Acceptance, error_type, fault_of, run
 
 HOST_PICKUP_TIMEOUT = timedelta(minutes=2)
@@ -70,6 +70,7 @@ class DeleteInstance:
                     task_queue=task_queues.compute(target.host),
                     start_to_close=DESTROY_TIMEOUT,
                     schedule_to_start=HOST_PICKUP_TIMEOUT,
+                    heartbeat=HOST_HEARTBEAT,
                     summary=f"destroy guest on {target.host}",
                 )
             stage = "detach volumes"

@@ -54,6 +54,14 @@ FAULT_PLAN = json.dumps(
             "retryable": False,
             "message": "injected: the network service refused to delete",
         },
+        # *-recordlost: the record is written, then its step fails for good: the request is
+        # rejected, and leaves no record.
+        {
+            "point": "create_instance_record:after",
+            "match": "*-recordlost",
+            "retryable": False,
+            "message": "injected: lost the answer of create_instance_record",
+        },
         # *-held waits a minute before spawning (heartbeating), unless cancelled meanwhile.
         {"point": "spawn:before", "match": "*-held", "action": "delay", "seconds": 60},
         # *-reschedule's spawn fails on node1 (once); the alternate, node2, works.

@@ -7,10 +7,12 @@ import asyncio
 import time
 
 import pytest
+from sqlalchemy import select
 from temporalio.client import WorkflowExecutionStatus
 
 from bootflow.temporal import connect
 from clients.compute import ComputeClient
+from db.models import Instance, InstanceAction
 from tests.e2e.conftest import demo_project
 from tests.support.stack import RunningStack, wait_until
 
@@ -81,6 +83,70 @@ def test_every_step_runs_twice_without_making_anything_twice(stack: RunningStack
     assert stack.cli("server", "delete", uuid, "--wait").code == 0
     assert stack.ports_of(uuid) == [] and stack.volumes_of(uuid, project) == []
     assert stack.quota_usage(project)["instances"] == before
+
+
+def test_a_record_whose_step_then_fails_for_good_goes_with_the_rejection(
+    stack: RunningStack,
+) -> None:
+    """create_instance_record commits, then its attempt fails past retrying: the request is
+    rejected, so its record is removed (as any rejected request leaves none) and its quota
+    released, instead of a server stuck in building/scheduling."""
+    project = demo_project(stack)
+    usage = stack.quota_usage(project)
+    result = stack.cli(
+        "server",
+        "create",
+        "f-recordlost",
+        "--flavor",
+        "m1.tiny",
+        "--image",
+        "cirros",
+        "--network",
+        "private",
+    )
+    assert result.code == 1, result.out
+    assert "injected: lost the answer of create_instance_record" in result.err
+    with stack.sessions.begin() as s:
+        actions = list(
+            s.scalars(
+                select(InstanceAction).where(
+                    InstanceAction.action == "create",
+                    InstanceAction.message.like("The request was not accepted%"),
+                )
+            )
+        )
+        left = list(s.scalars(select(Instance).where(Instance.name == "f-recordlost")))
+    assert left == []
+    (action,) = actions  # the record was written (the request's action says what became of it)
+    uuid = action.instance_uuid
+    assert stack.instance(uuid) is None
+    assert stack.reservations(uuid) == 0 and stack.claims(uuid) == []
+    assert stack.quota_usage(project) == usage
+
+
+def test_host_steps_are_scheduled_with_heartbeat_timeouts(stack: RunningStack) -> None:
+    """Each host step has a heartbeat timeout, so a compute worker killed mid-step is noticed
+    in seconds, not at the step's start-to-close timeout."""
+    server = boot(stack, "f-heartbeats", "--wait")
+    assert server["status"] == "ACTIVE", server
+    uuid = str(server["id"])
+    assert stack.cli("server", "delete", uuid, "--wait").code == 0
+
+    async def heartbeat_timeouts(workflow_id: str) -> dict[str, float]:
+        client = await connect(stack.settings)
+        history = await client.get_workflow_handle(workflow_id).fetch_history()
+        out = {}
+        for event in history.events:
+            if event.HasField("activity_task_scheduled_event_attributes"):
+                scheduled = event.activity_task_scheduled_event_attributes
+                timeout = scheduled.heartbeat_timeout.ToTimedelta().total_seconds()
+                out[scheduled.activity_type.name] = timeout
+        return out
+
+    boot_steps = asyncio.run(heartbeat_timeouts(f"boot-{uuid}"))
+    assert all(boot_steps[step] > 0 for step in HOST_STEPS), boot_steps
+    delete_steps = asyncio.run(heartbeat_timeouts(f"delete-{uuid}"))
+    assert delete_steps["destroy_guest"] > 0, delete_steps
 
 
 def test_delete_while_building_cancels_the_boot_and_leaves_nothing(stack: RunningStack) -> None:
