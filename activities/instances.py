@@ -62,6 +62,7 @@ class InstanceActivities:
                     task_state=TaskState.SCHEDULING,
                     availability_zone=request.availability_zone,
                     addresses={},
+                    preserved_ports=list(request.preserved_ports),
                 )
                 session.add(instance)
                 session.flush()

@@ -23,6 +23,8 @@ class ErrorType:
     IMAGE_NOT_FOUND: Final = "ImageNotFound"
     IMAGE_NOT_ACTIVE: Final = "ImageNotActive"
     NETWORK_NOT_FOUND: Final = "NetworkNotFound"
+    PORT_NOT_FOUND: Final = "PortNotFound"
+    PORT_IN_USE: Final = "PortInUse"
     QUOTA_EXCEEDED: Final = "QuotaExceeded"
     INSTANCE_NOT_FOUND: Final = "InstanceNotFound"
     INSTANCE_INVALID_STATE: Final = "InstanceInvalidState"
@@ -50,6 +52,8 @@ HTTP_STATUS: Final[dict[str, int]] = {
     ErrorType.IMAGE_NOT_FOUND: 400,
     ErrorType.IMAGE_NOT_ACTIVE: 400,
     ErrorType.NETWORK_NOT_FOUND: 400,
+    ErrorType.PORT_NOT_FOUND: 400,
+    ErrorType.PORT_IN_USE: 409,
     ErrorType.QUOTA_EXCEEDED: 403,
     ErrorType.INSTANCE_NOT_FOUND: 404,
     ErrorType.INSTANCE_INVALID_STATE: 409,

@@ -14,9 +14,13 @@ from typing import Any
 
 @dataclass
 class NetworkRequest:
-    """One NIC: a network to allocate a port on (Nova's ``networks: [{"uuid": ...}]``)."""
+    """One NIC: a network to allocate a port on (Nova's ``networks: [{"uuid": ...}]``), or
+    the user's own port to bind (``networks: [{"port": ...}]``; ``network_id`` is then the
+    port's network). A user's port is unbound, not deleted, when the server goes (Nova's
+    ``preserve_on_delete``)."""
 
     network_id: str
+    port_id: str | None = None
 
 
 @dataclass
@@ -140,6 +144,9 @@ class CreateInstanceInput:
     image: ImageSpec
     availability_zone: str | None = None
     scheduler_hints: dict[str, list[str]] = field(default_factory=dict)
+    # The user's own ports (NetworkRequest.port_id): recorded so that undo and delete unbind
+    # them instead of deleting them.
+    preserved_ports: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -225,6 +232,8 @@ class AllocatePortInput:
     instance_uuid: str
     project_id: str
     network: NetworkSpec
+    # The user's port to bind to the instance and host; None: create one on ``network``.
+    port_id: str | None = None
 
 
 @dataclass

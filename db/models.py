@@ -57,6 +57,9 @@ class Instance(Base):
     availability_zone: Mapped[str | None]
     # {network name: [{"addr", "version", "OS-EXT-IPS:type", "OS-EXT-IPS-MAC:mac_addr"}]}
     addresses: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The user's own ports the instance was booted on (``networks: [{"port": ...}]``): undo
+    # and delete unbind these instead of deleting them (Nova's preserve_on_delete).
+    preserved_ports: Mapped[list[str] | None] = mapped_column(JSON, default=list)
 
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

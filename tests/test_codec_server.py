@@ -51,7 +51,7 @@ def test_decode_shows_the_request_but_masks_the_token(tmp_path: Path) -> None:
     assert response.status_code == 200
     assert response.headers["access-control-allow-origin"] == UI
     value = json.loads(json_format.Parse(response.text, Payloads()).payloads[0].data)
-    assert value["name"] == "vm1" and value["networks"] == [{"network_id": "net"}]
+    assert value["name"] == "vm1" and value["networks"] == [{"network_id": "net", "port_id": None}]
     assert value["auth_token"] == MASK
     assert "gAAAA-secret-token" not in response.text
 

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from bootflow.messages import BootRequest, NetworkRequest
 from clients.network import NetworkClient
 from clients.session import Session
 from db.base import utcnow
@@ -32,7 +33,9 @@ from db.models import (
     ServerGroup,
     ServerGroupMember,
 )
+from services.compute.context import ApiContext
 from services.compute.hosts import service_uuid
+from services.compute.servers import ServerApi
 from tests.support.cloud import LoopbackCloud, loopback_cloud
 from tests.support.databases import BACKENDS, new_database
 
@@ -491,7 +494,19 @@ def _create(
     ("server", "version", "status", "expected"),
     [
         ({"networks": None}, "2.37", 400, "'networks' is a required property"),
-        ({"networks": [{"port": NETWORK}]}, "2.96", 400, "existing port"),
+        ({"networks": [{"port": "eth0"}]}, "2.96", 400, "'eth0' is not a 'uuid'"),
+        (
+            {"networks": [{"port": NETWORK, "fixed_ip": "10.0.0.9"}]},
+            "2.96",
+            400,
+            "cannot be used with port",
+        ),
+        (
+            {"networks": [{"port": NETWORK}], "max_count": 2},
+            "2.96",
+            400,
+            "Unable to launch multiple instances with a single configured port ID",
+        ),
         ({"networks": [{"uuid": NETWORK, "fixed_ip": "10.0.0.9"}]}, "2.96", 400, "fixed IP"),
         ({"networks": [{"uuid": "private"}]}, "2.96", 400, "is not a 'uuid'"),
         ({"networks": [{"uuid": "private"}]}, "2.1", 400, "not in proper format (private)"),
@@ -590,6 +605,68 @@ def test_create_checks_hints_networks_and_quota_up_front(cloud: LoopbackCloud) -
         s.add(QuotaUsage(project_id=demo, resource="instances", in_use=2))
     message = _error(_create(cloud, {"min_count": 2, "max_count": 4}), 403, "forbidden")
     assert message.startswith("Quota exceeded for instances: requested 2, but already used 2 of 3")
+
+
+def test_create_on_a_users_port_checks_it_as_nova(
+    cloud: LoopbackCloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``networks: [{"port": id}]``: the port must exist for the caller, be its project's
+    and be bound to no device; the boot carries the port and the port's network."""
+    started: list[BootRequest] = []
+
+    async def start(self: ServerApi, ctx: ApiContext, boot: BootRequest) -> None:
+        started.append(boot)  # stands in for starting BootInstance (no Temporal here)
+
+    monkeypatch.setattr(ServerApi, "_start", start)
+    demo = NetworkClient(cloud.session("demo"))
+    network = demo.create_network("ports")
+    demo.create_subnet(network["id"], "10.9.0.0/24")
+    free = demo.create_port(network["id"], device_id="", device_owner="", host="")
+    used = demo.create_port(
+        network["id"], device_id=str(uuid.uuid4()), device_owner="compute:nova", host="node1"
+    )
+    bare = demo.create_port(
+        demo.create_network("no-subnet")["id"], device_id="", device_owner="", host=""
+    )
+    alt = NetworkClient(cloud.session("alt"))
+    alt_network = alt.create_network("alt-net")
+    alt.create_subnet(alt_network["id"], "10.8.0.0/24")
+    theirs = alt.create_port(alt_network["id"], device_id="", device_owner="", host="")
+
+    def create(*ports: str, user: str = "demo") -> httpx.Response:
+        body = {
+            "server": {
+                "name": "on-port",
+                "flavorRef": "1",
+                "imageRef": IMAGE,
+                "networks": [{"port": p} for p in ports],
+            }
+        }
+        return _api(cloud, "POST", "servers", user=user, version="2.96", json=body)
+
+    missing = str(uuid.uuid4())
+    assert _error(create(missing), 400, "badRequest") == f"Port id {missing} could not be found."
+    # Another project's port is not the caller's to see: not found, as Neutron hides it.
+    message = _error(create(theirs["id"]), 400, "badRequest")
+    assert message == f"Port id {theirs['id']} could not be found."
+    message = _error(create(used["id"]), 409, "conflictingRequest")
+    assert message == f"Port {used['id']} is still in use."
+    message = _error(create(free["id"], free["id"]), 409, "conflictingRequest")
+    assert message == f"Port {free['id']} is still in use."
+    message = _error(create(bare["id"]), 400, "badRequest")
+    assert message == f"Port {bare['id']} requires a FixedIP in order to be used."
+    assert started == []
+
+    accepted = create(free["id"])
+    assert accepted.status_code == 202, accepted.text
+    (boot,) = started
+    assert boot.networks == [NetworkRequest(network_id=network["id"], port_id=free["id"])]
+    assert accepted.json()["server"]["id"] == boot.instance_uuid
+    # An admin may boot on another project's port (as Nova's API allows).
+    assert create(theirs["id"], user="admin").status_code == 202
+    assert started[-1].networks[0].port_id == theirs["id"]
+    # The API only checks: nothing is bound until the boot's host binds it.
+    assert demo.get_port(free["id"])["device_id"] == ""
 
 
 # --- flavors, limits ---------------------------------------------------------------------------

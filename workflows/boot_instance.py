@@ -180,6 +180,7 @@ class BootInstance:
                     image=valid.image,
                     availability_zone=request.availability_zone,
                     scheduler_hints=request.scheduler_hints,
+                    preserved_ports=[n.port_id for n in request.networks if n.port_id],
                 ),
             )
         except ActivityError as err:
@@ -302,17 +303,25 @@ class BootInstance:
             f"schedule: {host} of {candidates} candidates; allocate ports on {host}",
         )
         undo.push_activity(act.DEALLOCATE_PORTS, instance)
+        # One step per NIC either way: a NIC on the user's own port binds it instead of
+        # creating one (the same commands, so recorded histories replay unchanged).
         ports = [
             await run(
                 act.ALLOCATE_PORT,
-                AllocatePortInput(request.instance_uuid, context.project_id, network),
+                AllocatePortInput(
+                    request.instance_uuid, context.project_id, network, port_id=nic.port_id
+                ),
                 task_queue=on_host,
                 start_to_close=PORT_TIMEOUT,
                 schedule_to_start=HOST_PICKUP_TIMEOUT,
                 heartbeat=HOST_HEARTBEAT,
-                summary=f"allocate port on {network.name} for {host}",
+                summary=(
+                    f"bind port {nic.port_id} on {network.name} to {host}"
+                    if nic.port_id
+                    else f"allocate port on {network.name} for {host}"
+                ),
             )
-            for network in valid.networks
+            for nic, network in zip(request.networks, valid.networks, strict=True)
         ]
 
         attachments: list[AttachmentSpec] = []

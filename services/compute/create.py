@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from bootflow.messages import NetworkRequest
 from bootflow.validation import server_name_problem
 from services.common.app import ApiError
 from services.compute import microversions as mv
@@ -26,7 +27,9 @@ from services.compute.validation import (
     string,
 )
 
-NetworkChoice = list[str] | Literal["auto", "none"] | None
+# NICs as asked for (a port's network_id is "" until the API looks the port up), "auto",
+# "none", or None.
+NetworkChoice = list[NetworkRequest] | Literal["auto", "none"] | None
 
 _SERVER_FIELDS_V21 = {
     "name",
@@ -92,8 +95,8 @@ class CreatePlan:
     name: str
     flavor_ref: str
     image_ref: str
-    # Network ids, "auto" (the project's only network), "none", or None (not given,
-    # before 2.37: as "auto", but no network at all is fine).
+    # NICs (a network id, or the user's port id), "auto" (the project's only network),
+    # "none", or None (not given, before 2.37: as "auto", but no network at all is fine).
     networks: NetworkChoice
     volume_size_gb: int | None = None
     availability_zone: str | None = None
@@ -149,7 +152,8 @@ def parse_create(ctx: ApiContext, body: Any) -> CreatePlan:
         raise invalid(
             "server",
             server,
-            "'networks' is a required property. Give networks: [{\"uuid\": ...}], "
+            "'networks' is a required property. Give networks: [{\"uuid\": ...}] or "
+            '[{"port": ...}], '
             '"auto" (the project\'s only network) or "none".',
         )
 
@@ -187,11 +191,19 @@ def parse_create(ctx: ApiContext, body: Any) -> CreatePlan:
         raise ApiError(400, "min_count must be <= max_count")
 
     _unsupported_fields(ctx, server)
+    networks = _networks(ctx, server.get("networks"))
+    if max_count > 1 and isinstance(networks, list) and any(n.port_id for n in networks):
+        # Nova's MultiplePortsNotApplicable.
+        raise ApiError(
+            400,
+            "Failed to launch instances: Unable to launch multiple instances with a single "
+            "configured port ID. Please launch your instance one by one with different ports.",
+        )
     return CreatePlan(
         name=name,
         flavor_ref=flavor_ref,
         image_ref=image_ref,
-        networks=_networks(ctx, server.get("networks")),
+        networks=networks,
         volume_size_gb=volume_size,
         availability_zone=_availability_zone(ctx, server.get("availability_zone")),
         min_count=min_count,
@@ -232,15 +244,19 @@ def _networks(ctx: ApiContext, value: Any) -> NetworkChoice:
     # NIC tags: 2.32-2.36, and again from 2.42 (rest_api_version_history.rst).
     if mv.v("2.32") <= ctx.version < mv.NETWORKS_REQUIRED or ctx.at_least(mv.v("2.42")):
         entry_fields.add("tag")
-    ids: list[str] = []
+    nics: list[NetworkRequest] = []
     for entry in value:
         if not isinstance(entry, dict):
             raise invalid("networks", entry, f"{entry!r} is not of type 'object'")
         no_extra("networks", entry, entry_fields)
-        if entry.get("port"):
-            raise unsupported(
-                f"Booting on an existing port ({entry['port']})",
-                'give the port\'s network instead: networks: [{"uuid": <network id>}].',
+        port = entry.get("port")
+        if port is not None and (not isinstance(port, str) or not is_uuid(port)):
+            raise invalid("port", port, f"{port!r} is not a 'uuid'")
+        if port and entry.get("fixed_ip"):
+            raise ApiError(
+                400,
+                f"Specified Fixed IP '{entry['fixed_ip']}' cannot be used with port '{port}': "
+                "the two cannot be specified together.",
             )
         if entry.get("fixed_ip"):
             raise unsupported(
@@ -249,6 +265,10 @@ def _networks(ctx: ApiContext, value: Any) -> NetworkChoice:
             )
         if entry.get("tag"):
             raise unsupported("Tagging a NIC (tag)", "boot without the tag.")
+        if port:
+            # As Nova: a port's network is the port's own; a "uuid" beside it is ignored.
+            nics.append(NetworkRequest(network_id="", port_id=str(port)))
+            continue
         if "uuid" not in entry:
             raise ApiError(400, "Bad network format: missing 'uuid'")
         network_id = entry["uuid"]
@@ -258,8 +278,8 @@ def _networks(ctx: ApiContext, value: Any) -> NetworkChoice:
             raise ApiError(
                 400, f"Bad networks format: network uuid is not in proper format ({network_id})"
             )
-        ids.append(str(network_id))
-    return ids
+        nics.append(NetworkRequest(str(network_id)))
+    return nics
 
 
 def _block_devices(server: dict[str, Any], image_ref: str) -> int | None:

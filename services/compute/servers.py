@@ -23,7 +23,7 @@ from bootflow.config import Settings
 from bootflow.messages import BootRequest, DeleteRequest, NetworkRequest
 from bootflow.service_account import service_session
 from bootflow.states import VmState
-from clients.errors import ClientError
+from clients.errors import ClientError, NotFound
 from clients.network import NetworkClient
 from db import quotas
 from db.models import (
@@ -78,6 +78,10 @@ def visible_instance(
     if instance is None or (not ctx.is_admin and instance.project_id != ctx.caller.project_id):
         raise ApiError(404, f"Instance {server_id} could not be found.")
     return instance
+
+
+def _nic_text(nic: NetworkRequest) -> str:
+    return f"port {nic.port_id} on {nic.network_id}" if nic.port_id else nic.network_id
 
 
 def quota_defaults(settings: Settings) -> dict[str, int]:
@@ -214,7 +218,7 @@ class ServerApi:
         if plan.networks == "none":
             return []
         if isinstance(plan.networks, list):
-            return [NetworkRequest(n) for n in plan.networks]
+            return [self._nic(ctx, n, plan.networks[:i]) for i, n in enumerate(plan.networks)]
         try:
             found = NetworkClient(self.service.acting_as(ctx.caller.token)).list_networks()
         except ClientError as exc:
@@ -242,6 +246,39 @@ class ServerApi:
                 'one. Create a network, or boot with networks "none".',
             )
         return []
+
+    def _nic(
+        self, ctx: ApiContext, nic: NetworkRequest, before: list[NetworkRequest]
+    ) -> NetworkRequest:
+        """A NIC as the boot carries it; a user's port is checked as Nova's validate_networks
+        checks it (it exists for the user, is the caller's project's unless the caller is
+        admin, and is bound to no device), and stands for its network."""
+        port_id = nic.port_id
+        if not port_id:
+            return NetworkRequest(nic.network_id)
+        if any(b.port_id == port_id for b in before):
+            raise ApiError(409, f"Port {port_id} is still in use.")
+        try:
+            # With the user's own token: a port the user cannot see is not found.
+            port = NetworkClient(self.service.acting_as(ctx.caller.token)).get_port(port_id)
+        except NotFound as exc:
+            raise ApiError(400, f"Port id {port_id} could not be found.") from exc
+        except ClientError as exc:
+            raise ApiError(
+                503, f"The network service could not show port {port_id}: {exc}"
+            ) from exc
+        owner = port.get("project_id") or port.get("tenant_id")
+        if owner != ctx.caller.project_id and not ctx.is_admin:
+            raise ApiError(
+                400,
+                f"Port {port_id} not usable for instance: it belongs to project {owner}, not "
+                f"to {ctx.caller.project_id}.",
+            )
+        if port.get("device_id"):
+            raise ApiError(409, f"Port {port_id} is still in use.")
+        if not port.get("fixed_ips"):
+            raise ApiError(400, f"Port {port_id} requires a FixedIP in order to be used.")
+        return NetworkRequest(network_id=str(port["network_id"]), port_id=port_id)
 
     async def create(self, ctx: ApiContext, plan: CreatePlan) -> CreateResult:
         count = await asyncio.to_thread(self.count_to_boot, ctx, plan)
@@ -310,7 +347,7 @@ class ServerApi:
                 f"Server **{boot.name}** ({boot.instance_uuid}) for {ctx.caller.user_name} in "
                 f"project {ctx.caller.project_name}: flavor {boot.flavor_ref}, image "
                 f"{boot.image_ref}, networks "
-                f"{', '.join(n.network_id for n in boot.networks) or 'none'}{volume}{hints}. "
+                f"{', '.join(_nic_text(n) for n in boot.networks) or 'none'}{volume}{hints}. "
                 f"Request {boot.request_id}."
             ),
         )

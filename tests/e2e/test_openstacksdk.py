@@ -206,11 +206,10 @@ def test_refusals_are_novas(stack: RunningStack) -> None:
     assert "Flavor 99 could not be found" in str(bad.value)
     assert "m1.tiny" in str(bad.value)  # the message names the flavors there are
 
+    missing = str(uuid.uuid4())
     with pytest.raises(sdk_exc.BadRequestException) as port:
-        conn.compute.create_server(
-            name="sdk-port", networks=[{"port": str(uuid.uuid4())}], **refs(conn)
-        )
-    assert "existing port" in str(port.value)
+        conn.compute.create_server(name="sdk-port", networks=[{"port": missing}], **refs(conn))
+    assert f"Port id {missing} could not be found." in str(port.value)
 
     with pytest.raises(sdk_exc.BadRequestException) as no_network:
         conn.compute.create_server(name="sdk-nonet", **refs(conn))  # 2.37+: networks required
@@ -218,6 +217,58 @@ def test_refusals_are_novas(stack: RunningStack) -> None:
 
     with stack.sessions.begin() as s:
         assert len(list(s.scalars(select(Instance.uuid)))) == before  # nothing was recorded
+
+
+def unbound(conn: Connection, port_id: str) -> bool:
+    port = conn.network.get_port(port_id)  # NotFoundException if it was deleted
+    return (port.device_id, port.device_owner, port.binding_host_id) == ("", "", "")
+
+
+def test_boot_on_a_users_port(stack: RunningStack) -> None:
+    """networks: [{"port": id}]: the server's NIC is the user's port, bound to the server and
+    its host; delete unbinds it and keeps it (Nova's preserve_on_delete)."""
+    conn = sdk(stack)
+    network_id = private(conn)[0]["uuid"]
+    port = conn.network.create_port(network_id=network_id, name="sdk-own-port")
+    (fixed,) = port.fixed_ips
+    try:
+        server = conn.compute.create_server(
+            name="sdk-on-port", networks=[{"port": port.id}], **refs(conn)
+        )
+        assert boot_request(stack, server.id).networks[0].port_id == port.id
+        server = conn.compute.wait_for_server(server, status="ACTIVE", wait=120)
+        (address,) = server.addresses["private"]
+        assert address["addr"] == fixed["ip_address"]
+        assert address["OS-EXT-IPS-MAC:mac_addr"] == port.mac_address
+        bound = conn.network.get_port(port.id)
+        assert (bound.device_id, bound.device_owner) == (server.id, "compute:nova")
+        assert bound.binding_host_id in ("node1", "node2")
+        assert [p["id"] for p in stack.ports_of(server.id)] == [port.id]  # no port made
+
+        # Bound to a server now: Nova's 409 PortInUse.
+        with pytest.raises(sdk_exc.ConflictException) as in_use:
+            conn.compute.create_server(
+                name="sdk-port-taken", networks=[{"port": port.id}], **refs(conn)
+            )
+        assert in_use.value.status_code == 409
+        assert f"Port {port.id} is still in use." in str(in_use.value)
+
+        delete_all(conn, [server])
+        nothing_left(stack, server.id)
+        assert unbound(conn, port.id)
+        assert conn.network.get_port(port.id).fixed_ips == [fixed]  # its address is kept
+
+        # A boot that fails (spawn fails on every host) undoes its binding, not the port.
+        failed = conn.compute.create_server(
+            name="sdk-port-failspawn", networks=[{"port": port.id}], **refs(conn)
+        )
+        failed = conn.compute.wait_for_server(failed, status="ERROR", failures=[], wait=120)
+        assert unbound(conn, port.id)
+        delete_all(conn, [failed])
+        nothing_left(stack, failed.id)
+        assert unbound(conn, port.id)
+    finally:
+        conn.network.delete_port(port.id)
 
 
 def test_another_projects_server_is_404(stack: RunningStack) -> None:
