@@ -18,7 +18,9 @@ from bootflow.errors import ErrorType, request_error
 from bootflow.faults import NonRetryableFault
 from clients.errors import HttpError
 
-# libvirt errors worth another try: the hypervisor was busy or briefly unreachable.
+# libvirt errors worth another try: the hypervisor was busy or briefly unreachable. Not
+# VIR_ERR_INTERNAL_ERROR: QEMU reports a guest that cannot start that way ("process exited
+# while connecting to monitor"), and that is the host's to give up on (reschedule).
 _TRANSIENT_LIBVIRT = frozenset(
     {
         libvirt.VIR_ERR_OPERATION_TIMEOUT,
@@ -26,7 +28,6 @@ _TRANSIENT_LIBVIRT = frozenset(
         libvirt.VIR_ERR_SYSTEM_ERROR,
         libvirt.VIR_ERR_RPC,
         libvirt.VIR_ERR_NO_CONNECT,
-        libvirt.VIR_ERR_INTERNAL_ERROR,
     }
 )
 

@@ -103,7 +103,6 @@ def test_libvirt_timeouts_and_lost_connections_are_transient() -> None:
         libvirt.VIR_ERR_SYSTEM_ERROR,
         libvirt.VIR_ERR_RPC,
         libvirt.VIR_ERR_NO_CONNECT,
-        libvirt.VIR_ERR_INTERNAL_ERROR,
     ):
         exc = libvirt_error(code)
         assert transient_libvirt(exc), code
@@ -114,6 +113,7 @@ def test_libvirt_timeouts_and_lost_connections_are_transient() -> None:
     "code",
     [
         libvirt.VIR_ERR_NO_DOMAIN,
+        libvirt.VIR_ERR_INTERNAL_ERROR,  # QEMU could not start the guest
         libvirt.VIR_ERR_OPERATION_FAILED,
         libvirt.VIR_ERR_XML_ERROR,
         libvirt.VIR_ERR_CONFIG_UNSUPPORTED,
