@@ -8,6 +8,9 @@ later ones from after: both must replay. Record new ones with ``python -m tests.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -55,3 +58,42 @@ async def test_a_changed_workflow_is_caught() -> None:
     history = WorkflowHistory.from_json("tampered", raw)
     result = await _replayer().replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is not None
+
+
+def test_the_cli_names_the_event_where_a_history_diverged(tmp_path: Path) -> None:
+    """``bootflow replay --file``: one line on stderr with the event id and core's message,
+    none of core's WARN logging, exit 1."""
+    raw = json.loads((HISTORIES / "v3-boot-active.json").read_text())
+    spawn = next(
+        e
+        for e in raw["events"]
+        if e.get("activityTaskScheduledEventAttributes", {}).get("activityType", {}).get("name")
+        == "spawn"
+    )
+    spawn["activityTaskScheduledEventAttributes"]["activityType"]["name"] = "spawn_v0"
+    tampered = tmp_path / "tampered.json"
+    tampered.write_text(json.dumps(raw))
+    keys = json.loads((HISTORIES / "codec-keys.json").read_text())
+    current = next(iter(keys))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OS_", "BOOTFLOW_"))}
+    env |= {
+        "BOOTFLOW_DATA_DIR": str(tmp_path / "data"),
+        "BOOTFLOW_CODEC_KEY": keys[current],
+        "BOOTFLOW_CODEC_KEY_ID": current,
+        "BOOTFLOW_CODEC_OLD_KEYS": json.dumps(keys),
+    }
+    bootflow = str(Path(sys.executable).parent / "bootflow")
+    done = subprocess.run(
+        [bootflow, "replay", "--file", str(tampered)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr == (
+        f"Error: replay of tampered diverged at event {spawn['eventId']} (activity task "
+        f"scheduled) of {len(raw['events'])}: [TMPRL1100] Nondeterminism error: Activity type "
+        "of scheduled event 'spawn_v0' does not match activity type of activity command "
+        "'spawn'\n"
+    )

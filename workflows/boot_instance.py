@@ -114,11 +114,11 @@ class BootInstance:
         workflow.set_current_details(details or stage)
         self._index()
 
-    def _settle(self, vm_state: str, stage: str) -> None:
+    def _settle(self, vm_state: str, stage: str, details: str | None = None) -> None:
         """The boot is over: the record holds ``vm_state`` and no task."""
         self._progress.vm_state = vm_state
         self._progress.task_state = None
-        self._enter(stage)
+        self._enter(stage, details)
 
     def _index(self) -> None:
         if not workflow.patched(SEARCH_ATTRIBUTES_PATCH):
@@ -224,6 +224,9 @@ class BootInstance:
                     scheduler_hints=request.scheduler_hints,
                     project_id=context.project_id,
                 ),
+                # Said before the answer is known; the first step on the chosen host then
+                # names it and how many hosts passed.
+                summary=f"schedule {valid.flavor.name}: choose and claim a host",
             )
             alternates = list(placement.alternates)
             host = placement.host
@@ -261,6 +264,7 @@ class BootInstance:
                 await run(
                     act.MARK_ACTIVE,
                     MarkActiveInput(request.instance_uuid, tried[-1], ports, spawned.power_state),
+                    summary=f"mark active on {tried[-1]}",
                 )
         except ActivityError as err:
             if cancelled(err):
@@ -278,7 +282,7 @@ class BootInstance:
             await self._abandon(request.instance_uuid, undo, fault, self._progress.host)
             raise ApplicationError(fault.message, type=kind, non_retryable=True)
 
-        self._settle(VmState.ACTIVE, "active")
+        self._settle(VmState.ACTIVE, "active", f"active on {tried[-1]}")
         return BootResult(request.instance_uuid, VmState.ACTIVE, tried[-1])
 
     def _undo_into(self, on_host: Compensation, undo: Compensation) -> None:
@@ -298,10 +302,16 @@ class BootInstance:
         """Step 5, on the host's own worker: network, volumes, image, guest."""
         instance = InstanceRef(request.instance_uuid)
         on_host = task_queues.compute(host)
-        self._enter(
-            "allocate port",
-            f"schedule: {host} of {candidates} candidates; allocate ports on {host}",
-        )
+        # Where the boot went is known only now: the first step on the host says so (its
+        # summary in the timeline), as do the current details.
+        placed: str | None = f"schedule: {host} of {candidates} candidates"
+        self._enter("allocate port", f"{placed}; allocate ports on {host}")
+
+        def summary(text: str) -> str:
+            nonlocal placed
+            said, placed = (f"{placed}; {text}" if placed else text), None
+            return said
+
         undo.push_activity(act.DEALLOCATE_PORTS, instance)
         # One step per NIC either way: a NIC on the user's own port binds it instead of
         # creating one (the same commands, so recorded histories replay unchanged).
@@ -315,7 +325,7 @@ class BootInstance:
                 start_to_close=PORT_TIMEOUT,
                 schedule_to_start=HOST_PICKUP_TIMEOUT,
                 heartbeat=HOST_HEARTBEAT,
-                summary=(
+                summary=summary(
                     f"bind port {nic.port_id} on {network.name} to {host}"
                     if nic.port_id
                     else f"allocate port on {network.name} for {host}"
@@ -337,7 +347,7 @@ class BootInstance:
                 start_to_close=VOLUME_TIMEOUT,
                 schedule_to_start=HOST_PICKUP_TIMEOUT,
                 heartbeat=HOST_HEARTBEAT,
-                summary=f"create {request.volume_size_gb} GiB volume",
+                summary=summary(f"create {request.volume_size_gb} GiB volume"),
             )
             self._enter("attach volume", f"attach volume {volume.id} to {host}")
             undo.push_activity(act.DETACH_VOLUMES, instance)
@@ -361,7 +371,7 @@ class BootInstance:
             start_to_close=IMAGE_TIMEOUT,
             schedule_to_start=HOST_PICKUP_TIMEOUT,
             heartbeat=IMAGE_HEARTBEAT,
-            summary=f"fetch image {valid.image.name} into {host}'s cache",
+            summary=summary(f"fetch image {valid.image.name} into {host}'s cache"),
         )
 
         self._enter("spawn", f"spawn on {host}")
@@ -414,6 +424,7 @@ class BootInstance:
                 ClaimAlternateInput(
                     request.instance_uuid, valid.flavor, candidate, request.scheduler_hints
                 ),
+                summary=f"reschedule: claim alternate {candidate}",
             )
             if claimed:
                 return candidate

@@ -1,7 +1,8 @@
 """``bootflow``: start the stack, boot and inspect servers.
 
 Exit codes: 0 done, 1 failed (one line on stderr says why), 2 wrong usage.
-``--debug`` shows the traceback behind a failure.
+``--debug`` shows the traceback behind a failure; like the openstack CLI's, it goes before
+or after the subcommand (``bootflow server list --debug``).
 """
 
 from __future__ import annotations
@@ -64,6 +65,32 @@ cli.add_command(replay.replay)
 cli.add_command(console.console)
 
 
+def _set_debug(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    found = ctx.find_object(CliContext)
+    if value and found is not None:
+        found.debug = True
+
+
+def _accept_debug(command: click.Command) -> None:
+    """``--debug`` on ``command`` and every subcommand of it, as on ``bootflow`` itself."""
+    command.params.append(
+        click.Option(
+            ["--debug"],
+            is_flag=True,
+            expose_value=False,
+            callback=_set_debug,
+            help="Show tracebacks.",
+        )
+    )
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _accept_debug(sub)
+
+
+for _command in cli.commands.values():
+    _accept_debug(_command)
+
+
 def _message(exc: BaseException) -> str:
     if isinstance(exc, ConnectionFailed):
         return f"{exc} (is the stack up? `bootflow up`)"
@@ -79,14 +106,14 @@ def main() -> None:
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
     except (ClientError, StackError, AmbiguousName, CliError, LookupError) as exc:
         if debug:
             raise
         click.echo(f"Error: {_message(exc)}", err=True)
         sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:

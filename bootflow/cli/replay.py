@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,17 +19,68 @@ import click
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.converter import DataConverter, PayloadCodec
+from temporalio.runtime import Runtime, TelemetryConfig
 from temporalio.worker import Replayer
+from temporalio.workflow import NondeterminismError
 
 from bootflow.cli.context import CliContext, CliError, pass_context
 from bootflow.temporal import connect, data_converter
+
+
+@functools.cache
+def _quiet_runtime() -> Runtime:
+    """A runtime whose SDK core logs nothing: a divergence is reported once, by us, not also
+    as core's WARN line ("Failing workflow task ...") on stderr."""
+    return Runtime(telemetry=TelemetryConfig(logging=None))
 
 
 def replayer(codec: PayloadCodec | None) -> Replayer:
     from workers.control import WORKFLOWS
 
     converter = dataclasses.replace(DataConverter.default, payload_codec=codec)
-    return Replayer(workflows=WORKFLOWS, data_converter=converter)
+    return Replayer(workflows=WORKFLOWS, data_converter=converter, runtime=_quiet_runtime())
+
+
+# The message inside core's ``Failure { failure: Some(Failure { message: "..." ...`` text.
+_CORE_MESSAGE = re.compile(r'message: "((?:[^"\\]|\\.)*)"')
+_MAX_MESSAGE = 300
+
+
+def failure_message(failure: Exception) -> str:
+    """The one line that says why a replay failed, e.g. ``[TMPRL1100] Nondeterminism
+    error: Activity type of scheduled event 'x' does not match ... 'y'``."""
+    text = str(failure)
+    found = _CORE_MESSAGE.search(text)
+    if found:
+        text = found.group(1).replace('\\"', '"').replace("\\\\", "\\")
+    text = " ".join(text.split())
+    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 3] + "..."
+
+
+async def _fails(replaying: Replayer, found: WorkflowHistory, count: int) -> bool:
+    prefix = WorkflowHistory(found.workflow_id, found.events[:count])
+    result = await replaying.replay_workflow(prefix, raise_on_replay_failure=False)
+    return result.replay_failure is not None
+
+
+async def divergence_index(replaying: Replayer, found: WorkflowHistory) -> int:
+    """The index of the first event the code no longer matches, for a history that fails to
+    replay: the shortest failing prefix, found by bisection (a prefix that the code matches
+    replays cleanly, since the commands after it are simply not in history yet)."""
+    # A prefix of the started event alone never finishes replaying: start after the first
+    # workflow task is scheduled (no command can come earlier).
+    low, high = min(2, len(found.events)), len(found.events)
+    while low < high:
+        middle = (low + high) // 2
+        if await _fails(replaying, found, middle):
+            high = middle
+        else:
+            low = middle + 1
+    return high - 1
+
+
+def _event_name(event_type: EventType.ValueType) -> str:
+    return EventType.Name(event_type).removeprefix("EVENT_TYPE_").lower().replace("_", " ")
 
 
 async def _fetch(obj: CliContext, workflow_id: str) -> WorkflowHistory:
@@ -88,14 +141,18 @@ def replay(obj: CliContext, workflow_id: str | None, path: Path | None) -> None:
     else:
         assert workflow_id is not None
         found = asyncio.run(_fetch(obj, workflow_id))
+    if not found.events:
+        raise CliError(f"the history of {found.workflow_id} has no events")
     converter = data_converter(obj.settings)
-    result = asyncio.run(
-        replayer(converter.payload_codec).replay_workflow(found, raise_on_replay_failure=False)
-    )
+    replaying = replayer(converter.payload_codec)
+    result = asyncio.run(replaying.replay_workflow(found, raise_on_replay_failure=False))
     if result.replay_failure is not None:
+        event = found.events[asyncio.run(divergence_index(replaying, found))]
+        what = "diverged" if isinstance(result.replay_failure, NondeterminismError) else "failed"
         raise CliError(
-            f"replay of {found.workflow_id} diverged after {len(found.events)} "
-            f"events: {result.replay_failure}"
+            f"replay of {found.workflow_id} {what} at event {event.event_id} "
+            f"({_event_name(event.event_type)}) of {len(found.events)}: "
+            f"{failure_message(result.replay_failure)}"
         )
     click.echo(
         f"replayed {len(found.events)} events, deterministic, ended in {_ending(found, converter)}"

@@ -7,15 +7,18 @@ import asyncio
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client
 
 from bootflow.messages import BootProgress
 from bootflow.seed import stored_secret
-from bootflow.temporal import connect
+from bootflow.temporal import connect, data_converter
 from clients.compute import ComputeClient
+from tests.support.history import assert_sealed, input_token
 from tests.support.stack import RunningStack, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -103,13 +106,107 @@ def test_progress_query_and_server_show_agree(stack: RunningStack) -> None:
     assert stack.cli("server", "delete", uuid, "--wait").code == 0
 
 
+def test_the_timeline_reads_like_the_boot(stack: RunningStack) -> None:
+    """The Web UI's view: the workflow's summary and details, each activity's summary (the
+    timeline) naming its stage and host, and where the boot was placed among how many."""
+    uuid = boot(stack, "op-timeline", "--wait")
+    host = stack.instance(uuid).host  # type: ignore[union-attr]
+
+    async def read() -> tuple[str | None, str | None, list[str], str]:
+        client = await connect(stack.settings)
+        handle = client.get_workflow_handle(f"boot-{uuid}")
+        described = await handle.describe()
+        summaries = []
+        async for event in handle.fetch_history_events():
+            if event.HasField("activity_task_scheduled_event_attributes"):
+                assert event.HasField("user_metadata"), event
+                [text] = await client.data_converter.decode([event.user_metadata.summary], [str])
+                summaries.append(text)
+        metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+        return (
+            await described.static_summary(),
+            await described.static_details(),
+            summaries,
+            metadata.current_details,
+        )
+
+    summary, details, summaries, current = asyncio.run(read())
+    assert summary == "boot op-timeline"
+    assert details is not None and f"**op-timeline** ({uuid})" in details
+    placed = next(s for s in summaries if s.startswith("schedule: "))
+    found = re.fullmatch(
+        rf"schedule: {host} of (\d+) candidates; allocate port on private for {host}", placed
+    )
+    assert found is not None and 1 <= int(found[1]) <= 2, placed
+    assert summaries == [
+        "authenticate",
+        "validate and reserve",
+        "create instance record",
+        "schedule m1.tiny: choose and claim a host",
+        placed,
+        f"fetch image cirros into {host}'s cache",
+        f"spawn on {host}",
+        f"mark active on {host}",
+    ]
+    assert current == f"active on {host}"
+    assert stack.cli("server", "delete", uuid, "--wait").code == 0
+
+
+def test_flavor_network_and_volume_lists(stack: RunningStack) -> None:
+    flavors = stack.cli("flavor", "list", "-f", "json")
+    assert flavors.code == 0, flavors.err
+    tiny = next(f for f in flavors.json() if f["Name"] == "m1.tiny")
+    assert tiny == {
+        "ID": tiny["ID"],
+        "Name": "m1.tiny",
+        "RAM": 512,
+        "Disk": 1,
+        "VCPUs": 1,
+        "Is Public": True,
+    }
+    assert {"m1.tiny", "m1.small", "m1.medium"} <= {f["Name"] for f in flavors.json()}
+    table = stack.cli("flavor", "list")
+    assert table.code == 0 and "m1.small" in table.out
+    assert all(h in table.out.splitlines()[1] for h in ("ID", "Name", "RAM", "VCPUs"))
+
+    networks = stack.cli("network", "list", "-f", "json")
+    assert networks.code == 0, networks.err
+    private = next(n for n in networks.json() if n["Name"] == "private")
+    assert set(private) == {"ID", "Name", "Subnets"} and private["Subnets"]
+    named = stack.cli("network", "list", "-f", "value", "-c", "Name")
+    assert "private" in named.out.split()
+
+    uuid = boot(stack, "op-volumes", "--wait", "--volume-size", "1")
+    volumes = stack.cli("volume", "list", "-f", "json")
+    assert volumes.code == 0, volumes.err
+    [attached] = [v for v in volumes.json() if v["Attached to"] == [uuid]]
+    assert (attached["Name"], attached["Status"], attached["Size"]) == (
+        f"{uuid}-blank-vol",
+        "in-use",
+        1,
+    )
+    listed = stack.cli("volume", "list", "-c", "ID", "-c", "Status", "-f", "value")
+    assert f"{attached['ID']} in-use" in listed.out.splitlines()
+    assert stack.cli("server", "delete", uuid, "--wait").code == 0
+    after = stack.cli("volume", "list", "-f", "value", "-c", "ID")
+    assert attached["ID"] not in after.out
+
+
 def test_history_export_and_replay_through_the_cli(stack: RunningStack, tmp_path: Path) -> None:
     uuid = boot(stack, "op-replay", "--wait", "--volume-size", "1")
     exported = tmp_path / "boot.json"
     result = stack.cli("history", "export", f"boot-{uuid}", "-o", str(exported))
     assert result.code == 0, result.err
     text = exported.read_text()
-    assert stored_secret(stack.settings, "demo_password") not in text
+    # The file holds the user's token sealed (in the workflow input) and never readable:
+    # every payload is encrypted, and neither the token nor the password is in any
+    # payload's decoded bytes or anywhere else in an event.
+    codec = data_converter(stack.settings).payload_codec
+    assert codec is not None
+    token = asyncio.run(input_token(exported, codec))
+    password = stored_secret(stack.settings, "demo_password")
+    assert_sealed(exported, [token, password])
+    assert token not in text and password not in text
     events = len(json.loads(text)["events"])
 
     for args in (("replay", "--file", str(exported)), ("replay", f"boot-{uuid}")):
@@ -120,15 +217,26 @@ def test_history_export_and_replay_through_the_cli(stack: RunningStack, tmp_path
         )
         assert f'"instance_uuid": "{uuid}", "vm_state": "active"' in replayed.out
 
-    # A history the code no longer matches is named as diverged, exit 1.
+    # A history the code no longer matches: one line naming the event where it diverged and
+    # core's nondeterminism message, no core WARN lines; exit 1.
     raw = json.loads(text)
-    raw["events"][0]["workflowExecutionStartedEventAttributes"]["workflowType"]["name"] = (
-        "DeleteInstance"
+    fetch = next(
+        e
+        for e in raw["events"]
+        if e.get("activityTaskScheduledEventAttributes", {}).get("activityType", {}).get("name")
+        == "fetch_image"
     )
+    fetch["activityTaskScheduledEventAttributes"]["activityType"]["name"] = "fetch_image_v0"
     tampered = tmp_path / "tampered.json"
     tampered.write_text(json.dumps(raw))
     diverged = stack.cli("replay", "--file", str(tampered))
-    assert diverged.code == 1 and "diverged" in diverged.err
+    assert diverged.code == 1
+    assert diverged.err.count("\n") == 1, diverged.err
+    assert diverged.err.startswith(
+        f"Error: replay of tampered diverged at event {fetch['eventId']} "
+        f"(activity task scheduled) of {events}: [TMPRL1100] Nondeterminism error: "
+    ), diverged.err
+    assert "'fetch_image_v0'" in diverged.err and "Failure {" not in diverged.err
     assert stack.cli("server", "delete", uuid, "--wait").code == 0
 
 

@@ -1,0 +1,54 @@
+"""``bootflow``'s global behaviour: exit codes, one-line errors, ``--debug`` anywhere."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BOOTFLOW = str(Path(sys.executable).parent / "bootflow")
+
+
+def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``bootflow`` with an empty data dir and no credentials: commands fail for want of them."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OS_", "BOOTFLOW_"))}
+    env["BOOTFLOW_DATA_DIR"] = str(tmp_path / "data")
+    return subprocess.run(
+        [BOOTFLOW, *args], capture_output=True, text=True, env=env, timeout=60, cwd=tmp_path
+    )
+
+
+def test_a_failure_is_one_line_without_debug(tmp_path: Path) -> None:
+    done = _run(tmp_path, "server", "list")
+    assert done.returncode == 1
+    assert done.stderr.startswith("Error: no credentials: set OS_AUTH_URL")
+    assert done.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--debug", "server", "list"),
+        ("server", "list", "--debug"),
+        ("server", "--debug", "list"),
+        ("flavor", "list", "-f", "json", "--debug"),
+        ("network", "list", "--debug"),
+        ("volume", "list", "--debug"),
+    ],
+    ids=" ".join,
+)
+def test_debug_before_or_after_the_subcommand_shows_the_traceback(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    done = _run(tmp_path, *args)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.startswith("Traceback (most recent call last):")
+    assert "CliError: no credentials" in done.stderr
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    done = _run(tmp_path, "server", "list", "--no-such-option")
+    assert done.returncode == 2 and "No such option '--no-such-option'" in done.stderr
