@@ -170,9 +170,10 @@ def _liveness(info: activity.Info, heartbeat: Callable[[], None]) -> Iterator[No
     every = min(LIVENESS_EVERY_SECONDS, timeout.total_seconds() / 3)
 
     async def beat() -> None:
+        # The first beat after one period: most steps end sooner and cost the server nothing.
         while True:
-            heartbeat()
             await asyncio.sleep(every)
+            heartbeat()
 
     task = asyncio.get_running_loop().create_task(beat())
     try:

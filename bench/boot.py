@@ -1,6 +1,7 @@
 """Boot benchmark: bootflow against the engine's own floor, in one run.
 
-    make bench            (or: .venv/bin/python -m bench.boot [--boots 200] [--profile])
+    make bench     (or: .venv/bin/python -m bench.boot [--boots 200] [--profile]
+                    [--set worker_max_cached_workflows=0 --tag nocache])
 
 Starts the embedded stack (test hypervisor, 3 hosts) with the floor enabled, then measures,
 on the same server and the same worker processes:
@@ -21,6 +22,7 @@ import asyncio
 import json
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -45,9 +47,26 @@ from clients.network import NetworkClient
 from tests.support.stack import RunningStack, running_stack, stack_settings
 from workflows.floor import PATTERN, FloorBoot
 
+# bootflow's own code (py-spy names files relative to sys.path, as it does libraries'), but
+# not the entry points every sample passes through.
+OURS = (
+    "activities/",
+    "workflows/",
+    "db/",
+    "services/",
+    "clients/",
+    "compute/",
+    "scheduler/",
+    "bootflow/codec",
+    "bootflow/faults",
+    "bootflow/messages",
+    "workers/common",
+)
 RESULTS = Path(__file__).parent / "results"
 HOSTS = ["node1", "node2", "node3"]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+# The Python processes py-spy samples (the Temporal server is Go: its CPU is reported apart).
+PROFILED = ["control", "node1", "compute", "network", "identity"]
 
 
 def cpu_seconds(stack: Stack) -> dict[str, float]:
@@ -61,16 +80,18 @@ def cpu_seconds(stack: Stack) -> dict[str, float]:
     return out
 
 
-def per_boot(before: dict[str, float], after: dict[str, float], n: int) -> dict[str, float]:
+def per_boot(before: dict[str, float], after: dict[str, float], n: int) -> dict[str, Any]:
     groups = {
         "workers": ("control", *HOSTS),
         "services": ("identity", "image", "network", "volume", "compute"),
         "temporal": ("temporal",),
     }
-    return {
+    out: dict[str, Any] = {
         g: round(sum(after[p] - before.get(p, 0.0) for p in names if p in after) / n, 4)
         for g, names in groups.items()
     }
+    out["by_process"] = {p: round((after[p] - before.get(p, 0.0)) / n, 4) for p in after}
+    return out
 
 
 async def server_latency(handles: list[WorkflowHandle[Any, Any]]) -> list[float]:
@@ -179,8 +200,9 @@ def profile(stack: Stack, names: list[str], seconds: float) -> list[subprocess.P
                     "--duration",
                     str(int(seconds)),
                     "--rate",
-                    "50",
+                    "200",
                     "--nonblocking",
+                    "--gil",  # only the thread holding the GIL: where CPU goes, not waits
                     "-o",
                     str(out),
                 ],
@@ -191,18 +213,33 @@ def profile(stack: Stack, names: list[str], seconds: float) -> list[subprocess.P
     return procs
 
 
-def top_frames(path: Path, limit: int = 12) -> list[tuple[str, float]]:
-    """Functions by own time (the innermost frame of each sample), in percent."""
-    counts: Counter[str] = Counter()
+def _frame(raw: str) -> str:
+    """``func (path/to/file.py:12)`` -> ``func file.py``."""
+    func, _, where = raw.partition(" (")
+    return f"{func} {where.rsplit('/', 1)[-1].split(':')[0]}"
+
+
+def top_frames(path: Path, limit: int = 12) -> dict[str, list[tuple[str, float]]]:
+    """Where a process's CPU went, in percent of its samples: by own time (the innermost
+    frame), and inclusive for bootflow's own functions (each counted once per sample)."""
+    own: Counter[str] = Counter()
+    ours: Counter[str] = Counter()
     total = 0
     for line in path.read_text().splitlines():
         stack, _, n = line.rpartition(" ")
         if not n.isdigit():
             continue
-        inner = stack.split(";")[-1]
-        counts[inner.split(" (")[0] + " " + inner.rsplit("/", 1)[-1].rstrip(")")] += int(n)
+        frames = stack.split(";")
+        own[_frame(frames[-1])] += int(n)
+        mine = {_frame(f) for f in frames if f.partition(" (")[2].startswith(OURS)}
+        for f in mine:
+            ours[f] += int(n)
         total += int(n)
-    return [(frame, round(100 * n / total, 1)) for frame, n in counts.most_common(limit)]
+
+    def pct(c: Counter[str]) -> list[tuple[str, float]]:
+        return [(frame, round(100 * n / total, 1)) for frame, n in c.most_common(limit)]
+
+    return {"own": pct(own), "bootflow_inclusive": pct(ours)}
 
 
 def stage_costs(stack: RunningStack, instance_uuids: list[str]) -> dict[str, float]:
@@ -243,15 +280,11 @@ async def measure(stack: RunningStack, n: int, do_profile: bool) -> dict[str, An
     cpu0 = cpu_seconds(stack.stack)
     floor_conc, _ = await concurrent_floor(floor, n)
     cpu1 = cpu_seconds(stack.stack)
-    spies = (
-        profile(stack.stack, ["control", "node1", "compute", "identity", "temporal"], 60)
-        if do_profile
-        else []
-    )
+    spies = profile(stack.stack, PROFILED, 120) if do_profile else []
     boot_conc, _ = await concurrent_boots(boots, n)
     cpu2 = cpu_seconds(stack.stack)
     for spy in spies:
-        spy.terminate()
+        spy.send_signal(signal.SIGINT)  # py-spy writes what it sampled on SIGINT, not SIGTERM
         spy.wait()
     results["concurrent"] = {"floor": floor_conc, "bootflow": boot_conc}
     results["cpu_seconds_per_boot"] = {
@@ -261,7 +294,7 @@ async def measure(stack: RunningStack, n: int, do_profile: bool) -> dict[str, An
     if do_profile:
         results["profile_top_own_time"] = {
             name: top_frames(RESULTS / f"profile-{name}.txt")
-            for name in ["control", "node1", "compute", "identity", "temporal"]
+            for name in PROFILED
             if (RESULTS / f"profile-{name}.txt").exists()
         }
     alone_ratio = results["alone"]["bootflow"]["p50_ms"] / results["alone"]["floor"]["p50_ms"]
@@ -300,16 +333,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--boots", type=int, default=200, help="concurrent boots (and floors)")
     parser.add_argument("--profile", action="store_true", help="py-spy the busiest processes")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SETTING=VALUE",
+        help="a setting for every process, e.g. worker_max_cached_workflows=0 (repeatable)",
+    )
+    parser.add_argument("--tag", default="", help="appended to the result file's name")
     args = parser.parse_args()
+    tuning = dict(item.split("=", 1) for item in args.set)
     RESULTS.mkdir(exist_ok=True)
     env = {
         "BOOTFLOW_BENCH_FLOOR": "1",
+        # Room for every boot of the run (none is deleted) on 3 hosts.
+        "BOOTFLOW_HOST_VCPUS": str(1 << 12),
         "BOOTFLOW_HOST_MEMORY_MB": str(1 << 20),
+        "BOOTFLOW_HOST_DISK_GB": str(1 << 16),
         "BOOTFLOW_QUOTA_INSTANCES": "100000",
         "BOOTFLOW_QUOTA_CORES": "100000",
         "BOOTFLOW_QUOTA_RAM_MB": str(1 << 30),
         "BOOTFLOW_QUOTA_DISK_GB": str(1 << 20),
-    }
+    } | {f"BOOTFLOW_{k.upper()}": v for k, v in tuning.items()}
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
         settings = stack_settings(data_dir, f"sqlite:///{data_dir / 'bootflow.db'}")
@@ -324,9 +369,11 @@ def main() -> None:
             "load_average_at_end": os.getloadavg(),
         },
         "activities_per_boot": len(PATTERN),
+        "settings": tuning,
         "concurrent": results["concurrent"] | {"n": args.boots},
     }
-    out = RESULTS / f"boot-{datetime.now(UTC):%Y-%m-%d}.json"
+    tag = f"-{args.tag}" if args.tag else ""
+    out = RESULTS / f"boot-{datetime.now(UTC):%Y-%m-%d}{tag}.json"
     out.write_text(json.dumps(results, indent=1) + "\n")
     print(table(results))
     print("a boot alone, mean ms per stage:", results["alone"]["bootflow_stage_ms"])

@@ -81,6 +81,9 @@ SEARCH_ATTRIBUTES_PATCH = "upsert-search-attributes"
 # A request rejected after its record was written (the step failed for good after its commit)
 # removes the record, as any rejected request leaves none.
 UNDO_RECORD_PATCH = "undo-record-on-accept"
+# Search attributes are upserted only when one changes (each upsert is an event and a
+# visibility write: 13 a boot before, 6 after).
+INDEX_ON_CHANGE_PATCH = "index-on-change"
 
 
 @workflow.defn(name="BootInstance")
@@ -91,6 +94,7 @@ class BootInstance:
             instance_uuid="", stage="", vm_state=VmState.BUILDING, task_state=None
         )
         self._stage_started: datetime | None = None
+        self._indexed: tuple[str, str, str | None] | None = None
 
     @workflow.update
     async def accepted(self) -> Accepted:
@@ -123,6 +127,10 @@ class BootInstance:
     def _index(self) -> None:
         if not workflow.patched(SEARCH_ATTRIBUTES_PATCH):
             return
+        values = (self._progress.vm_state, self._progress.task_state or "", self._progress.host)
+        if workflow.patched(INDEX_ON_CHANGE_PATCH) and values == self._indexed:
+            return
+        self._indexed = values
         updates = [
             sa.VM_STATE.value_set(self._progress.vm_state),
             sa.TASK_STATE.value_set(self._progress.task_state or sa.NONE),

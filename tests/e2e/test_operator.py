@@ -51,6 +51,22 @@ def visible(stack: RunningStack, query: str) -> list[str]:
     return asyncio.run(ask())
 
 
+def indexed_upserts(stack: RunningStack, workflow_id: str) -> list[dict[str, bytes]]:
+    """The search attributes each UpsertWorkflowSearchAttributes event of the history set."""
+
+    async def fetch() -> list[dict[str, bytes]]:
+        client = await connect(stack.settings)
+        history = await client.get_workflow_handle(workflow_id).fetch_history()
+        upserts = [
+            event.upsert_workflow_search_attributes_event_attributes.search_attributes
+            for event in history.events
+            if event.HasField("upsert_workflow_search_attributes_event_attributes")
+        ]
+        return [{k: p.data for k, p in u.indexed_fields.items()} for u in upserts]
+
+    return asyncio.run(fetch())
+
+
 def test_search_attributes_find_boots_by_state_host_and_name(stack: RunningStack) -> None:
     ok = boot(stack, "op-indexed", "--wait")
     failed = boot(stack, "op-failspawn", "--wait")
@@ -67,6 +83,13 @@ def test_search_attributes_find_boots_by_state_host_and_name(stack: RunningStack
         lambda: visible(stack, 'VmState="error" AND InstanceName="op-failspawn"'), timeout=20
     ) == [f"boot-{failed}"]
     assert visible(stack, f'VmState="error" AND InstanceUUID="{ok}"') == []
+    # Each upsert changes something: an unchanged state costs no event or visibility write.
+    upserts = indexed_upserts(stack, f"boot-{ok}")
+    indexed: dict[str, bytes] = {}
+    for fields in upserts:
+        assert any(indexed.get(k) != v for k, v in fields.items()), (fields, indexed)
+        indexed |= fields
+    assert json.loads(indexed["VmState"]) == "active"
     for uuid in (ok, failed):
         assert stack.cli("server", "delete", uuid, "--wait").code == 0
     deleted = wait_until(
