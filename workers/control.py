@@ -6,6 +6,7 @@ bootflow run control-worker     (started by `bootflow up`)
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -86,6 +87,10 @@ def build_activities(settings: Settings) -> list[Callable[..., Any]]:
 
 async def main(settings: Settings) -> None:
     setup_logging()
+    # The workflow sandbox imports the workflow modules afresh for every new run; without
+    # their .pyc (PYTHONDONTWRITEBYTECODE=1) each import compiles the source again, ~5% of
+    # this worker's CPU under load (docs/performance.md).
+    sys.dont_write_bytecode = False
     client = await connect(settings)
     worker = Worker(
         client,
