@@ -187,6 +187,49 @@ def test_bad_input_is_one_line_and_leaves_no_records(
             s.execute(delete(QuotaLimit).where(QuotaLimit.project_id == project))
 
 
+def test_images_and_networks_are_checked_as_the_user_sees_them(stack: RunningStack) -> None:
+    """Step 2 reads the image and network with the user's own token: another project's
+    private image is not found, an image without data is not active, an unknown network is
+    not found. Each is a 400 with Nova's message, and nothing is left."""
+    demo, admin = stack.demo(), stack.admin()
+    compute = f"{demo.endpoint('compute')}/servers"
+    image = ImageClient(demo).find_image("cirros")["id"]
+    network = NetworkClient(demo).find_network("private")["id"]
+    queued = ImageClient(demo).create_image(
+        name="no-data", disk_format="raw", container_format="bare"
+    )["id"]
+    private = ImageClient(admin).create_image(
+        name="admins-only", disk_format="raw", container_format="bare", visibility="private"
+    )["id"]
+    missing_network = str(uuid4())
+    try:
+        before = _counts(stack), stack.quota_usage(demo_project(stack))
+        for server, message in (
+            ({"imageRef": private}, f"Image {private} could not be found."),
+            ({"imageRef": queued}, f"Image {queued} is not active"),
+            (
+                {"networks": [{"uuid": missing_network}]},
+                f"Network {missing_network} could not be found.",
+            ),
+        ):
+            body = {
+                "name": "checked",
+                "flavorRef": "1",
+                "imageRef": image,
+                "networks": [{"uuid": network}],
+                **server,
+            }
+            answer = httpx.post(
+                compute, json={"server": body}, headers={"X-Auth-Token": demo.token}
+            )
+            assert answer.status_code == 400, answer.text
+            assert message in answer.json()["badRequest"]["message"]
+        assert (_counts(stack), stack.quota_usage(demo_project(stack))) == before
+    finally:
+        ImageClient(demo).delete_image(queued)
+        ImageClient(admin).delete_image(private)
+
+
 def test_usage_errors_exit_2(stack: RunningStack) -> None:
     result = stack.cli("server", "create", "x", "--image", "cirros")
     assert result.code == 2 and "--flavor" in result.err
