@@ -292,6 +292,13 @@ def test_token_and_password_never_in_history_plaintext(stack: RunningStack) -> N
     # (The server's name is in the InstanceName search attribute: indexed, so not sealed.)
     compute.delete_server(uuid)
     wait_until(lambda: stack.instance(uuid).deleted, timeout=60)  # type: ignore[union-attr]
+    # Nor in any log of the stack: Temporal, the services, the workers, the codec server.
+    logs = sorted(stack.settings.logs_dir.glob("*.log"))
+    assert {p.stem for p in logs} >= {"temporal", "identity", "compute", "control", "node1"}
+    for log in logs:
+        content = log.read_text(errors="replace")
+        assert demo.token[:32] not in content, log.name
+        assert password not in content, log.name
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
