@@ -2,7 +2,9 @@
 
 A change that makes the workflows non-deterministic for runs already in flight fails here.
 ``v1-*`` histories come from before the search-attribute upserts (``workflow.patched``),
-later ones from after: both must replay. Record new ones with ``python -m tests.histories.record``.
+``v2-*`` from before rescheduling to alternates, ``v3-*`` from before search attributes
+were upserted only on change and a rejected request's record was undone, ``v4-*`` from
+after: all must replay. Record new ones with ``python -m tests.histories.record``.
 """
 
 from __future__ import annotations
