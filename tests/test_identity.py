@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -106,21 +107,29 @@ def test_users_validate_only_their_own_tokens(cloud: LoopbackCloud) -> None:
     assert response.status_code == 403
 
 
-def test_admin_creates_project_user_and_assigns_role(cloud: LoopbackCloud) -> None:
-    admin = cloud.session("admin")
+def _project_and_user(
+    admin: Session, project_name: str, user_name: str, password: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A new project and a user whose default project it is (no role on it yet)."""
     project = admin.request(
-        "identity", "POST", "projects", json={"project": {"name": "p2"}}
+        "identity", "POST", "projects", json={"project": {"name": project_name}}
     ).json()["project"]
-    user = admin.request(
-        "identity",
-        "POST",
-        "users",
-        json={"user": {"name": "u2", "password": "pw2", "default_project_id": project["id"]}},
-    ).json()["user"]
+    body = {"name": user_name, "password": password, "default_project_id": project["id"]}
+    user = admin.request("identity", "POST", "users", json={"user": body}).json()["user"]
+    return project, user
+
+
+def _make_member(admin: Session, project: dict[str, Any], user: dict[str, Any]) -> None:
     roles = {r["name"]: r["id"] for r in admin.request("identity", "GET", "roles").json()["roles"]}
     admin.request(
         "identity", "PUT", f"projects/{project['id']}/users/{user['id']}/roles/{roles['member']}"
     )
+
+
+def test_admin_creates_project_user_and_assigns_role(cloud: LoopbackCloud) -> None:
+    admin = cloud.session("admin")
+    project, user = _project_and_user(admin, "p2", "u2", "pw2")
+    _make_member(admin, project, user)
     u2 = Session(Credentials(cloud.settings.auth_url, "u2", "pw2", "p2"))
     assert u2.token_info().project_id == project["id"]
 
@@ -163,15 +172,7 @@ def test_unscoped_auth_takes_the_default_project_only_with_a_role_there(
     cloud: LoopbackCloud,
 ) -> None:
     admin = cloud.session("admin")
-    project = admin.request(
-        "identity", "POST", "projects", json={"project": {"name": "p3"}}
-    ).json()["project"]
-    user = admin.request(
-        "identity",
-        "POST",
-        "users",
-        json={"user": {"name": "u3", "password": "pw3", "default_project_id": project["id"]}},
-    ).json()["user"]
+    project, user = _project_and_user(admin, "p3", "u3", "pw3")
     body = {
         "auth": {
             "identity": {
@@ -186,10 +187,7 @@ def test_unscoped_auth_takes_the_default_project_only_with_a_role_there(
     before = httpx.post(url, json=body)
     assert before.status_code == 201
     assert "project" not in before.json()["token"]  # no role on p3 yet: unscoped
-    roles = {r["name"]: r["id"] for r in admin.request("identity", "GET", "roles").json()["roles"]}
-    admin.request(
-        "identity", "PUT", f"projects/{project['id']}/users/{user['id']}/roles/{roles['member']}"
-    )
+    _make_member(admin, project, user)
     after = httpx.post(url, json=body)
     assert after.json()["token"]["project"]["id"] == project["id"]
 
