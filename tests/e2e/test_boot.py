@@ -29,7 +29,14 @@ from db.models import Instance, QuotaLimit
 from tests.e2e.conftest import demo_project
 from tests.support.databases import BACKENDS, new_database
 from tests.support.history import assert_sealed, input_token
-from tests.support.stack import CliResult, RunningStack, running_stack, stack_settings, wait_until
+from tests.support.stack import (
+    TINY_SERVER,
+    CliResult,
+    RunningStack,
+    running_stack,
+    stack_settings,
+    wait_until,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -40,12 +47,7 @@ def boot(stack: RunningStack, name: str, *extra: str) -> CliResult:
         "server",
         "create",
         name,
-        "--flavor",
-        "m1.tiny",
-        "--image",
-        "cirros",
-        "--network",
-        "private",
+        *TINY_SERVER,
         *extra,
         "-f",
         "json",

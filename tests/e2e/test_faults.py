@@ -14,7 +14,7 @@ from bootflow.temporal import connect
 from clients.compute import ComputeClient
 from db.models import Instance, InstanceAction
 from tests.e2e.conftest import demo_project
-from tests.support.stack import RunningStack, wait_until
+from tests.support.stack import TINY_SERVER, RunningStack, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -26,12 +26,7 @@ def boot(stack: RunningStack, name: str, *extra: str) -> dict[str, object]:
         "server",
         "create",
         name,
-        "--flavor",
-        "m1.tiny",
-        "--image",
-        "cirros",
-        "--network",
-        "private",
+        *TINY_SERVER,
         "--volume-size",
         "1",
         *extra,
@@ -97,12 +92,7 @@ def test_a_record_whose_step_then_fails_for_good_goes_with_the_rejection(
         "server",
         "create",
         "f-recordlost",
-        "--flavor",
-        "m1.tiny",
-        "--image",
-        "cirros",
-        "--network",
-        "private",
+        *TINY_SERVER,
     )
     assert result.code == 1, result.out
     assert "injected: lost the answer of create_instance_record" in result.err

@@ -29,7 +29,7 @@ from db.models import ComputeNode, Instance
 from db.session import SessionFactory, make_engine, make_session_factory
 from tests.support.databases import new_database
 from tests.support.deployment import Deployment, deployment
-from tests.support.stack import wait_until
+from tests.support.stack import TINY_SERVER, wait_until
 from workflows.host_domains import HostDomainsWorkflow
 
 pytestmark = pytest.mark.e2e
@@ -83,12 +83,7 @@ def boot(d: Deployment, name: str, *extra: str) -> dict[str, Any]:
         "server",
         "create",
         name,
-        "--flavor",
-        "m1.tiny",
-        "--image",
-        "cirros",
-        "--network",
-        "private",
+        *TINY_SERVER,
         *extra,
         "-f",
         "json",

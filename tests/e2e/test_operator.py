@@ -19,7 +19,7 @@ from bootflow.seed import stored_secret
 from bootflow.temporal import connect, data_converter
 from clients.compute import ComputeClient
 from tests.support.history import assert_sealed, input_token
-from tests.support.stack import RunningStack, wait_until
+from tests.support.stack import TINY_SERVER, RunningStack, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -29,12 +29,7 @@ def boot(stack: RunningStack, name: str, *extra: str) -> str:
         "server",
         "create",
         name,
-        "--flavor",
-        "m1.tiny",
-        "--image",
-        "cirros",
-        "--network",
-        "private",
+        *TINY_SERVER,
         *extra,
         "-f",
         "json",

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.stack import RunningStack
+from tests.support.stack import TINY_SERVER, RunningStack
 
 pytestmark = pytest.mark.e2e
 
@@ -17,12 +17,7 @@ def create(stack: RunningStack, name: str, *extra: str) -> dict[str, object]:
         "server",
         "create",
         name,
-        "--flavor",
-        "m1.tiny",
-        "--image",
-        "cirros",
-        "--network",
-        "private",
+        *TINY_SERVER,
         "--wait",
         "-f",
         "json",
@@ -50,12 +45,7 @@ def test_count_boots_numbered_servers(stack: RunningStack, cleanup: list[str]) -
         "server",
         "create",
         "cnt",
-        "--flavor",
-        "m1.tiny",
-        "--image",
-        "cirros",
-        "--network",
-        "private",
+        *TINY_SERVER,
         "--count",
         "3",
         "--wait",
@@ -133,12 +123,7 @@ def test_bad_hint_is_a_usage_error(stack: RunningStack) -> None:
         "server",
         "create",
         "x",
-        "--flavor",
-        "m1.tiny",
-        "--image",
-        "cirros",
-        "--network",
-        "private",
+        *TINY_SERVER,
         "--hint",
         "nonsense",
     )

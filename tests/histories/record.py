@@ -20,7 +20,7 @@ from pathlib import Path
 from bootflow.seed import stored_secret
 from bootflow.temporal import connect
 from tests.e2e.conftest import FAULT_PLAN
-from tests.support.stack import RunningStack, running_stack, stack_settings
+from tests.support.stack import TINY_SERVER, RunningStack, running_stack, stack_settings
 
 HERE = Path(__file__).parent
 KEYS = HERE / "codec-keys.json"
@@ -36,12 +36,7 @@ def boot(stack: RunningStack, name: str, *extra: str) -> str:
         "server",
         "create",
         name,
-        "--flavor",
-        "m1.tiny",
-        "--image",
-        "cirros",
-        "--network",
-        "private",
+        *TINY_SERVER,
         "--wait",
         "-f",
         "json",

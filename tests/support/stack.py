@@ -34,6 +34,8 @@ from tests.support.net import free_port
 from workflows.host_domains import HostDomainsWorkflow
 
 BOOTFLOW = str(Path(sys.executable).parent / "bootflow")
+# `bootflow server create NAME` arguments for the seeded tiny server most tests boot.
+TINY_SERVER = ("--flavor", "m1.tiny", "--image", "cirros", "--network", "private")
 
 
 @dataclass
