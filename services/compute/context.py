@@ -12,7 +12,8 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common.auth import Auth, AuthContext
-from services.compute.microversions import ApiVersion, Version
+from services.common.microversions import ApiVersion
+from services.compute.microversions import Version
 
 REQUEST_ID_HEADERS: Final = ("X-OpenStack-Request-ID", "X-Compute-Request-Id")
 

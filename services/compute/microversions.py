@@ -14,8 +14,6 @@ with a 400 that says so, never silently dropped.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from typing import Annotated, Final
 
 from fastapi import Depends, Request
@@ -24,36 +22,12 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common.app import nova_error
+from services.common.microversions import ApiVersion, VersionError
 
 HEADER: Final = "OpenStack-API-Version"
 LEGACY_HEADER: Final = "X-OpenStack-Nova-API-Version"
 SERVICE: Final = "compute"
 PREFIX: Final = "/v2.1"
-
-_VERSION = re.compile(r"^([1-9]\d*)\.([1-9]\d*|0)$")
-
-
-@dataclass(frozen=True, order=True)
-class ApiVersion:
-    major: int
-    minor: int
-
-    def __str__(self) -> str:
-        return f"{self.major}.{self.minor}"
-
-    def at_least(self, version: ApiVersion) -> bool:
-        return self >= version
-
-    @classmethod
-    def parse(cls, text: str) -> ApiVersion:
-        match = _VERSION.match(text)
-        if match is None:
-            raise VersionError(
-                400,
-                f"API Version String {text} is of invalid format. "
-                "Must be of format MajorNum.MinorNum.",
-            )
-        return cls(int(match.group(1)), int(match.group(2)))
 
 
 def v(text: str) -> ApiVersion:
@@ -102,13 +76,6 @@ EVENT_DETAILS: Final = v("2.84")
 NO_HYPERVISOR_USAGE: Final = v("2.88")
 HOSTNAME: Final = v("2.90")
 PINNED_AZ: Final = v("2.96")
-
-
-class VersionError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 def _wanted(headers: list[tuple[bytes, bytes]]) -> str | None:

@@ -7,8 +7,6 @@ that it varies by the header, so caches keep versions apart.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from typing import Annotated, Final
 
 from fastapi import Depends, Request
@@ -17,48 +15,27 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common.app import ErrorFormatter
+from services.common.microversions import ApiVersion, VersionError
 
 HEADER: Final = "OpenStack-API-Version"
 SERVICE: Final = "volume"
 
 # Microversions this service behaves differently from (named as in cinder/api/microversions.py).
-GROUP_VOLUME: Final = (3, 13)
-VOLUME_DETAIL_PROVIDER_ID: Final = (3, 21)
-NEW_ATTACH: Final = (3, 27)
-NEW_ATTACH_COMPLETION: Final = (3, 44)
-VOLUME_SHARED_TARGETS_AND_SERVICE_FIELDS: Final = (3, 48)
-ATTACHMENT_CREATE_MODE_ARG: Final = (3, 54)
-VOLUME_CLUSTER_NAME: Final = (3, 61)
-VOLUME_TYPE_ID_IN_VOLUME_DETAIL: Final = (3, 63)
-USE_QUOTA: Final = (3, 65)
-SHARED_TARGETS_TRISTATE: Final = (3, 69)
-
-_VERSION = re.compile(r"^([1-9]\d*)\.([1-9]\d*|0)$")
-
-
-@dataclass(frozen=True, order=True)
-class ApiVersion:
-    major: int
-    minor: int
-
-    def __str__(self) -> str:
-        return f"{self.major}.{self.minor}"
-
-    def at_least(self, version: tuple[int, int]) -> bool:
-        return (self.major, self.minor) >= version
-
+GROUP_VOLUME: Final = ApiVersion(3, 13)
+VOLUME_DETAIL_PROVIDER_ID: Final = ApiVersion(3, 21)
+NEW_ATTACH: Final = ApiVersion(3, 27)
+NEW_ATTACH_COMPLETION: Final = ApiVersion(3, 44)
+VOLUME_SHARED_TARGETS_AND_SERVICE_FIELDS: Final = ApiVersion(3, 48)
+ATTACHMENT_CREATE_MODE_ARG: Final = ApiVersion(3, 54)
+VOLUME_CLUSTER_NAME: Final = ApiVersion(3, 61)
+VOLUME_TYPE_ID_IN_VOLUME_DETAIL: Final = ApiVersion(3, 63)
+USE_QUOTA: Final = ApiVersion(3, 65)
+SHARED_TARGETS_TRISTATE: Final = ApiVersion(3, 69)
 
 MIN_VERSION: Final = ApiVersion(3, 0)
 MAX_VERSION: Final = ApiVersion(3, 70)
 # When Cinder last raised its maximum to 3.70 (its version document's "updated").
 MAX_VERSION_UPDATED: Final = "2022-08-31T00:00:00Z"
-
-
-class VersionError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 def requested_version(header: str | None) -> ApiVersion:
@@ -83,14 +60,7 @@ def requested_version(header: str | None) -> ApiVersion:
         return MIN_VERSION
     if wanted.lower() == "latest":
         return MAX_VERSION
-    match = _VERSION.match(wanted)
-    if match is None:
-        raise VersionError(
-            400,
-            f"API Version String {wanted} is of invalid format. "
-            "Must be of format MajorNum.MinorNum.",
-        )
-    version = ApiVersion(int(match.group(1)), int(match.group(2)))
+    version = ApiVersion.parse(wanted)
     if not MIN_VERSION <= version <= MAX_VERSION:
         raise VersionError(
             406,

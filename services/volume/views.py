@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from services.common.microversions import ApiVersion
 from services.volume import microversions as mv
-from services.volume.microversions import ApiVersion
 from services.volume.models import Volume, VolumeAttachment
 
 AVAILABILITY_ZONE: Final = "nova"
