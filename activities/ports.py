@@ -58,20 +58,10 @@ class PortActivities:
             return self._bind(request, request.port_id)
         doing = f"allocate a port on network {request.network.name}"
         with service_errors(doing):
-            preserved = self._preserved(request.instance_uuid)
-            existing = [
-                p
-                for p in self.network.list_ports(
-                    device_id=request.instance_uuid, network_id=request.network.id
-                )
-                if p["id"] not in preserved
-            ]
-            if existing:
-                port = existing[0]
-                if port.get("binding:host_id") != self.host:
-                    # Made on a host the build left (a reschedule): bind it here instead.
-                    port = self.network.update_port(port["id"], host=self.host)
-                return _spec(port, request.network.name)
+            if request.after_reschedule or activity.info().attempt > 1:
+                existing = self._earlier_port(request)
+                if existing is not None:
+                    return _spec(existing, request.network.name)
             port = self.network.create_port(
                 request.network.id,
                 device_id=request.instance_uuid,
@@ -80,6 +70,20 @@ class PortActivities:
                 project_id=request.project_id,
             )
         return _spec(port, request.network.name)
+
+    def _earlier_port(self, request: AllocatePortInput) -> dict[str, Any] | None:
+        """The port an earlier attempt made for the instance on the network, bound here."""
+        preserved = self._preserved(request.instance_uuid)
+        for port in self.network.list_ports(
+            device_id=request.instance_uuid, network_id=request.network.id
+        ):
+            if port["id"] in preserved:
+                continue
+            if port.get("binding:host_id") != self.host:
+                # Made on a host the build left (a reschedule): bind it here instead.
+                return self.network.update_port(port["id"], host=self.host)
+            return port
+        return None
 
     def _bind(self, request: AllocatePortInput, port_id: str) -> PortSpec:
         """Bind the user's port to the instance on this host, as Nova's allocate_for_instance

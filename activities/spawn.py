@@ -33,12 +33,10 @@ from bootflow.messages import (
     SpawnInput,
     SpawnResult,
 )
-from bootflow.states import TaskState
 from clients.network import NetworkClient
 from compute import config_drive
 from compute.domain_xml import DiskSpec, DomainSpec, NicSpec, domain_name
 from compute.driver import GuestBootError, LibvirtDriver
-from db.instances import set_task_state
 from db.session import SessionFactory
 
 # The config drive's device: after the root disk (vda) and any volumes (vdb, ...).
@@ -158,7 +156,7 @@ class SpawnActivities:
         """Root disk overlay, config drive, domain XML, define and start, then wait for the
         guest's ready line. Key: the domain uuid (the instance uuid): a retry finds the
         domain the first try defined and starts it, or finds it up."""
-        set_task_state(self.sessions, request.instance_uuid, TaskState.SPAWNING)
+        # (task_state is "spawning" already: fetch_image, just before on this host, set it.)
         uuid, host = request.instance_uuid, self.driver.host
         try:
             with heartbeating():

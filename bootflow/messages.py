@@ -236,6 +236,10 @@ class AllocatePortInput:
     network: NetworkSpec
     # The user's port to bind to the instance and host; None: create one on ``network``.
     port_id: str | None = None
+    # Whether a host this build left may have kept a port for the instance (its undo failed):
+    # then the step looks for one to reuse. False on the build's first host, where only the
+    # step's own earlier attempts can have made one (the lookup costs a request per boot).
+    after_reschedule: bool = True
 
 
 @dataclass

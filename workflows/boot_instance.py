@@ -4,9 +4,11 @@ Steps 1-3 (authenticate, validate and reserve quota, create the record) decide w
 the request is accepted; the ``accepted`` update answers the caller then, as Nova's API
 answers 202 or 400. From step 4 on, a failure undoes what was done, newest first, and
 leaves the instance in ``error`` with a fault that says why.
-"""
 
-from __future__ import annotations
+The module runs afresh in the sandbox for every boot: its annotations are evaluated eagerly
+(no ``from __future__ import annotations``), so the SDK's get_type_hints on the handlers
+finds types, not strings to evaluate again each run.
+"""
 
 import asyncio
 from datetime import datetime, timedelta
@@ -84,6 +86,11 @@ UNDO_RECORD_PATCH = "undo-record-on-accept"
 # Search attributes are upserted only when one changes (each upsert is an event and a
 # visibility write: 13 a boot before, 6 after).
 INDEX_ON_CHANGE_PATCH = "index-on-change"
+# A boot started on code that has every change above says so with this one marker, instead of
+# one marker and one TemporalChangeVersion upsert per change (8 events and 4 visibility writes
+# a boot). It also takes the state the starter indexed as indexed. Histories from before ask
+# each change's own patch. Later changes get their own patch, rolled into one like this later.
+CHANGES_THROUGH_V4_PATCH = "changes-through-v4"
 
 
 @workflow.defn(name="BootInstance")
@@ -94,7 +101,8 @@ class BootInstance:
             instance_uuid="", stage="", vm_state=VmState.BUILDING, task_state=None
         )
         self._stage_started: datetime | None = None
-        self._indexed: tuple[str, str, str | None] | None = None
+        self._indexed: tuple[str | None, str | None, str | None] | None = None
+        self._through_v4 = False
 
     @workflow.update
     async def accepted(self) -> Accepted:
@@ -124,11 +132,15 @@ class BootInstance:
         self._progress.task_state = None
         self._enter(stage, details)
 
+    def _has(self, patch: str) -> bool:
+        """Whether this boot takes the change ``patch`` names (see CHANGES_THROUGH_V4_PATCH)."""
+        return self._through_v4 or workflow.patched(patch)
+
     def _index(self) -> None:
-        if not workflow.patched(SEARCH_ATTRIBUTES_PATCH):
+        if not self._has(SEARCH_ATTRIBUTES_PATCH):
             return
         values = (self._progress.vm_state, self._progress.task_state or "", self._progress.host)
-        if workflow.patched(INDEX_ON_CHANGE_PATCH) and values == self._indexed:
+        if self._has(INDEX_ON_CHANGE_PATCH) and values == self._indexed:
             return
         self._indexed = values
         updates = [
@@ -142,6 +154,16 @@ class BootInstance:
     @workflow.run
     async def run(self, request: BootRequest) -> BootResult:
         self._progress.instance_uuid = request.instance_uuid
+        self._through_v4 = workflow.patched(CHANGES_THROUGH_V4_PATCH)
+        if self._through_v4:
+            # The compute API starts a boot indexed "building", no task: no upsert repeats it.
+            started = workflow.info().typed_search_attributes
+            task_state = started.get(sa.TASK_STATE)
+            self._indexed = (
+                started.get(sa.VM_STATE),
+                "" if task_state == sa.NONE else task_state,
+                started.get(sa.COMPUTE_HOST),
+            )
         undo = Compensation()
         try:
             context, valid = await self._accept(request, undo)
@@ -175,7 +197,7 @@ class BootInstance:
             undo.push_activity(act.RELEASE_QUOTA, InstanceRef(request.instance_uuid))
             valid = await run(act.VALIDATE_AND_RESERVE, ValidateInput(request, context))
             self._enter("create record")
-            if workflow.patched(UNDO_RECORD_PATCH):
+            if self._has(UNDO_RECORD_PATCH):
                 record.push_activity(act.DELETE_INSTANCE_RECORD, InstanceRef(request.instance_uuid))
             await run(
                 act.CREATE_INSTANCE_RECORD,
@@ -212,7 +234,7 @@ class BootInstance:
         failure (the guest failed to start, the host's worker died or never picked the task
         up) undoes that host's part and reschedules to the next alternate."""
         instance = InstanceRef(request.instance_uuid)
-        rescheduling = workflow.patched(RESCHEDULE_PATCH)
+        rescheduling = self._has(RESCHEDULE_PATCH)
         # This host's part (its claim, ports, volumes, guest), undone on its own on reschedule.
         on_host = Compensation() if rescheduling else undo
         failure: tuple[Fault, str] | None = None
@@ -243,7 +265,7 @@ class BootInstance:
                 self._progress.host = host
                 try:
                     ports, spawned = await self._build_on(
-                        host, request, context, valid, on_host, placement.candidates
+                        host, request, context, valid, on_host, placement.candidates, len(tried)
                     )
                     break
                 except ActivityError as err:
@@ -306,6 +328,7 @@ class BootInstance:
         valid: ValidatedRequest,
         undo: Compensation,
         candidates: int,
+        attempt: int,
     ) -> tuple[list[PortSpec], SpawnResult]:
         """Step 5, on the host's own worker: network, volumes, image, guest."""
         instance = InstanceRef(request.instance_uuid)
@@ -327,7 +350,11 @@ class BootInstance:
             await run(
                 act.ALLOCATE_PORT,
                 AllocatePortInput(
-                    request.instance_uuid, context.project_id, network, port_id=nic.port_id
+                    request.instance_uuid,
+                    context.project_id,
+                    network,
+                    port_id=nic.port_id,
+                    after_reschedule=attempt > 1,
                 ),
                 task_queue=on_host,
                 start_to_close=PORT_TIMEOUT,
