@@ -87,8 +87,9 @@ UNDO_RECORD_PATCH = "undo-record-on-accept"
 # visibility write: 13 a boot before, 6 after).
 INDEX_ON_CHANGE_PATCH = "index-on-change"
 # A boot started on code that has every change above says so with this one marker, instead of
-# one marker and one TemporalChangeVersion upsert per change (8 events and 4 visibility writes
-# a boot). It also takes the state the starter indexed as indexed. Histories from before ask
+# one marker and one TemporalChangeVersion upsert event per change (6 events fewer a boot; the
+# upserts shared their workflow task's visibility write, so no fewer of those). It also takes
+# the state the starter indexed as indexed. Histories from before ask
 # each change's own patch. Later changes get their own patch, rolled into one like this later.
 CHANGES_THROUGH_V4_PATCH = "changes-through-v4"
 
