@@ -213,14 +213,20 @@ def test_upload_rules(cloud: LoopbackCloud, demo: ImageClient, tmp_path: Path) -
 
 
 def test_broken_upload_leaves_no_data_and_image_queued(
-    cloud: LoopbackCloud, demo: ImageClient
+    cloud: LoopbackCloud, demo: ImageClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     image = demo.create_image(name="flaky", disk_format="raw", container_format="bare")
     data = os.urandom(4 * MiB)
     with pytest.raises(OSError, match="source disk read failed"):
         demo.upload(image["id"], FailingReader(data, fail_after=2 * MiB))
 
-    _wait_for(lambda: demo.get_image(image["id"])["status"] == "queued", "the image to be queued")
+    # The client gives up before the service may even have claimed the image, so "queued"
+    # alone could be the state before the upload began; wait for the service to see it break.
+    _wait_for(
+        lambda: any("broke off" in r.getMessage() for r in caplog.records),
+        "the service to notice the broken upload",
+    )
+    assert demo.get_image(image["id"])["status"] == "queued"
     assert _stored_files(cloud) == []
     assert demo.get_image(image["id"])["size"] is None
 
