@@ -17,7 +17,6 @@ import libvirt
 from temporalio import activity
 
 from activities.errors import service_errors, transient_libvirt
-from activities.heartbeat import heartbeating
 from activities.images import BootFiles
 from bootflow import activity_defs as act
 from bootflow.errors import ErrorType, request_error
@@ -159,23 +158,22 @@ class SpawnActivities:
         # (task_state is "spawning" already: fetch_image, just before on this host, set it.)
         uuid, host = request.instance_uuid, self.driver.host
         try:
-            with heartbeating():
-                self.faults.check("spawn", request.name, error=hypervisor_failure)
-                boot = self.boot_files(request.image)
-                base = Path(request.cached_image.path)
-                root_disk = self.driver.create_root_disk(
-                    uuid,
-                    base,
-                    "qcow2" if request.image.disk_format == "qcow2" else "raw",
-                    max(request.flavor.root_gb, 1),
-                )
-                self.driver.record_bases(uuid, [base, *boot.cached])
-                drive = self.driver.create_config_drive(uuid, self._config_drive(request))
-                spec = self._domain_spec(request, root_disk, boot, drive)
-                power_state = self.driver.spawn(spec)
-                if boot.ready_marker and self.driver.domain_type != "test":
-                    line = self.driver.wait_for_line(uuid, boot.ready_marker, self.boot_timeout)
-                    activity.logger.info("instance %s is up on %s: %s", uuid, host, line)
+            self.faults.check("spawn", request.name, error=hypervisor_failure)
+            boot = self.boot_files(request.image)
+            base = Path(request.cached_image.path)
+            root_disk = self.driver.create_root_disk(
+                uuid,
+                base,
+                "qcow2" if request.image.disk_format == "qcow2" else "raw",
+                max(request.flavor.root_gb, 1),
+            )
+            self.driver.record_bases(uuid, [base, *boot.cached])
+            drive = self.driver.create_config_drive(uuid, self._config_drive(request))
+            spec = self._domain_spec(request, root_disk, boot, drive)
+            power_state = self.driver.spawn(spec)
+            if boot.ready_marker and self.driver.domain_type != "test":
+                line = self.driver.wait_for_line(uuid, boot.ready_marker, self.boot_timeout)
+                activity.logger.info("instance %s is up on %s: %s", uuid, host, line)
         except subprocess.CalledProcessError as exc:
             raise request_error(
                 ErrorType.BUILD_ABORTED,

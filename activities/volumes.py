@@ -13,7 +13,6 @@ from sqlalchemy import delete, select
 from temporalio import activity
 
 from activities.errors import service_errors
-from activities.heartbeat import heartbeating
 from bootflow import activity_defs as act
 from bootflow.messages import (
     AttachmentSpec,
@@ -65,7 +64,7 @@ class VolumeActivities:
         set_task_state(self.sessions, request.instance_uuid, TaskState.BLOCK_DEVICE_MAPPING)
         client = self.volumes(request.project_id)
         name = volume_name(request.instance_uuid)
-        with heartbeating(), service_errors(f"create a {request.size_gb} GiB volume"):
+        with service_errors(f"create a {request.size_gb} GiB volume"):
             volume_id = self._mapped_volume(request.instance_uuid, request.device_name)
             if volume_id is None:
                 found = client.list_volumes(name=name)

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Integer, String, insert, literal, select, update
+from sqlalchemy import Integer, String, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from db.base import UTCDateTime, utcnow
 from db.models import InstanceAction, InstanceActionEvent
-from db.session import SessionFactory
+from db.session import SessionFactory, engine_of
 
 
 def start_action(
@@ -56,6 +56,36 @@ def finish_action(session: Session, workflow_id: str, message: str | None = None
     )
 
 
+# Built once: every attempt of every step writes these rows, and building the statements
+# each time (with their cache keys) cost more than running them.
+_START_EVENT = (
+    insert(InstanceActionEvent)
+    .from_select(
+        ["action_id", "event", "host", "attempt", "start_time"],
+        select(
+            InstanceAction.id,
+            bindparam("event", type_=String()),
+            bindparam("host", type_=String()),
+            bindparam("attempt", type_=Integer()),
+            bindparam("start_time", type_=UTCDateTime()),
+        ).where(
+            InstanceAction.workflow_id == bindparam("workflow_id"),
+            InstanceAction.instance_uuid == bindparam("instance_uuid"),
+        ),
+    )
+    .returning(InstanceActionEvent.id)
+)
+_FINISH_EVENT = (
+    update(InstanceActionEvent)
+    .where(InstanceActionEvent.id == bindparam("event_id"))
+    .values(
+        finish_time=bindparam("finish_time"),
+        result=bindparam("result"),
+        details=bindparam("details"),
+    )
+)
+
+
 def start_event(
     sessions: SessionFactory,
     workflow_id: str,
@@ -68,33 +98,32 @@ def start_event(
     """Record that an activity attempt began; its id, or None when the instance's action
     does not exist (yet): steps before the record is written belong to no action.
 
-    One INSERT ... SELECT, not ORM objects: every step of every boot writes one (a host
-    worker spent a quarter of its CPU on these rows through the ORM; docs/performance.md)."""
-    action = select(
-        InstanceAction.id,
-        literal(event, String()),
-        literal(host, String()),
-        literal(attempt, Integer()),
-        literal(started_at or utcnow(), UTCDateTime()),
-    ).where(
-        InstanceAction.workflow_id == workflow_id,
-        InstanceAction.instance_uuid == instance_uuid,
-    )
-    insert_event = (
-        insert(InstanceActionEvent)
-        .from_select(["action_id", "event", "host", "attempt", "start_time"], action)
-        .returning(InstanceActionEvent.id)
-    )
-    with sessions.begin() as session:
-        return session.connection().execute(insert_event).scalar()
+    One INSERT ... SELECT on a plain connection, not ORM objects: every step of every boot
+    writes one (docs/performance.md)."""
+    with engine_of(sessions).begin() as connection:
+        return connection.execute(
+            _START_EVENT,
+            {
+                "event": event,
+                "host": host,
+                "attempt": attempt,
+                "start_time": started_at or utcnow(),
+                "workflow_id": workflow_id,
+                "instance_uuid": instance_uuid,
+            },
+        ).scalar()
 
 
 def finish_event(sessions: SessionFactory, event_id: int, error: str | None) -> None:
-    with sessions.begin() as session:
-        session.connection().execute(
-            update(InstanceActionEvent)
-            .where(InstanceActionEvent.id == event_id)
-            .values(finish_time=utcnow(), result="Error" if error else "Success", details=error)
+    with engine_of(sessions).begin() as connection:
+        connection.execute(
+            _FINISH_EVENT,
+            {
+                "event_id": event_id,
+                "finish_time": utcnow(),
+                "result": "Error" if error else "Success",
+                "details": error,
+            },
         )
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from bootflow.messages import InstanceRecord
 from bootflow.states import VmState
 from db.base import utcnow
 from db.models import Instance, Leftover
-from db.session import SessionFactory
+from db.session import SessionFactory, engine_of
 
 
 def record_of(instance: Instance) -> InstanceRecord:
@@ -22,13 +22,19 @@ def record_of(instance: Instance) -> InstanceRecord:
     )
 
 
+# Built once, run on a plain connection: host steps write it on every boot (db.session.engine_of).
+_SET_TASK_STATE = (
+    update(Instance)
+    .where(Instance.uuid == bindparam("instance_uuid"), Instance.vm_state == VmState.BUILDING)
+    .values(task_state=bindparam("task_state"))
+)
+
+
 def set_task_state(sessions: SessionFactory, instance_uuid: str, task_state: str | None) -> None:
     """Move a building instance to ``task_state`` (as Nova's compute manager saves it)."""
-    with sessions.begin() as session:
-        session.execute(
-            update(Instance)
-            .where(Instance.uuid == instance_uuid, Instance.vm_state == VmState.BUILDING)
-            .values(task_state=task_state)
+    with engine_of(sessions).begin() as connection:
+        connection.execute(
+            _SET_TASK_STATE, {"instance_uuid": instance_uuid, "task_state": task_state}
         )
 
 
