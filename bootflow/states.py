@@ -44,10 +44,10 @@ BOOT_TASK_STATES: Final = (
 )
 
 # Each boot stage and the task_state the record has while it runs: the workflow's progress
-# and the activities that write the record both follow this table.
+# and the activities that write the record both follow this table. The stages before the
+# record exists (authenticate, validate) keep the state the boot was started with: the
+# compute API starts it "scheduling", as Nova's API creates the instance.
 STAGE_TASK_STATE: Final[dict[str, str | None]] = {
-    "authenticate": None,
-    "validate": None,
     "create record": TaskState.SCHEDULING,
     "schedule": TaskState.SCHEDULING,
     "allocate port": TaskState.NETWORKING,

@@ -4,7 +4,8 @@ A change that makes the workflows non-deterministic for runs already in flight f
 ``v1-*`` histories come from before the search-attribute upserts (``workflow.patched``),
 ``v2-*`` from before rescheduling to alternates, ``v3-*`` from before search attributes
 were upserted only on change and a rejected request's record was undone, ``v4-*`` from
-before those changes rode on one patch marker (``changes-through-v4``), ``v5-*`` from after:
+before those changes rode on one patch marker (``changes-through-v4``), ``v5-*`` from
+before boots were started indexed "scheduling" (one upsert fewer), ``v6-*`` from after:
 all must replay. Record new ones with ``python -m tests.histories.record``.
 """
 

@@ -157,12 +157,14 @@ class BootInstance:
         self._progress.instance_uuid = request.instance_uuid
         self._through_v4 = workflow.patched(CHANGES_THROUGH_V4_PATCH)
         if self._through_v4:
-            # The compute API starts a boot indexed "building", no task: no upsert repeats it.
+            # The compute API starts a boot indexed as Nova creates it (building, scheduling;
+            # older APIs: building, none): no upsert repeats what the start indexed.
             started = workflow.info().typed_search_attributes
             task_state = started.get(sa.TASK_STATE)
+            self._progress.task_state = None if task_state == sa.NONE else task_state
             self._indexed = (
                 started.get(sa.VM_STATE),
-                "" if task_state == sa.NONE else task_state,
+                self._progress.task_state or "",
                 started.get(sa.COMPUTE_HOST),
             )
         undo = Compensation()

@@ -22,7 +22,7 @@ from bootflow import task_queues
 from bootflow.config import Settings
 from bootflow.messages import BootRequest, DeleteRequest, NetworkRequest
 from bootflow.service_account import service_session
-from bootflow.states import VmState
+from bootflow.states import TaskState, VmState
 from clients.errors import ClientError, NotFound
 from clients.network import NetworkClient
 from db import quotas
@@ -338,8 +338,11 @@ class ServerApi:
                     SearchAttributePair(sa.INSTANCE_UUID, boot.instance_uuid),
                     SearchAttributePair(sa.INSTANCE_NAME, boot.name),
                     SearchAttributePair(sa.PROJECT_ID, ctx.caller.project_id),
+                    # As Nova's API creates the instance: building, scheduling. The boot then
+                    # upserts nothing until a host is chosen (each upsert is a visibility
+                    # write; docs/performance.md).
                     SearchAttributePair(sa.VM_STATE, VmState.BUILDING),
-                    SearchAttributePair(sa.TASK_STATE, sa.NONE),
+                    SearchAttributePair(sa.TASK_STATE, TaskState.SCHEDULING),
                 ]
             ),
             static_summary=f"boot {boot.name}",

@@ -84,7 +84,7 @@ def test_search_attributes_find_boots_by_state_host_and_name(stack: RunningStack
     # state costs no event or visibility write. Of the SDK's own TemporalChangeVersion
     # upserts (one per patch the boot takes) there is one: all changes ride on one patch.
     started, *upserts = indexed_upserts(stack, f"boot-{ok}")
-    assert json.loads(started["VmState"]) == "building"
+    assert [json.loads(started[k]) for k in ("VmState", "TaskState")] == ["building", "scheduling"]
     versions = [u for u in upserts if "TemporalChangeVersion" in u]
     assert len(versions) == 1, versions
     indexed = dict(started)
