@@ -1,6 +1,7 @@
 """Boot benchmark: bootflow against the engine's own floor, in one run.
 
     make bench     (or: .venv/bin/python -m bench.boot [--boots 200] [--profile]
+                    [--server-profile]
                     [--set worker_max_cached_workflows=0 --tag nocache])
 
 Starts the embedded stack (test hypervisor, 3 hosts) with the floor enabled, then measures,
@@ -12,7 +13,9 @@ For each, one alone (p50 over 20 sequential) and N concurrent (throughput, p50/p
 CPU seconds per boot of every process. Latency is the server's own start-to-close time
 of the workflow. Prints a table and writes bench/results/boot-<date>.json with the ratios
 bootflow/floor. ``--profile`` samples the busiest processes with py-spy during the
-concurrent boots and lists where their time goes.
+concurrent boots and lists where their time goes; ``--server-profile`` samples the Temporal
+server with perf in both concurrent phases and splits its CPU per workflow by what it was
+doing (bench/server_profile.py).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 
+from bench import server_profile
 from bootflow import task_queues
 from bootflow.stack import Stack
 from bootflow.temporal import connect
@@ -68,6 +72,7 @@ HOSTS = ["node1", "node2", "node3"]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 # The Python processes py-spy samples (the Temporal server is Go: its CPU is reported apart).
 PROFILED = ["control", "node1", "compute", "network", "identity"]
+PERF_DATA = {kind: RESULTS / f"perf-temporal-{kind}.data" for kind in ("floor", "bootflow")}
 # Before each concurrent phase: long enough for the Temporal server to fire the timeouts
 # (30 s at most) of the activities and workflow tasks before it, which it does even for
 # finished ones. Without it the floor's timers fired during bootflow's phase and were
@@ -276,7 +281,17 @@ def stage_costs(stack: RunningStack, instance_uuids: list[str]) -> dict[str, flo
     return {event: round(statistics.mean(ms), 1) for event, ms in sorted(spent.items())}
 
 
-async def measure(stack: RunningStack, n: int, do_profile: bool) -> dict[str, Any]:
+def temporal_pid(stack: Stack) -> int:
+    child = next(c for c in stack.children if c.name == "temporal")
+    assert child.proc is not None
+    return child.proc.pid
+
+
+def record_server(stack: Stack, kind: str) -> subprocess.Popen[bytes]:
+    return server_profile.record(temporal_pid(stack), PERF_DATA[kind])
+
+
+async def measure(stack: RunningStack, n: int, do_profile: bool, on_server: bool) -> dict[str, Any]:
     client = await connect(stack.settings)
     floor, boots = Floor(client), Boots(stack, client)
     for _ in range(3):  # warm up: image caches on every host, connection pools, JITs
@@ -289,13 +304,25 @@ async def measure(stack: RunningStack, n: int, do_profile: bool) -> dict[str, An
     results["alone"]["bootflow_stage_ms"] = stage_costs(stack, recent)
     await asyncio.sleep(SETTLE_SECONDS)
     cpu0 = cpu_seconds(stack.stack)
+    perf = (
+        server_profile.record(temporal_pid(stack.stack), PERF_DATA["floor"]) if on_server else None
+    )
     floor_conc, _ = await concurrent_floor(floor, n)
     cpu1 = cpu_seconds(stack.stack)
+    if perf is not None:
+        server_profile.stop(perf)
     await asyncio.sleep(SETTLE_SECONDS)
     cpu1_settled = cpu_seconds(stack.stack)
     spies = profile(stack.stack, PROFILED, 120) if do_profile else []
+    perf = (
+        server_profile.record(temporal_pid(stack.stack), PERF_DATA["bootflow"])
+        if on_server
+        else None
+    )
     boot_conc, _ = await concurrent_boots(boots, n)
     cpu2 = cpu_seconds(stack.stack)
+    if perf is not None:
+        server_profile.stop(perf)
     for spy in spies:
         spy.send_signal(signal.SIGINT)  # py-spy writes what it sampled on SIGINT, not SIGTERM
         spy.wait()
@@ -304,6 +331,11 @@ async def measure(stack: RunningStack, n: int, do_profile: bool) -> dict[str, An
         "floor": per_boot(cpu0, cpu1, n),
         "bootflow": per_boot(cpu1_settled, cpu2, n),
     }
+    if on_server:
+        symbols = server_profile.GoSymbols(Path(f"/proc/{temporal_pid(stack.stack)}/exe"))
+        results["temporal_server_ms_per_workflow"] = {
+            kind: server_profile.by_category(data, symbols, n) for kind, data in PERF_DATA.items()
+        }
     if do_profile:
         results["profile_top_own_time"] = {
             name: top_frames(RESULTS / f"profile-{name}.txt")
@@ -342,10 +374,25 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def server_table(by_kind: dict[str, dict[str, float]]) -> str:
+    floor, boot = by_kind["floor"], by_kind["bootflow"]
+    lines = [f"{'Temporal server, ms per workflow':42} {'floor':>7} {'bootflow':>9} {'+':>6}"]
+    for name in sorted(floor, key=lambda k: floor[k] - boot[k]):
+        lines.append(
+            f"{name:42} {floor[name]:7.2f} {boot[name]:9.2f} {boot[name] - floor[name]:+6.2f}"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--boots", type=int, default=200, help="concurrent boots (and floors)")
     parser.add_argument("--profile", action="store_true", help="py-spy the busiest processes")
+    parser.add_argument(
+        "--server-profile",
+        action="store_true",
+        help="perf the Temporal server in each concurrent phase, by what it was doing",
+    )
     parser.add_argument(
         "--set",
         action="append",
@@ -356,6 +403,8 @@ def main() -> None:
     parser.add_argument("--tag", default="", help="appended to the result file's name")
     args = parser.parse_args()
     tuning = dict(item.split("=", 1) for item in args.set)
+    if args.server_profile and (why := server_profile.available()):
+        parser.error(f"--server-profile: {why}")
     RESULTS.mkdir(exist_ok=True)
     env = {
         "BOOTFLOW_BENCH_FLOOR": "1",
@@ -373,7 +422,7 @@ def main() -> None:
         settings = stack_settings(data_dir, f"sqlite:///{data_dir / 'bootflow.db'}")
         settings = settings.model_copy(update={"libvirt_uri": "test:///default"})
         with running_stack(settings, hosts=len(HOSTS), env=env) as stack:
-            results = asyncio.run(measure(stack, args.boots, args.profile))
+            results = asyncio.run(measure(stack, args.boots, args.profile, args.server_profile))
     results |= {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {
@@ -390,6 +439,8 @@ def main() -> None:
     out = RESULTS / f"boot-{datetime.now(UTC):%Y-%m-%d}{tag}.json"
     out.write_text(json.dumps(results, indent=1) + "\n")
     print(table(results))
+    if "temporal_server_ms_per_workflow" in results:
+        print(server_table(results["temporal_server_ms_per_workflow"]))
     print("a boot alone, mean ms per stage:", results["alone"]["bootflow_stage_ms"])
     print(f"wrote {out}")
 
