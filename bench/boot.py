@@ -345,8 +345,8 @@ async def measure(stack: RunningStack, n: int, do_profile: bool, on_server: bool
     alone_ratio = results["alone"]["bootflow"]["p50_ms"] / results["alone"]["floor"]["p50_ms"]
     throughput = boot_conc["per_second"] / floor_conc["per_second"]
     results["ratios"] = {
-        "alone_latency_bootflow_over_floor": round(alone_ratio, 2),
-        "concurrent_throughput_bootflow_over_floor": round(throughput, 2),
+        "alone_latency_bootflow_over_floor": round(alone_ratio, 3),
+        "concurrent_throughput_bootflow_over_floor": round(throughput, 3),
         "targets": {"alone_latency_at_most": 2.0, "concurrent_throughput_at_least": 0.6},
     }
     return results
