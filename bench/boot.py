@@ -196,12 +196,10 @@ async def concurrent_boots(boots: Boots, n: int) -> tuple[dict[str, float], floa
     return summary(await server_latency(handles), wall), wall
 
 
-def profile(stack: Stack, names: list[str], seconds: float) -> list[subprocess.Popen[bytes]]:
+def profile(stack: RunningStack, names: list[str], seconds: float) -> list[subprocess.Popen[bytes]]:
     spy = Path(sys.executable).parent / "py-spy"
     procs = []
     for name in names:
-        child = next(c for c in stack.children if c.name == name)
-        assert child.proc is not None
         out = RESULTS / f"profile-{name}.txt"
         procs.append(
             subprocess.Popen(
@@ -209,7 +207,7 @@ def profile(stack: Stack, names: list[str], seconds: float) -> list[subprocess.P
                     str(spy),
                     "record",
                     "--pid",
-                    str(child.proc.pid),
+                    str(stack.child(name).pid),
                     "--format",
                     "raw",
                     "--duration",
@@ -281,14 +279,8 @@ def stage_costs(stack: RunningStack, instance_uuids: list[str]) -> dict[str, flo
     return {event: round(statistics.mean(ms), 1) for event, ms in sorted(spent.items())}
 
 
-def temporal_pid(stack: Stack) -> int:
-    child = next(c for c in stack.children if c.name == "temporal")
-    assert child.proc is not None
-    return child.proc.pid
-
-
-def record_server(stack: Stack, kind: str) -> subprocess.Popen[bytes]:
-    return server_profile.record(temporal_pid(stack), PERF_DATA[kind])
+def record_server(stack: RunningStack, kind: str) -> subprocess.Popen[bytes]:
+    return server_profile.record(stack.child("temporal").pid, PERF_DATA[kind])
 
 
 async def measure(stack: RunningStack, n: int, do_profile: bool, on_server: bool) -> dict[str, Any]:
@@ -304,21 +296,15 @@ async def measure(stack: RunningStack, n: int, do_profile: bool, on_server: bool
     results["alone"]["bootflow_stage_ms"] = stage_costs(stack, recent)
     await asyncio.sleep(SETTLE_SECONDS)
     cpu0 = cpu_seconds(stack.stack)
-    perf = (
-        server_profile.record(temporal_pid(stack.stack), PERF_DATA["floor"]) if on_server else None
-    )
+    perf = record_server(stack, "floor") if on_server else None
     floor_conc, _ = await concurrent_floor(floor, n)
     cpu1 = cpu_seconds(stack.stack)
     if perf is not None:
         server_profile.stop(perf)
     await asyncio.sleep(SETTLE_SECONDS)
     cpu1_settled = cpu_seconds(stack.stack)
-    spies = profile(stack.stack, PROFILED, 120) if do_profile else []
-    perf = (
-        server_profile.record(temporal_pid(stack.stack), PERF_DATA["bootflow"])
-        if on_server
-        else None
-    )
+    spies = profile(stack, PROFILED, 120) if do_profile else []
+    perf = record_server(stack, "bootflow") if on_server else None
     boot_conc, _ = await concurrent_boots(boots, n)
     cpu2 = cpu_seconds(stack.stack)
     if perf is not None:
@@ -332,7 +318,7 @@ async def measure(stack: RunningStack, n: int, do_profile: bool, on_server: bool
         "bootflow": per_boot(cpu1_settled, cpu2, n),
     }
     if on_server:
-        symbols = server_profile.GoSymbols(Path(f"/proc/{temporal_pid(stack.stack)}/exe"))
+        symbols = server_profile.GoSymbols(Path(f"/proc/{stack.child('temporal').pid}/exe"))
         results["temporal_server_ms_per_workflow"] = {
             kind: server_profile.by_category(data, symbols, n) for kind, data in PERF_DATA.items()
         }
