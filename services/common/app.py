@@ -134,19 +134,22 @@ class PlainRoute(APIRoute):
     FastAPI checks a sync handler's return value in a second worker thread while the
     request's transaction (on SQLite, its write lock) is still open; under load every worker
     thread ends up waiting for that lock and nothing moves. Handlers here build OpenStack's
-    JSON by hand, so the check adds nothing. For the same reason a dict or list a handler
-    returns is rendered at once, not first walked by ``jsonable_encoder`` (a tenth of a
-    service's CPU a request): see ``_rendered``.
+    JSON by hand, so the check adds nothing. Likewise a dict or list a handler returns is
+    rendered at once, not first walked by ``jsonable_encoder`` (a tenth of a service's CPU
+    a request): see ``_rendered``.
     """
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
-        if isinstance(kwargs.get("response_model", DefaultPlaceholder(None)), DefaultPlaceholder):
+        if _unset(kwargs, "response_model"):
             kwargs["response_model"] = None
-            if isinstance(
-                kwargs.get("response_class", DefaultPlaceholder(None)), DefaultPlaceholder
-            ):
+            if _unset(kwargs, "response_class"):
                 endpoint = _rendered(endpoint, kwargs.get("status_code") or 200)
         super().__init__(path, endpoint, **kwargs)
+
+
+def _unset(route_kwargs: dict[str, Any], name: str) -> bool:
+    """Whether the route leaves ``name`` to FastAPI's default."""
+    return isinstance(route_kwargs.get(name, DefaultPlaceholder(None)), DefaultPlaceholder)
 
 
 def _rendered(endpoint: Callable[..., Any], status_code: int) -> Callable[..., Any]:
