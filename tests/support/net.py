@@ -25,8 +25,9 @@ def free_port() -> int:
     A port bound to 0 and released comes from that range, where any outgoing connection
     (a client, a gRPC channel) may take it as its local port before the server binds it;
     the server then fails with "address in use". Below the range only a listener can."""
+    highest = _ephemeral_floor()
     for _ in range(1000):
-        port = random.randrange(_LOWEST, _ephemeral_floor())
+        port = random.randrange(_LOWEST, highest)
         if port in _GIVEN:
             continue
         with socket.socket() as s:
