@@ -59,6 +59,12 @@ def token_key(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _unexpired(context: AuthContext) -> AuthContext:
+    if parse_time(context.expires_at) <= datetime.now(UTC):
+        raise Unauthorized(401, UNAUTHORIZED)
+    return context
+
+
 class TokenValidator:
     """Validates tokens with identity; ``validate_locally`` replaces HTTP inside identity."""
 
@@ -75,21 +81,25 @@ class TokenValidator:
         self._lock = threading.Lock()
 
     def validate(self, token: str) -> AuthContext:
-        key = token_key(token)
+        cached = self.cached(token)
+        if cached is not None:
+            return cached
         now = time.monotonic()
+        context = self._fetch(token)
         with self._lock:
-            hit = self._cache.get(key)
-        if hit and hit[0] > now:
-            context = hit[1]
-        else:
-            context = self._fetch(token)
-            with self._lock:
-                if len(self._cache) >= _CACHE_MAX:
-                    self._cache.clear()
-                self._cache[key] = (now + self._cache_seconds, context)
-        if parse_time(context.expires_at) <= datetime.now(UTC):
-            raise Unauthorized(401, UNAUTHORIZED)
-        return context
+            if len(self._cache) >= _CACHE_MAX:
+                self._cache.clear()
+            self._cache[token_key(token)] = (now + self._cache_seconds, context)
+        return _unexpired(context)
+
+    def cached(self, token: str) -> AuthContext | None:
+        """The caller from a validation still in the cache, or None: no I/O, so a service's
+        event loop can ask it before handing a miss to a thread."""
+        with self._lock:
+            hit = self._cache.get(token_key(token))
+        if hit is None or hit[0] <= time.monotonic():
+            return None
+        return _unexpired(hit[1])
 
     def _fetch(self, token: str) -> AuthContext:
         if self._local is not None:

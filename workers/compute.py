@@ -39,6 +39,7 @@ from db.session import SessionFactory
 from workers.common import (
     database,
     http_client,
+    run_main,
     run_until_signalled,
     setup_logging,
     worker_tuning,
@@ -177,4 +178,4 @@ async def main(settings: Settings, host: str) -> None:
 
 
 def run(settings: Settings, host: str) -> None:
-    asyncio.run(main(settings, host))
+    run_main(main(settings, host))

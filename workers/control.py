@@ -5,7 +5,6 @@ bootflow run control-worker     (started by `bootflow up`)
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -33,6 +32,7 @@ from clients.volume import VolumeClient
 from workers.common import (
     database,
     http_client,
+    run_main,
     run_until_signalled,
     setup_logging,
     worker_tuning,
@@ -106,4 +106,4 @@ async def main(settings: Settings) -> None:
 
 
 def run(settings: Settings) -> None:
-    asyncio.run(main(settings))
+    run_main(main(settings))

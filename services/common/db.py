@@ -2,19 +2,43 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from db.session import SessionFactory
 
 
-def _session(request: Request) -> Iterator[Session]:
+def _end(session: Session, commit: bool) -> None:
+    """Commit (or not), then close: what isn't committed is rolled back."""
+    try:
+        if commit:
+            session.commit()
+    finally:
+        session.close()
+
+
+async def _in_thread(session: Session, commit: bool) -> None:
+    # Not in the shared thread pool: its threads may all be handlers waiting for the lock
+    # this session holds (SQLite's one writer), so the commit would never get a thread. A
+    # limiter of its own per call, as FastAPI runs a generator dependency's exit.
+    await anyio.to_thread.run_sync(_end, session, commit, limiter=anyio.CapacityLimiter(1))
+
+
+async def _session(request: Request) -> AsyncIterator[Session]:
+    # async: a session connects on its first statement (in the handler's thread), so only
+    # the end needs a thread; a plain generator would take two thread hand-offs a request.
     sessions: SessionFactory = request.app.state.sessions
-    with sessions.begin() as session:
+    session = sessions()
+    try:
         yield session
+    except BaseException:
+        await _in_thread(session, False)
+        raise
+    await _in_thread(session, True)
 
 
 # "function" scope: commit before the response goes out, so a client that reads right after

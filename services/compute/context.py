@@ -62,7 +62,7 @@ class ApiContext:
         return self.version.at_least(version)
 
 
-def _context(request: Request, caller: Auth, version: Version) -> ApiContext:
+async def _context(request: Request, caller: Auth, version: Version) -> ApiContext:
     return ApiContext(
         caller=caller,
         version=version,

@@ -144,7 +144,7 @@ class MicroversionMiddleware:
         await self.app(scope, receive, stamped)
 
 
-def _api_version(request: Request) -> ApiVersion:
+async def _api_version(request: Request) -> ApiVersion:
     version: ApiVersion = getattr(request.state, "api_version", MIN_VERSION)
     return version
 

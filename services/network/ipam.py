@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from ipaddress import AddressValueError, IPv4Address, IPv4Network, NetmaskValueError
 from itertools import pairwise
+from socket import inet_aton
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -200,22 +201,21 @@ def check_fixed_ip(subnet: Subnet, ip: IPv4Address) -> None:
         )
 
 
-def _free_addresses(pools: Iterable[Pool], taken: set[IPv4Address]) -> Iterator[IPv4Address]:
+def _free_addresses(pools: Iterable[Pool], taken: set[int]) -> Iterator[IPv4Address]:
+    # Addresses as integers: every allocation of the subnet is in ``taken``, and building an
+    # IPv4Address for each cost more than the rest of a port create (docs/performance.md).
     for pool in pools:
-        ip = pool.start
-        while ip <= pool.end:
+        for ip in range(int(pool.start), int(pool.end) + 1):
             if ip not in taken:
-                yield ip
-            if ip == pool.end:
-                break
-            ip += 1
+                yield IPv4Address(ip)
 
 
-def _taken(session: Session, subnet_id: str) -> set[IPv4Address]:
+def _taken(session: Session, subnet_id: str) -> set[int]:
     rows = session.scalars(
         select(IpAllocation.ip_address).where(IpAllocation.subnet_id == subnet_id)
     )
-    return {IPv4Address(address) for address in rows}
+    # Stored as written by _allocation (dotted quads), so inet_aton reads them exactly.
+    return {int.from_bytes(inet_aton(address), "big") for address in rows}
 
 
 def allocate(
@@ -230,7 +230,7 @@ def allocate(
         if not claim(session, _allocation(subnet, port_id, requested)):
             raise ip_already_allocated(str(requested), subnet.id)
         return requested
-    lost: set[IPv4Address] = set()
+    lost: set[int] = set()
     while True:
         # Re-read after every lost race: under READ COMMITTED each statement sees what other
         # transactions committed since, so the winner's address drops out of the candidates.
@@ -241,7 +241,7 @@ def allocate(
         if claim(session, _allocation(subnet, port_id, ip)):
             return ip
         # Terminates: each lost race removes one candidate from a finite pool.
-        lost.add(ip)
+        lost.add(int(ip))
 
 
 def _allocation(subnet: Subnet, port_id: str, ip: IPv4Address) -> IpAllocation:

@@ -64,7 +64,7 @@ class RequestScope:
         return None if self.caller.is_admin else self.project_id
 
 
-def _scope(request: Request, caller: Auth, version: Version) -> RequestScope:
+async def _scope(request: Request, caller: Auth, version: Version) -> RequestScope:
     url_project: str | None = request.path_params.get("project_id")
     if url_project is not None and url_project != caller.project_id and not caller.is_admin:
         raise resource_not_found()
@@ -84,7 +84,7 @@ def _scope(request: Request, caller: Auth, version: Version) -> RequestScope:
 Scope = Annotated[RequestScope, Depends(_scope)]
 
 
-def _attachment_api(version: Version) -> None:
+async def _attachment_api(version: Version) -> None:
     """Attachments exist from 3.27; below, Cinder answers as for any unknown resource."""
     if not version.at_least(mv.NEW_ATTACH):
         raise resource_not_found()

@@ -101,7 +101,7 @@ class MicroversionMiddleware:
         await self.app(scope, receive, stamped)
 
 
-def _api_version(request: Request) -> ApiVersion:
+async def _api_version(request: Request) -> ApiVersion:
     version: ApiVersion = request.state.api_version
     return version
 
