@@ -8,8 +8,10 @@ atomic on both databases, so two concurrent boots can never both take the last f
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Integer, String, bindparam, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -52,11 +54,44 @@ def usage(session: Session, project_id: str) -> dict[str, int]:
     return out
 
 
-def _ensure_usage_rows(session: Session, project_id: str) -> None:
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    rows = [{"project_id": project_id, "resource": r, "in_use": 0} for r in RESOURCES]
-    session.execute(insert(QuotaUsage).values(rows).on_conflict_do_nothing())
+# The reservation's statements, built once: every boot runs them, and building a statement
+# (and its cache key) each time cost more than running it (docs/performance.md). Bound
+# parameter names differ from the columns', which update() and insert() keep for themselves.
+_HELD = select(QuotaReservation.instance_uuid).where(
+    QuotaReservation.instance_uuid == bindparam("p_instance")
+)
+_LIMITS = select(QuotaLimit.resource, QuotaLimit.hard_limit).where(
+    QuotaLimit.project_id == bindparam("p_project")
+)
+_TAKE = (
+    update(QuotaUsage)
+    .where(
+        QuotaUsage.project_id == bindparam("p_project", type_=String()),
+        QuotaUsage.resource == bindparam("p_resource", type_=String()),
+        # -1 is unlimited.
+        or_(
+            bindparam("p_limit", type_=Integer()) < 0,
+            QuotaUsage.in_use + bindparam("p_n", type_=Integer()) <= bindparam("p_limit"),
+        ),
+    )
+    .values(in_use=QuotaUsage.in_use + bindparam("p_n"))
+)
+_USED = select(QuotaUsage.in_use).where(
+    QuotaUsage.project_id == bindparam("p_project"),
+    QuotaUsage.resource == bindparam("p_resource"),
+)
+_RESERVE = insert(QuotaReservation)
+
+
+@cache
+def _usage_rows(dialect: str) -> Any:
+    """INSERT a project's usage row for a resource unless it exists (one per dialect)."""
+    upsert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return (
+        upsert(QuotaUsage)
+        .values(project_id=bindparam("p_project"), resource=bindparam("p_resource"), in_use=0)
+        .on_conflict_do_nothing()
+    )
 
 
 def reserve(
@@ -71,30 +106,26 @@ def reserve(
     Raises QuotaExceeded (and changes nothing, once the caller's transaction rolls back)
     when any resource would go over its limit.
     """
-    if session.get(QuotaReservation, instance_uuid) is not None:
+    # Core statements on the session's connection: the same transaction, no ORM unit of work.
+    connection = session.connection()
+    if connection.execute(_HELD, {"p_instance": instance_uuid}).first() is not None:
         return False
-    _ensure_usage_rows(session, project_id)
-    limit = limits(session, project_id, defaults)
+    connection.execute(
+        _usage_rows(connection.dialect.name),
+        [{"p_project": project_id, "p_resource": r} for r in RESOURCES],
+    )
+    overrides = connection.execute(_LIMITS, {"p_project": project_id})
+    limit = defaults | {resource: hard_limit for resource, hard_limit in overrides}
     # Always in the same order, so concurrent reservations lock rows in the same order.
     for resource in RESOURCES:
+        where = {"p_project": project_id, "p_resource": resource}
         n = deltas[resource]
-        condition = [QuotaUsage.project_id == project_id, QuotaUsage.resource == resource]
-        if limit[resource] >= 0:
-            condition.append(QuotaUsage.in_use + n <= limit[resource])
-        result = session.execute(
-            update(QuotaUsage)
-            .where(*condition)
-            .values(in_use=QuotaUsage.in_use + n)
-            .execution_options(synchronize_session=False)
-        )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
-            used = session.scalar(
-                select(QuotaUsage.in_use).where(
-                    QuotaUsage.project_id == project_id, QuotaUsage.resource == resource
-                )
-            )
+        if connection.execute(_TAKE, where | {"p_n": n, "p_limit": limit[resource]}).rowcount != 1:
+            used = connection.execute(_USED, where).scalar()
             raise QuotaExceeded(resource, n, int(used or 0), limit[resource])
-    session.add(QuotaReservation(instance_uuid=instance_uuid, project_id=project_id, **deltas))
+    connection.execute(
+        _RESERVE, {"instance_uuid": instance_uuid, "project_id": project_id, **deltas}
+    )
     return True
 
 
