@@ -36,7 +36,8 @@ _CONSOLE_CONTROL_CHARS = re.compile("[\x00-\x08\x0b-\x1f]")
 
 
 class Rejected(ApiError):
-    """The workflow refused the request (validation, quota...): Nova's 4xx, with its type."""
+    """The workflow refused the request (validation, quota...): Nova's 4xx, with its type;
+    500 when an accepting step failed for no reason of the request's."""
 
     def __init__(self, status: int, message: str, error_type: str | None) -> None:
         super().__init__(status, message)
@@ -81,8 +82,10 @@ class Workflows:
             cause = _application_cause(exc)
             if cause is None:
                 raise ApiError(500, "The request failed before it was accepted.") from exc
+            # A type with no status is not the request's fault (a step failed past its
+            # retries): Nova's 500, not a 400 telling the user to change the request.
             raise Rejected(
-                HTTP_STATUS.get(cause.type or "", 400), cause.message, cause.type
+                HTTP_STATUS.get(cause.type or "", 500), cause.message, cause.type
             ) from exc
         except TimeoutError as exc:
             raise ApiError(

@@ -12,6 +12,9 @@ from temporalio.client import WorkflowExecutionStatus
 
 from bootflow.temporal import connect
 from clients.compute import ComputeClient
+from clients.errors import HttpError
+from clients.image import ImageClient
+from clients.network import NetworkClient
 from db.models import Instance, InstanceAction
 from tests.e2e.conftest import demo_project
 from tests.support.stack import TINY_SERVER, RunningStack, wait_until
@@ -112,6 +115,15 @@ def test_a_record_whose_step_then_fails_for_good_goes_with_the_rejection(
     assert stack.instance(uuid) is None
     assert stack.reservations(uuid) == 0 and stack.claims(uuid) == []
     assert stack.quota_usage(project) == usage
+    # Not the request's fault: the compute API answers 500, as Nova does for an unexpected
+    # error, not a 400 that would send the user to change a request that was fine.
+    demo = stack.demo()
+    image = ImageClient(demo).find_image("cirros")["id"]
+    network = NetworkClient(demo).find_network("private")["id"]
+    with pytest.raises(HttpError) as refused:
+        ComputeClient(demo).create_server("api-recordlost", "1", image, [network])
+    assert refused.value.status == 500, refused.value
+    assert "lost the answer of create_instance_record" in refused.value.message
 
 
 def test_host_steps_are_scheduled_with_heartbeat_timeouts(stack: RunningStack) -> None:
