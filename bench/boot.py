@@ -11,11 +11,13 @@ on the same server and the same worker processes:
    real HTTP).
 For each, one alone (p50 over 20 sequential) and N concurrent (throughput, p50/p99), plus
 CPU seconds per boot of every process. Latency is the server's own start-to-close time
-of the workflow. The concurrent phases run in rounds, floor then bootflow, each round's
-boots on a network of their own; the throughput ratio is the median of the rounds' ratios,
-each taken between two phases minutes apart, so a machine that slows for a while moves one
-round, not the result. Prints a table and writes bench/results/boot-<date>.json with the
-ratios bootflow/floor and every round. ``--profile`` samples the busiest processes with
+of the workflow. The concurrent phases run in rounds, a floor phase and a bootflow phase
+each, the order alternating (the server slows as its database grows, and the phase run
+second would always pay for that), each round's boots on a network of their own. The
+throughput ratio is the median of the rounds' ratios, each between two phases a minute
+apart, so a machine that slows for a while moves one round, not the result. Prints a
+table and writes bench/results/boot-<date>.json with the ratios bootflow/floor and every
+round. ``--profile`` samples the busiest processes with
 py-spy during the first round's boots and lists where their time goes; ``--server-profile``
 samples the Temporal server with perf in the first round's phases and splits its CPU per
 workflow by what it was doing (bench/server_profile.py).
@@ -296,33 +298,60 @@ def record_server(stack: RunningStack, kind: str) -> subprocess.Popen[bytes]:
     return server_profile.record(stack.child("temporal").pid, PERF_DATA[kind])
 
 
-async def one_round(
-    stack: RunningStack, floor: Floor, boots: Boots, n: int, spy: bool, on_server: bool
+async def phase(
+    stack: RunningStack,
+    kind: str,
+    run: Callable[[], Awaitable[tuple[dict[str, float], list[float]]]],
+    spy: bool,
+    on_server: bool,
 ) -> dict[str, Any]:
-    """The floor's N concurrent, then bootflow's, each after the server has settled."""
+    """One concurrent phase, after the server has settled: its numbers and the CPU it took."""
     await asyncio.sleep(SETTLE_SECONDS)
-    cpu0 = cpu_seconds(stack.stack)
-    perf = record_server(stack, "floor") if on_server else None
-    floor_conc, floor_latencies = await concurrent_floor(floor, n)
-    cpu1 = cpu_seconds(stack.stack)
-    if perf is not None:
-        server_profile.stop(perf)
-    await asyncio.sleep(SETTLE_SECONDS)
-    cpu1_settled = cpu_seconds(stack.stack)
+    before = cpu_seconds(stack.stack)
     spies = profile(stack, PROFILED, 120) if spy else []
-    perf = record_server(stack, "bootflow") if on_server else None
-    boot_conc, boot_latencies = await concurrent_boots(boots, n)
-    cpu2 = cpu_seconds(stack.stack)
+    perf = record_server(stack, kind) if on_server else None
+    concurrent, latencies = await run()
+    after = cpu_seconds(stack.stack)
     if perf is not None:
         server_profile.stop(perf)
     for s in spies:
         s.send_signal(signal.SIGINT)  # py-spy writes what it sampled on SIGINT, not SIGTERM
         s.wait()
+    return {"concurrent": concurrent, "latencies": latencies, "cpu": (before, after)}
+
+
+async def one_round(
+    stack: RunningStack,
+    floor: Floor,
+    boots: Boots,
+    n: int,
+    *,
+    boots_first: bool,
+    spy: bool,
+    on_server: bool,
+) -> dict[str, Any]:
+    """The floor's N concurrent and bootflow's, in the order given. Rounds alternate the
+    order: the server's cost per workflow grows as its database does, so whichever ran
+    second in every round would pay more."""
+    order = ["bootflow", "floor"] if boots_first else ["floor", "bootflow"]
+    runs = {
+        "floor": lambda: concurrent_floor(floor, n),
+        "bootflow": lambda: concurrent_boots(boots, n),
+    }
+    done = {
+        kind: await phase(stack, kind, runs[kind], spy and kind == "bootflow", on_server)
+        for kind in order
+    }
     return {
-        "concurrent": {"floor": floor_conc, "bootflow": boot_conc},
-        "latencies": {"floor": floor_latencies, "bootflow": boot_latencies},
-        "cpu": {"floor": (cpu0, cpu1), "bootflow": (cpu1_settled, cpu2)},
-        "throughput_ratio": round(boot_conc["per_second"] / floor_conc["per_second"], 3),
+        "order": order,
+        "concurrent": {k: done[k]["concurrent"] for k in done},
+        "latencies": {k: done[k]["latencies"] for k in done},
+        "cpu": {k: done[k]["cpu"] for k in done},
+        "throughput_ratio": round(
+            done["bootflow"]["concurrent"]["per_second"]
+            / done["floor"]["concurrent"]["per_second"],
+            3,
+        ),
     }
 
 
@@ -357,7 +386,15 @@ async def measure(
         boots.use_new_network(index)
         first = index == 0  # the profilers run in the first round only
         done.append(
-            await one_round(stack, floor, boots, n, do_profile and first, on_server and first)
+            await one_round(
+                stack,
+                floor,
+                boots,
+                n,
+                boots_first=index % 2 == 1,
+                spy=do_profile and first,
+                on_server=on_server and first,
+            )
         )
         print(f"round {index + 1}: throughput x{done[-1]['throughput_ratio']}", flush=True)
     kinds = {kind: pooled(done, kind, n) for kind in ("floor", "bootflow")}
@@ -370,6 +407,7 @@ async def measure(
                 k: per_boot(r["cpu"][k][0], r["cpu"][k][1], n) for k in r["cpu"]
             },
             "throughput_ratio": r["throughput_ratio"],
+            "order": r["order"],
         }
         for r in done
     ]
@@ -439,7 +477,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--boots", type=int, default=200, help="concurrent boots (and floors)")
     parser.add_argument(
-        "--rounds", type=int, default=3, help="concurrent phases, floor then bootflow, each"
+        "--rounds", type=int, default=3, help="rounds of a floor and a bootflow phase"
     )
     parser.add_argument("--profile", action="store_true", help="py-spy the busiest processes")
     parser.add_argument(
