@@ -39,21 +39,6 @@ class QuotaExceeded(Exception):
         )
 
 
-def limits(session: Session, project_id: str, defaults: dict[str, int]) -> dict[str, int]:
-    """The project's limits: its overrides, else the defaults (``-1``: unlimited)."""
-    out = dict(defaults)
-    for row in session.scalars(select(QuotaLimit).where(QuotaLimit.project_id == project_id)):
-        out[row.resource] = row.hard_limit
-    return out
-
-
-def usage(session: Session, project_id: str) -> dict[str, int]:
-    out = dict.fromkeys(RESOURCES, 0)
-    for row in session.scalars(select(QuotaUsage).where(QuotaUsage.project_id == project_id)):
-        out[row.resource] = row.in_use
-    return out
-
-
 # The reservation's statements, built once: every boot runs them, and building a statement
 # (and its cache key) each time cost more than running it (docs/performance.md). Bound
 # parameter names differ from the columns', which update() and insert() keep for themselves.
@@ -81,6 +66,19 @@ _USED = select(QuotaUsage.in_use).where(
     QuotaUsage.resource == bindparam("p_resource"),
 )
 _RESERVE = insert(QuotaReservation)
+
+
+def limits(session: Session, project_id: str, defaults: dict[str, int]) -> dict[str, int]:
+    """The project's limits: its overrides, else the defaults (``-1``: unlimited)."""
+    overrides = session.connection().execute(_LIMITS, {"p_project": project_id})
+    return defaults | {resource: hard_limit for resource, hard_limit in overrides}
+
+
+def usage(session: Session, project_id: str) -> dict[str, int]:
+    out = dict.fromkeys(RESOURCES, 0)
+    for row in session.scalars(select(QuotaUsage).where(QuotaUsage.project_id == project_id)):
+        out[row.resource] = row.in_use
+    return out
 
 
 @cache
@@ -114,8 +112,7 @@ def reserve(
         _usage_rows(connection.dialect.name),
         [{"p_project": project_id, "p_resource": r} for r in RESOURCES],
     )
-    overrides = connection.execute(_LIMITS, {"p_project": project_id})
-    limit = defaults | {resource: hard_limit for resource, hard_limit in overrides}
+    limit = limits(session, project_id, defaults)
     # Always in the same order, so concurrent reservations lock rows in the same order.
     for resource in RESOURCES:
         where = {"p_project": project_id, "p_resource": resource}
