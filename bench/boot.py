@@ -333,8 +333,8 @@ async def one_round(
     on_server: bool,
 ) -> dict[str, Any]:
     """The floor's N concurrent and bootflow's, in the order given. Rounds alternate the
-    order: the server's cost per workflow grows as its database does, so whichever ran
-    second in every round would pay more."""
+    order: every phase costs more per workflow than the one before, the floor's by more,
+    so a kind that ran second in every round would gain."""
     order = ["bootflow", "floor"] if boots_first else ["floor", "bootflow"]
     runs = {
         "floor": lambda: concurrent_floor(floor, n),
