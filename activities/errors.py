@@ -31,7 +31,14 @@ _TRANSIENT_LIBVIRT = frozenset(
     }
 )
 
-_BY_STATUS = {400: ErrorType.INVALID_REQUEST, 403: ErrorType.FORBIDDEN}
+# A refusal whose body names no type of its own. Never BUILD_ABORTED: that is the host's
+# failure (it reschedules), and a service refusing the request is not the host's doing.
+_BY_STATUS = {
+    400: ErrorType.INVALID_REQUEST,
+    401: ErrorType.UNAUTHORIZED,
+    403: ErrorType.FORBIDDEN,
+    413: ErrorType.QUOTA_EXCEEDED,
+}
 
 
 def transient_libvirt(exc: libvirt.libvirtError) -> bool:
@@ -47,23 +54,28 @@ def classify(exc: BaseException) -> BaseException:
     if isinstance(exc, NonRetryableFault):
         return ApplicationError(str(exc), type="InjectedFault", non_retryable=True)
     if isinstance(exc, HttpError) and not exc.transient:
-        # A service's own CamelCase type (Neutron's IpAddressGenerationFailure) is kept.
-        given = exc.error_type or ""
-        kind = given if given.isidentifier() and given[:1].isupper() else None
-        return request_error(
-            kind or _BY_STATUS.get(exc.status, ErrorType.BUILD_ABORTED), exc.message
-        )
+        return request_error(refusal_type(exc), exc.message)
     if isinstance(exc, libvirt.libvirtError) and not transient_libvirt(exc):
         return request_error(ErrorType.BUILD_ABORTED, f"libvirt: {exc}")
     return exc
 
 
+def refusal_type(exc: HttpError) -> str:
+    """The error type of a service's refusal: the service's own CamelCase type (Neutron's
+    IpAddressGenerationFailure, Cinder's VolumeSizeExceedsAvailableQuota), else by status."""
+    given = exc.error_type or ""
+    if given.isidentifier() and given[:1].isupper():
+        return given
+    return _BY_STATUS.get(exc.status, ErrorType.INVALID_REQUEST)
+
+
 @contextmanager
-def service_errors(doing: str, error_type: str = ErrorType.BUILD_ABORTED) -> Iterator[None]:
-    """Around a service call: a refusal becomes a request error naming what was being done."""
+def service_errors(doing: str) -> Iterator[None]:
+    """Around a service call: a refusal becomes a request error naming what was being done
+    (so it fails the build without rescheduling it, and without marking the host)."""
     try:
         yield
     except HttpError as exc:
         if exc.transient:
             raise
-        raise request_error(error_type, f"Could not {doing}: {exc.message}") from exc
+        raise request_error(refusal_type(exc), f"Could not {doing}: {exc.message}") from exc

@@ -65,28 +65,35 @@ def test_transient_errors_stay_retryable(exc: BaseException) -> None:
         (BadRequest(400, "Invalid input for field"), ErrorType.INVALID_REQUEST),
         (HttpError(400, "bad"), ErrorType.INVALID_REQUEST),
         (Forbidden(403, "Policy does not allow"), ErrorType.FORBIDDEN),
-        # A 4xx that names no type the caller could act on aborts the build.
-        (NotFound(404, "No volume with id"), ErrorType.BUILD_ABORTED),
+        (HttpError(413, "VolumeLimitExceeded"), ErrorType.QUOTA_EXCEEDED),
+        # Any other refusal is the request's too: never BUILD_ABORTED, the host's failure.
+        (NotFound(404, "No volume with id"), ErrorType.INVALID_REQUEST),
         (
             Unauthorized(401, "The request you have made requires authentication."),
-            ErrorType.BUILD_ABORTED,
+            ErrorType.UNAUTHORIZED,
         ),
-        (Conflict(409, "Volume is in use", "conflictingRequest"), ErrorType.BUILD_ABORTED),
-        # A service's own CamelCase type is kept (Neutron's, Keystone's titles are not).
+        (Conflict(409, "Volume is in use", "conflictingRequest"), ErrorType.INVALID_REQUEST),
+        # A service's own CamelCase type is kept (Neutron's, Cinder's; Keystone's titles are not).
         (
             Conflict(409, "No more IP addresses on network", "IpAddressGenerationFailure"),
             "IpAddressGenerationFailure",
         ),
-        (NotFound(404, "Could not find image", "Not Found"), ErrorType.BUILD_ABORTED),
+        (
+            HttpError(413, "exceeds allowed gigabytes quota", "VolumeSizeExceedsAvailableQuota"),
+            "VolumeSizeExceedsAvailableQuota",
+        ),
+        (NotFound(404, "Could not find image", "Not Found"), ErrorType.INVALID_REQUEST),
     ],
     ids=[
         "400",
         "400-untyped",
         "403",
+        "413",
         "404",
         "401",
         "409-nova-type",
         "409-neutron-type",
+        "413-cinder-type",
         "404-keystone-title",
     ],
 )
@@ -140,7 +147,7 @@ def test_request_errors_and_injected_final_faults_pass_as_non_retryable() -> Non
 def test_service_errors_names_what_was_being_done_and_keeps_transient_ones() -> None:
     with pytest.raises(ApplicationError) as refused, service_errors("attach volume v-1"):
         raise NotFound(404, "No volume v-1")
-    assert refused.value.non_retryable and refused.value.type == ErrorType.BUILD_ABORTED
+    assert refused.value.non_retryable and refused.value.type == ErrorType.INVALID_REQUEST
     assert refused.value.message == "Could not attach volume v-1: No volume v-1"
     with pytest.raises(HttpError) as transient, service_errors("attach volume v-1"):
         raise HttpError(503, "try later")

@@ -15,7 +15,9 @@ from temporalio.exceptions import (
     TimeoutType,
 )
 
+from activities.errors import service_errors
 from bootflow.errors import KNOWN_TYPES, ErrorType, request_error
+from clients.errors import Conflict, HttpError, NotFound, Unauthorized
 from workflows.boot_instance import HOST_STEPS
 from workflows.calls import host_failure
 
@@ -49,6 +51,26 @@ def test_a_service_refusal_of_its_own_type_never_reschedules() -> None:
     # Neutron's IpAddressGenerationFailure, kept by activities.errors.classify.
     refused = request_error("IpAddressGenerationFailure", "No more IP addresses available")
     err = _failed("allocate_port", refused, RetryState.NON_RETRYABLE_FAILURE)
+    assert not host_failure(err, HOST_STEPS)
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        HttpError(413, "exceeds allowed gigabytes quota", "VolumeSizeExceedsAvailableQuota"),
+        HttpError(413, "Request Entity Too Large"),
+        NotFound(404, "No volume with id v-1"),
+        Conflict(409, "Volume is in use", "conflictingRequest"),
+        Unauthorized(401, "The request you have made requires authentication."),
+    ],
+    ids=["413-typed", "413", "404", "409", "401"],
+)
+def test_a_service_refusing_a_host_step_never_reschedules(refusal: HttpError) -> None:
+    """A 5,000 GiB volume over the project's volume quota fails the build where it is:
+    every host would be refused alike, so no host is tried next, none is marked."""
+    with pytest.raises(ApplicationError) as raised, service_errors("create a volume"):
+        raise refusal
+    err = _failed("create_volume", raised.value, RetryState.NON_RETRYABLE_FAILURE)
     assert not host_failure(err, HOST_STEPS)
 
 
