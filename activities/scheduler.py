@@ -180,4 +180,4 @@ class SchedulerActivities:
         """Give the claimed resources back. Key: the instance uuid (a second call finds no
         claim and changes nothing)."""
         with self.sessions.begin() as session:
-            return claims.release(session, request.instance_uuid) is not None
+            return claims.release(session, request.instance_uuid)

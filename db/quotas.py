@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Integer, String, bindparam, insert, or_, select, update
+from sqlalchemy import Integer, String, bindparam, delete, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -66,6 +66,7 @@ _USED = select(QuotaUsage.in_use).where(
     QuotaUsage.resource == bindparam("p_resource"),
 )
 _RESERVE = insert(QuotaReservation)
+_HELD_COLUMNS = {resource: getattr(QuotaReservation, resource) for resource in RESOURCES}
 
 
 def limits(session: Session, project_id: str, defaults: dict[str, int]) -> dict[str, int]:
@@ -127,16 +128,25 @@ def reserve(
 
 
 def release(session: Session, instance_uuid: str) -> bool:
-    """Give an instance's quota back; False if it held none (already released)."""
-    held = session.get(QuotaReservation, instance_uuid)
+    """Give an instance's quota back; False if it held none (already released).
+
+    The reservation is deleted first and its amounts taken from what the DELETE returns:
+    of two releases that overlap, only the one whose DELETE removed the row gives back (the
+    other waits on the row's lock, then finds it gone)."""
+    held = session.execute(
+        delete(QuotaReservation)
+        .where(QuotaReservation.instance_uuid == instance_uuid)
+        .returning(QuotaReservation.project_id, *(_HELD_COLUMNS[r] for r in RESOURCES))
+        .execution_options(synchronize_session=False)
+    ).first()
     if held is None:
         return False
-    for resource in RESOURCES:
+    project_id, *amounts = held
+    for resource, amount in zip(RESOURCES, amounts, strict=True):
         session.execute(
             update(QuotaUsage)
-            .where(QuotaUsage.project_id == held.project_id, QuotaUsage.resource == resource)
-            .values(in_use=QuotaUsage.in_use - getattr(held, resource))
+            .where(QuotaUsage.project_id == project_id, QuotaUsage.resource == resource)
+            .values(in_use=QuotaUsage.in_use - amount)
             .execution_options(synchronize_session=False)
         )
-    session.delete(held)
     return True

@@ -8,7 +8,7 @@ by instance uuid, makes a retried claim find the first one instead of claiming t
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, select, true, update
+from sqlalchemy import ColumnElement, delete, select, true, update
 from sqlalchemy.orm import Session
 
 from db.models import Claim, ComputeNode, Instance
@@ -63,11 +63,20 @@ def claim(
     return True
 
 
-def release(session: Session, instance_uuid: str) -> Claim | None:
-    """Give a claim's resources back; None if there was no claim (already released)."""
-    held = session.get(Claim, instance_uuid)
+def release(session: Session, instance_uuid: str) -> bool:
+    """Give a claim's resources back; False if there was no claim (already released).
+
+    The claim is deleted first and the amounts taken from what the DELETE returns: of two
+    releases that overlap, only the one whose DELETE removed the row gives back (the other
+    waits on the row's lock, then finds it gone)."""
+    held = session.execute(
+        delete(Claim)
+        .where(Claim.instance_uuid == instance_uuid)
+        .returning(Claim.host, Claim.vcpus, Claim.memory_mb, Claim.disk_gb)
+        .execution_options(synchronize_session=False)
+    ).first()
     if held is None:
-        return None
+        return False
     node = ComputeNode
     session.execute(
         update(node)
@@ -80,13 +89,12 @@ def release(session: Session, instance_uuid: str) -> Claim | None:
         )
         .execution_options(synchronize_session=False)
     )
-    session.delete(held)
     session.execute(
         update(Instance)
         .where(Instance.uuid == instance_uuid, Instance.host == held.host)
         .values(host=None)
     )
-    return held
+    return True
 
 
 def sync_usage(session: Session, host: str) -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from db import quotas
 from db.session import make_engine, make_session_factory
+from tests.support.databases import overlapping
 
 LIMITS = {"instances": 5, "cores": 20, "ram": 51200, "disk": 1000}
 TINY = {"instances": 1, "cores": 1, "ram": 512, "disk": 1}
@@ -83,4 +84,19 @@ def test_project_override_and_unlimited(database_url: str) -> None:
             quotas.reserve(s, f"x{i}", "p1", TINY, LIMITS)
     with pytest.raises(quotas.QuotaExceeded), sessions.begin() as s:
         quotas.reserve(s, "y", "p2", TINY, LIMITS)
+    engine.dispose()
+
+
+def test_two_overlapping_releases_give_back_once(database_url: str) -> None:
+    """Two attempts of release_quota for one instance overlap (the first's answer was lost
+    and it was retried while still committing): the usage drops once, not twice."""
+    engine = make_engine(database_url, pool_size=5)
+    sessions = make_session_factory(engine)
+    for name in ("a", "b"):
+        with sessions.begin() as s:
+            quotas.reserve(s, name, "p1", TINY, LIMITS)
+    first, second = overlapping(sessions, lambda s: quotas.release(s, "a"))
+    assert (first, second) == (True, False)
+    with sessions.begin() as s:
+        assert quotas.usage(s, "p1") == TINY  # "b" still holds its share
     engine.dispose()

@@ -33,6 +33,7 @@ from scheduler.filters import (
 from scheduler.host_state import HostState, RequestSpec
 from scheduler.manager import SchedulerConfig, select_hosts
 from scheduler.weighers import RAMWeigher, weigh
+from tests.support.databases import overlapping
 
 TINY = RequestSpec("i-1", vcpus=1, memory_mb=512, root_gb=1)
 
@@ -179,9 +180,9 @@ def test_claim_is_keyed_by_instance_and_release_is_idempotent(database_url: str)
         assert s.get(Instance, "i-1").host == "h1"  # type: ignore[union-attr]
         assert s.scalar(select(ComputeNode.memory_mb_used)) == 512
     with sessions.begin() as s:
-        assert claims.release(s, "i-1") is not None
+        assert claims.release(s, "i-1") is True
     with sessions.begin() as s:
-        assert claims.release(s, "i-1") is None
+        assert claims.release(s, "i-1") is False
         assert s.scalar(select(ComputeNode.memory_mb_used)) == 0
         assert s.get(Instance, "i-1").host is None  # type: ignore[union-attr]
     engine.dispose()
@@ -417,4 +418,20 @@ def test_claim_alternate_skips_alternates_that_are_down_or_disabled(
         assert s.get(Claim, "i-1").host == "ok"  # type: ignore[union-attr]
         used = dict(s.execute(select(ComputeNode.host, ComputeNode.memory_mb_used)).all())
     assert used == {"down": 0, "disabled": 0, "ok": 512}
+    engine.dispose()
+
+
+def test_two_overlapping_releases_of_a_claim_give_back_once(database_url: str) -> None:
+    engine = make_engine(database_url, pool_size=5)
+    sessions = make_session_factory(engine)
+    _node(sessions, "h1", memory_mb=4096)
+    for uuid in ("i-1", "i-2"):
+        with sessions.begin() as s:
+            assert claims.claim(s, RequestSpec(uuid, vcpus=1, memory_mb=512, root_gb=1), "h1")
+    first, second = overlapping(sessions, lambda s: claims.release(s, "i-1"))
+    assert (first, second) == (True, False)
+    with sessions.begin() as s:
+        node = s.scalar(select(ComputeNode))
+        assert node is not None
+        assert (node.vcpus_used, node.memory_mb_used, node.running_vms) == (1, 512, 1)
     engine.dispose()
