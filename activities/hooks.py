@@ -102,12 +102,16 @@ class _Hooks(ActivityInboundInterceptor):
         if rule is None:
             return
         if rule.action == "delay":
-            # Heartbeat while holding: a cancellation reaches an activity only that way.
+            # Held as the step itself runs: heartbeating only when it has a heartbeat timeout
+            # (a cancel reaches a running step only that way), so a held control step, like a
+            # slow one, never hears of a cancel and finishes.
+            beats = activity.info().heartbeat_timeout is not None
             deadline = asyncio.get_running_loop().time() + rule.seconds
             while (left := deadline - asyncio.get_running_loop().time()) > 0:
-                self._heartbeat()
-                if activity.is_cancelled():  # (a sync activity is told so, not interrupted)
-                    raise CancelledError("cancelled while held by the fault plan")
+                if beats:
+                    self._heartbeat()
+                    if activity.is_cancelled():  # (a sync step is told so, not interrupted)
+                        raise CancelledError("cancelled while held by the fault plan")
                 await asyncio.sleep(min(0.5, left))
             return
         self.hooks.faults.fail(rule)

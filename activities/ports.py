@@ -72,12 +72,13 @@ class PortActivities:
         return _spec(port, request.network.name)
 
     def _earlier_port(self, request: AllocatePortInput) -> dict[str, Any] | None:
-        """The port an earlier attempt made for the instance on the network, bound here."""
-        preserved = self._preserved(request.instance_uuid)
+        """The port an earlier attempt made for this NIC, bound here: one of the instance's
+        ports on the network that no NIC before this one holds."""
+        skip = self._preserved(request.instance_uuid) | set(request.taken)
         for port in self.network.list_ports(
             device_id=request.instance_uuid, network_id=request.network.id
         ):
-            if port["id"] in preserved:
+            if port["id"] in skip:
                 continue
             if port.get("binding:host_id") != self.host:
                 # Made on a host the build left (a reschedule): bind it here instead.

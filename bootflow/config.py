@@ -154,6 +154,10 @@ class Settings(BaseSettings):
     # How long a service trusts a token validation before asking identity again.
     token_cache_seconds: float = 5.0
 
+    # How long the compute API waits for a boot or delete to be accepted (Nova's 202) before
+    # answering 503; a boot not accepted by then is withdrawn, so it leaves nothing.
+    accept_timeout_seconds: float = 60.0
+
     # Quota defaults (Nova's for instances/cores/ram; disk is ours: Nova has none).
     quota_instances: int = 10
     quota_cores: int = 20

@@ -54,6 +54,27 @@ class DeleteRequest:
     request_id: str
 
 
+class CancelReason:
+    """Why bootflow cancels a boot (the reason sent with the cancel request). A cancel with
+    any other reason came from an operator (the Web UI, ``temporal workflow cancel``)."""
+
+    # DeleteInstance: the server is being deleted; the delete finishes what the boot began.
+    DELETED = "bootflow: the server is being deleted"
+    # The compute API gave up waiting for the boot to accept and told its caller that
+    # nothing was created: the boot must leave nothing, not even its record.
+    WITHDRAWN = "bootflow: the request was withdrawn by the compute API"
+
+    @classmethod
+    def of(cls, reason: str | None) -> str | None:
+        """The bootflow reason a cancel carries, if any. A cancel sent by another workflow
+        reaches the boot wrapped by the server ("Cancel requested by workflow with run id
+        ... with reason: <reason>"), so the reason is matched at the end."""
+        for known in (cls.DELETED, cls.WITHDRAWN):
+            if reason is not None and reason.endswith(known):
+                return known
+        return None
+
+
 # --- identity ---------------------------------------------------------------------------
 
 
@@ -240,6 +261,9 @@ class AllocatePortInput:
     # then the step looks for one to reuse. False on the build's first host, where only the
     # step's own earlier attempts can have made one (the lookup costs a request per boot).
     after_reschedule: bool = True
+    # The ports the instance's NICs before this one hold: an earlier port found on the same
+    # network is this NIC's only if none of those took it.
+    taken: list[str] = field(default_factory=list)
 
 
 @dataclass

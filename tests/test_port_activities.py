@@ -100,3 +100,38 @@ def test_after_a_reschedule_a_port_left_behind_is_rebound_here(
     assert moved.id == left.id
     [port] = admin.list_ports(device_id=INSTANCE)
     assert port["binding:host_id"] == "node2"
+
+
+def test_a_retry_of_the_second_nic_on_a_network_finds_its_own_port(
+    cloud: LoopbackCloud, admin: NetworkClient, network: NetworkSpec
+) -> None:
+    """The second NIC's first try made its port but its answer was lost (a 503, a crash):
+    its retry finds that port, not the first NIC's, and makes no third."""
+    first, _ = allocate(
+        cloud, admin, "node1", AllocatePortInput(INSTANCE, "demo", network, after_reschedule=False)
+    )
+    second_nic = AllocatePortInput(
+        INSTANCE, "demo", network, after_reschedule=False, taken=[first.id]
+    )
+    made, _ = allocate(cloud, admin, "node1", second_nic)
+    again, _ = allocate(cloud, admin, "node1", second_nic, attempt=2)
+    assert again.id == made.id != first.id
+    assert sorted(p["id"] for p in admin.list_ports(device_id=INSTANCE)) == sorted(
+        [first.id, made.id]
+    )
+
+
+def test_after_a_reschedule_each_nic_on_a_network_takes_a_different_port_left_behind(
+    cloud: LoopbackCloud, admin: NetworkClient, network: NetworkSpec
+) -> None:
+    first_try = AllocatePortInput(INSTANCE, "demo", network, after_reschedule=False)
+    one, _ = allocate(cloud, admin, "node1", first_try)
+    two, _ = allocate(cloud, admin, "node1", dataclasses.replace(first_try, taken=[one.id]))
+    # node1's undo failed to delete both; the build moved on to node2.
+    moved_one, _ = allocate(cloud, admin, "node2", AllocatePortInput(INSTANCE, "demo", network))
+    moved_two, _ = allocate(
+        cloud, admin, "node2", AllocatePortInput(INSTANCE, "demo", network, taken=[moved_one.id])
+    )
+    assert {moved_one.id, moved_two.id} == {one.id, two.id}
+    ports = admin.list_ports(device_id=INSTANCE)
+    assert len(ports) == 2 and {p["binding:host_id"] for p in ports} == {"node2"}

@@ -5,8 +5,11 @@ A change that makes the workflows non-deterministic for runs already in flight f
 ``v2-*`` from before rescheduling to alternates, ``v3-*`` from before search attributes
 were upserted only on change and a rejected request's record was undone, ``v4-*`` from
 before those changes rode on one patch marker (``changes-through-v4``), ``v5-*`` from
-before boots were started indexed "scheduling" (one upsert fewer), ``v6-*`` from after:
-all must replay. Record new ones with ``python -m tests.histories.record``.
+before boots were started indexed "scheduling" (one upsert fewer), ``v6-*`` from before
+``changes-through-v7`` (a cancel stops the boot and undoes the host's part, an errored server
+keeps its quota, a withdrawn boot leaves nothing), ``v7-*`` from after, with one history of
+each kind (``tests.histories.KINDS``): all must replay. Record new ones with
+``python -m tests.histories.record``.
 """
 
 from __future__ import annotations
@@ -23,19 +26,20 @@ from temporalio.worker import Replayer
 
 from bootflow.cli.replay import replayer
 from bootflow.codec import EncryptionCodec
+from tests.histories import KINDS
 
 HISTORIES = Path(__file__).parent / "histories"
 FILES = sorted(HISTORIES.glob("v*-*.json"))
 
 
 def test_histories_of_each_kind_are_recorded() -> None:
-    kinds = {p.name.split("-", 1)[1] for p in FILES}
-    assert {
-        "boot-active.json",
-        "boot-compensated.json",
-        "boot-rescheduled.json",
-        "delete.json",
-    } <= kinds
+    assert {p.stem.split("-", 1)[1] for p in FILES} == set(KINDS)
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_each_history_is_what_its_name_says(path: Path) -> None:
+    """A "rescheduled" boot that went straight to its host is no reschedule's coverage."""
+    assert KINDS[path.stem.split("-", 1)[1]](_load(path)) is None
 
 
 def _replayer() -> Replayer:

@@ -12,6 +12,7 @@ finds types, not strings to evaluate again each run.
 
 import asyncio
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -20,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from bootflow import activity_defs as act
     from bootflow import search_attributes as sa
     from bootflow import task_queues
+    from bootflow.activity_defs import ActivityDef
     from bootflow.errors import ErrorType
     from bootflow.messages import (
         Accepted,
@@ -30,12 +32,14 @@ with workflow.unsafe.imports_passed_through():
         BootProgress,
         BootRequest,
         BootResult,
+        CancelReason,
         ClaimAlternateInput,
         CreateInstanceInput,
         CreateVolumeInput,
         Fault,
         FetchImageInput,
         InstanceRef,
+        LeftoverSpec,
         MarkActiveInput,
         PortSpec,
         RecordFaultInput,
@@ -92,6 +96,15 @@ INDEX_ON_CHANGE_PATCH = "index-on-change"
 # the state the starter indexed as indexed. Histories from before ask
 # each change's own patch. Later changes get their own patch, rolled into one like this later.
 CHANGES_THROUGH_V4_PATCH = "changes-through-v4"
+# Everything above, and: a cancel stops the boot at the step it arrives in (even when that
+# step finished anyway) and undoes the host's part too; undo steps are not cut short by a
+# cancel; a boot that fails after acceptance keeps its quota (an ERROR server counts, as in
+# Nova) until it is deleted; a boot cancelled before acceptance, or withdrawn by the compute
+# API, leaves no record. One marker for all of it, instead of v4's.
+CHANGES_THROUGH_V7_PATCH = "changes-through-v7"
+
+InT = TypeVar("InT")
+OutT = TypeVar("OutT")
 
 
 @workflow.defn(name="BootInstance")
@@ -104,6 +117,9 @@ class BootInstance:
         self._stage_started: datetime | None = None
         self._indexed: tuple[str | None, str | None, str | None] | None = None
         self._through_v4 = False
+        self._v7 = False
+        # What a request that ends without being accepted undoes: its quota, its record.
+        self._rejection = Compensation()
 
     @workflow.update
     async def accepted(self) -> Accepted:
@@ -137,6 +153,23 @@ class BootInstance:
         """Whether this boot takes the change ``patch`` names (see CHANGES_THROUGH_V4_PATCH)."""
         return self._through_v4 or workflow.patched(patch)
 
+    async def _step(self, defn: ActivityDef[InT, OutT], arg: InT, **options: Any) -> OutT:
+        """A forward step. A cancel stops the boot here, also when the step ended anyway: a
+        running step hears of a cancel only through a heartbeat, and when it finishes the
+        SDK hands back its result, not the cancel (v7 on)."""
+        try:
+            result = await run(defn, arg, **options)
+        except ActivityError as err:
+            if self._v7 and cancelled(err):
+                raise asyncio.CancelledError(f"cancelled during {defn.name}") from err
+            raise
+        if self._v7 and workflow.cancellation_reason() is not None:
+            raise asyncio.CancelledError(f"cancelled during {defn.name}")
+        return result
+
+    def _compensation(self) -> Compensation:
+        return Compensation(shielded=self._v7)
+
     def _index(self) -> None:
         if not self._has(SEARCH_ATTRIBUTES_PATCH):
             return
@@ -155,7 +188,9 @@ class BootInstance:
     @workflow.run
     async def run(self, request: BootRequest) -> BootResult:
         self._progress.instance_uuid = request.instance_uuid
-        self._through_v4 = workflow.patched(CHANGES_THROUGH_V4_PATCH)
+        self._v7 = workflow.patched(CHANGES_THROUGH_V7_PATCH)
+        self._through_v4 = self._v7 or workflow.patched(CHANGES_THROUGH_V4_PATCH)
+        self._rejection = self._compensation()
         if self._through_v4:
             # The compute API starts a boot indexed as Nova creates it (building, scheduling;
             # older APIs: building, none): no upsert repeats what the start indexed.
@@ -167,42 +202,69 @@ class BootInstance:
                 self._progress.task_state or "",
                 started.get(sa.COMPUTE_HOST),
             )
-        undo = Compensation()
+        undo = self._compensation()
         try:
             context, valid = await self._accept(request, undo)
             return await self._build(request, context, valid, undo)
         except asyncio.CancelledError:
-            # The server was deleted while building: undo everything, say so, end cancelled.
-            # (The delete that cancelled this boot waits for it, then deletes the record.)
-            fault = Fault(
-                code=500,
-                message=f"Build of instance {request.instance_uuid} was cancelled: the server "
-                "was deleted while it was building.",
-                details=f"Cancelled during {self._progress.stage}",
-            )
-            # The delete that cancelled this boot goes on: the record stays "deleting".
-            await self._abandon(
-                request.instance_uuid, undo, fault, self._progress.host, TaskState.DELETING
-            )
+            if self._v7:
+                await self._end_cancelled(request, undo)
+            else:
+                # The server was deleted while building: undo everything, say so, end
+                # cancelled (the delete that cancelled this boot then deletes the record).
+                fault = self._cancel_fault(request.instance_uuid, CancelReason.DELETED)
+                await self._abandon(
+                    request.instance_uuid, undo, fault, self._progress.host, TaskState.DELETING
+                )
             await self._acceptance.settle_cancelled()
             raise
+
+    def _cancel_fault(self, instance_uuid: str, reason: str | None) -> Fault:
+        if CancelReason.of(reason) == CancelReason.DELETED:
+            why = "the server was deleted while it was building."
+        elif CancelReason.of(reason) == CancelReason.WITHDRAWN:
+            why = "the compute API withdrew the request, which was not accepted in time."
+        else:
+            why = f"the boot was cancelled in Temporal{f' ({reason})' if reason else ''}."
+        return Fault(
+            code=500,
+            message=f"Build of instance {instance_uuid} was cancelled: {why}",
+            details=f"Cancelled during {self._progress.stage}",
+        )
+
+    async def _end_cancelled(self, request: BootRequest, undo: Compensation) -> None:
+        """Undo everything the boot did. A request never accepted, or withdrawn (its caller
+        was told nothing was created), leaves no record, unless an undo step failed: then
+        the record stays, in error, so the leftovers are shown and a delete removes them.
+        Otherwise the record stays in error with a fault, and its quota, until deleted."""
+        reason = workflow.cancellation_reason()
+        fault = self._cancel_fault(request.instance_uuid, reason)
+        leftovers = await self._undo(request.instance_uuid, undo, fault)
+        withdrawn = CancelReason.of(reason) == CancelReason.WITHDRAWN
+        if not leftovers and (withdrawn or not self._acceptance.accepted):
+            await self._rejection.run()
+            self._enter("withdrawn")
+            return
+        deleting = TaskState.DELETING if CancelReason.of(reason) == CancelReason.DELETED else None
+        await self._mark_error(request.instance_uuid, fault, self._progress.host, deleting)
 
     async def _accept(
         self, request: BootRequest, undo: Compensation
     ) -> tuple[RequestContext, ValidatedRequest]:
         """Steps 1-3: the request is accepted only if all of these succeed."""
-        # The record's undo, for a rejection only: an accepted boot that fails keeps it, in error.
-        record = Compensation()
+        # The record's undo is for a rejection only: an accepted boot that fails keeps it, in
+        # error. So is the quota's from v7 on: the errored server holds it until deleted.
+        instance = InstanceRef(request.instance_uuid)
         try:
             self._enter("authenticate")
-            context = await run(act.AUTHENTICATE, AuthenticateInput(request.auth_token))
+            context = await self._step(act.AUTHENTICATE, AuthenticateInput(request.auth_token))
             self._enter("validate", f"validate and reserve quota for {context.project_name}")
-            undo.push_activity(act.RELEASE_QUOTA, InstanceRef(request.instance_uuid))
-            valid = await run(act.VALIDATE_AND_RESERVE, ValidateInput(request, context))
+            (self._rejection if self._v7 else undo).push_activity(act.RELEASE_QUOTA, instance)
+            valid = await self._step(act.VALIDATE_AND_RESERVE, ValidateInput(request, context))
             self._enter("create record")
             if self._has(UNDO_RECORD_PATCH):
-                record.push_activity(act.DELETE_INSTANCE_RECORD, InstanceRef(request.instance_uuid))
-            await run(
+                self._rejection.push_activity(act.DELETE_INSTANCE_RECORD, instance)
+            await self._step(
                 act.CREATE_INSTANCE_RECORD,
                 CreateInstanceInput(
                     instance_uuid=request.instance_uuid,
@@ -219,7 +281,7 @@ class BootInstance:
         except ActivityError as err:
             if cancelled(err):
                 raise asyncio.CancelledError from err
-            undo.extend(record)
+            undo.extend(self._rejection)
             await undo.run()
             self._enter("rejected")
             await self._acceptance.reject(err, ErrorType.BUILD_FAILED)
@@ -239,7 +301,7 @@ class BootInstance:
         instance = InstanceRef(request.instance_uuid)
         rescheduling = self._has(RESCHEDULE_PATCH)
         # This host's part (its claim, ports, volumes, guest), undone on its own on reschedule.
-        on_host = Compensation() if rescheduling else undo
+        on_host = self._compensation() if rescheduling else undo
         failure: tuple[Fault, str] | None = None
         host: str | None = None
         tried: list[str] = []
@@ -247,7 +309,7 @@ class BootInstance:
             # Step 4: choose a host and claim its resources.
             self._enter("schedule")
             on_host.push_activity(act.RELEASE_CLAIM, instance)
-            placement = await run(
+            placement = await self._step(
                 act.SCHEDULE_AND_CLAIM,
                 ScheduleInput(
                     request.instance_uuid,
@@ -301,6 +363,8 @@ class BootInstance:
                 )
         except ActivityError as err:
             if cancelled(err):
+                if self._v7:
+                    self._undo_into(on_host, undo)
                 raise asyncio.CancelledError from err
             failure = (
                 fault_of(err, self._progress.stage),
@@ -348,9 +412,12 @@ class BootInstance:
 
         undo.push_activity(act.DEALLOCATE_PORTS, instance)
         # One step per NIC either way: a NIC on the user's own port binds it instead of
-        # creating one (the same commands, so recorded histories replay unchanged).
-        ports = [
-            await run(
+        # creating one (the same commands, so recorded histories replay unchanged). Each
+        # step is told the ports the NICs before it hold, so a retry on a network with two
+        # NICs finds its own port, not theirs.
+        ports: list[PortSpec] = []
+        for nic, network in zip(request.networks, valid.networks, strict=True):
+            port = await self._step(
                 act.ALLOCATE_PORT,
                 AllocatePortInput(
                     request.instance_uuid,
@@ -358,6 +425,7 @@ class BootInstance:
                     network,
                     port_id=nic.port_id,
                     after_reschedule=attempt > 1,
+                    taken=[p.id for p in ports],
                 ),
                 task_queue=on_host,
                 start_to_close=PORT_TIMEOUT,
@@ -369,14 +437,13 @@ class BootInstance:
                     else f"allocate port on {network.name} for {host}"
                 ),
             )
-            for nic, network in zip(request.networks, valid.networks, strict=True)
-        ]
+            ports.append(port)
 
         attachments: list[AttachmentSpec] = []
         if request.volume_size_gb:
             self._enter("create volume", f"create a {request.volume_size_gb} GiB volume")
             undo.push_activity(act.DELETE_VOLUMES, instance)
-            volume = await run(
+            volume = await self._step(
                 act.CREATE_VOLUME,
                 CreateVolumeInput(
                     request.instance_uuid, context.project_id, request.volume_size_gb
@@ -390,7 +457,7 @@ class BootInstance:
             self._enter("attach volume", f"attach volume {volume.id} to {host}")
             undo.push_activity(act.DETACH_VOLUMES, instance)
             attachments.append(
-                await run(
+                await self._step(
                     act.ATTACH_VOLUME,
                     AttachVolumeInput(request.instance_uuid, context.project_id, volume),
                     task_queue=on_host,
@@ -402,7 +469,7 @@ class BootInstance:
             )
 
         self._enter("fetch image", f"fetch image {valid.image.name} into {host}'s cache")
-        cached = await run(
+        cached = await self._step(
             act.FETCH_IMAGE,
             FetchImageInput(request.instance_uuid, valid.image),
             task_queue=on_host,
@@ -414,7 +481,7 @@ class BootInstance:
 
         self._enter("spawn", f"spawn on {host}")
         undo.push_activity(act.DESTROY_GUEST, instance, task_queue=on_host)
-        spawned = await run(
+        spawned = await self._step(
             act.SPAWN,
             SpawnInput(
                 instance_uuid=request.instance_uuid,
@@ -449,7 +516,9 @@ class BootInstance:
         leftovers = await on_host.run()
         if leftovers:
             await run(act.RECORD_LEFTOVERS, RecordLeftoversInput(request.instance_uuid, leftovers))
-        await run(
+        if self._v7 and workflow.cancellation_reason() is not None:
+            raise asyncio.CancelledError("cancelled while undoing the failed host's part")
+        await self._step(
             act.RECORD_RESCHEDULE,
             RescheduleInput(request.instance_uuid, failed_host, reason, request.request_id),
         )
@@ -457,7 +526,7 @@ class BootInstance:
             candidate = alternates.pop(0)
             self._enter("schedule", f"reschedule: claim {candidate}")
             on_host.push_activity(act.RELEASE_CLAIM, InstanceRef(request.instance_uuid))
-            claimed = await run(
+            claimed = await self._step(
                 act.CLAIM_ALTERNATE,
                 ClaimAlternateInput(
                     request.instance_uuid, valid.flavor, candidate, request.scheduler_hints
@@ -477,12 +546,25 @@ class BootInstance:
         task_state: str | None = None,
     ) -> None:
         """Undo newest first, keep what could not be undone, leave the instance in error."""
+        await self._undo(instance_uuid, undo, fault)
+        await self._mark_error(instance_uuid, fault, host, task_state)
+
+    async def _undo(
+        self, instance_uuid: str, undo: Compensation, fault: Fault
+    ) -> list[LeftoverSpec]:
+        """Undo newest first; what could not be undone is recorded and named in the fault."""
         self._enter("undo", f"undo: {fault.message}")
         self._progress.fault = fault
         leftovers = await undo.run()
         if leftovers:
             fault.details += "; not undone: " + "; ".join(f"{x.step}: {x.error}" for x in leftovers)
             await run(act.RECORD_LEFTOVERS, RecordLeftoversInput(instance_uuid, leftovers))
+        return leftovers
+
+    async def _mark_error(
+        self, instance_uuid: str, fault: Fault, host: str | None, task_state: str | None
+    ) -> None:
+        """The record says error, with the fault (if it was ever written)."""
         try:
             await run(act.RECORD_FAULT, RecordFaultInput(instance_uuid, fault, host, task_state))
         except ActivityError as err:

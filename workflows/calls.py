@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, NoReturn, TypeVar, cast
@@ -58,10 +59,16 @@ class Compensation:
     A step is pushed *before* the work it undoes: every undo is keyed by the instance and
     finds what there is, so undoing work that never happened is harmless, while work that
     happened but whose activity never reported back is still undone.
+
+    With ``shielded``, a cancel of the workflow that arrives while the steps run does not
+    cut them short: each step runs to its end (the caller sees the cancel through
+    ``workflow.cancellation_reason()`` and decides what to do next). Unshielded, a cancelled
+    undo step would be recorded as a leftover and the work it undoes left behind.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, shielded: bool = False) -> None:
         self._steps: list[tuple[str, str | None, Callable[[], Awaitable[Any]]]] = []
+        self._shielded = shielded
 
     def push(
         self, description: str, undo: Callable[[], Awaitable[Any]], host: str | None = None
@@ -98,11 +105,23 @@ class Compensation:
         while self._steps:
             description, host, undo = self._steps.pop()
             try:
-                await undo()
+                await (_uncancellable(undo()) if self._shielded else undo())
             except ActivityError as err:
                 workflow.logger.error("undo step %s failed: %s", description, describe(err))
                 leftovers.append(LeftoverSpec(description, describe(err), host))
         return leftovers
+
+
+async def _uncancellable(work: Awaitable[OutT]) -> OutT:
+    """``work`` run to its end even if the workflow is cancelled meanwhile. Only a cancel the
+    server delivered is held off; any other (the worker evicting the run) goes through."""
+    task = asyncio.ensure_future(work)
+    while True:
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.done() or workflow.cancellation_reason() is None:
+                raise
 
 
 def describe(err: BaseException) -> str:
@@ -173,6 +192,10 @@ class Acceptance:
 
     def accept(self, instance_uuid: str) -> None:
         self._accepted = Accepted(instance_uuid)
+
+    @property
+    def accepted(self) -> bool:
+        return self._accepted is not None
 
     async def settle_cancelled(self) -> None:
         """The workflow was cancelled: an update still waiting hears so, then it ends."""

@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
         Accepted,
         AuthenticateInput,
         BeginDeleteInput,
+        CancelReason,
         DeleteRequest,
         DeleteResult,
         InstanceForDelete,
@@ -99,7 +100,7 @@ class DeleteInstance:
     async def _cancel_boot(self, instance_uuid: str) -> None:
         boot = workflow.get_external_workflow_handle(f"boot-{instance_uuid}")
         try:
-            await boot.cancel()
+            await boot.cancel(reason=CancelReason.DELETED)
         except Exception as err:
             workflow.logger.info("boot of %s not cancelled: %s", instance_uuid, err)
         await run(

@@ -327,10 +327,11 @@ class ServerApi:
     async def _start(self, ctx: ApiContext, boot: BootRequest) -> None:
         volume = f", a new {boot.volume_size_gb} GiB volume" if boot.volume_size_gb else ""
         hints = f", hints {boot.scheduler_hints}" if boot.scheduler_hints else ""
+        workflow_id = f"boot-{boot.instance_uuid}"
         operation = WithStartWorkflowOperation(
             BootInstance.run,
             boot,
-            id=f"boot-{boot.instance_uuid}",
+            id=workflow_id,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             task_queue=task_queues.CONTROL,
             search_attributes=TypedSearchAttributes(
@@ -354,19 +355,20 @@ class ServerApi:
                 f"Request {boot.request_id}."
             ),
         )
-        await self.workflows.accept(operation, BootInstance.accepted)
+        await self.workflows.accept(operation, BootInstance.accepted, workflow_id, withdraw=True)
 
     async def delete(self, ctx: ApiContext, server_id: str, request_id: str | None = None) -> None:
+        workflow_id = f"delete-{server_id}"
         operation = WithStartWorkflowOperation(
             DeleteInstance.run,
             DeleteRequest(server_id, ctx.caller.token, request_id or ctx.request_id),
-            id=f"delete-{server_id}",
+            id=workflow_id,
             static_summary=f"delete server {server_id}",
             # A delete already running for this server is the one to wait on.
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             task_queue=task_queues.CONTROL,
         )
-        await self.workflows.accept(operation, DeleteInstance.accepted)
+        await self.workflows.accept(operation, DeleteInstance.accepted, workflow_id, withdraw=False)
 
     # -- reads ----------------------------------------------------------------------------
 

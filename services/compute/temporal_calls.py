@@ -11,25 +11,27 @@ from typing import Any
 
 from temporalio.client import (
     Client,
+    RPCTimeoutOrCancelledError,
     WithStartWorkflowOperation,
     WorkflowFailureError,
     WorkflowUpdateFailedError,
+    WorkflowUpdateHandle,
 )
 from temporalio.exceptions import ApplicationError, FailureError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from bootflow import task_queues
 from bootflow.config import Settings
 from bootflow.errors import HTTP_STATUS
-from bootflow.messages import ConsoleOutputInput
+from bootflow.messages import CancelReason, ConsoleOutputInput
 from bootflow.temporal import connect
 from services.common.app import ApiError
 from workflows.console_output import ConsoleOutputWorkflow
 
 log = logging.getLogger(__name__)
 
-# How long a create or delete waits for the workflow to accept it before answering 503.
-ACCEPT_TIMEOUT = 60.0
+# How long a withdrawn boot that had already ended is given to say whether it accepted.
+OUTCOME_TIMEOUT = 10.0
 # os-getConsoleOutput: how long the API waits for the host, and what it strips (as Nova).
 CONSOLE_TIMEOUT = 45.0
 _CONSOLE_CONTROL_CHARS = re.compile("[\x00-\x08\x0b-\x1f]")
@@ -42,6 +44,15 @@ class Rejected(ApiError):
     def __init__(self, status: int, message: str, error_type: str | None) -> None:
         super().__init__(status, message)
         self.error_type = error_type
+
+
+def _rejected(exc: WorkflowUpdateFailedError) -> ApiError:
+    cause = _application_cause(exc)
+    if cause is None:
+        return ApiError(500, "The request failed before it was accepted.")
+    # A type with no status is not the request's fault (a step failed past its retries):
+    # Nova's 500, not a 400 telling the user to change the request.
+    return Rejected(HTTP_STATUS.get(cause.type or "", 500), cause.message, cause.type)
 
 
 def _application_cause(
@@ -68,36 +79,76 @@ class Workflows:
                 self._client = await connect(self.settings)
             return self._client
 
-    async def accept(self, operation: WithStartWorkflowOperation[Any, Any], update: Any) -> None:
-        """Start (or join) the workflow and wait for its ``update`` to say it accepted."""
+    async def accept(
+        self,
+        operation: WithStartWorkflowOperation[Any, Any],
+        update: Any,
+        workflow_id: str,
+        *,
+        withdraw: bool,
+    ) -> None:
+        """Start (or join) the workflow and wait for its ``update`` to say it accepted; a
+        rejection is raised as Nova's 4xx. When no answer comes in time: with ``withdraw``
+        the workflow is cancelled as withdrawn (it undoes whatever it did, its record
+        included) and the caller hears 503, nothing created; without, 503 saying it will
+        still run (a delete, which a retry joins)."""
         client = await self.client()
+        update_id = f"accept-{workflow_id}"
         try:
             await asyncio.wait_for(
                 client.execute_update_with_start_workflow(
-                    update, start_workflow_operation=operation
+                    update, start_workflow_operation=operation, id=update_id
                 ),
-                ACCEPT_TIMEOUT,
+                self.settings.accept_timeout_seconds,
             )
         except WorkflowUpdateFailedError as exc:
-            cause = _application_cause(exc)
-            if cause is None:
-                raise ApiError(500, "The request failed before it was accepted.") from exc
-            # A type with no status is not the request's fault (a step failed past its
-            # retries): Nova's 500, not a 400 telling the user to change the request.
-            raise Rejected(
-                HTTP_STATUS.get(cause.type or "", 500), cause.message, cause.type
-            ) from exc
-        except TimeoutError as exc:
+            raise _rejected(exc) from exc
+        except (TimeoutError, RPCTimeoutOrCancelledError, RPCError) as exc:
+            if isinstance(exc, RPCError):
+                log.error("Temporal refused a request for %s: %s", workflow_id, exc.message)
+            if withdraw:
+                await self._withdraw(client, workflow_id, update_id)
+                return
             raise ApiError(
                 503,
-                "The compute service did not accept the request in time; it may still be "
-                "processed. Check the server list before retrying.",
+                "The compute service did not confirm the request in time; it is queued and "
+                "will run. Retrying it is safe.",
             ) from exc
+
+    async def _withdraw(self, client: Client, workflow_id: str, update_id: str) -> None:
+        """Make sure a boot that did not answer in time creates nothing, then answer 503.
+        Returns instead if the boot had ended accepted meanwhile (the caller's 202)."""
+        handle = client.get_workflow_handle(workflow_id)
+        try:
+            await handle.cancel(reason=CancelReason.WITHDRAWN)
         except RPCError as exc:
-            log.error("Temporal refused a request: %s", exc.message)
-            raise ApiError(
-                503, f"The compute service could not start the request: {exc.message}"
-            ) from exc
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                log.error("could not withdraw %s: %s", workflow_id, exc.message)
+                raise ApiError(
+                    503,
+                    "The compute service could not be reached to confirm or withdraw the "
+                    f"request ({exc.message}). It may still be carried out: look for "
+                    f"{workflow_id.removeprefix('boot-')} in the server list before retrying.",
+                ) from exc
+            # Not running: never started, or already over. Over and accepted: say so.
+            if await self._accepted(handle.get_update_handle(update_id)):
+                return
+        raise ApiError(
+            503,
+            "The compute service did not accept the request within "
+            f"{self.settings.accept_timeout_seconds:g} s (it is overloaded, or a worker is "
+            "stalled); the request was withdrawn and nothing will be created. Retry later.",
+        )
+
+    async def _accepted(self, update: WorkflowUpdateHandle[Any]) -> bool:
+        """Whether the update had accepted; its rejection raised as Nova's 4xx."""
+        try:
+            await asyncio.wait_for(update.result(), OUTCOME_TIMEOUT)
+        except WorkflowUpdateFailedError as exc:
+            raise _rejected(exc) from exc
+        except (TimeoutError, RPCTimeoutOrCancelledError, RPCError):
+            return False  # it never answered: the workflow ended without accepting
+        return True
 
     async def console_output(self, server_id: str, host: str, length: int | None) -> str:
         client = await self.client()

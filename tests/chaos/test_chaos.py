@@ -234,9 +234,11 @@ def check_invariants(stack: RunningStack, deleted_ids: list[str]) -> dict[str, A
         assert node.memory_mb_used == sum(c.memory_mb for c in held), node.host
         assert node.local_gb_used == sum(c.disk_gb for c in held), node.host
 
-    assert {r.instance_uuid for r in reservations} == set(active)
+    # Every server not deleted holds its quota, an ERROR one too (as Nova counts).
+    undeleted = {i.uuid: i for i in instances if i.vm_state != "deleted"}
+    assert {r.instance_uuid for r in reservations} == set(undeleted)
     for usage in usages:
-        live = [i for i in active.values() if i.project_id == usage.project_id]
+        live = [i for i in undeleted.values() if i.project_id == usage.project_id]
         expected = {
             "instances": len(live),
             "cores": sum(i.vcpus for i in live),

@@ -10,6 +10,9 @@ import pytest
 from tests.support.databases import BACKENDS, new_database
 from tests.support.stack import RunningStack, running_stack, stack_settings
 
+# How long the shared stacks' compute API waits for a boot to accept before withdrawing it.
+ACCEPT_TIMEOUT_SECONDS = 20
+
 # Faults the end-to-end tests rely on, each matched by the name of a test's own server.
 TWICE = "*-twice"  # every host step fails once right after its side effect
 FAULT_PLAN = json.dumps(
@@ -64,6 +67,14 @@ FAULT_PLAN = json.dumps(
         },
         # *-held waits a minute before spawning (heartbeating), unless cancelled meanwhile.
         {"point": "spawn:before", "match": "*-held", "action": "delay", "seconds": 60},
+        # *-slowclaim's scheduling takes 8 s, and (a control step, no heartbeat) it never
+        # hears of a cancel meanwhile: it finishes.
+        {
+            "point": "schedule_and_claim:before",
+            "match": "*-slowclaim",
+            "action": "delay",
+            "seconds": 8,
+        },
         # *-reschedule's spawn fails on node1 (once); the alternate, node2, works.
         {
             "point": "spawn",
@@ -82,9 +93,12 @@ def stack(
 ) -> Iterator[RunningStack]:
     data_dir = tmp_path_factory.mktemp(f"stack-{request.param}")
     url = new_database(request.param, data_dir, request)
-    with running_stack(
-        stack_settings(data_dir, url), hosts=2, env={"BOOTFLOW_FAULT_PLAN": FAULT_PLAN}
-    ) as running:
+    env = {
+        "BOOTFLOW_FAULT_PLAN": FAULT_PLAN,
+        # Short enough for a test to outwait; long past any accept on a loaded machine.
+        "BOOTFLOW_ACCEPT_TIMEOUT_SECONDS": str(ACCEPT_TIMEOUT_SECONDS),
+    }
+    with running_stack(stack_settings(data_dir, url), hosts=2, env=env) as running:
         yield running
 
 

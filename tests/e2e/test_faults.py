@@ -4,6 +4,7 @@ failure paths, end to end): steps that run twice, delete while building, leftove
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 
 import pytest
@@ -15,7 +16,7 @@ from clients.compute import ComputeClient
 from clients.errors import HttpError
 from clients.image import ImageClient
 from clients.network import NetworkClient
-from db.models import Instance, InstanceAction
+from db.models import Instance, InstanceAction, InstanceActionEvent
 from tests.e2e.conftest import demo_project
 from tests.support.stack import TINY_SERVER, RunningStack, wait_until
 
@@ -191,11 +192,11 @@ def test_an_undo_that_fails_is_kept_as_a_leftover_not_dropped(stack: RunningStac
     assert [(x["Server ID"], x["Step"]) for x in listed] == [(uuid, "deallocate_ports")]
     admin_view = ComputeClient(stack.admin()).get_server(uuid)
     assert "not undone: deallocate_ports" in admin_view["fault"]["details"]
-    # Everything else was undone.
-    assert stack.claims(uuid) == [] and stack.reservations(uuid) == 0
+    # Everything else was undone; the errored server holds its quota until deleted.
+    assert stack.claims(uuid) == [] and stack.reservations(uuid) == 1
     # Deleting the server later removes the port the undo left, and the leftover with it.
     assert stack.cli("server", "delete", uuid, "--wait").code == 0
-    assert stack.ports_of(uuid) == []
+    assert stack.ports_of(uuid) == [] and stack.reservations(uuid) == 0
     assert stack.cli("leftovers", "-f", "json").json() == []
 
 
@@ -265,3 +266,142 @@ def test_no_valid_host_says_which_filter_removed_the_hosts(stack: RunningStack) 
     assert server["status"] == "ERROR"
     assert server["fault"]["message"] == ("No valid host was found. 2 hosts; RamFilter removed 2.")
     assert stack.cli("server", "delete", str(server["id"]), "--wait").code == 0
+
+
+def _started(stack: RunningStack, uuid: str, step: str) -> bool:
+    """Whether the instance's ``step`` has begun (its event is written as it starts)."""
+    with stack.sessions.begin() as s:
+        found = s.scalar(
+            select(InstanceActionEvent.id)
+            .join(InstanceAction)
+            .where(InstanceAction.instance_uuid == uuid, InstanceActionEvent.event == step)
+        )
+    return found is not None
+
+
+def _boot_workflow(stack: RunningStack, uuid: str) -> WorkflowExecutionStatus | None:
+    async def status() -> WorkflowExecutionStatus | None:
+        client = await connect(stack.settings)
+        return (await client.get_workflow_handle(f"boot-{uuid}").describe()).status
+
+    return asyncio.run(status())
+
+
+def _cancel_in_temporal(stack: RunningStack, workflow_id: str) -> None:
+    """What the Web UI's Cancel and ``temporal workflow cancel`` do."""
+
+    async def cancel() -> None:
+        client = await connect(stack.settings)
+        await client.get_workflow_handle(workflow_id).cancel(reason="operator: wrong flavor")
+
+    asyncio.run(cancel())
+
+
+def test_a_cancel_from_temporal_undoes_the_hosts_part_and_keeps_the_server_in_error(
+    stack: RunningStack,
+) -> None:
+    """Cancelled mid-spawn from Temporal (no delete): the guest, port, volume and claim go,
+    the server stays in ERROR saying so, and holds its quota until it is deleted."""
+    project = demo_project(stack)
+    usage = stack.quota_usage(project)
+    uuid = str(boot(stack, "f-cancel-held")["id"])  # held a minute before spawning
+    wait_until(lambda: stack.progress(uuid).stage == "spawn", timeout=60)
+    _cancel_in_temporal(stack, f"boot-{uuid}")
+    wait_until(lambda: _boot_workflow(stack, uuid) != WorkflowExecutionStatus.RUNNING, timeout=90)
+    assert _boot_workflow(stack, uuid) == WorkflowExecutionStatus.CANCELED
+
+    assert stack.ports_of(uuid) == [] and stack.volumes_of(uuid, project) == []
+    assert stack.claims(uuid) == []
+    for host in ("node1", "node2"):
+        assert uuid not in {d.uuid for d in stack.domains(host).domains}
+    server = ComputeClient(stack.demo()).get_server(uuid)
+    assert server["status"] == "ERROR" and server["OS-EXT-STS:task_state"] is None
+    assert "cancelled in Temporal (operator: wrong flavor)" in server["fault"]["message"]
+    # An ERROR server counts against the quota until deleted, as in Nova.
+    assert stack.quota_usage(project)["instances"] == usage["instances"] + 1
+    assert stack.cli("server", "delete", uuid, "--wait").code == 0
+    assert stack.quota_usage(project) == usage
+
+
+def test_a_delete_right_after_create_stops_the_boot_where_it_is(stack: RunningStack) -> None:
+    """The delete's cancel arrives while scheduling runs; scheduling finishes anyway (a
+    control step does not hear of it), and the boot stops there: no port, volume or guest
+    is made, the boot ends cancelled, not active."""
+    project = demo_project(stack)
+    usage = stack.quota_usage(project)
+    uuid = str(boot(stack, "f-delete-slowclaim")["id"])
+    wait_until(lambda: _started(stack, uuid, "schedule_and_claim"), timeout=30)
+    assert stack.cli("server", "delete", uuid, "--wait").code == 0
+    assert _boot_workflow(stack, uuid) == WorkflowExecutionStatus.CANCELED
+    steps = {e["event"] for e in events(stack, uuid, "create")}
+    assert not steps & set(HOST_STEPS), steps
+    assert stack.ports_of(uuid) == [] and stack.volumes_of(uuid, project) == []
+    assert stack.claims(uuid) == [] and stack.quota_usage(project) == usage
+
+
+def test_a_volume_over_the_volume_quota_fails_where_it_is_without_rescheduling(
+    stack: RunningStack,
+) -> None:
+    """Cinder refuses a 5,000 GiB volume (the project may have 1,000 GiB): every host would
+    be refused alike, so the boot fails on its first host, tries no other and marks none."""
+    before = stack.failed_builds()
+    result = stack.cli(
+        "server", "create", "f-hugevolume", *TINY_SERVER, "--volume-size", "5000", "--wait"
+    )
+    assert result.code == 1
+    server = stack.cli("server", "show", "f-hugevolume", "-f", "json").json()
+    assert server["status"] == "ERROR"
+    message = str(server["fault"]["message"])
+    assert "VolumeSizeExceedsAvailableQuota" in message
+    assert "Exceeded maximum number of retries" not in message
+    uuid = str(server["id"])
+    actions = stack.cli("server", "event", "list", uuid, "-f", "json").json()
+    assert [a["Action"] for a in actions] == ["create"]  # no reschedule
+    assert stack.failed_builds() == before
+    assert stack.cli("server", "delete", uuid, "--wait").code == 0
+
+
+def _boots_named(stack: RunningStack, name: str) -> list[tuple[str, WorkflowExecutionStatus]]:
+    async def listed() -> list[tuple[str, WorkflowExecutionStatus]]:
+        client = await connect(stack.settings)
+        return [
+            (w.id, w.status)
+            async for w in client.list_workflows(f'InstanceName="{name}"')
+            if w.status is not None
+        ]
+
+    return asyncio.run(listed())
+
+
+def test_a_create_no_worker_accepts_in_time_is_withdrawn_and_builds_nothing(
+    stack: RunningStack,
+) -> None:
+    """The control worker is stalled (SIGSTOP) past the API's accept timeout: the create
+    answers 503 saying nothing will be created, and once the worker runs again the boot
+    ends without a record, a port or any quota: a client that retries gets no duplicate."""
+    project = demo_project(stack)
+    usage = stack.quota_usage(project)
+    demo = stack.demo()
+    image = ImageClient(demo).find_image("cirros")["id"]
+    network = NetworkClient(demo).find_network("private")["id"]
+    control = stack.child("control")
+    control.send_signal(signal.SIGSTOP)
+    try:
+        with pytest.raises(HttpError) as refused:
+            ComputeClient(demo).create_server("f-stalled", "1", image, [network])
+    finally:
+        control.send_signal(signal.SIGCONT)
+    assert refused.value.status == 503, refused.value
+    assert "withdrawn and nothing will be created" in refused.value.message
+
+    ((workflow_id, _),) = wait_until(lambda: _boots_named(stack, "f-stalled"), timeout=30)
+    wait_until(
+        lambda: _boots_named(stack, "f-stalled")[0][1] != WorkflowExecutionStatus.RUNNING,
+        timeout=90,
+    )
+    assert _boots_named(stack, "f-stalled") == [(workflow_id, WorkflowExecutionStatus.CANCELED)]
+    uuid = workflow_id.removeprefix("boot-")
+    with stack.sessions.begin() as s:
+        assert s.scalars(select(Instance).where(Instance.name == "f-stalled")).all() == []
+    assert stack.ports_of(uuid) == [] and stack.reservations(uuid) == 0
+    assert stack.quota_usage(project) == usage

@@ -242,8 +242,9 @@ def test_a_guest_that_never_comes_up_fails_its_boot_and_leaves_nothing(
         "finished booting"
     ) in message
     project = str(shown["project_id"])
-    nothing_left(stack, server_id, project)
+    nothing_left(stack, server_id, project, quota_held=True)
     assert stack.cli("server", "delete", server_id, "--wait").code == 0
+    nothing_left(stack, server_id, project)
 
 
 def test_console_output_action_answers_as_nova_does(stack: RunningStack) -> None:
