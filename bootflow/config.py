@@ -222,6 +222,13 @@ class Settings(BaseSettings):
         default_factory=lambda: Path(__file__).resolve().parent.parent / ".guest"
     )
 
+    # `bootflow up`'s supervisor restarts a process that died at once; while it keeps dying
+    # before it has stayed up supervisor_stable_seconds, after a delay that doubles from
+    # supervisor_backoff_seconds up to supervisor_backoff_max_seconds. It never gives up.
+    supervisor_backoff_seconds: float = 1.0
+    supervisor_backoff_max_seconds: float = 60.0
+    supervisor_stable_seconds: float = 60.0
+
     # Test hook: JSON fault plan (see bootflow.faults); empty in production.
     fault_plan: str = ""
     # Benchmark hook: workers also run the floor workflow and its no-op activity.

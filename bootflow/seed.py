@@ -56,6 +56,7 @@ PINNED = (
     "temporal_address",
     "temporal_namespace",
     "temporal_ui_port",
+    "codec_server_port",
     "bind_host",
     "identity_port",
     "image_port",

@@ -2,32 +2,40 @@
 
 Started in order, each awaited until it answers: the Temporal dev server, identity, the
 other services, then (after the first-start seed) the control worker and one compute worker
-per host, each awaited until it polls its task queue. A supervisor restarts a child that
-dies and, on SIGINT/SIGTERM, stops them newest first. One stack per data dir: the
-supervisor holds ``run/up.lock`` for its life.
+per host, each awaited until it polls its task queue. The supervisor restarts a child that
+dies, forever, with a growing delay while it keeps dying; it writes what it sees to
+``run/status.json`` (``bootflow status``) and, on SIGINT/SIGTERM/SIGHUP, stops the children
+newest first. The children die with it even when it is SIGKILLed (bootflow.lifetime), and
+each carries the data dir in its environment, so ``bootflow down`` finds whatever runs on a
+data dir. One stack per data dir: the supervisor holds ``run/up.lock`` for its life.
+Everything the stack creates in the data dir is its owner's only.
 """
 
 from __future__ import annotations
 
 import asyncio
 import fcntl
+import json
 import logging
 import os
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import httpx
 import libvirt
+import psutil
 
-from bootflow import seed, task_queues
+from bootflow import lifetime, seed, task_queues
 from bootflow.config import Settings
 from bootflow.temporal import ensure_search_attributes, has_pollers, temporal_answers
 from db.migrate import upgrade
@@ -38,7 +46,11 @@ log = logging.getLogger("bootflow.stack")
 SERVICES = ("identity", "image", "network", "volume", "compute")
 START_TIMEOUT = 90.0
 STOP_TIMEOUT = 15.0
-MAX_RESTARTS = 5
+# Files and dirs the stack creates: its owner's only (the database holds password hashes).
+PRIVATE_UMASK = 0o077
+# In the environment of every process a stack starts: its data dir, and its name.
+STACK_DIR_VAR = "BOOTFLOW_STACK_DIR"
+STACK_PROCESS_VAR = "BOOTFLOW_STACK_PROCESS"
 
 
 # The dev server runs one history shard, whose transfer-queue reader is limited to 20 loads
@@ -129,20 +141,115 @@ def port_free(host: str, port: int) -> bool:
     return True
 
 
+# -- the data dir ----------------------------------------------------------------------------
+
+
+@contextmanager
+def owner_only() -> Iterator[None]:
+    """Files and dirs this process creates meanwhile are its owner's only."""
+    previous = os.umask(PRIVATE_UMASK)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def make_private(data_dir: Path) -> None:
+    """Create the data dir owner-only, and take group and other access off anything in it
+    (a data dir from before this rule)."""
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    data_dir.chmod(0o700)
+    for root, dirs, files in os.walk(data_dir):
+        for name in (*dirs, *files):
+            path = os.path.join(root, name)
+            mode = os.lstat(path).st_mode
+            if stat.S_ISLNK(mode) or not mode & 0o077:
+                continue
+            try:
+                os.chmod(path, stat.S_IMODE(mode) & 0o700)
+            except PermissionError:
+                log.warning("cannot make %s owner-only: not its owner", path)
+
+
+def write_private(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` at once (readers never see half), owner-only."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(partial, path)
+
+
+# -- the children ----------------------------------------------------------------------------
+
+
+@dataclass
+class ProcessState:
+    """One process of the stack, as its supervisor last saw it (``bootflow status``)."""
+
+    name: str
+    pid: int | None
+    # running, or restarting (dead, waiting out its delay)
+    state: str
+    started_at: float | None
+    restarts: int
+    # How it last ended ("status 1", "signal SIGKILL"), and when.
+    last_exit: str | None
+    last_exit_at: float | None
+    # The wait before its latest start, or before its next while it is restarting.
+    delay: float
+    restart_at: float | None
+
+
+def exit_text(returncode: int) -> str:
+    """``status 1``, or ``signal SIGKILL`` for a process a signal ended."""
+    if returncode < 0:
+        try:
+            return f"signal {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"signal {-returncode}"
+    return f"status {returncode}"
+
+
 @dataclass
 class Child:
     name: str
     argv: list[str]
     ready: Callable[[], bool]
     proc: subprocess.Popen[bytes] | None = None
-    restarts: list[float] = field(default_factory=list)
     log_file: IO[bytes] | None = None
+    # Wall clock (has_pollers compares it with the server's times), and monotonic.
     started_at: float = 0.0
+    started: float = 0.0
+    restarts: int = 0
+    # Deaths in a row, each before the child had stayed up supervisor_stable_seconds.
+    quick_deaths: int = 0
+    last_exit: str | None = None
+    last_exit_at: float | None = None
+    delay: float = 0.0
+    # When it is started again (monotonic); None while it runs.
+    due: float | None = None
+
+    def state(self) -> ProcessState:
+        waiting = self.due is not None
+        return ProcessState(
+            name=self.name,
+            pid=None if waiting or self.proc is None else self.proc.pid,
+            state="restarting" if waiting else "running",
+            started_at=None if waiting else self.started_at,
+            restarts=self.restarts,
+            last_exit=self.last_exit,
+            last_exit_at=self.last_exit_at,
+            delay=self.delay,
+            restart_at=time.time() + (self.due - time.monotonic()) if self.due else None,
+        )
 
 
 class Stack:
     def __init__(self, settings: Settings, hosts: int, env: dict[str, str] | None = None) -> None:
-        self.settings = seed.ensure_files(settings)
+        with owner_only():
+            make_private(settings.data_dir)
+            self.settings = seed.ensure_files(settings)
         # Extra environment for every child (tests pass BOOTFLOW_FAULT_PLAN this way).
         self.env = dict(env or {})
         self.hosts = [f"node{i}" for i in range(1, hosts + 1)]
@@ -210,20 +317,35 @@ class Stack:
     # -- starting and stopping -----------------------------------------------------------
 
     def _spawn(self, child: Child) -> None:
+        """Start the child: dying with this process, owner-only files, marked as this stack's."""
+        if child.log_file is not None:
+            child.log_file.close()
         log_path = self.settings.logs_dir / f"{child.name}.log"
-        child.log_file = open(log_path, "ab")  # noqa: SIM115 (kept open for the child's life)
-        env = {**os.environ, **self.env, "BOOTFLOW_DATA_DIR": str(self.settings.data_dir)}
+        fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        child.log_file = os.fdopen(fd, "ab")
+        data_dir = str(self.settings.data_dir)
+        env = {
+            **os.environ,
+            **self.env,
+            "BOOTFLOW_DATA_DIR": data_dir,
+            STACK_DIR_VAR: data_dir,
+            STACK_PROCESS_VAR: child.name,
+        }
         # Its own session: Ctrl-C reaches only the supervisor, which stops children in order.
-        child.proc = subprocess.Popen(
+        child.proc = lifetime.spawn(
             child.argv,
             stdout=child.log_file,
             stderr=subprocess.STDOUT,
             env=env,
             start_new_session=True,
+            umask=PRIVATE_UMASK,
         )
         child.started_at = time.time()
+        child.started = time.monotonic()
+        child.due = None
         if child not in self.children:
             self.children.append(child)
+        self.write_status()
 
     def _await(self, children: list[Child], what: str) -> None:
         deadline = time.monotonic() + START_TIMEOUT
@@ -264,6 +386,10 @@ class Stack:
             )
 
     def start(self) -> None:
+        with owner_only():
+            self._start()
+
+    def _start(self) -> None:
         s = self.settings
         self._check_ports()
         upgrade(s.db_url)
@@ -321,26 +447,53 @@ class Stack:
             if child.log_file is not None:
                 child.log_file.close()
         self._http.close()
+        status_path(self.settings).unlink(missing_ok=True)
 
     def supervise_once(self) -> None:
-        """Restart children that died (at most MAX_RESTARTS a minute each)."""
-        now = time.monotonic()
+        """Restart the children that died, forever: at once after a death, then, while it
+        keeps dying within ``supervisor_stable_seconds`` of its start, after a delay that
+        doubles from ``supervisor_backoff_seconds`` up to ``supervisor_backoff_max_seconds``."""
         for child in self.children:
-            if child.proc is None or child.proc.poll() is None:
-                continue
-            child.restarts = [t for t in child.restarts if now - t < 60] + [now]
-            if len(child.restarts) > MAX_RESTARTS:
-                if len(child.restarts) == MAX_RESTARTS + 1:
-                    log.error(
-                        "%s keeps dying; not restarting it (see logs/%s.log)",
-                        child.name,
-                        child.name,
-                    )
-                continue
-            log.warning(
-                "%s exited with status %s; restarting it", child.name, child.proc.returncode
+            if child.due is None and child.proc is not None and child.proc.poll() is not None:
+                self._schedule_restart(child, exit_text(child.proc.returncode))
+            if child.due is not None and time.monotonic() >= child.due:
+                child.restarts += 1
+                try:
+                    self._spawn(child)
+                except OSError as exc:
+                    self._schedule_restart(child, f"could not start: {exc}")
+
+    def _schedule_restart(self, child: Child, how: str) -> None:
+        s = self.settings
+        now = time.monotonic()
+        stayed_up = now - child.started >= s.supervisor_stable_seconds
+        child.quick_deaths = 1 if stayed_up else child.quick_deaths + 1
+        child.delay = (
+            0.0
+            if child.quick_deaths == 1
+            else min(
+                s.supervisor_backoff_seconds * 2 ** (child.quick_deaths - 2),
+                s.supervisor_backoff_max_seconds,
             )
-            self._spawn(child)
+        )
+        child.due = now + child.delay
+        child.last_exit, child.last_exit_at = how, time.time()
+        log.warning(
+            "%s ended (%s); restarting it in %.1fs (see %s)",
+            child.name,
+            how,
+            child.delay,
+            self.settings.logs_dir / f"{child.name}.log",
+        )
+        self.write_status()
+
+    def write_status(self) -> None:
+        """What ``bootflow status`` shows: every child's state, written at once."""
+        document = {
+            "supervisor": os.getpid(),
+            "processes": [asdict(child.state()) for child in self.children],
+        }
+        write_private(status_path(self.settings), json.dumps(document, indent=2) + "\n")
 
     def summary(self) -> str:
         s = self.settings
@@ -359,7 +512,11 @@ class Stack:
 
 
 def lock_path(settings: Settings) -> Path:
-    return settings.data_dir / "run" / "up.lock"
+    return settings.run_dir / "up.lock"
+
+
+def status_path(settings: Settings) -> Path:
+    return settings.run_dir / "status.json"
 
 
 def take_lock(settings: Settings) -> IO[str] | None:
@@ -395,11 +552,14 @@ def running_pid(settings: Settings) -> int | None:
 
 
 def ready_path(settings: Settings) -> Path:
-    return settings.data_dir / "run" / "ready"
+    return settings.run_dir / "ready"
 
 
 def run_foreground(settings: Settings, hosts: int, on_ready: Callable[[str], None]) -> int:
-    """Start the stack, supervise it until SIGINT/SIGTERM, stop it. The exit status."""
+    """Start the stack, supervise it until SIGINT/SIGTERM/SIGHUP, stop it. The exit status."""
+    # This process is the stack: whatever it creates is its owner's only.
+    os.umask(PRIVATE_UMASK)
+    make_private(settings.data_dir)
     lock = take_lock(settings)
     if lock is None:
         raise StackError(
@@ -412,14 +572,17 @@ def run_foreground(settings: Settings, hosts: int, on_ready: Callable[[str], Non
         nonlocal stopping
         stopping = True
 
-    signal.signal(signal.SIGTERM, stop_request)
-    signal.signal(signal.SIGINT, stop_request)
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, stop_request)
+    left = stop_processes(settings)
+    if left:
+        log.warning("stopped what an earlier stack left running: %s", describe(left))
     stack = Stack(settings, hosts)
     ready = ready_path(stack.settings)
     ready.unlink(missing_ok=True)
     try:
         stack.start()
-        ready.write_text(str(os.getpid()))
+        write_private(ready, str(os.getpid()))
         on_ready(stack.summary())
         while not stopping:
             time.sleep(0.5)
@@ -433,11 +596,14 @@ def run_foreground(settings: Settings, hosts: int, on_ready: Callable[[str], Non
 
 def run_detached(settings: Settings, hosts: int) -> tuple[int, str]:
     """Start a supervisor in the background; return its pid once the stack is ready."""
+    os.umask(PRIVATE_UMASK)
+    make_private(settings.data_dir)
     settings.logs_dir.mkdir(parents=True, exist_ok=True)
     ready = ready_path(settings)
     ready.unlink(missing_ok=True)
     log_path = settings.logs_dir / "up.log"
     with open(log_path, "ab") as out:
+        # Meant to outlive this command (not lifetime.spawn); its children die with it.
         proc = subprocess.Popen(
             [
                 sys.executable,
@@ -468,15 +634,96 @@ def run_detached(settings: Settings, hosts: int) -> tuple[int, str]:
     return proc.pid, log_path.read_text(errors="replace")
 
 
-def stop_running(settings: Settings, timeout: float = 60.0) -> int | None:
-    """SIGTERM the data dir's supervisor and wait for it; its pid, or None if none ran."""
-    pid = running_pid(settings)
-    if pid is None:
-        return None
-    os.kill(pid, signal.SIGTERM)
+# -- what runs on a data dir -----------------------------------------------------------------
+
+
+def stack_processes(settings: Settings) -> list[psutil.Process]:
+    """The processes a stack started on this data dir that still run (whether or not their
+    supervisor does), found by the mark in their environment."""
+    data_dir = str(settings.data_dir)
+    found = []
+    for proc in psutil.process_iter(["environ"]):
+        environ = proc.info["environ"] or {}
+        if environ.get(STACK_DIR_VAR) == data_dir and proc.pid != os.getpid():
+            found.append(proc)
+    return found
+
+
+def process_name(proc: psutil.Process) -> str:
+    """The stack's name for a process :func:`stack_processes` found (``identity``, ``node1``)."""
+    environ: dict[str, str] = getattr(proc, "info", {}).get("environ") or {}
+    return environ.get(STACK_PROCESS_VAR) or "?"
+
+
+def describe(procs: list[psutil.Process]) -> str:
+    return ", ".join(f"{process_name(p)} (pid {p.pid})" for p in procs)
+
+
+def stop_processes(settings: Settings) -> list[psutil.Process]:
+    """SIGTERM what runs on the data dir, SIGKILL what is left after STOP_TIMEOUT; what ran.
+    psutil checks each is still the process it found (a recycled pid is never signalled)."""
+    procs = stack_processes(settings)
+    for proc in procs:
+        with suppress(psutil.NoSuchProcess):
+            proc.send_signal(signal.SIGTERM)
+    for proc in _still_running(procs, STOP_TIMEOUT):
+        with suppress(psutil.NoSuchProcess):
+            proc.kill()
+    _still_running(procs, STOP_TIMEOUT)
+    return procs
+
+
+def _still_running(procs: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Those of ``procs`` still running after up to ``timeout`` seconds (a zombie has ended:
+    its parent, when alive, may not have reaped it yet)."""
     deadline = time.monotonic() + timeout
-    while running_pid(settings) is not None:
-        if time.monotonic() > deadline:
-            raise StackError(f"the stack (pid {pid}) did not stop in {timeout:.0f}s")
-        time.sleep(0.2)
-    return pid
+    while True:
+        alive = [p for p in procs if p.is_running() and _running(p.pid)]
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.1)
+
+
+def stop_running(
+    settings: Settings, timeout: float = 60.0
+) -> tuple[int | None, list[psutil.Process]]:
+    """Stop the data dir's supervisor and wait until it has ended (SIGTERM, SIGKILL after
+    ``timeout``; its children die with it), then whatever else runs there. The supervisor's
+    pid (None if none ran) and the processes that ran without it."""
+    pid = running_pid(settings)
+    if pid is not None:
+        with suppress(psutil.NoSuchProcess):
+            supervisor = psutil.Process(pid)
+            supervisor.send_signal(signal.SIGTERM)
+            if _still_running([supervisor], timeout):
+                log.warning("the stack (pid %s) did not stop in %.0fs; killing it", pid, timeout)
+                supervisor.kill()
+                _still_running([supervisor], STOP_TIMEOUT)
+    return pid, stop_processes(settings)
+
+
+def read_status(settings: Settings) -> list[ProcessState]:
+    """The supervisor's last word on each process, a pid that has since ended shown as such."""
+    try:
+        document: dict[str, Any] = json.loads(status_path(settings).read_text())
+    except FileNotFoundError:
+        return []
+    states = [ProcessState(**entry) for entry in document["processes"]]
+    for state in states:
+        if state.pid is not None and not _running(state.pid):
+            state.state = "exited"
+    return states
+
+
+def started_at(pid: int) -> float | None:
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.NoSuchProcess:
+        return None
+
+
+def _running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

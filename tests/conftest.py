@@ -5,11 +5,16 @@ PostgreSQL. The PostgreSQL side is a throwaway cluster this session starts, unle
 ``BOOTFLOW_DATABASE_URL`` (or ``BOOTFLOW_TEST_POSTGRES_URL``) names a server to create test
 databases on. That variable is taken out of the environment at start: every stack, service
 and worker a test starts gets its own database, never the one named there.
+
+SIGTERM and SIGHUP stop the session as Ctrl-C does, so its fixtures' finalizers stop what they
+started (pytest's default for them ends the process on the spot). Against SIGKILL, every
+process the suite starts dies with it (bootflow.lifetime).
 """
 
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +28,15 @@ from tests.support.postgres import throwaway_cluster
 # otherwise read it, and point at that database instead of the test's own).
 _given = [os.environ.pop(v, "") for v in ("BOOTFLOW_DATABASE_URL", "BOOTFLOW_TEST_POSTGRES_URL")]
 GIVEN_POSTGRES_URL = next((url for url in _given if url), "")
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupt)
 
 
 @pytest.fixture(scope="session")

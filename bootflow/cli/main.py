@@ -50,6 +50,7 @@ def cli(
 
 cli.add_command(stack.up)
 cli.add_command(stack.down)
+cli.add_command(stack.status)
 cli.add_command(stack.run)
 cli.add_command(stack.db)
 cli.add_command(init.init)

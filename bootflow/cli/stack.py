@@ -1,11 +1,28 @@
-"""``bootflow up``/``down``, ``db upgrade``, and ``run`` (the processes ``up`` starts)."""
+"""``bootflow up``/``down``/``status``, ``db upgrade``, and ``run`` (the processes ``up``
+starts)."""
 
 from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
 
 import click
 
 from bootflow import stack as stacks
 from bootflow.cli.context import CliContext, CliError, pass_context
+from bootflow.cli.output import format_options, listing
+from bootflow.config import Settings
+
+STATUS_COLUMNS = (
+    "Process",
+    "PID",
+    "State",
+    "Started",
+    "Restarts",
+    "Restart delay",
+    "Last exit",
+    "Exited at",
+)
 
 
 @click.command()
@@ -36,7 +53,7 @@ def up(
     if detach:
         pid = stacks.running_pid(settings)
         if pid is not None:
-            click.echo(f"bootflow is already running on {settings.data_dir} (pid {pid})")
+            _already_running(settings, pid)
             return
         pid, log_text = stacks.run_detached(settings, hosts)
         summary = (
@@ -53,15 +70,95 @@ def up(
         raise CliError(str(exc)) from exc
 
 
+def _already_running(settings: Settings, pid: int) -> None:
+    """Say so, and fail naming each process of it that is not running."""
+    states = stacks.read_status(settings)
+    down = [s for s in states if s.state != "running"]
+    if not down:
+        click.echo(
+            f"bootflow is already running on {settings.data_dir} (pid {pid}), "
+            f"all {len(states)} processes of it running"
+        )
+        return
+    raise CliError(
+        f"bootflow is already running on {settings.data_dir} (pid {pid}), but not all of it: "
+        + "; ".join(_not_running(s) for s in down)
+        + f". `bootflow status` shows it; logs in {settings.logs_dir}"
+    )
+
+
+def _not_running(state: stacks.ProcessState) -> str:
+    text = f"{state.name} {state.state}"
+    if state.last_exit:
+        text += f" (last exit: {state.last_exit}, {state.restarts} restarts)"
+    return text
+
+
 @click.command()
 @pass_context
 def down(obj: CliContext) -> None:
-    """Stop the stack running on this data dir."""
-    pid = stacks.stop_running(obj.settings)
-    if pid is None:
-        click.echo(f"no stack is running on {obj.settings.data_dir}")
-    else:
+    """Stop the stack running on this data dir, and anything it left running there."""
+    pid, left = stacks.stop_running(obj.settings)
+    if pid is not None:
         click.echo(f"stopped the stack (pid {pid})")
+    if left:
+        click.echo(
+            f"stopped what ran on {obj.settings.data_dir} without its supervisor: "
+            + stacks.describe(left)
+        )
+    if pid is None and not left:
+        click.echo(f"no stack is running on {obj.settings.data_dir}")
+
+
+def _time(stamp: float | None) -> str:
+    return "" if stamp is None else datetime.fromtimestamp(stamp).isoformat(timespec="seconds")
+
+
+def _status_row(state: stacks.ProcessState) -> dict[str, Any]:
+    shown = state.state
+    if state.state == "restarting" and state.restart_at is not None:
+        shown = f"restarting at {_time(state.restart_at)}"
+    return {
+        "Process": state.name,
+        "PID": state.pid or "",
+        "State": shown,
+        "Started": _time(state.started_at),
+        "Restarts": state.restarts,
+        "Restart delay": f"{state.delay:g}s",
+        "Last exit": state.last_exit or "",
+        "Exited at": _time(state.last_exit_at),
+    }
+
+
+@click.command()
+@format_options
+@pass_context
+def status(obj: CliContext, fmt: str, columns: tuple[str, ...]) -> None:
+    """Each process of the stack on this data dir: pid, state, restarts, last exit."""
+    settings = obj.settings
+    pid = stacks.running_pid(settings)
+    if pid is None:
+        left = stacks.stack_processes(settings)
+        if left:
+            raise CliError(
+                f"no stack is running on {settings.data_dir}, but its processes are: "
+                f"{stacks.describe(left)}; `bootflow down` stops them"
+            )
+        click.echo(f"no stack is running on {settings.data_dir}")
+        return
+    starting = not stacks.ready_path(settings).exists()
+    supervisor = {
+        "Process": "supervisor",
+        "PID": pid,
+        "State": "starting" if starting else "running",
+        "Started": _time(stacks.started_at(pid)),
+        "Restarts": 0,
+        "Restart delay": "",
+        "Last exit": "",
+        "Exited at": "",
+    }
+    rows = [supervisor, *(_status_row(s) for s in stacks.read_status(settings))]
+    listing(rows, STATUS_COLUMNS, fmt, columns)
 
 
 @click.group()

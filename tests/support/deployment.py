@@ -19,7 +19,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bootflow import task_queues
+from bootflow import lifetime, task_queues
 from bootflow.config import Settings
 from bootflow.deploy import new_secrets
 from bootflow.temporal import has_pollers
@@ -60,7 +60,7 @@ class Deployment:
     def start(self, name: str, env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
         self.log(name).parent.mkdir(parents=True, exist_ok=True)
         with open(self.log(name), "ab") as out:
-            proc = subprocess.Popen(
+            proc = lifetime.spawn(
                 [BOOTFLOW, *args],
                 env=env,
                 stdout=out,

