@@ -159,6 +159,10 @@ class Settings(BaseSettings):
     quota_cores: int = 20
     quota_ram_mb: int = 51200
     quota_disk_gb: int = 1000
+    # The network service's quotas per project (Neutron's defaults; -1: unlimited).
+    quota_network: int = 100
+    quota_subnet: int = 100
+    quota_port: int = 500
     # The volume service's quotas (Cinder's defaults).
     quota_volumes: int = 10
     quota_gigabytes: int = 1000
