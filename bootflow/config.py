@@ -154,6 +154,9 @@ class Settings(BaseSettings):
     # How long a service trusts a token validation before asking identity again.
     token_cache_seconds: float = 5.0
 
+    # The most servers one create request boots (max_count), even with an unlimited quota:
+    # each is a workflow the request starts and waits on; docs/architecture.md says why 100.
+    max_servers_per_request: int = 100
     # Quota defaults (Nova's for instances/cores/ram; disk is ours: Nova has none).
     quota_instances: int = 10
     quota_cores: int = 20
