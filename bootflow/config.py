@@ -158,11 +158,19 @@ class Settings(BaseSettings):
     # answering 503; a boot not accepted by then is withdrawn, so it leaves nothing.
     accept_timeout_seconds: float = 60.0
 
+    # The most servers one create request boots (max_count), even with an unlimited quota:
+    # each is a workflow the request starts and waits on; docs/architecture.md says why 100.
+    max_servers_per_request: int = 100
+
     # Quota defaults (Nova's for instances/cores/ram; disk is ours: Nova has none).
     quota_instances: int = 10
     quota_cores: int = 20
     quota_ram_mb: int = 51200
     quota_disk_gb: int = 1000
+    # The network service's quotas per project (Neutron's defaults; -1: unlimited).
+    quota_network: int = 100
+    quota_subnet: int = 100
+    quota_port: int = 500
     # The volume service's quotas (Cinder's defaults).
     quota_volumes: int = 10
     quota_gigabytes: int = 1000

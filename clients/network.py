@@ -221,8 +221,10 @@ class NetworkClient:
             "name": name,
             "device_id": device_id,
             "device_owner": device_owner,
-            "binding:host_id": host,
         }
+        if host:
+            # Naming a host at all is admin-only in Neutron's policy, even an empty one.
+            body["binding:host_id"] = host
         if project_id is not None:
             body["project_id"] = project_id
         if fixed_ips is not None:

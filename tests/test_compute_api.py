@@ -607,23 +607,81 @@ def test_create_checks_hints_networks_and_quota_up_front(cloud: LoopbackCloud) -
     assert message.startswith("Quota exceeded for instances: requested 2, but already used 2 of 3")
 
 
+@pytest.fixture
+def started(monkeypatch: pytest.MonkeyPatch) -> list[BootRequest]:
+    """The boots a create would start: ``ServerApi._start`` records them (no Temporal here)."""
+    boots: list[BootRequest] = []
+
+    async def start(self: ServerApi, ctx: ApiContext, boot: BootRequest) -> None:
+        boots.append(boot)
+
+    monkeypatch.setattr(ServerApi, "_start", start)
+    return boots
+
+
+def _unlimited(cloud: LoopbackCloud, project: str) -> None:
+    with cloud.sessions.begin() as s:
+        for resource in ("instances", "cores", "ram", "disk"):
+            s.add(QuotaLimit(project_id=project, resource=resource, hard_limit=-1))
+
+
+def test_max_count_is_bounded_before_any_boot_is_built(
+    cloud: LoopbackCloud, started: list[BootRequest]
+) -> None:
+    """A million servers asked for: the quota (or, unlimited, the per-request bound) decides
+    how many before a single boot is built, whatever the flavor."""
+    _node(cloud, "node1")
+    huge = {"max_count": 1_000_000}
+    # The instances quota (10) bounds it even when the flavor is one the boot will refuse.
+    for flavor in ("1", "no-such-flavor"):
+        accepted = _create(cloud, {"flavorRef": flavor} | huge)
+        assert accepted.status_code == 202, accepted.text
+        assert len(started) == 10 and started[-1].name == "x-10"
+        started.clear()
+    message = _error(_create(cloud, huge | {"min_count": 1_000_000}), 403, "forbidden")
+    assert message.startswith("Quota exceeded for instances: requested 1000000, but already used 0")
+
+    # Unlimited quotas: at most max_servers_per_request (100) in one request.
+    _unlimited(cloud, _project(cloud, "demo"))
+    assert _create(cloud, huge).status_code == 202
+    assert len(started) == cloud.settings.max_servers_per_request == 100
+    started.clear()
+    message = _error(_create(cloud, huge | {"min_count": 101}), 400, "badRequest")
+    assert message.startswith("min_count 101 is more than the 100 servers one request may boot")
+    assert started == []
+
+
+def test_nics_and_volume_size_are_bounded(cloud: LoopbackCloud, started: list[BootRequest]) -> None:
+    message = _error(_create(cloud, {"networks": [{"uuid": NETWORK}] * 1000}), 400, "badRequest")
+    assert message == (
+        "Too many networks: 1000 NICs asked for, but a server has at most 16 (one per PCI "
+        "slot bootflow's guests keep for NICs)."
+    )
+    volume = {"source_type": "blank", "destination_type": "volume", "delete_on_termination": True}
+    for size in (10**12, "1000000000000", 2**31):
+        bdm = {"block_device_mapping_v2": [volume | {"volume_size": size}]}
+        message = _error(_create(cloud, bdm), 400, "badRequest")
+        assert message.endswith(f"{size!r} is greater than the maximum of 2147483647")
+    assert started == []
+    # The bounds themselves are accepted.
+    assert _create(cloud, {"networks": [{"uuid": NETWORK}] * 16}).status_code == 202
+    largest = {"block_device_mapping_v2": [volume | {"volume_size": 2**31 - 1}]}
+    assert _create(cloud, largest).status_code == 202
+    assert [len(b.networks) for b in started] == [16, 0]
+    assert started[-1].volume_size_gb == 2**31 - 1
+
+
 def test_create_on_a_users_port_checks_it_as_nova(
-    cloud: LoopbackCloud, monkeypatch: pytest.MonkeyPatch
+    cloud: LoopbackCloud, started: list[BootRequest]
 ) -> None:
     """``networks: [{"port": id}]``: the port must exist for the caller, be its project's
     and be bound to no device; the boot carries the port and the port's network."""
-    started: list[BootRequest] = []
-
-    async def start(self: ServerApi, ctx: ApiContext, boot: BootRequest) -> None:
-        started.append(boot)  # stands in for starting BootInstance (no Temporal here)
-
-    monkeypatch.setattr(ServerApi, "_start", start)
     demo = NetworkClient(cloud.session("demo"))
     network = demo.create_network("ports")
     demo.create_subnet(network["id"], "10.9.0.0/24")
     free = demo.create_port(network["id"], device_id="", device_owner="", host="")
     used = demo.create_port(
-        network["id"], device_id=str(uuid.uuid4()), device_owner="compute:nova", host="node1"
+        network["id"], device_id=str(uuid.uuid4()), device_owner="compute:nova", host=""
     )
     bare = demo.create_port(
         demo.create_network("no-subnet")["id"], device_id="", device_owner="", host=""

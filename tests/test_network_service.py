@@ -16,6 +16,7 @@ from clients.errors import BadRequest, Conflict, Forbidden, HttpError, NotFound
 from clients.network import NetworkClient
 from clients.session import Session
 from services.network import ports as network_ports
+from services.network.models import Network, Port, Subnet
 from tests.support.cloud import LoopbackCloud, loopback_cloud
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
@@ -291,10 +292,17 @@ def test_bad_subnets_are_refused_as_neutron_does(demo: NetworkClient) -> None:
 # -- ports ----------------------------------------------------------------------------------
 
 
-def test_port_create_allocates_address_and_mac(demo: NetworkClient) -> None:
+def test_port_create_allocates_address_and_mac(demo: NetworkClient, admin: NetworkClient) -> None:
     network, subnet = _net_with_subnet(demo)
-    port = demo.create_port(
-        network["id"], device_id="vm-1", device_owner="compute:nova", host="host-1", name="eth0"
+    demo_project = demo.session.token_info().project_id
+    # Bound ports are the admin's to create (Neutron's policy), as Nova's service user does.
+    port = admin.create_port(
+        network["id"],
+        device_id="vm-1",
+        device_owner="compute:nova",
+        host="host-1",
+        name="eth0",
+        project_id=demo_project,
     )
     assert port["fixed_ips"] == [{"subnet_id": subnet["id"], "ip_address": "10.0.0.2"}]
     assert MAC.match(port["mac_address"])
@@ -324,7 +332,7 @@ def test_port_create_allocates_address_and_mac(demo: NetworkClient) -> None:
         network["id"],
         device_id="vm-2",
         device_owner="compute:nova",
-        host="host-1",
+        host="",
         fixed_ips=[{"subnet_id": subnet["id"], "ip_address": "10.0.0.50"}],
     )
     assert _ips(chosen) == ["10.0.0.50"]
@@ -394,10 +402,10 @@ def test_random_mac_collision_is_retried(
     assert _ips(second) == ["10.0.0.3"]
 
 
-def test_update_port_binds_and_unbinds(demo: NetworkClient) -> None:
+def test_update_port_binds_and_unbinds(demo: NetworkClient, admin: NetworkClient) -> None:
     network, _subnet = _net_with_subnet(demo)
     port = demo.create_port(network["id"], device_id="", device_owner="", host="")
-    bound = demo.update_port(
+    bound = admin.update_port(
         port["id"], device_id="vm-1", device_owner="compute:nova", host="host-2", name="renamed"
     )
     assert (bound["binding:host_id"], bound["binding:vif_type"], bound["status"]) == (
@@ -411,7 +419,7 @@ def test_update_port_binds_and_unbinds(demo: NetworkClient) -> None:
     down = demo.update_port(port["id"], admin_state_up=False)
     assert (down["admin_state_up"], down["status"]) == (False, "DOWN")
     # Nova unbinds with a null host.
-    unbound = demo.update_port(port["id"], **{"binding:host_id": None, "admin_state_up": True})
+    unbound = admin.update_port(port["id"], **{"binding:host_id": None, "admin_state_up": True})
     assert (unbound["binding:host_id"], unbound["binding:vif_type"], unbound["status"]) == (
         "",
         "unbound",
@@ -421,12 +429,55 @@ def test_update_port_binds_and_unbinds(demo: NetworkClient) -> None:
         demo.update_port(port["id"], network_id=network["id"])
 
 
-def test_port_filters(demo: NetworkClient) -> None:
+def test_only_admin_sets_a_ports_host(
+    cloud: LoopbackCloud, demo: NetworkClient, admin: NetworkClient
+) -> None:
+    """binding:host_id is admin-only in Neutron's policy, on create and update, whatever
+    the value: a user must not steer a port to a host its instance is not on."""
+    network, _subnet = _net_with_subnet(demo)
+    with pytest.raises(Forbidden) as on_create:
+        demo.create_port(network["id"], device_id="vm", device_owner="compute:nova", host="node1")
+    assert _error(on_create) == (
+        403,
+        "PolicyNotAuthorized",
+        "(rule:create_port and rule:create_port:binding:host_id) is disallowed by policy",
+    )
+    empty = _raw(
+        cloud,
+        demo,
+        "POST",
+        "v2.0/ports",
+        json={"port": {"network_id": network["id"], "binding:host_id": ""}},
+    )
+    assert empty.status_code == 403
+    assert demo.list_ports() == []  # nothing was created
+    port = demo.create_port(network["id"], device_id="", device_owner="", host="")
+    for host in ("node1", None):
+        with pytest.raises(Forbidden) as on_update:
+            demo.update_port(port["id"], host=host)
+        assert _error(on_update) == (
+            403,
+            "PolicyNotAuthorized",
+            "(rule:update_port and rule:update_port:binding:host_id) is disallowed by policy",
+        )
+    assert demo.get_port(port["id"])["binding:host_id"] == ""
+    assert admin.update_port(port["id"], host="node1")["binding:host_id"] == "node1"
+    assert demo.update_port(port["id"], name="still mine")["binding:host_id"] == "node1"
+
+
+def test_port_filters(demo: NetworkClient, admin: NetworkClient) -> None:
     network, subnet = _net_with_subnet(demo)
     other, _ = _net_with_subnet(demo, "10.1.0.0/24")
-    a = demo.create_port(network["id"], device_id="vm-a", device_owner="compute:nova", host="h1")
-    b = demo.create_port(network["id"], device_id="vm-b", device_owner="compute:nova", host="h2")
-    c = demo.create_port(other["id"], device_id="vm-a", device_owner="network:dhcp", host="h1")
+    project = demo.session.token_info().project_id
+
+    def bound(network_id: str, device_id: str, owner: str, host: str) -> dict[str, Any]:
+        return admin.create_port(
+            network_id, device_id=device_id, device_owner=owner, host=host, project_id=project
+        )
+
+    a = bound(network["id"], "vm-a", "compute:nova", "h1")
+    b = bound(network["id"], "vm-b", "compute:nova", "h2")
+    c = bound(other["id"], "vm-a", "network:dhcp", "h1")
 
     def ids(**filters: Any) -> set[str]:
         return {p["id"] for p in demo.list_ports(**filters)}
@@ -463,7 +514,7 @@ def test_deleting_a_port_frees_its_address(demo: NetworkClient) -> None:
 
 def test_network_and_subnet_in_use_until_their_ports_go(demo: NetworkClient) -> None:
     network, subnet = _net_with_subnet(demo)
-    port = demo.create_port(network["id"], device_id="vm", device_owner="compute:nova", host="h")
+    port = demo.create_port(network["id"], device_id="vm", device_owner="compute:nova", host="")
     with pytest.raises(Conflict) as net_busy:
         demo.delete_network(network["id"])
     assert net_busy.value.error_type == "NetworkInUse"
@@ -507,7 +558,7 @@ def test_projects_never_see_each_others_resources(
     demo: NetworkClient, alt: NetworkClient, admin: NetworkClient
 ) -> None:
     network, subnet = _net_with_subnet(demo)
-    port = demo.create_port(network["id"], device_id="vm", device_owner="compute:nova", host="h")
+    port = demo.create_port(network["id"], device_id="vm", device_owner="compute:nova", host="")
     alt_net, _ = _net_with_subnet(alt, "10.9.0.0/24")
     alt_port = alt.create_port(alt_net["id"], device_id="vm2", device_owner="", host="")
 
@@ -670,24 +721,29 @@ def test_malformed_requests_are_400_in_neutrons_shape(
 # -- concurrency ----------------------------------------------------------------------------
 
 
-def test_concurrent_port_creates_never_share_an_address(demo: NetworkClient) -> None:
-    """50 creates race for the 29 addresses of a /27: each address goes to exactly one port."""
-    network, subnet = _net_with_subnet(demo, "10.5.0.0/27")
-    assert subnet["allocation_pools"] == [{"start": "10.5.0.2", "end": "10.5.0.30"}]
-    attempts = 50
+def _racing_port_creates(
+    client: NetworkClient, network_id: str, attempts: int
+) -> list[dict[str, Any] | Conflict]:
+    """``attempts`` port creates on ``network_id`` released at once; each port or its 409."""
     start = threading.Barrier(attempts)
-    demo.list_ports()  # the service now holds the token's validation: the race is on ports
+    client.list_ports()  # the service now holds the token's validation: the race is on ports
 
     def create(i: int) -> dict[str, Any] | Conflict:
         start.wait()
         try:
-            return demo.create_port(network["id"], device_id=f"vm-{i}", device_owner="", host="")
+            return client.create_port(network_id, device_id=f"vm-{i}", device_owner="", host="")
         except Conflict as exc:
             return exc
 
     with ThreadPoolExecutor(max_workers=attempts) as pool:
-        results = list(pool.map(create, range(attempts)))
+        return list(pool.map(create, range(attempts)))
 
+
+def test_concurrent_port_creates_never_share_an_address(demo: NetworkClient) -> None:
+    """50 creates race for the 29 addresses of a /27: each address goes to exactly one port."""
+    network, subnet = _net_with_subnet(demo, "10.5.0.0/27")
+    assert subnet["allocation_pools"] == [{"start": "10.5.0.2", "end": "10.5.0.30"}]
+    results = _racing_port_creates(demo, network["id"], 50)
     ports = [r for r in results if isinstance(r, dict)]
     refused = [r for r in results if isinstance(r, Conflict)]
     addresses = [ip for p in ports for ip in _ips(p)]
@@ -702,3 +758,75 @@ def test_concurrent_port_creates_never_share_an_address(demo: NetworkClient) -> 
     assert len({p["mac_address"] for p in ports}) == 29
     stored = demo.list_ports(network_id=network["id"])
     assert sorted(ip for p in stored for ip in _ips(p)) == sorted(addresses)
+
+
+# -- quotas ---------------------------------------------------------------------------------
+
+
+def _fill(cloud: LoopbackCloud, project_id: str, network_id: str, kind: str, count: int) -> None:
+    """``count`` rows of ``kind`` in the project, written directly: only their number matters."""
+    with cloud.sessions.begin() as session:
+        for i in range(count):
+            if kind == "network":
+                session.add(Network(name=f"n{i}", project_id=project_id, subnets=[]))
+            elif kind == "subnet":
+                cidr = f"10.{100 + i // 256}.{i % 256}.0/24"
+                session.add(Subnet(network_id=network_id, project_id=project_id, cidr=cidr))
+            else:
+                mac = f"fa:16:3e:ff:{i // 256:02x}:{i % 256:02x}"
+                session.add(Port(network_id=network_id, project_id=project_id, mac_address=mac))
+
+
+def test_neutron_default_quotas_refuse_the_501st_port_and_the_101st_network_and_subnet(
+    cloud: LoopbackCloud, demo: NetworkClient, alt: NetworkClient, admin: NetworkClient
+) -> None:
+    project = demo.session.token_info().project_id
+    network, _subnet = _net_with_subnet(demo, "10.0.0.0/16")
+    _fill(cloud, project, network["id"], "port", 499)
+    _fill(cloud, project, network["id"], "subnet", 99)
+    _fill(cloud, project, network["id"], "network", 99)
+
+    demo.create_port(network["id"], device_id="", device_owner="", host="")  # the 500th
+    # Neutron counts what a project holds, whoever created it: the admin acting for it too.
+    for create in (
+        lambda: demo.create_port(network["id"], device_id="", device_owner="", host=""),
+        lambda: admin.create_port(
+            network["id"], device_id="vm", device_owner="compute:nova", host="h", project_id=project
+        ),
+    ):
+        with pytest.raises(Conflict) as over:
+            create()
+        assert _error(over) == (409, "OverQuota", "Quota exceeded for resources: ['port'].")
+    assert len(demo.list_ports()) == 500
+    with pytest.raises(Conflict) as no_subnet:
+        demo.create_subnet(network["id"], "10.200.0.0/24")
+    assert _error(no_subnet) == (409, "OverQuota", "Quota exceeded for resources: ['subnet'].")
+    with pytest.raises(Conflict) as no_network:
+        demo.create_network("101st")
+    assert _error(no_network) == (409, "OverQuota", "Quota exceeded for resources: ['network'].")
+    assert len(demo.list_networks()) == 100 and len(demo.list_subnets()) == 100
+    # Another project's quota is its own.
+    alt.create_port(alt.create_network("alt")["id"], device_id="", device_owner="", host="")
+    # A port freed makes room again.
+    demo.delete_port(demo.list_ports()[-1]["id"])
+    demo.create_port(network["id"], device_id="", device_owner="", host="")
+
+    shown = _raw(cloud, demo, "GET", f"v2.0/quotas/{project}")
+    assert shown.json() == {"quota": {"network": 100, "subnet": 100, "port": 500}}
+    alt_project = alt.session.token_info().project_id
+    denied = _raw(cloud, demo, "GET", f"v2.0/quotas/{alt_project}")
+    assert denied.status_code == 403
+    assert _raw(cloud, admin, "GET", f"v2.0/quotas/{alt_project}").json() == shown.json()
+
+
+def test_concurrent_creates_at_the_port_quota_never_both_pass(
+    cloud: LoopbackCloud, demo: NetworkClient
+) -> None:
+    network, _subnet = _net_with_subnet(demo, "10.0.0.0/24")
+    _fill(cloud, demo.session.token_info().project_id, network["id"], "port", 497)
+    attempts = 12
+    results = _racing_port_creates(demo, network["id"], attempts)
+    refused = [r for r in results if isinstance(r, Conflict)]
+    assert len(refused) == attempts - 3
+    assert {e.error_type for e in refused} == {"OverQuota"}
+    assert len(demo.list_ports()) == 500

@@ -484,6 +484,11 @@ def test_malformed_requests_are_400_not_500(cloud: LoopbackCloud) -> None:
         response = _http(session, "POST", volumes, json=body)
         assert response.status_code == 400, body
         assert response.json()["badRequest"]["code"] == 400
+    # Cinder's schema bounds a size at its DB_MAX_INT, as Nova's does a boot volume's.
+    for size in (10**12, "1000000000000", 2**31):
+        too_big = _http(session, "POST", volumes, json={"volume": {"size": size}})
+        assert too_big.status_code == 400
+        assert "2147483647" in too_big.json()["badRequest"]["message"]
     assert _http(session, "POST", volumes, json={"volume": {"size": "1"}}).status_code == 202
     bad_json = _http(
         session, "POST", volumes, content=b"{nope", headers={"Content-Type": "application/json"}

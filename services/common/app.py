@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 
 # Largest JSON body a service accepts; uploads (image data) are streamed and exempt.
 MAX_JSON_BODY = 1 << 20
+# OpenStack's db MAX_INT: sizes are 32-bit signed integers in Nova's, Cinder's and Glance's
+# databases, so their APIs refuse anything larger.
+MAX_INT = 2**31 - 1
 
 
 class ApiError(Exception):

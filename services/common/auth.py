@@ -3,6 +3,11 @@
 Each request's ``X-Auth-Token`` is validated with the identity service (``GET
 /v3/auth/tokens``) using the service's own token; answers are cached for a few seconds,
 keyed by a hash of the token, never the token itself, and tokens are never logged.
+
+Outside identity a token must be scoped to a project (``Auth``): an unscoped token (one
+with no project, as Keystone issues to a user with no role on a default project) acts in
+no project, so it may neither read nor create project resources. Identity's own routes take
+any valid token (``Token``), as Keystone's do.
 """
 
 from __future__ import annotations
@@ -13,34 +18,59 @@ from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from clients.errors import Unauthorized
-from clients.tokens import AuthContext, TokenValidator, token_key
+from clients.tokens import UNAUTHORIZED, AuthContext, TokenValidator, token_key
 from services.common.app import ApiError
 
-__all__ = ["Admin", "Auth", "AuthContext", "TokenValidator", "require_auth", "token_key"]
+__all__ = [
+    "Admin",
+    "Auth",
+    "AuthContext",
+    "Token",
+    "TokenValidator",
+    "require_auth",
+    "token_key",
+    "validated",
+]
+
+UNSCOPED = f"{UNAUTHORIZED} This token is scoped to no project: authenticate with a project."
 
 
-async def require_auth(request: Request) -> AuthContext:
-    """FastAPI dependency: the validated caller, or 401.
+async def validated(validator: TokenValidator, token: str | None) -> AuthContext:
+    """The caller ``token`` stands for, or Unauthorized.
 
-    ``async``: FastAPI runs a plain ``def`` dependency in its thread pool, a hand-off that
-    costs more than a cache hit; only a miss (an HTTP call to identity) goes to a thread."""
-    token = request.headers.get("X-Auth-Token")
+    ``async``: a cache hit answers on the event loop (a thread hand-off costs more than
+    the hit); only a miss (an HTTP call to identity) goes to a thread."""
     if not token:
-        raise ApiError(401, "The request you have made requires authentication.")
+        raise Unauthorized(401, UNAUTHORIZED)
+    cached = validator.cached(token)
+    if cached is not None:
+        return cached
+    return await run_in_threadpool(validator.validate, token)
+
+
+async def require_token(request: Request) -> AuthContext:
+    """FastAPI dependency: the caller of any valid token, scoped or not, or 401."""
     validator: TokenValidator = request.app.state.token_validator
     try:
-        cached = validator.cached(token)
-        if cached is not None:
-            return cached
-        return await run_in_threadpool(validator.validate, token)
+        return await validated(validator, request.headers.get("X-Auth-Token"))
     except Unauthorized as exc:
         raise ApiError(401, exc.message) from exc
+
+
+Token = Annotated[AuthContext, Depends(require_token)]
+
+
+async def require_auth(context: Token) -> AuthContext:
+    """FastAPI dependency: the caller of a project-scoped token, or 401."""
+    if not context.project_id:
+        raise ApiError(401, UNSCOPED)
+    return context
 
 
 Auth = Annotated[AuthContext, Depends(require_auth)]
 
 
-async def require_admin(context: Auth) -> AuthContext:
+async def require_admin(context: Token) -> AuthContext:
     if not context.is_admin:
         raise ApiError(403, "You are not authorized to perform the requested action.")
     return context

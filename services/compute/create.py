@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from bootflow.messages import NetworkRequest
 from bootflow.validation import server_name_problem
-from services.common.app import ApiError
+from services.common.app import MAX_INT, ApiError
 from services.compute import microversions as mv
 from services.compute.context import ApiContext
 from services.compute.validation import (
@@ -26,6 +26,11 @@ from services.compute.validation import (
     require_object,
     string,
 )
+
+# NICs one server may have. Each is a virtio PCI device on the guest's one PCI bus (32
+# slots, some taken by the bridge, disks and balloon), and a port against the project's
+# quota; docs/architecture.md says why 16.
+MAX_NICS_PER_SERVER = 16
 
 # NICs as asked for (a port's network_id is "" until the API looks the port up), "auto",
 # "none", or None.
@@ -240,6 +245,12 @@ def _networks(ctx: ApiContext, value: Any) -> NetworkChoice:
         raise invalid("networks", value, f"{value!r} is not valid under any of the given schemas")
     if not isinstance(value, list):
         raise invalid("networks", value, f"{value!r} is not of type 'array'")
+    if len(value) > MAX_NICS_PER_SERVER:
+        raise ApiError(
+            400,
+            f"Too many networks: {len(value)} NICs asked for, but a server has at most "
+            f"{MAX_NICS_PER_SERVER} (one per PCI slot bootflow's guests keep for NICs).",
+        )
     entry_fields = {"fixed_ip", "port", "uuid"}
     # NIC tags: 2.32-2.36, and again from 2.42 (rest_api_version_history.rst).
     if mv.v("2.32") <= ctx.version < mv.NETWORKS_REQUIRED or ctx.at_least(mv.v("2.42")):
@@ -330,7 +341,8 @@ def _block_devices(server: dict[str, Any], image_ref: str) -> int | None:
                 raise ApiError(
                     400, "Invalid block device mapping: a blank volume needs a volume_size."
                 )
-            size = positive_integer("volume_size", bdm["volume_size"])
+            # Nova's schema bounds it at db.MAX_INT (GiB), as Cinder's does a volume's size.
+            size = positive_integer("volume_size", bdm["volume_size"], maximum=MAX_INT)
             if bdm.get("device_name") not in (None, "", "vdb", "/dev/vdb"):
                 raise unsupported(
                     f"Naming the device {bdm['device_name']}", "the volume is attached as vdb."

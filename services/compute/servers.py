@@ -132,9 +132,10 @@ class ServerApi:
     # -- create ---------------------------------------------------------------------------
 
     def count_to_boot(self, ctx: ApiContext, plan: CreatePlan) -> int:
-        """How many servers to boot: max_count, fewer if the quota holds fewer (never under
-        min_count: that is Nova's 403 naming the quota), and the request's own checks of
-        the zone and the server group."""
+        """How many servers to boot: max_count, fewer if the quota or the per-request bound
+        holds fewer (never under min_count: that is Nova's 403 naming the quota, or a 400),
+        decided before a single boot is built; and the request's own checks of the zone
+        and the server group."""
         with self.sessions.begin() as session:
             if plan.availability_zone is not None:
                 zones = set(
@@ -151,28 +152,27 @@ class ServerApi:
             count = plan.max_count
             if plan.max_count > 1:
                 count = self._fit_in_quota(session, ctx, plan)
+                count = self._fit_in_request(plan, count)
             for group_id in plan.scheduler_hints.get("group", []):
                 self._check_group(session, ctx, group_id, count)
             return count
 
     def _fit_in_quota(self, session: Session, ctx: ApiContext, plan: CreatePlan) -> int:
+        """max_count, or as many as the project's quota holds (403 below min_count)."""
         flavor = session.scalar(
             select(Flavor).where(Flavor.flavorid == plan.flavor_ref, Flavor.disabled.is_(False))
         )
-        if flavor is None:
-            return plan.max_count  # the boot refuses the flavor, naming the ones there are
         project = ctx.caller.project_id
         limit = quotas.limits(session, project, quota_defaults(self.settings))
         used = quotas.usage(session, project)
-        deltas = {
-            "instances": 1,
-            "cores": flavor.vcpus,
-            "ram": flavor.memory_mb,
-            "disk": flavor.root_gb,
-        }
+        # An unknown flavor is the boot's to refuse (naming the flavors there are); the
+        # instances quota bounds the request all the same.
+        deltas = {"instances": 1}
+        if flavor is not None:
+            deltas |= {"cores": flavor.vcpus, "ram": flavor.memory_mb, "disk": flavor.root_gb}
         count = plan.max_count
         for resource in quotas.RESOURCES:
-            if limit[resource] < 0 or deltas[resource] <= 0:
+            if limit[resource] < 0 or deltas.get(resource, 0) <= 0:
                 continue
             room = max(limit[resource] - used[resource], 0) // deltas[resource]
             if room < plan.min_count:
@@ -189,6 +189,17 @@ class ServerApi:
                 )
             count = min(count, room)
         return count
+
+    def _fit_in_request(self, plan: CreatePlan, count: int) -> int:
+        """``count``, or the most one request boots (400 when min_count asks for more)."""
+        most = self.settings.max_servers_per_request
+        if plan.min_count > most:
+            raise ApiError(
+                400,
+                f"min_count {plan.min_count} is more than the {most} servers one request may "
+                "boot (BOOTFLOW_MAX_SERVERS_PER_REQUEST); send several requests.",
+            )
+        return min(count, most)
 
     def _check_group(self, session: Session, ctx: ApiContext, group_id: str, count: int) -> None:
         group = session.get(ServerGroup, group_id)

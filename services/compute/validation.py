@@ -76,8 +76,9 @@ def boolean(where: str, value: Any) -> bool:
     raise invalid(where, value, f"{value!r} is not one of the boolean values (true, false)")
 
 
-def positive_integer(where: str, value: Any) -> int:
-    """Nova's parameter_types.positive_integer: an integer (or its string) of 1 or more."""
+def positive_integer(where: str, value: Any, maximum: int | None = None) -> int:
+    """Nova's parameter_types.positive_integer: an integer (or its string) of 1 or more,
+    and at most ``maximum`` where the schema has one."""
     if isinstance(value, bool):
         raise invalid(where, value, f"{value!r} is not of type 'integer', 'string'")
     try:
@@ -86,6 +87,8 @@ def positive_integer(where: str, value: Any) -> int:
         raise invalid(where, value, f"{value!r} is not of type 'integer', 'string'") from None
     if isinstance(value, float) or number < 1:
         raise invalid(where, value, f"{value!r} is less than the minimum of 1")
+    if maximum is not None and number > maximum:
+        raise invalid(where, value, f"{value!r} is greater than the maximum of {maximum}")
     return number
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from bootflow.config import Settings
 from db.session import SessionFactory
 from services.common.app import ApiError, create_app
-from services.common.auth import Admin, Auth, AuthContext, TokenValidator
+from services.common.auth import Admin, AuthContext, Token, TokenValidator
 from services.common.db import DbSession
 from services.identity.models import (
     DEFAULT_DOMAIN_ID,
@@ -356,7 +356,7 @@ def create_identity_app(settings: Settings, sessions: SessionFactory) -> FastAPI
     @app.get("/v3/auth/tokens")
     def validate_token(
         response: Response,
-        caller: Auth,
+        caller: Token,
         session: DbSession,
         x_subject_token: Annotated[str | None, Header()] = None,
         nocatalog: Annotated[str | None, Query()] = None,
@@ -368,14 +368,14 @@ def create_identity_app(settings: Settings, sessions: SessionFactory) -> FastAPI
 
     @app.head("/v3/auth/tokens")
     def check_token(
-        caller: Auth, session: DbSession, x_subject_token: Annotated[str | None, Header()] = None
+        caller: Token, session: DbSession, x_subject_token: Annotated[str | None, Header()] = None
     ) -> Response:
         _subject(session, caller, x_subject_token)
         return Response(status_code=200)
 
     @app.delete("/v3/auth/tokens", status_code=204)
     def revoke_token(
-        caller: Auth, session: DbSession, x_subject_token: Annotated[str | None, Header()] = None
+        caller: Token, session: DbSession, x_subject_token: Annotated[str | None, Header()] = None
     ) -> Response:
         payload = _subject(session, caller, x_subject_token)
         if session.get(RevokedToken, payload.audit_id) is None:
@@ -388,7 +388,10 @@ def create_identity_app(settings: Settings, sessions: SessionFactory) -> FastAPI
         return Response(status_code=204)
 
     @app.get("/v3/auth/catalog")
-    def get_catalog(_caller: Auth, session: DbSession, request: Request) -> dict[str, Any]:
+    def get_catalog(caller: Token, session: DbSession, request: Request) -> dict[str, Any]:
+        if not caller.project_id:
+            # Keystone's own answer: the catalog belongs to a project scope.
+            raise ApiError(403, "A project-scoped token is required to produce a service catalog.")
         return {"catalog": catalog(session), "links": {"self": f"{_base(request)}/v3/auth/catalog"}}
 
     # -- admin: projects, users, roles ------------------------------------------------------
@@ -422,7 +425,7 @@ def create_identity_app(settings: Settings, sessions: SessionFactory) -> FastAPI
 
     @app.get("/v3/projects/{project_id}")
     def show_project(
-        project_id: str, caller: Auth, session: DbSession, request: Request
+        project_id: str, caller: Token, session: DbSession, request: Request
     ) -> dict[str, Any]:
         project = session.get(Project, project_id)
         if project is None or (not caller.is_admin and caller.project_id != project_id):
@@ -462,7 +465,7 @@ def create_identity_app(settings: Settings, sessions: SessionFactory) -> FastAPI
 
     @app.get("/v3/users/{user_id}")
     def show_user(
-        user_id: str, caller: Auth, session: DbSession, request: Request
+        user_id: str, caller: Token, session: DbSession, request: Request
     ) -> dict[str, Any]:
         user = session.get(User, user_id)
         if user is None or (not caller.is_admin and caller.user_id != user_id):
@@ -471,7 +474,7 @@ def create_identity_app(settings: Settings, sessions: SessionFactory) -> FastAPI
 
     @app.get("/v3/users/{user_id}/projects")
     def user_projects(
-        user_id: str, caller: Auth, session: DbSession, request: Request
+        user_id: str, caller: Token, session: DbSession, request: Request
     ) -> dict[str, Any]:
         if not caller.is_admin and caller.user_id != user_id:
             raise ApiError(404, f"Could not find user: {user_id}.")
@@ -488,7 +491,7 @@ def create_identity_app(settings: Settings, sessions: SessionFactory) -> FastAPI
         }
 
     @app.get("/v3/roles")
-    def list_roles(_caller: Auth, session: DbSession, request: Request) -> dict[str, Any]:
+    def list_roles(_caller: Token, session: DbSession, request: Request) -> dict[str, Any]:
         return {
             "roles": [
                 {

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.common.app import ApiError, bad_request, forbidden
+from services.common.app import MAX_INT, ApiError, bad_request, forbidden
 
 DISK_FORMATS = ("ami", "ari", "aki", "raw", "qcow2", "iso")
 CONTAINER_FORMATS = ("ami", "ari", "aki", "bare", "ovf")
@@ -46,8 +46,6 @@ MAX_TAGS = 128
 # Property values are TEXT in Glance's database; keys are limited to 255 characters.
 MAX_PROPERTY_KEY = 255
 MAX_PROPERTY_VALUE = 65535
-# min_disk and min_ram are 32-bit integer columns.
-MAX_INT = 2**31 - 1
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 # Additional properties that Glance's schema-image.json constrains (to an image id or null).

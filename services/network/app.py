@@ -17,7 +17,7 @@ from bootflow.config import Settings
 from db.session import SessionFactory
 from services.common.app import create_app as create_base_app
 from services.common.auth import Auth, TokenValidator
-from services.network import networks, ports, subnets
+from services.network import networks, ports, quotas, subnets
 from services.network.errors import neutron_error
 
 API_VERSION = "v2.0"
@@ -33,6 +33,7 @@ _EXTENSIONS = (
         "project_id field enabled",
         "Extension that indicates that project_id field is enabled.",
     ),
+    ("quotas", "Quota management support", "Expose functions for quotas management per project"),
     (
         "standard-attr-description",
         "standard-attr-description",
@@ -69,9 +70,9 @@ def _unreadable_body(exc: RequestValidationError) -> str:
 
 
 def create_app(settings: Settings, sessions: SessionFactory, validator: TokenValidator) -> FastAPI:
-    del settings  # nothing to configure: quotas and paths are not the network's concern
     app = create_base_app("network", neutron_error)
     app.state.sessions = sessions
+    app.state.quota_limits = quotas.Limits.from_settings(settings)
     app.state.token_validator = validator
 
     # Bodies are read by services.network.schemas; what reaches FastAPI's validation is a
@@ -122,4 +123,5 @@ def create_app(settings: Settings, sessions: SessionFactory, validator: TokenVal
     app.include_router(networks.router)
     app.include_router(subnets.router)
     app.include_router(ports.router)
+    app.include_router(quotas.router)
     return app

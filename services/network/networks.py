@@ -11,10 +11,12 @@ from sqlalchemy.orm import selectinload
 from services.common.app import router as common_router
 from services.common.auth import Auth
 from services.common.db import DbSession
+from services.network import quotas
 from services.network.access import get_network, network_visible, owner_project, require_owner
 from services.network.errors import invalid_shared_setting, network_in_use, policy_denied
 from services.network.filters import NETWORK_FILTERS, parse_query
 from services.network.models import Network, Port
+from services.network.quotas import Quotas
 from services.network.schemas import (
     NETWORK_ATTRIBUTES,
     JsonBody,
@@ -30,7 +32,9 @@ Fields = Annotated[list[str] | None, Query()]
 
 
 @router.post("", status_code=201)
-def create_network(body: JsonBody, caller: Auth, session: DbSession) -> dict[str, Any]:
+def create_network(
+    body: JsonBody, caller: Auth, session: DbSession, limits: Quotas
+) -> dict[str, Any]:
     new = parse_body(body, "network", NetworkCreate, NETWORK_ATTRIBUTES, "POST")
     project_id = owner_project(caller, new.project_id, new.tenant_id)
     if new.shared and not caller.is_admin:
@@ -46,6 +50,7 @@ def create_network(body: JsonBody, caller: Auth, session: DbSession) -> dict[str
     )
     session.add(network)
     session.flush()
+    quotas.check(session, limits, "network", project_id)
     return {"network": network_view(network)}
 
 

@@ -17,7 +17,7 @@ from services.common.app import ApiError
 from services.common.app import router as common_router
 from services.common.auth import Auth, AuthContext
 from services.common.db import DbSession
-from services.network import ipam
+from services.network import ipam, quotas
 from services.network.access import (
     get_network,
     get_port,
@@ -37,6 +37,7 @@ from services.network.errors import (
 )
 from services.network.filters import PORT_FILTERS, parse_query
 from services.network.models import Network, Port, Subnet
+from services.network.quotas import Quotas
 from services.network.schemas import (
     PORT_ATTRIBUTES,
     FixedIpBody,
@@ -68,6 +69,13 @@ def parse_mac(value: str) -> str:
     if not _MAC.match(mac) or mac == "00:00:00:00:00:00" or int(mac[:2], 16) & 1:
         raise invalid_attribute("mac_address", f"'{value}' is not a valid MAC address")
     return mac
+
+
+def require_binding_admin(caller: AuthContext, body: PortCreate | PortUpdate, action: str) -> None:
+    """Neutron's policy: only an admin names a port's host (``binding:host_id``), any value,
+    on create or update; Nova's compute hosts do it with their service account."""
+    if "binding_host_id" in body.model_fields_set and not caller.is_admin:
+        raise policy_denied(f"(rule:{action} and rule:{action}:binding:host_id)")
 
 
 @dataclass(frozen=True)
@@ -156,8 +164,9 @@ def _allocate(
 
 
 @router.post("", status_code=201)
-def create_port(body: JsonBody, caller: Auth, session: DbSession) -> dict[str, Any]:
+def create_port(body: JsonBody, caller: Auth, session: DbSession, limits: Quotas) -> dict[str, Any]:
     new = parse_body(body, "port", PortCreate, PORT_ATTRIBUTES, "POST")
+    require_binding_admin(caller, new, "create_port")
     project_id = owner_project(caller, new.project_id, new.tenant_id)
     network = get_network(session, caller, new.network_id, lock="use")
     # Neutron's policy: only the network's owner (or admin) picks MACs and addresses.
@@ -184,6 +193,8 @@ def create_port(body: JsonBody, caller: Auth, session: DbSession) -> dict[str, A
     port.status = port_status(port)
     _insert_port(session, port, mac)
     _allocate(session, caller, port, network, requests)
+    # Last: its lock is held to commit, and nothing after it waits on another request.
+    quotas.check(session, limits, "port", project_id)
     # The allocations were inserted on their own; load them for the answer.
     session.expire(port, ["fixed_ips"])
     return {"port": port_view(port)}
@@ -210,6 +221,7 @@ def show_port(
 @router.put("/{port_id}")
 def update_port(port_id: str, body: JsonBody, caller: Auth, session: DbSession) -> dict[str, Any]:
     update = parse_body(body, "port", PortUpdate, PORT_ATTRIBUTES, "PUT")
+    require_binding_admin(caller, update, "update_port")
     # Locked: two concurrent updates must not both bump the revision from the same number.
     port = get_port(session, caller, port_id, lock=True)
     if apply_update(port, update):

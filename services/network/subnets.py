@@ -10,7 +10,7 @@ from sqlalchemy import select
 from services.common.app import router as common_router
 from services.common.auth import Auth
 from services.common.db import DbSession
-from services.network import ipam
+from services.network import ipam, quotas
 from services.network.access import (
     get_network,
     get_subnet,
@@ -21,6 +21,7 @@ from services.network.access import (
 from services.network.errors import invalid_input, subnet_in_use
 from services.network.filters import SUBNET_FILTERS, parse_query
 from services.network.models import IpAllocation, Subnet
+from services.network.quotas import Quotas
 from services.network.schemas import (
     SUBNET_ATTRIBUTES,
     JsonBody,
@@ -36,7 +37,9 @@ Fields = Annotated[list[str] | None, Query()]
 
 
 @router.post("", status_code=201)
-def create_subnet(body: JsonBody, caller: Auth, session: DbSession) -> dict[str, Any]:
+def create_subnet(
+    body: JsonBody, caller: Auth, session: DbSession, limits: Quotas
+) -> dict[str, Any]:
     new = parse_body(body, "subnet", SubnetCreate, SUBNET_ATTRIBUTES, "POST")
     if new.ip_version == 6:
         raise invalid_input("IPv6 subnets are not supported by this cloud; use ip_version 4.")
@@ -65,6 +68,7 @@ def create_subnet(body: JsonBody, caller: Auth, session: DbSession) -> dict[str,
     # Neutron bumps a network's revision when its subnets change.
     network.revision_number += 1
     session.flush()
+    quotas.check(session, limits, "subnet", project_id)
     return {"subnet": subnet_view(subnet)}
 
 

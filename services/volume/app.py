@@ -69,8 +69,6 @@ async def _scope(request: Request, caller: Auth, version: Version) -> RequestSco
     if url_project is not None and url_project != caller.project_id and not caller.is_admin:
         raise resource_not_found()
     project_id = url_project or caller.project_id
-    if not project_id:
-        raise ApiError(403, "A project-scoped token is required.")
     view = ViewContext(
         base_url=str(request.base_url).rstrip("/"),
         url_project=url_project,

@@ -7,8 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
 
-# Cinder's DB_MAX_INT: sizes are 32-bit signed integers in its database.
-DB_MAX_INT = 0x7FFFFFFF
+from services.common.app import MAX_INT
 
 
 def _size(value: object) -> object:
@@ -31,7 +30,7 @@ def _strip(value: object) -> object:
     return value.strip() if isinstance(value, str) else value
 
 
-Size = Annotated[StrictInt, BeforeValidator(_size), Field(ge=1, le=DB_MAX_INT)]
+Size = Annotated[StrictInt, BeforeValidator(_size), Field(ge=1, le=MAX_INT)]
 Uuid = Annotated[str, AfterValidator(_uuid)]
 Name = Annotated[str, BeforeValidator(_strip), Field(max_length=255)]
 MetadataKey = Annotated[str, Field(min_length=1, max_length=255)]

@@ -9,6 +9,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 from pydantic import SecretStr
 
 from bootflow.codec import new_key as new_codec_key
@@ -51,6 +52,22 @@ class LoopbackCloud:
     def session(self, user: str = "demo") -> Session:
         project = {"admin": "admin", "bootflow": "service", "demo": "demo", "alt": "alt"}[user]
         return Session(Credentials(self.settings.auth_url, user, PASSWORDS[user], project))
+
+    def unscoped_token(self, user: str = "drifter") -> str:
+        """A token of a new ``user`` with no role anywhere: Keystone leaves it unscoped."""
+        admin = self.session("admin")
+        try:
+            body = {"user": {"name": user, "password": f"{user}-secret"}}
+            admin.request("identity", "POST", "users", json=body)
+        finally:
+            admin.close()
+        password = {
+            "user": {"name": user, "domain": {"id": "default"}, "password": f"{user}-secret"}
+        }
+        auth = {"identity": {"methods": ["password"], "password": password}}
+        issued = httpx.post(f"{self.settings.auth_url}/auth/tokens", json={"auth": auth})
+        assert issued.status_code == 201 and "project" not in issued.json()["token"]
+        return issued.headers["X-Subject-Token"]
 
 
 def cloud_settings(database_url: str, data_dir: Path, **overrides: object) -> Settings:

@@ -1,0 +1,109 @@
+"""Per-project quotas on networks, subnets and ports, counted from the rows themselves.
+
+As Neutron's quota driver counts resources (no usage table that could drift from them), a
+create inserts its row, then counts the project's rows of that kind and refuses (409
+``OverQuota``, the request's transaction rolled back) if there are more than the limit.
+
+Race-free: the count runs under a lock of that (resource, project) held until commit. On
+PostgreSQL it is a transaction-level advisory lock; the count is a new statement, so under
+READ COMMITTED it sees every create that held the lock before. SQLite's transactions are
+serialized (``BEGIN IMMEDIATE``). The lock is taken last, after every row lock the request
+takes, and its holder then only counts and commits: it never waits while holding it, so it
+cannot deadlock with the requests queued behind it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Annotated, Any, Final, Literal
+
+from fastapi import Depends, Request
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from bootflow.config import Settings
+from services.common.app import ApiError
+from services.common.app import router as common_router
+from services.common.auth import Auth
+from services.network.access import owns
+from services.network.errors import policy_denied
+from services.network.models import Network, Port, Subnet
+
+Resource = Literal["network", "subnet", "port"]
+RESOURCES: Final[tuple[Resource, ...]] = ("network", "subnet", "port")
+# Each resource's owner column: a project's rows are what its quota counts.
+_OWNER: Final = {
+    "network": Network.project_id,
+    "subnet": Subnet.project_id,
+    "port": Port.project_id,
+}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """A project's limits (Neutron's [quotas] quota_network, quota_subnet, quota_port);
+    negative means unlimited, as in Neutron."""
+
+    network: int
+    subnet: int
+    port: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        return cls(
+            network=settings.quota_network, subnet=settings.quota_subnet, port=settings.quota_port
+        )
+
+    def of(self, resource: Resource) -> int:
+        limit: int = getattr(self, resource)
+        return limit
+
+
+def over_quota(resource: Resource) -> ApiError:
+    return ApiError(409, f"Quota exceeded for resources: ['{resource}'].", "OverQuota")
+
+
+def used(session: Session, resource: Resource, project_id: str) -> int:
+    owner = _OWNER[resource]
+    return int(session.scalar(select(func.count(owner)).where(owner == project_id)) or 0)
+
+
+def _lock(session: Session, resource: Resource, project_id: str) -> None:
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    name = f"network-quota:{resource}:{project_id}".encode()
+    key = int.from_bytes(hashlib.blake2b(name, digest_size=8).digest(), "big", signed=True)
+    session.execute(select(func.pg_advisory_xact_lock(key)))
+
+
+def check(session: Session, limits: Limits, resource: Resource, project_id: str) -> None:
+    """After the new row is flushed: 409 OverQuota if the project now holds more than its
+    limit (the request then rolls back, the new row with it)."""
+    limit = limits.of(resource)
+    if limit < 0:
+        return
+    _lock(session, resource, project_id)
+    if used(session, resource, project_id) > limit:
+        raise over_quota(resource)
+
+
+async def _limits(request: Request) -> Limits:
+    limits: Limits = request.app.state.quota_limits
+    return limits
+
+
+# FastAPI dependency: the service's quota limits.
+Quotas = Annotated[Limits, Depends(_limits)]
+
+
+router = common_router(prefix="/v2.0/quotas")
+
+
+@router.get("/{project_id}")
+def show_quota(project_id: str, caller: Auth, limits: Quotas) -> dict[str, Any]:
+    """Neutron's ``GET /v2.0/quotas/{project_id}``: a project's limits, for its own members
+    and admins."""
+    if not owns(caller, project_id):
+        raise policy_denied("rule:get_quota")
+    return {"quota": {resource: limits.of(resource) for resource in RESOURCES}}
