@@ -33,7 +33,7 @@ from clients.image import ImageClient
 from clients.network import NetworkClient
 from clients.session import Credentials, Session
 from tests.chaos import audit, injector, plan
-from tests.chaos.load import Load
+from tests.chaos.load import Load, Outcome
 from tests.chaos.processes import Supervisor, TemporalLink
 from tests.chaos.recorder import Recorder
 from tests.support.postgres import create_database, throwaway_cluster
@@ -197,6 +197,7 @@ def _campaign(
     deleted = load.deleted_ids()
     census = audit.take_census(sources)
     findings = audit.reconcile(census, deleted) + driver.findings
+    findings += phantoms(census.servers, list(load.outcomes.values()))
     result.settled = {"counts": census.counts(), "findings": findings}
 
     # Reap: delete every survivor (again, while a delete leaves one in error), then nothing
@@ -222,6 +223,18 @@ def _campaign(
     final = audit.reconcile(census, deleted | reaped)
     result.final = {**result.final, "counts": census.counts(), "findings": final}
     result.http = recorder.statuses()
+    with sup.lock:
+        sup.note_deaths()
+    result.settled["findings"] += [
+        {
+            "kind": "crash",
+            "resource": "process",
+            "id": f"{c['process']} pid {c['pid']}",
+            "server": None,
+            "detail": f"died with status {c['status']} without a fault killing it",
+        }
+        for c in sup.crashes
+    ]
     http_findings = recorder.findings()
     result.settled["findings"] = result.settled["findings"] + http_findings
 
@@ -245,7 +258,34 @@ def _campaign(
         "missing": sum(f["kind"] == "missing" for f in every),
         "mismatch": sum(f["kind"] == "mismatch" for f in every),
         "supervisor": sum(f["kind"] == "supervisor" for f in every),
+        "phantom": sum(f["kind"] == "phantom" for f in every),
+        "crash": sum(f["kind"] == "crash" for f in every),
     }
+
+
+def phantoms(servers: list[dict[str, Any]], outcomes: list[Outcome]) -> list[dict[str, Any]]:
+    """Servers whose create was answered with an error (and was then sent again): the
+    server exists though the answer said it was not made. A create that got no answer at
+    all (the API process died) may or may not have made one, so it is not counted."""
+    by_name = {o.name: o for o in outcomes}
+    found = []
+    for server in servers:
+        outcome = by_name.get(server["name"])
+        if outcome is None or outcome.id == server["id"]:
+            continue
+        answers = [n for n in outcome.notes if n.endswith("sent again")]
+        if answers and all(n[:3].isdigit() for n in answers):
+            found.append(
+                {
+                    "kind": "phantom",
+                    "resource": "server",
+                    "id": server["id"],
+                    "server": server["id"],
+                    "name": server["name"],
+                    "detail": f"made, though its create was answered {', '.join(answers)}",
+                }
+            )
+    return found
 
 
 def _sources(rs: RunningStack, admin: Session, temporal: TemporalLink) -> audit.Sources:

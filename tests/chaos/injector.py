@@ -137,6 +137,7 @@ class Injector:
         with self.supervisor.lock:
             proc = self.supervisor.child(fault.target).proc
             assert proc is not None
+            self.supervisor.expected.add(proc.pid)
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
             proc.wait()
@@ -158,6 +159,7 @@ class Injector:
         with self.supervisor.lock:
             proc = self.supervisor.child(fault.target).proc
             assert proc is not None
+            self.supervisor.expected.add(proc.pid)
             proc.send_signal(signal.SIGTERM)
             proc.wait()
             normal = stack.env.get("BOOTFLOW_FAULT_PLAN", "")
@@ -173,7 +175,7 @@ class Injector:
         time.sleep(15)
 
     def _postgres(self, fault: Fault) -> None:
-        if self.postgres_data is None:
+        if self.postgres_data is None or not self.postgres_data.is_dir():
             fault.notes.append("not injected: the PostgreSQL server is not ours to restart")
             return
         data = self.postgres_data

@@ -35,12 +35,15 @@ SCENARIOS: dict[str, int] = {
 }
 WITH_VOLUME = frozenset({"keep-volume", "leak-volume", "del-volume"})
 WITH_DELETE = frozenset(s for s in SCENARIOS if s.startswith("del-"))
-# Where a scenario's server is held (a delay fault) so that it can be caught there.
+# Where a scenario's server is held (a delay fault) so that it can be caught there, and
+# the task_state it shows meanwhile. The port and volume steps set their task_state
+# themselves, so they are held after their side effect (made, not yet reported); spawn is
+# held before it (fetch_image already said "spawning").
 HELD_AT = {
-    "del-port": ("allocate_port", "networking"),
-    "del-volume": ("create_volume", "block_device_mapping"),
-    "del-spawn": ("spawn", "spawning"),
-    "cancel": ("spawn", "spawning"),
+    "del-port": ("allocate_port:after", "networking"),
+    "del-volume": ("create_volume:after", "block_device_mapping"),
+    "del-spawn": ("spawn:before", "spawning"),
+    "cancel": ("spawn:before", "spawning"),
 }
 HOLD_SECONDS = 6.0
 # The undo step each leak scenario makes fail for good.
@@ -108,10 +111,10 @@ def fault_plan(seed: int, planned: list[Server], step_fault_probability: float) 
     """The BOOTFLOW_FAULT_PLAN every process gets: scenario rules first (the first rule
     that fires wins), then random retryable failures of every step."""
     rules: list[dict[str, Any]] = []
-    for scenario, (step, _) in HELD_AT.items():
+    for scenario, (point, _) in HELD_AT.items():
         rules.append(
             {
-                "point": f"{step}:before",
+                "point": point,
                 "match": f"chaos-*-{scenario}",
                 "action": "delay",
                 "seconds": HOLD_SECONDS,

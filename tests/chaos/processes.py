@@ -38,6 +38,10 @@ class Supervisor:
         self.lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="supervisor", daemon=True)
+        # Processes the fault driver ends on purpose; any other death is a crash.
+        self.expected: set[int] = set()
+        self.crashes: list[dict[str, object]] = []
+        self._seen: set[int] = set()
 
     def __enter__(self) -> Supervisor:
         self._thread.start()
@@ -50,7 +54,20 @@ class Supervisor:
     def _loop(self) -> None:
         while not self._stop.wait(SUPERVISE_EVERY_SECONDS):
             with self.lock:
+                self.note_deaths()
                 self.stack.supervise_once()
+
+    def note_deaths(self) -> None:
+        """Record children that died since the last look (call with the lock held)."""
+        for child in self.stack.children:
+            proc = child.proc
+            if proc is None or proc.poll() is None or proc.pid in self._seen:
+                continue
+            self._seen.add(proc.pid)
+            if proc.pid not in self.expected:
+                self.crashes.append(
+                    {"process": child.name, "pid": proc.pid, "status": proc.returncode}
+                )
 
     def child(self, name: str) -> Child:
         return next(c for c in self.stack.children if c.name == name)

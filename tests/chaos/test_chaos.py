@@ -42,6 +42,8 @@ def test_chaos_leaks_nothing_and_leaves_nothing_stuck(
     )
     result = run_round(spec, url, tmp_path / "data", pg_data)
     print("\nchaos:", json.dumps({"summary": result.summary, "seconds": result.seconds}))
+    for fault in result.faults:
+        print("fault:", json.dumps(fault))
     for finding in result.findings():
         print("finding:", json.dumps(finding))
 
