@@ -26,12 +26,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import distinct, func, select
+
 from bootflow.seed import ADMIN_USER, stored_secret
 from clients.compute import ComputeClient
 from clients.errors import ClientError, NotFound
 from clients.image import ImageClient
 from clients.network import NetworkClient
 from clients.session import Credentials, Session
+from db.models import InstanceAction, InstanceActionEvent
 from tests.chaos import audit, injector, plan
 from tests.chaos.load import Load, Outcome
 from tests.chaos.processes import Supervisor, TemporalLink
@@ -248,6 +251,7 @@ def _campaign(
         "deletes": sum(o.deleted for o in outcomes),
         "cancels": sum(o.cancelled for o in outcomes),
         "reap_deletes": len(reaped),
+        "guests_spawned": spawned(rs),
     }
     every = result.findings()
     result.summary = {
@@ -286,6 +290,17 @@ def phantoms(servers: list[dict[str, Any]], outcomes: list[Outcome]) -> list[dic
                 }
             )
     return found
+
+
+def spawned(rs: RunningStack) -> int:
+    """How many servers had a spawn step succeed (a statistic for the report, not audited)."""
+    query = (
+        select(func.count(distinct(InstanceAction.instance_uuid)))
+        .join(InstanceActionEvent, InstanceActionEvent.action_id == InstanceAction.id)
+        .where(InstanceActionEvent.event == "spawn", InstanceActionEvent.result == "Success")
+    )
+    with rs.sessions.begin() as s:
+        return int(s.scalar(query) or 0)
 
 
 def _sources(rs: RunningStack, admin: Session, temporal: TemporalLink) -> audit.Sources:
@@ -373,6 +388,30 @@ def start_libvirtd() -> None:
         raise SystemExit(f"the guest image could not be built: {built.stderr.strip()}")
 
 
+TABLE_HEAD = (
+    "| run | db | hypervisor | hosts | creates + deletes | faults | leaked | stuck | 500s "
+    "| other findings | seconds |\n|---|---|---|---|---|---|---|---|---|---|---|"
+)
+
+
+def table_rows(path: Path) -> list[str]:
+    """The docs' results table rows for one campaign's JSON."""
+    report = json.loads(path.read_text())
+    rows = []
+    for r in report["rounds"]:
+        spec, s, ops = r["spec"], r["summary"], r["operations"]
+        other = {k: v for k, v in s.items() if k not in ("leaked", "stuck", "http_500") and v}
+        other.pop("http_5xx_findings", None)
+        rows.append(
+            f"| {report['started']} | {spec['db']} | {spec['hypervisor']} | {spec['hosts']} "
+            f"| {ops['creates']} + {ops['deletes']} | {len(r['faults'])} | {s['leaked']} "
+            f"| {s['stuck']} | {s['http_500']} "
+            f"| {', '.join(f'{k} {v}' for k, v in other.items()) or '-'} "
+            f"| {r['seconds']['total']:.0f} |"
+        )
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.chaos.campaign", description=__doc__)
     parser.add_argument("--db", action="append", choices=["sqlite", "postgresql"])
@@ -386,7 +425,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=6)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--work-dir", type=Path, default=None)
+    parser.add_argument(
+        "--table", type=Path, nargs="+", help="print the docs' results table of these JSONs"
+    )
     args = parser.parse_args(argv)
+    if args.table:
+        print("\n".join([TABLE_HEAD] + [row for p in args.table for row in table_rows(p)]))
+        return 0
     dbs = args.db or ["sqlite", "postgresql"]
     if args.real_guests:
         start_libvirtd()
@@ -407,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
                 specs.append(
                     RoundSpec(
                         db,
-                        3 * args.real_guests,
+                        4 * args.real_guests,
                         min(args.hosts, 2),
                         seed + 7,
                         hypervisor="qemu",
