@@ -412,18 +412,7 @@ def _accounting(census: Census, owners: dict[str, _Owner]) -> list[Finding]:
         vcpus, ram, disk = _flavor_of(census, server)
         for resource, n in (("instances", 1), ("cores", vcpus), ("ram", ram), ("disk", disk)):
             expected[(project, resource)] += n
-    for key in sorted(set(expected) | set(census.quota_usage)):
-        if census.quota_usage.get(key, 0) != expected.get(key, 0):
-            findings.append(
-                _finding(
-                    "mismatch",
-                    "quota usage",
-                    f"{key[0]}/{key[1]}",
-                    None,
-                    f"in use {census.quota_usage.get(key, 0)}, the quota rule's servers hold "
-                    f"{expected.get(key, 0)}",
-                )
-            )
+    findings += _usage("quota usage", census.quota_usage, expected, "the quota rule's servers")
     for uuid in set(census.reservations) ^ holders:
         has = "a reservation" if uuid in census.reservations else "no reservation"
         status = owners[uuid].server["status"] if uuid in owners else "gone"
@@ -436,16 +425,25 @@ def _accounting(census: Census, owners: dict[str, _Owner]) -> list[Finding]:
         project = vol.get("os-vol-tenant-attr:tenant_id") or vol.get("project_id") or "?"
         volumes[(project, "volumes")] += 1
         volumes[(project, "gigabytes")] += int(vol["size"])
-    for key in sorted(set(volumes) | set(census.volume_quota)):
-        if census.volume_quota.get(key, 0) != volumes.get(key, 0):
-            findings.append(
-                _finding(
-                    "mismatch",
-                    "volume quota usage",
-                    f"{key[0]}/{key[1]}",
-                    None,
-                    f"in use {census.volume_quota.get(key, 0)}, volumes add up to "
-                    f"{volumes.get(key, 0)}",
-                )
-            )
+    findings += _usage("volume quota usage", census.volume_quota, volumes, "the volumes")
     return findings
+
+
+def _usage(
+    resource: str,
+    recorded: dict[tuple[str, str], int],
+    counted: dict[tuple[str, str], int],
+    what: str,
+) -> list[Finding]:
+    """A mismatch for each (project, resource) whose recorded usage is not what it counts."""
+    return [
+        _finding(
+            "mismatch",
+            resource,
+            f"{key[0]}/{key[1]}",
+            None,
+            f"in use {recorded.get(key, 0)}, {what} hold {counted.get(key, 0)}",
+        )
+        for key in sorted(set(recorded) | set(counted))
+        if recorded.get(key, 0) != counted.get(key, 0)
+    ]
