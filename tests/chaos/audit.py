@@ -17,7 +17,7 @@ lacks what it should hold), ``mismatch`` (a usage count disagrees with what it c
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -167,23 +167,28 @@ def take_census(src: Sources) -> Census:
     )
 
 
+def owned_domains(conn: libvirt.virConnect, deployment: str) -> Iterator[tuple[Any, str]]:
+    """Each domain libvirtd holds for ``deployment`` (running or not), with the host its
+    bootflow metadata names."""
+    for domain in conn.listAllDomains():
+        try:
+            metadata = domain.metadata(
+                libvirt.VIR_DOMAIN_METADATA_ELEMENT, domain_xml.METADATA_NS, 0
+            )
+        except libvirt.libvirtError:
+            continue  # not a bootflow domain
+        owner = domain_xml.owner(metadata)
+        if owner is not None and owner[0] == deployment:
+            yield domain, owner[1]
+
+
 def libvirt_domains(uri: str, deployment: str, hosts: Iterable[str]) -> dict[str, list[Any]]:
-    """Every domain libvirtd holds for this stack, by the host its metadata names (running
-    or not, so a defined-but-stopped guest counts too)."""
+    """The stack's domains in libvirtd by host: (instance uuid, state)."""
     found: dict[str, list[Any]] = {h: [] for h in hosts}
     conn = libvirt.open(uri)
     try:
-        for domain in conn.listAllDomains():
-            try:
-                metadata = domain.metadata(
-                    libvirt.VIR_DOMAIN_METADATA_ELEMENT, domain_xml.METADATA_NS, 0
-                )
-            except libvirt.libvirtError:
-                continue  # not a bootflow domain
-            owner = domain_xml.owner(metadata)
-            if owner is None or owner[0] != deployment:
-                continue
-            found.setdefault(owner[1], []).append((domain.UUIDString(), domain.state()[0]))
+        for domain, host in owned_domains(conn, deployment):
+            found.setdefault(host, []).append((domain.UUIDString(), domain.state()[0]))
     finally:
         conn.close()
     return found
