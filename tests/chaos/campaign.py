@@ -220,6 +220,7 @@ def _campaign(
     census = audit.take_census(sources)
     findings = audit.reconcile(census, deleted) + driver.findings
     findings += phantoms(census.servers, list(load.outcomes.values()))
+    findings += ignored_cancels(census.servers, list(load.outcomes.values()))
     result.settled = {"counts": census.counts(), "findings": findings}
 
     # Reap: delete every survivor (again, while a delete leaves one in error), then nothing
@@ -283,6 +284,7 @@ def _campaign(
         "supervisor": sum(f["kind"] == "supervisor" for f in every),
         "phantom": sum(f["kind"] == "phantom" for f in every),
         "crash": sum(f["kind"] == "crash" for f in every),
+        "ignored": sum(f["kind"] == "ignored" for f in every),
     }
 
 
@@ -309,6 +311,23 @@ def phantoms(servers: list[dict[str, Any]], outcomes: list[Outcome]) -> list[dic
                 }
             )
     return found
+
+
+def ignored_cancels(servers: list[dict[str, Any]], outcomes: list[Outcome]) -> list[dict[str, Any]]:
+    """Boots cancelled from Temporal (while held before spawn) that went on to ACTIVE."""
+    active = {s["id"] for s in servers if s["status"] == "ACTIVE"}
+    return [
+        {
+            "kind": "ignored",
+            "resource": "cancel",
+            "id": f"boot-{o.id}",
+            "server": o.id,
+            "name": o.name,
+            "detail": "its boot was cancelled from Temporal while building, yet it is ACTIVE",
+        }
+        for o in outcomes
+        if o.cancelled and o.id in active
+    ]
 
 
 def spawned(rs: RunningStack) -> int:
