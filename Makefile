@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install guest libvirtd demo test lint typecheck bench bench-scheduler bench-images bench-real clean
+.PHONY: install guest libvirtd demo test lint typecheck bench bench-scheduler bench-images bench-real chaos clean
 
 # System packages, the virtualenv and the project with its dev tools; redone when
 # pyproject.toml or the package list changes.
@@ -69,6 +69,13 @@ bench-images: install
 # or a running libvirtd).
 bench-real: install guest libvirtd
 	$(BIN)/python -m bench.real_boot
+
+# The long chaos campaign (tests/chaos/, docs/chaos.md): 200 creates and deletes on 4 hosts
+# per database while processes are killed and stalled, then an independent audit; plus 20
+# real QEMU guests (libvirtd started as root). JSON in bench/results/chaos-*.json.
+chaos: install guest
+	$(BIN)/python -m tests.chaos.campaign --db sqlite --db postgresql --ops 200 --hosts 4 \
+	  --real-guests 20 --rounds 1
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
