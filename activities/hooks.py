@@ -81,11 +81,13 @@ class _Hooks(ActivityInboundInterceptor):
         )
         label = await self._label(instance_uuid)
         try:
-            await self._fault(f"{name}:before", label)
+            await self._fault(f"{name}:before", label, info.workflow_id or "")
             with _liveness(info, self._heartbeat):
                 result = await super().execute_activity(input)
             # Named now if the step wrote the record (create_instance_record's first try).
-            await self._fault(f"{name}:after", await self._label(instance_uuid))
+            await self._fault(
+                f"{name}:after", await self._label(instance_uuid), info.workflow_id or ""
+            )
         except BaseException as exc:
             await self._finish(await started, f"{type(exc).__name__}: {exc}")
             classified = classify(exc)
@@ -95,10 +97,10 @@ class _Hooks(ActivityInboundInterceptor):
         await self._finish(await started, None)
         return result
 
-    async def _fault(self, point: str, label: str) -> None:
+    async def _fault(self, point: str, label: str, workflow: str) -> None:
         """Apply the fault plan here; a delay is an asyncio sleep, which cancelling the
         activity interrupts (a test can hold a step and cancel it)."""
-        rule = self.hooks.faults.take(point, label)
+        rule = self.hooks.faults.take(point, label, workflow)
         if rule is None:
             return
         if rule.action == "delay":

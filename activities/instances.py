@@ -190,6 +190,7 @@ class InstanceActivities:
                     if b.volume_id
                 ],
                 name=instance.name,
+                guest_hosts=_leftover_guest_hosts(session, instance),
             )
 
     @activity.defn(name=act.MARK_DELETED.name)
@@ -243,6 +244,18 @@ class InstanceActivities:
                 else:
                     row.error, row.host = spec.error, spec.host
             return len(request.leftovers)
+
+
+def _leftover_guest_hosts(session: Session, instance: Instance) -> list[str]:
+    """The hosts besides the instance's own where an undo failed to destroy its guest."""
+    hosts = session.scalars(
+        select(Leftover.host).where(
+            Leftover.instance_uuid == instance.uuid,
+            Leftover.step == act.DESTROY_GUEST.name,
+            Leftover.resolved_at.is_(None),
+        )
+    )
+    return sorted({h for h in hosts if h and h != instance.host})
 
 
 def _join_group(session: Session, instance: Instance, hints: dict[str, list[str]]) -> None:

@@ -191,6 +191,9 @@ class Settings(BaseSettings):
     availability_zone: str = "nova"
     heartbeat_seconds: float = 10.0
     service_down_seconds: float = 60.0
+    # How often a compute host reaps the guests and ports it holds for instances that should
+    # have none there (deleted, moved, failed): what a step that finished late left.
+    reap_interval_seconds: float = 60.0
 
     # The scheduler, with Nova's names and defaults.
     scheduler_filters: list[str] = Field(

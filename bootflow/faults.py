@@ -4,7 +4,8 @@ A worker reads its plan from ``BOOTFLOW_FAULT_PLAN`` (JSON) at start; with no pl
 check is a no-op. Each rule names a point (``"spawn"``, or ``"<activity>:before"`` /
 ``"<activity>:after"`` around any activity), a glob on the instance name or uuid, what to do
 (``error`` raises, ``delay`` sleeps), how many times (``-1``: always) and how likely it is
-to fire each time (drawn from a seeded generator, so a run can be repeated).
+to fire each time (drawn from a seeded generator, so a run can be repeated), and optionally
+which workflow the step must run for (a glob on its id, ``"workflow": "boot-*"``).
 
     [{"point": "spawn", "match": "*-failspawn", "action": "error",
       "message": "injected: domain failed to start"}]
@@ -43,6 +44,8 @@ class FaultRule:
     retryable: bool = True
     # Fire only in the worker of this compute host (each worker counts its own uses).
     host: str | None = None
+    # A glob on the workflow the step runs for ("boot-*": a boot's step, not a delete's).
+    workflow: str = "*"
 
 
 class FaultPlan:
@@ -89,13 +92,16 @@ class FaultPlan:
             raise ValueError(f"unknown fault action {rule.action!r}")
         raise error(rule.message) if rule.retryable else NonRetryableFault(rule.message)
 
-    def take(self, point: str, name: str) -> FaultRule | None:
-        """The rule that fires now for ``point`` and ``name`` (its use counted), if any."""
+    def take(self, point: str, name: str, workflow: str = "") -> FaultRule | None:
+        """The rule that fires now for ``point`` and ``name`` in ``workflow`` (its use
+        counted), if any."""
         with self._lock:
             for rule in self._rules:
                 if rule.point != point or not rule.times:
                     continue
                 if not fnmatch.fnmatchcase(name, rule.match):
+                    continue
+                if not fnmatch.fnmatchcase(workflow, rule.workflow):
                     continue
                 if rule.probability < 1.0 and self._random.random() >= rule.probability:
                     continue

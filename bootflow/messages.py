@@ -387,6 +387,9 @@ class InstanceForDelete:
     host: str | None
     volumes: list[VolumeRef] = field(default_factory=list)
     name: str = ""
+    # Other hosts where an undo could not destroy the instance's guest (recorded leftovers):
+    # the delete destroys it there too.
+    guest_hosts: list[str] = field(default_factory=list)
 
 
 @dataclass

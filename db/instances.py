@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import bindparam, select, update
 
 from bootflow.messages import InstanceRecord
@@ -43,12 +45,30 @@ def instance_name(sessions: SessionFactory, instance_uuid: str) -> str | None:
         return session.scalar(select(Instance.name).where(Instance.uuid == instance_uuid))
 
 
-def belongs_on(sessions: SessionFactory, instance_uuid: str, host: str) -> bool:
-    """Whether ``host`` should be running the instance (it exists, is not deleted, and is
-    placed there)."""
+def not_placed_on(
+    sessions: SessionFactory, instance_uuids: Iterable[str], host: str
+) -> dict[str, set[str]]:
+    """Of ``instance_uuids``, those ``host`` should hold nothing of: gone, deleted, placed on
+    another host, or failed (a failed build was undone; what is left of it is a leak). Each
+    with the user's own ports it was booted on, to unbind rather than delete."""
+    wanted = set(instance_uuids)
     with sessions.begin() as session:
-        instance = session.get(Instance, instance_uuid)
-        return instance is not None and not instance.deleted and instance.host == host
+        rows = session.execute(
+            select(
+                Instance.uuid,
+                Instance.deleted,
+                Instance.host,
+                Instance.vm_state,
+                Instance.preserved_ports,
+            ).where(Instance.uuid.in_(wanted))
+        ).all()
+    out: dict[str, set[str]] = {uuid: set() for uuid in wanted}
+    for uuid, deleted, placed, vm_state, preserved in rows:
+        if not deleted and placed == host and vm_state != VmState.ERROR:
+            del out[uuid]
+        else:
+            out[uuid] = set(preserved or [])
+    return out
 
 
 def resolve_leftovers(sessions: SessionFactory, instance_uuid: str, host: str) -> int:

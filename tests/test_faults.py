@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from bootflow.faults import FaultPlan, InjectedFault
+from bootflow.faults import FaultPlan, FaultRule, InjectedFault
 
 
 def test_rules_match_by_point_and_name_and_run_out() -> None:
@@ -42,3 +42,9 @@ def test_probability_is_seeded_so_a_run_repeats() -> None:
     first = fired(FaultPlan.from_json(text))
     assert first == fired(FaultPlan.from_json(text))
     assert 5 < sum(first) < 35
+
+
+def test_a_rule_can_name_the_workflow_its_step_runs_for() -> None:
+    plan = FaultPlan([FaultRule("release_claim:before", match="vm-*", workflow="boot-*")])
+    assert plan.take("release_claim:before", "vm-1", "delete-1") is None
+    assert plan.take("release_claim:before", "vm-1", "boot-1") is not None

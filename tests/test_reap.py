@@ -1,4 +1,5 @@
-"""A compute worker coming back reaps what it should no longer run."""
+"""A compute host reaps the guests and ports it holds for instances that should have none
+there: deleted, gone, placed on another host, or failed."""
 
 from __future__ import annotations
 
@@ -7,11 +8,14 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from activities.ports import DEVICE_OWNER
+from clients.network import NetworkClient
 from compute.domain_xml import DomainSpec
 from compute.driver import LibvirtDriver
 from db.models import Instance, Leftover
 from db.session import make_engine, make_session_factory
-from workers.compute import reap_guests
+from tests.support.cloud import loopback_cloud
+from workers.reaper import reap_guests, reap_ports
 
 
 def _spec(instance_uuid: str, host: str, tmp: Path) -> DomainSpec:
@@ -34,7 +38,9 @@ def _spec(instance_uuid: str, host: str, tmp: Path) -> DomainSpec:
     )
 
 
-def _instance(uid: str, host: str | None, deleted: bool = False) -> Instance:
+def _instance(
+    uid: str, host: str | None, deleted: bool = False, vm_state: str = "active"
+) -> Instance:
     return Instance(
         uuid=uid,
         name="vm",
@@ -46,7 +52,7 @@ def _instance(uid: str, host: str | None, deleted: bool = False) -> Instance:
         memory_mb=64,
         root_gb=1,
         image_ref="img",
-        vm_state="deleted" if deleted else "active",
+        vm_state="deleted" if deleted else vm_state,
         task_state=None,
         host=host,
         deleted=deleted,
@@ -59,13 +65,15 @@ def test_reaps_deleted_and_moved_guests_and_resolves_their_leftovers(
 ) -> None:
     sessions = make_session_factory(make_engine(database_url))
     driver = LibvirtDriver("test:///default", "node1", tmp_path, "d-test")
-    keep, moved, gone, dir_only = (str(uuid.uuid4()) for _ in range(4))
+    keep, moved, gone, failed, dir_only = (str(uuid.uuid4()) for _ in range(5))
     with sessions.begin() as s:
         s.add_all(
             [
                 _instance(keep, "node1"),
                 _instance(moved, "node2"),
                 _instance(gone, None, deleted=True),
+                # Its undo failed to destroy the guest and to release the claim.
+                _instance(failed, "node1", vm_state="error"),
             ]
         )
         s.add(
@@ -77,11 +85,11 @@ def test_reaps_deleted_and_moved_guests_and_resolves_their_leftovers(
                 host="node1",
             )
         )
-    for uid in (keep, moved, gone):
+    for uid in (keep, moved, gone, failed):
         driver.spawn(_spec(uid, "node1", tmp_path))
     driver.instance_dir(dir_only).mkdir(parents=True)  # a test driver that forgot its domain
 
-    assert reap_guests(sessions, driver) == 3
+    assert reap_guests(sessions, driver) == 4
     assert {g.uuid for g in driver.guests()} == {keep}
     assert not driver.instance_dir(dir_only).exists()
     assert driver.instance_dir(keep).exists()
@@ -90,3 +98,55 @@ def test_reaps_deleted_and_moved_guests_and_resolves_their_leftovers(
         assert leftover.resolved_at is not None
     assert reap_guests(sessions, driver) == 0
     driver.destroy(keep)
+
+
+def test_reaps_the_ports_of_instances_that_should_have_none_here(
+    database_url: str, tmp_path: Path
+) -> None:
+    """What a stalled worker's allocate_port made after its boot moved on (or after the
+    server was deleted) is deleted; a user's own port is unbound and kept; ports of servers
+    placed here, building or active, and ports on other hosts are left alone."""
+    with loopback_cloud(database_url, tmp_path, services=("identity", "network")) as cloud:
+        session = cloud.session("bootflow")
+        network = NetworkClient(session)
+        net = network.create_network("private")
+        network.create_subnet(net["id"], "10.0.0.0/24")
+        active, building, moved, gone, failed, missing, elsewhere = (
+            str(uuid.uuid4()) for _ in range(7)
+        )
+        users_port = network.create_port(
+            net["id"], device_id="", device_owner="", host="", project_id="p"
+        )
+        with cloud.sessions.begin() as s:
+            gone_instance = _instance(gone, None, deleted=True)
+            gone_instance.preserved_ports = [users_port["id"]]
+            s.add_all(
+                [
+                    _instance(active, "node1"),
+                    _instance(building, "node1", vm_state="building"),
+                    _instance(moved, "node2"),
+                    gone_instance,
+                    _instance(failed, None, vm_state="error"),
+                    _instance(elsewhere, "node2"),
+                ]
+            )
+
+        def port(device: str, host: str) -> str:
+            made = network.create_port(
+                net["id"], device_id=device, device_owner=DEVICE_OWNER, host=host, project_id="p"
+            )
+            return str(made["id"])
+
+        kept = {port(active, "node1"), port(building, "node1"), port(elsewhere, "node2")}
+        reaped = {port(uid, "node1") for uid in (moved, gone, failed, missing)}
+        network.update_port(
+            users_port["id"], device_id=gone, device_owner=DEVICE_OWNER, host="node1"
+        )
+
+        assert reap_ports(cloud.sessions, network, "node1") == len(reaped) + 1
+        left = {p["id"]: p for p in network.list_ports()}
+        assert kept | {users_port["id"]} == set(left)
+        assert left[users_port["id"]]["device_id"] == ""
+        assert left[users_port["id"]]["binding:host_id"] in ("", None)
+        assert reap_ports(cloud.sessions, network, "node1") == 0
+        session.close()

@@ -3,8 +3,9 @@
     bootflow run compute-worker --host node1     (started by `bootflow up`, one per host)
 
 It holds the host's one libvirt connection, reports the host's capacity into
-``compute_nodes`` on start and heartbeats it, and restarts the guests it should be running
-when its hypervisor kept none (the test driver forgets everything when the process ends).
+``compute_nodes`` on start and heartbeats it, restarts the guests it should be running
+when its hypervisor kept none (the test driver forgets everything when the process ends),
+and reaps what it holds for instances that should have nothing here (workers.reaper).
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ from clients.volume import VolumeClient
 from compute import resource_tracker
 from compute.driver import LibvirtDriver
 from compute.image_cache import ImageCache
-from db.instances import belongs_on, resolve_leftovers
 from db.session import SessionFactory
 from workers.common import (
     database,
@@ -44,6 +44,7 @@ from workers.common import (
     setup_logging,
     worker_tuning,
 )
+from workers.reaper import reap_guests, reap_periodically
 
 log = logging.getLogger("bootflow.compute")
 
@@ -94,27 +95,6 @@ def restore_guests(sessions: SessionFactory, driver: LibvirtDriver) -> int:
             # One guest that cannot start must not keep the host's worker down.
             log.exception("could not start instance %s again on %s", instance_uuid, driver.host)
     return restored
-
-
-def reap_guests(sessions: SessionFactory, driver: LibvirtDriver) -> int:
-    """Destroy the guests this host runs but should not: servers deleted, or builds moved to
-    another host while this one was down (Nova's running_deleted_instance_action=reap); the
-    leftovers their undo recorded are resolved."""
-    reaped = 0
-    # Domains, and instance dirs (a hypervisor that forgets, like the test driver's, leaves
-    # only the dir of a build that moved on).
-    found = {g.uuid for g in driver.guests()}
-    instances = driver.host_dir / "instances"
-    if instances.is_dir():
-        found |= {d.name for d in instances.iterdir() if d.is_dir()}
-    for instance_uuid in sorted(found):
-        if belongs_on(sessions, instance_uuid, driver.host):
-            continue
-        driver.destroy(instance_uuid)
-        resolve_leftovers(sessions, instance_uuid, driver.host)
-        log.warning("reaped %s on %s: it does not belong here", instance_uuid, driver.host)
-        reaped += 1
-    return reaped
 
 
 async def clean_image_cache(cache: ImageCache, driver: LibvirtDriver, settings: Settings) -> None:
@@ -173,7 +153,11 @@ async def main(settings: Settings, host: str) -> None:
     )
     beat = asyncio.create_task(heartbeats(sessions, host, settings.heartbeat_seconds))
     cleaner = asyncio.create_task(clean_image_cache(image_cache(settings, host), driver, settings))
-    await run_until_signalled(worker, beat, cleaner)
+    network = NetworkClient(service_session(settings, http_client(settings)))
+    reaper = asyncio.create_task(
+        reap_periodically(sessions, driver, network, settings.reap_interval_seconds)
+    )
+    await run_until_signalled(worker, beat, cleaner, reaper)
     driver.close()
 
 

@@ -64,16 +64,9 @@ class DeleteInstance:
         self._index(target, TaskState.DELETING)
         stage = "destroy guest"
         try:
-            if target.host:
-                await run(
-                    act.DESTROY_GUEST,
-                    instance,
-                    task_queue=task_queues.compute(target.host),
-                    start_to_close=DESTROY_TIMEOUT,
-                    schedule_to_start=HOST_PICKUP_TIMEOUT,
-                    heartbeat=HOST_HEARTBEAT,
-                    summary=f"destroy guest on {target.host}",
-                )
+            # Its host's guest, and any an undo failed to destroy elsewhere (a leftover).
+            for host in [*([target.host] if target.host else []), *target.guest_hosts]:
+                await self._destroy_guest(instance, host)
             stage = "detach volumes"
             await run(act.DETACH_VOLUMES, instance)
             stage = "delete volumes"
@@ -96,6 +89,17 @@ class DeleteInstance:
         target.vm_state = VmState.DELETED
         self._index(target, None)
         return DeleteResult(request.instance_uuid, VmState.DELETED)
+
+    async def _destroy_guest(self, instance: InstanceRef, host: str) -> None:
+        await run(
+            act.DESTROY_GUEST,
+            instance,
+            task_queue=task_queues.compute(host),
+            start_to_close=DESTROY_TIMEOUT,
+            schedule_to_start=HOST_PICKUP_TIMEOUT,
+            heartbeat=HOST_HEARTBEAT,
+            summary=f"destroy guest on {host}",
+        )
 
     async def _cancel_boot(self, instance_uuid: str) -> None:
         boot = workflow.get_external_workflow_handle(f"boot-{instance_uuid}")

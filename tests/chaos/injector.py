@@ -17,14 +17,13 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from tests.chaos import plan
 from tests.chaos.processes import Supervisor
 from tests.chaos.recorder import Recorder
-from tests.support.postgres import _as_owner, _pg_bin
 
 HTTP_SERVICES = ("identity", "image", "network", "volume", "compute")
 BURST_SERVICES = ("image", "network", "volume", "compute")
@@ -76,13 +75,13 @@ class Injector:
         supervisor: Supervisor,
         recorder: Recorder,
         seed: int,
-        postgres_data: Path | None,
+        restart_postgres: Callable[[], None] | None,
     ) -> None:
         self.faults = faults
         self.supervisor = supervisor
         self.recorder = recorder
         self.seed = seed
-        self.postgres_data = postgres_data
+        self.restart_postgres = restart_postgres
         self.findings: list[dict[str, Any]] = []
         self._thread = threading.Thread(target=self._run, name="injector", daemon=True)
         self._began = 0.0
@@ -175,28 +174,8 @@ class Injector:
         time.sleep(15)
 
     def _postgres(self, fault: Fault) -> None:
-        if self.postgres_data is None or not self.postgres_data.is_dir():
+        if self.restart_postgres is None:
             fault.notes.append("not injected: the PostgreSQL server is not ours to restart")
             return
-        data = self.postgres_data
-        done = subprocess.run(
-            _as_owner(
-                [
-                    _pg_bin("pg_ctl"),
-                    "-D",
-                    str(data),
-                    "-l",
-                    str(data.parent / "log"),
-                    "-m",
-                    "fast",
-                    "-w",
-                    "restart",
-                ]
-            ),
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        fault.notes.append(f"pg_ctl restart: exit {done.returncode}")
-        if done.returncode != 0:
-            raise RuntimeError(f"PostgreSQL did not restart: {done.stderr or done.stdout}")
+        self.restart_postgres()
+        fault.notes.append("restarted (fast shutdown, then start)")

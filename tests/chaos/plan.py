@@ -136,11 +136,13 @@ def fault_plan(seed: int, planned: list[Server], step_fault_probability: float) 
                 "message": "chaos: refused at the end",
             }
         )
-        # Once per server (counted in each process), so the later delete can remove it.
+        # In its boot only (and once), so the later delete can remove it; a count alone is
+        # each process's, and starts again when the process is killed and restarted.
         rules.append(
             {
                 "point": f"{LEAKS[server.scenario]}:before",
                 "match": server.name,
+                "workflow": "boot-*",
                 "retryable": False,
                 "times": 1,
                 "message": f"chaos: {server.scenario} undo failed for good",

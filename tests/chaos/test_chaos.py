@@ -9,12 +9,15 @@ stack settled and after every survivor was deleted. ``make chaos`` is the long r
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 
 import pytest
 
-from tests.chaos.campaign import RoundSpec, postgres_data_dir, run_round
+from tests.chaos.campaign import RoundSpec, run_round
+from tests.conftest import GIVEN_POSTGRES_URL
 from tests.support.databases import BACKENDS, new_database
+from tests.support.postgres import restart_cluster
 
 pytestmark = pytest.mark.e2e
 
@@ -27,9 +30,9 @@ def test_chaos_leaks_nothing_and_leaves_nothing_stuck(
     db: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     url = new_database(db, tmp_path, request)
-    pg_data = None
-    if db == "postgresql":
-        pg_data = postgres_data_dir(request.getfixturevalue("postgres_admin_url"))
+    restart = None
+    if db == "postgresql" and not GIVEN_POSTGRES_URL:  # a server of its own: restart it
+        restart = partial(restart_cluster, request.getfixturevalue("postgres_admin_url"))
     spec = RoundSpec(
         db,
         ops=40,
@@ -40,7 +43,7 @@ def test_chaos_leaks_nothing_and_leaves_nothing_stuck(
         bursts=1,
         settle_timeout=300.0,
     )
-    result = run_round(spec, url, tmp_path / "data", pg_data)
+    result = run_round(spec, url, tmp_path / "data", restart)
     print("\nchaos:", json.dumps({"summary": result.summary, "seconds": result.seconds}))
     for fault in result.faults:
         print("fault:", json.dumps(fault))

@@ -57,6 +57,21 @@ FAULT_PLAN = json.dumps(
             "retryable": False,
             "message": "injected: the network service refused to delete",
         },
+        # *-guestleft: the boot fails at a control step, and undoing its guest fails for
+        # good (in the boot only): the guest is a leftover, the record keeps no host.
+        {
+            "point": "mark_active:before",
+            "match": "*-guestleft",
+            "retryable": False,
+            "message": "injected: the record could not be written",
+        },
+        {
+            "point": "destroy_guest:before",
+            "match": "*-guestleft",
+            "workflow": "boot-*",
+            "retryable": False,
+            "message": "injected: the hypervisor refused to destroy the guest",
+        },
         # *-recordlost: the record is written, then its step fails for good: the request is
         # rejected, and leaves no record.
         {
@@ -97,6 +112,9 @@ def stack(
         "BOOTFLOW_FAULT_PLAN": FAULT_PLAN,
         # Short enough for a test to outwait; long past any accept on a loaded machine.
         "BOOTFLOW_ACCEPT_TIMEOUT_SECONDS": str(ACCEPT_TIMEOUT_SECONDS),
+        # The hosts' reapers would remove what the leftover tests look at, at a moment no
+        # test chooses; they are tested on their own (tests/test_reap.py, tests/chaos).
+        "BOOTFLOW_REAP_INTERVAL_SECONDS": "86400",
     }
     with running_stack(stack_settings(data_dir, url), hosts=2, env=env) as running:
         yield running

@@ -200,6 +200,26 @@ def test_an_undo_that_fails_is_kept_as_a_leftover_not_dropped(stack: RunningStac
     assert stack.cli("leftovers", "-f", "json").json() == []
 
 
+def test_a_guest_an_undo_left_is_destroyed_by_the_delete(stack: RunningStack) -> None:
+    """The undo could not destroy the guest, and released the claim (the record names no
+    host now): the delete still destroys the guest where the leftover says it is, and only
+    then calls the leftover resolved."""
+    server = boot(stack, "f-guestleft", "--wait")
+    uuid = str(server["id"])
+    assert server["status"] == "ERROR"
+    assert server["leftovers"] == [
+        "destroy_guest: injected: the hypervisor refused to destroy the guest"
+    ]
+    record = stack.instance(uuid)
+    assert record is not None and record.host is None
+    (running_on,) = [
+        h for h in ("node1", "node2") if uuid in {d.uuid for d in stack.domains(h).domains}
+    ]
+    assert stack.cli("server", "delete", uuid, "--wait").code == 0
+    assert uuid not in {d.uuid for d in stack.domains(running_on).domains}
+    assert stack.cli("leftovers", "-f", "json").json() == []
+
+
 def test_a_host_failure_reschedules_to_an_alternate(stack: RunningStack) -> None:
     project = demo_project(stack)
     # A recent failed build on node2 makes node1 the first choice (BuildFailureWeigher);

@@ -81,23 +81,53 @@ def throwaway_cluster() -> Iterator[str]:
             "-c", "max_connections=300",
         ]
         # fmt: on
-        with open(root / "log", "ab") as log:
-            postmaster = lifetime.spawn(
-                argv, stdout=log, stderr=subprocess.STDOUT, cwd=root, **_as_owner()
-            )
+        url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+        cluster = _Cluster(argv, root, url)
+        cluster.start()
+        _RUNNING[url] = cluster
         try:
-            url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
-            _await_ready(postmaster, url, root / "log")
             yield url
         finally:
-            # Immediate shutdown (what `pg_ctl -m immediate stop` sends): a throwaway cluster
-            # needs no checkpoint.
-            postmaster.send_signal(signal.SIGQUIT)
-            try:
-                postmaster.wait(30)
-            except subprocess.TimeoutExpired:
-                postmaster.kill()
-                postmaster.wait()
+            del _RUNNING[url]
+            cluster.stop(signal.SIGQUIT)
+
+
+class _Cluster:
+    """A postmaster this process runs as its child, and can restart."""
+
+    def __init__(self, argv: list[str], root: Path, url: str) -> None:
+        self.argv, self.root, self.url = argv, root, url
+        self.postmaster: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with open(self.root / "log", "ab") as log:
+            self.postmaster = lifetime.spawn(
+                self.argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.root, **_as_owner()
+            )
+        _await_ready(self.postmaster, self.url, self.root / "log")
+
+    def stop(self, how: signal.Signals) -> None:
+        """SIGQUIT: immediate shutdown (a throwaway cluster needs no checkpoint); SIGINT: fast
+        shutdown (what ``pg_ctl -m fast`` sends: clients are disconnected, then it ends)."""
+        assert self.postmaster is not None
+        self.postmaster.send_signal(how)
+        try:
+            self.postmaster.wait(30)
+        except subprocess.TimeoutExpired:
+            self.postmaster.kill()
+            self.postmaster.wait()
+
+
+_RUNNING: dict[str, _Cluster] = {}
+
+
+def restart_cluster(admin_url: str) -> None:
+    """Restart the throwaway cluster ``admin_url`` names (a fast shutdown, then a start), as
+    a database server's restart looks to its clients: every connection is dropped. KeyError
+    when this process did not start that cluster."""
+    cluster = _RUNNING[admin_url]
+    cluster.stop(signal.SIGINT)
+    cluster.start()
 
 
 def _await_ready(postmaster: subprocess.Popen[bytes], url: str, log: Path) -> None:

@@ -1,0 +1,74 @@
+"""What a compute host reaps: the guests, instance dirs and ports it holds for instances
+that should have none there (deleted, placed on another host, or failed), as Nova's
+running_deleted_instance_action=reap does for guests.
+
+Undo steps remove what a boot made, but a step can also finish *after* its boot moved on:
+a worker stalled past the step's heartbeat timeout and then resumed completes the call it
+was in (the port is made), and its result is refused. Nothing would ever undo that, so each
+host looks, when its worker starts and then every ``reap_interval_seconds``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from activities.ports import DEVICE_OWNER
+from clients.errors import NotFound
+from clients.network import NetworkClient
+from compute.driver import LibvirtDriver
+from db.instances import not_placed_on, resolve_leftovers
+from db.session import SessionFactory
+
+log = logging.getLogger("bootflow.reaper")
+
+
+def reap_guests(sessions: SessionFactory, driver: LibvirtDriver) -> int:
+    """Destroy the guests (and instance dirs) this host holds but should not; the leftovers
+    their undo recorded here are resolved. How many it reaped."""
+    # Domains, and instance dirs (a hypervisor that forgets, like the test driver's, leaves
+    # only the dir of a build that moved on).
+    found = {g.uuid for g in driver.guests()}
+    instances = driver.host_dir / "instances"
+    if instances.is_dir():
+        found |= {d.name for d in instances.iterdir() if d.is_dir()}
+    orphans = not_placed_on(sessions, found, driver.host)
+    for instance_uuid in sorted(orphans):
+        driver.destroy(instance_uuid)
+        resolve_leftovers(sessions, instance_uuid, driver.host)
+        log.warning("reaped %s on %s: it does not belong here", instance_uuid, driver.host)
+    return len(orphans)
+
+
+def reap_ports(sessions: SessionFactory, network: NetworkClient, host: str) -> int:
+    """Release the instance ports bound to this host whose instance should have none here:
+    bootflow's are deleted, a user's own port is unbound and kept. How many it released."""
+    ports = network.list_ports({"binding:host_id": host, "device_owner": DEVICE_OWNER})
+    orphans = not_placed_on(sessions, {p["device_id"] for p in ports if p["device_id"]}, host)
+    released = 0
+    for port in ports:
+        preserved = orphans.get(port["device_id"])
+        if preserved is None:
+            continue
+        try:
+            if port["id"] in preserved:
+                network.update_port(port["id"], device_id="", device_owner="", host=None)
+            else:
+                network.delete_port(port["id"])
+        except NotFound:
+            continue
+        log.warning("reaped port %s of %s on %s", port["id"], port["device_id"], host)
+        released += 1
+    return released
+
+
+async def reap_periodically(
+    sessions: SessionFactory, driver: LibvirtDriver, network: NetworkClient, every: float
+) -> None:
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await asyncio.to_thread(reap_guests, sessions, driver)
+            await asyncio.to_thread(reap_ports, sessions, network, driver.host)
+        except Exception:
+            log.exception("reaping on %s failed; trying again in %.0fs", driver.host, every)
