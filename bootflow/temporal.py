@@ -90,14 +90,28 @@ def tls_config(settings: Settings) -> TLSConfig | bool:
     return TLSConfig(server_root_ca_cert=ca, domain=name, client_cert=cert, client_private_key=key)
 
 
+class TemporalUnreachable(RuntimeError):
+    """The Temporal frontend could not be connected to: down, restarting, or not there."""
+
+
 async def connect(settings: Settings) -> Client:
-    return await Client.connect(
-        settings.temporal_address,
-        namespace=settings.temporal_namespace,
-        data_converter=data_converter(settings),
-        tls=tls_config(settings),
-        api_key=settings.temporal_api_key.get_secret_value() or None,
-    )
+    """A client of the configured cluster; TemporalUnreachable if it does not answer.
+
+    A client once connected needs no care after that: its calls fail while the server is
+    down, and it connects again by itself on the first call after the server is back."""
+    converter, tls = data_converter(settings), tls_config(settings)
+    try:
+        return await Client.connect(
+            settings.temporal_address,
+            namespace=settings.temporal_namespace,
+            data_converter=converter,
+            tls=tls,
+            api_key=settings.temporal_api_key.get_secret_value() or None,
+        )
+    except RuntimeError as exc:  # the SDK's "Failed client connect: ..."
+        raise TemporalUnreachable(
+            f"Temporal at {settings.temporal_address} could not be reached: {exc}"
+        ) from exc
 
 
 def run_once(work: Coroutine[Any, Any, T]) -> T:

@@ -16,13 +16,23 @@ class ConnectionFailed(ClientError):
 
 
 class HttpError(ClientError):
+    """A service's error answer. ``message`` is the service's own; ``str()`` of a transient
+    one also names the service (when known) and the status, as workflow faults and 503s
+    quote it."""
+
     status: int = 0
 
-    def __init__(self, status: int, message: str, error_type: str | None = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self, status: int, message: str, error_type: str | None = None, service: str | None = None
+    ) -> None:
         self.status = status
         self.message = message
         self.error_type = error_type
+        self.service = service
+        if self.transient and service:
+            super().__init__(f"The {service} service answered {status}: {message}")
+        else:
+            super().__init__(message)
 
     @property
     def transient(self) -> bool:
@@ -77,7 +87,19 @@ def _message_of(body: Any) -> tuple[str | None, str | None]:
     return None, None
 
 
-def raise_for_status(response: httpx.Response) -> None:
+def transient(exc: BaseException) -> bool:
+    """Whether ``exc`` says a service is down, restarting or overloaded (unreachable, HTTP
+    5xx or 429): the same call may work later. A refusal (any other 4xx) never does."""
+    return isinstance(exc, ConnectionFailed) or (isinstance(exc, HttpError) and exc.transient)
+
+
+def service_name(service_type: str) -> str:
+    """What people call a catalog service type: ``volumev3`` is the volume service."""
+    return service_type.removesuffix("v3")
+
+
+def raise_for_status(response: httpx.Response, service: str | None = None) -> None:
+    """Raise the typed error for a failed ``response`` from ``service`` (its name)."""
     if response.is_success:
         return
     try:
@@ -87,4 +109,4 @@ def raise_for_status(response: httpx.Response) -> None:
     if not message:
         message = response.text.strip()[:500] or response.reason_phrase
     cls = _BY_STATUS.get(response.status_code, HttpError)
-    raise cls(response.status_code, message, error_type)
+    raise cls(response.status_code, message, error_type, service)

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from clients.errors import ConnectionFailed, raise_for_status
+from clients.errors import ConnectionFailed, raise_for_status, service_name
 
 # Renew a token this long before it expires, so a request never carries a dying one.
 _RENEW_MARGIN = timedelta(minutes=2)
@@ -136,14 +136,18 @@ class Session:
             response = self._send(
                 "GET",
                 f"{self.auth_url}/auth/tokens",
+                "identity",
                 headers={"X-Auth-Token": self._given_token, "X-Subject-Token": self._given_token},
             )
-            raise_for_status(response)
+            raise_for_status(response, "identity")
             return TokenInfo(self._given_token, response.json()["token"])
         response = self._send(
-            "POST", f"{self.auth_url}/auth/tokens", json=password_auth_body(self.credentials)
+            "POST",
+            f"{self.auth_url}/auth/tokens",
+            "identity",
+            json=password_auth_body(self.credentials),
         )
-        raise_for_status(response)
+        raise_for_status(response, "identity")
         return TokenInfo(response.headers["X-Subject-Token"], response.json()["token"])
 
     def acting_as(self, token: str) -> Session:
@@ -189,16 +193,21 @@ class Session:
     ) -> httpx.Response:
         """Send an authenticated request to a catalog service; raise a typed error on failure."""
         url = f"{self.endpoint(service_type)}/{path.lstrip('/')}"
+        service = service_name(service_type)
         response = self._send(
-            method, url, headers={**(headers or {}), "X-Auth-Token": self.token}, **kwargs
+            method, url, service, headers={**(headers or {}), "X-Auth-Token": self.token}, **kwargs
         )
         if response.status_code == 401 and self.credentials is not None:
             # The token was revoked or the service restarted with new keys: once more, fresh.
             self.invalidate()
             response = self._send(
-                method, url, headers={**(headers or {}), "X-Auth-Token": self.token}, **kwargs
+                method,
+                url,
+                service,
+                headers={**(headers or {}), "X-Auth-Token": self.token},
+                **kwargs,
             )
-        raise_for_status(response)
+        raise_for_status(response, service)
         return response
 
     @contextmanager
@@ -213,22 +222,32 @@ class Session:
     ) -> Iterator[httpx.Response]:
         """Like ``request``, but the body is read as it arrives (``iter_bytes``), never whole."""
         url = f"{self.endpoint(service_type)}/{path.lstrip('/')}"
+        service = service_name(service_type)
         try:
             with self.http.stream(
                 method, url, headers={**(headers or {}), "X-Auth-Token": self.token}, **kwargs
             ) as response:
                 if not response.is_success:
                     response.read()
-                    raise_for_status(response)
+                    raise_for_status(response, service)
                 yield response
         except httpx.TransportError as exc:
-            raise ConnectionFailed(f"{method} {url}: {exc.__class__.__name__}: {exc}") from exc
+            raise _unreachable(service, method, url, exc) from exc
 
-    def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    def _send(self, method: str, url: str, service: str, **kwargs: Any) -> httpx.Response:
         try:
             return self.http.request(method, url, **kwargs)
         except httpx.TransportError as exc:
-            raise ConnectionFailed(f"{method} {url}: {exc.__class__.__name__}: {exc}") from exc
+            raise _unreachable(service, method, url, exc) from exc
 
     def close(self) -> None:
         self.http.close()
+
+
+def _unreachable(
+    service: str, method: str, url: str, exc: httpx.TransportError
+) -> ConnectionFailed:
+    return ConnectionFailed(
+        f"The {service} service could not be reached: {method} {url}: "
+        f"{exc.__class__.__name__}: {exc}"
+    )

@@ -12,8 +12,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import psycopg
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -42,6 +44,24 @@ def make_engine(url: str, pool_size: int = 10, **kwargs: Any) -> Engine:
     return create_engine(
         url, pool_size=pool_size, max_overflow=2 * pool_size, pool_pre_ping=True, **kwargs
     )
+
+
+# PostgreSQL's SQLSTATEs for a server shutting down, crashed, or not yet taking connections.
+_SERVER_GOING_OR_COMING = frozenset({"57P01", "57P02", "57P03"})
+
+
+def connection_lost(exc: DBAPIError) -> bool:
+    """Whether ``exc`` means the database server went away or is not answering yet (a lost
+    connection, or a new one refused), rather than a statement that failed: the same work
+    may succeed in a moment."""
+    if exc.connection_invalidated:
+        return True
+    orig = exc.orig
+    if not isinstance(orig, psycopg.OperationalError):
+        return False
+    # No SQLSTATE: the client's own failure to connect or to reach the server.
+    state = orig.sqlstate
+    return state is None or state.startswith("08") or state in _SERVER_GOING_OR_COMING
 
 
 def _configure_sqlite(engine: Engine) -> None:

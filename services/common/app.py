@@ -3,6 +3,8 @@
 Every service says errors its own way (Keystone ``{"error": ...}``, Nova and Cinder
 ``{"badRequest": ...}``, Neutron ``{"NeutronError": ...}``); each passes its formatter.
 Whatever goes wrong, the client gets a JSON error it can act on, never a 500 with a trace.
+Something a service depends on being down or restarting (identity, another service, the
+database) is a 503 with ``Retry-After``, never a 500: only a bug is a 500.
 """
 
 from __future__ import annotations
@@ -18,8 +20,12 @@ from fastapi.datastructures import DefaultPlaceholder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from clients.errors import ClientError, transient
+from db.session import connection_lost
 
 log = logging.getLogger(__name__)
 
@@ -28,16 +34,23 @@ MAX_JSON_BODY = 1 << 20
 # OpenStack's db MAX_INT: sizes are 32-bit signed integers in Nova's, Cinder's and Glance's
 # databases, so their APIs refuse anything larger.
 MAX_INT = 2**31 - 1
+# Seconds a 503 for a dependency outage asks the client to wait: about what a supervised
+# process takes to come back (docs/architecture.md, "Outages are 503s, bugs are 500s").
+RETRY_AFTER_SECONDS = 5
 
 
 class ApiError(Exception):
-    """An error the client caused or should know about, with an OpenStack error kind."""
+    """An error the client caused or should know about, with an OpenStack error kind;
+    ``retry_after`` (seconds) is sent as the ``Retry-After`` header."""
 
-    def __init__(self, status: int, message: str, kind: str | None = None) -> None:
+    def __init__(
+        self, status: int, message: str, kind: str | None = None, *, retry_after: int | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.kind = kind
+        self.retry_after = retry_after
 
 
 def not_found(message: str, kind: str | None = None) -> ApiError:
@@ -54,6 +67,14 @@ def conflict(message: str, kind: str | None = None) -> ApiError:
 
 def forbidden(message: str, kind: str | None = None) -> ApiError:
     return ApiError(403, message, kind)
+
+
+def unavailable(message: str) -> ApiError:
+    """503: something the service depends on is down or restarting; a retry later may work."""
+    return ApiError(503, message, retry_after=RETRY_AFTER_SECONDS)
+
+
+DATABASE_UNAVAILABLE = "The database is unavailable (restarting or unreachable); retry later."
 
 
 # (status, message, kind) -> JSON body in the service's own error shape.
@@ -197,12 +218,15 @@ def create_app(
     app = FastAPI(title=title, docs_url=None, redoc_url=None, redirect_slashes=False)
     app.router.route_class = PlainRoute
 
-    def respond(status: int, message: str, kind: str | None = None) -> JSONResponse:
-        return JSONResponse(formatter(status, message, kind), status_code=status)
+    def respond(
+        status: int, message: str, kind: str | None = None, retry_after: int | None = None
+    ) -> JSONResponse:
+        headers = None if retry_after is None else {"Retry-After": str(retry_after)}
+        return JSONResponse(formatter(status, message, kind), status_code=status, headers=headers)
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
-        return respond(exc.status, exc.message, exc.kind)
+        return respond(exc.status, exc.message, exc.kind, exc.retry_after)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -217,11 +241,29 @@ def create_app(
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error serving %s %s", request.method, request.url.path)
+        log.exception(
+            "unexpected error serving %s %s", request.method, request.url.path, exc_info=exc
+        )
         return respond(
             500,
             "The server has either erred or is incapable of performing the requested operation.",
         )
+
+    @app.exception_handler(ClientError)
+    async def _dependency(request: Request, exc: ClientError) -> JSONResponse:
+        """A service this one calls is down or overloaded; any other refusal is a bug."""
+        if not transient(exc):
+            return await _unexpected(request, exc)
+        log.warning("%s %s: %s", request.method, request.url.path, exc)
+        return await _api_error(request, unavailable(str(exc)))
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        """The database server is gone or restarting; any other database error is a bug."""
+        if not connection_lost(exc):
+            return await _unexpected(request, exc)
+        log.warning("%s %s: database unavailable: %s", request.method, request.url.path, exc.orig)
+        return await _api_error(request, unavailable(DATABASE_UNAVAILABLE))
 
     app.add_middleware(BodySizeLimit, formatter=formatter, exempt=upload_path)
     return app

@@ -8,6 +8,9 @@ Outside identity a token must be scoped to a project (``Auth``): an unscoped tok
 with no project, as Keystone issues to a user with no role on a default project) acts in
 no project, so it may neither read nor create project resources. Identity's own routes take
 any valid token (``Token``), as Keystone's do.
+
+Identity down or restarting is a 503 (as keystonemiddleware answers when it cannot reach
+Keystone), never a 401 nor a 500: the token may be fine.
 """
 
 from __future__ import annotations
@@ -17,9 +20,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from clients.errors import Unauthorized
+from clients.errors import ClientError, Unauthorized, transient
 from clients.tokens import UNAUTHORIZED, AuthContext, TokenValidator, token_key
-from services.common.app import ApiError
+from services.common.app import ApiError, unavailable
 
 __all__ = [
     "Admin",
@@ -55,6 +58,10 @@ async def require_token(request: Request) -> AuthContext:
         return await validated(validator, request.headers.get("X-Auth-Token"))
     except Unauthorized as exc:
         raise ApiError(401, exc.message) from exc
+    except ClientError as exc:
+        if not transient(exc):
+            raise
+        raise unavailable(f"The token could not be validated: {exc}") from exc
 
 
 Token = Annotated[AuthContext, Depends(require_token)]

@@ -36,7 +36,7 @@ from db.models import (
     ServerGroupMember,
 )
 from db.session import SessionFactory
-from services.common.app import ApiError
+from services.common.app import ApiError, unavailable
 from services.common.app import router as common_router
 from services.common.db import DbSession
 from services.compute import microversions as mv
@@ -233,7 +233,7 @@ class ServerApi:
         try:
             found = NetworkClient(self.service.acting_as(ctx.caller.token)).list_networks()
         except ClientError as exc:
-            raise ApiError(503, f"The network service could not list networks: {exc}") from exc
+            raise unavailable(f"Could not list the project's networks: {exc}") from exc
         usable = [
             n
             for n in found
@@ -275,9 +275,7 @@ class ServerApi:
         except NotFound as exc:
             raise ApiError(400, f"Port id {port_id} could not be found.") from exc
         except ClientError as exc:
-            raise ApiError(
-                503, f"The network service could not show port {port_id}: {exc}"
-            ) from exc
+            raise unavailable(f"Could not show port {port_id}: {exc}") from exc
         owner = port.get("project_id") or port.get("tenant_id")
         if owner != ctx.caller.project_id and not ctx.is_admin:
             raise ApiError(

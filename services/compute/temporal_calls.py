@@ -1,5 +1,7 @@
 """The compute API's calls into Temporal: start a workflow and wait for it to accept (Nova's
-202), or run a short one (a console read). Failures become Nova's HTTP errors."""
+202), or run a short one (a console read). Failures become Nova's HTTP errors: a request
+error its 4xx; Temporal, or a service a step needs, staying unavailable a 503; anything
+else (a bug) a 500."""
 
 from __future__ import annotations
 
@@ -17,15 +19,16 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
     WorkflowUpdateHandle,
 )
-from temporalio.exceptions import ApplicationError, FailureError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 from temporalio.service import RPCError, RPCStatusCode
 
 from bootflow import task_queues
 from bootflow.config import Settings
-from bootflow.errors import HTTP_STATUS
+from bootflow.errors import HTTP_STATUS, ErrorType
 from bootflow.messages import CancelReason, ConsoleOutputInput
-from bootflow.temporal import connect
-from services.common.app import ApiError
+from bootflow.temporal import TemporalUnreachable, connect
+from clients.errors import ConnectionFailed, HttpError
+from services.common.app import ApiError, unavailable
 from workflows.console_output import ConsoleOutputWorkflow
 
 log = logging.getLogger(__name__)
@@ -35,6 +38,12 @@ OUTCOME_TIMEOUT = 10.0
 # os-getConsoleOutput: how long the API waits for the host, and what it strips (as Nova).
 CONSOLE_TIMEOUT = 45.0
 _CONSOLE_CONTROL_CHARS = re.compile("[\x00-\x08\x0b-\x1f]")
+# The failures a step retries because a service is down, restarting or overloaded (what
+# activities.errors.classify leaves retryable of clients' errors), by their type in Temporal.
+_OUTAGE_TYPES = frozenset({ConnectionFailed.__name__, HttpError.__name__})
+# What a workflow rejects a request with when an accepting step failed for no reason of the
+# request's (an outage among them).
+_STEP_FAILED = frozenset({ErrorType.BUILD_FAILED, ErrorType.DELETE_FAILED})
 
 
 class Rejected(ApiError):
@@ -53,6 +62,25 @@ def _rejected(exc: WorkflowUpdateFailedError) -> ApiError:
     # A type with no status is not the request's fault (a step failed past its retries):
     # Nova's 500, not a 400 telling the user to change the request.
     return Rejected(HTTP_STATUS.get(cause.type or "", 500), cause.message, cause.type)
+
+
+def _outage(failure: BaseException | None) -> str | None:
+    """What was unavailable, if a step in ``failure``'s cause chain ran out of retries
+    because a service stayed down (its message names the service); None otherwise."""
+    while isinstance(failure, FailureError):
+        if isinstance(failure, ActivityError):
+            step = failure.cause
+            if isinstance(step, ApplicationError) and step.type in _OUTAGE_TYPES:
+                return step.message
+            return None
+        failure = failure.cause
+    return None
+
+
+def _not_accepted(outage: str) -> ApiError:
+    return unavailable(
+        f"The request was not accepted, and nothing was done: {outage.rstrip('.')}. Retry later."
+    )
 
 
 def _application_cause(
@@ -74,9 +102,17 @@ class Workflows:
         self._lock = asyncio.Lock()
 
     async def client(self) -> Client:
+        """The client; 503 while Temporal cannot be reached (the next call tries again)."""
         async with self._lock:
             if self._client is None:
-                self._client = await connect(self.settings)
+                try:
+                    self._client = await connect(self.settings)
+                except TemporalUnreachable as exc:
+                    log.error("%s", exc)
+                    raise unavailable(
+                        "The compute service's workflow engine (Temporal) could not be "
+                        "reached; nothing was started. Retry later."
+                    ) from exc
             return self._client
 
     async def accept(
@@ -102,18 +138,44 @@ class Workflows:
                 self.settings.accept_timeout_seconds,
             )
         except WorkflowUpdateFailedError as exc:
-            raise _rejected(exc) from exc
+            raise await self._refusal(client, workflow_id, exc) from exc
         except (TimeoutError, RPCTimeoutOrCancelledError, RPCError) as exc:
             if isinstance(exc, RPCError):
                 log.error("Temporal refused a request for %s: %s", workflow_id, exc.message)
             if withdraw:
                 await self._withdraw(client, workflow_id, update_id)
                 return
+            if isinstance(exc, RPCError):
+                raise unavailable(
+                    "The compute service's workflow engine (Temporal) could not be reached "
+                    f"({exc.message}); the request may not have started. Retrying it is safe."
+                ) from exc
             raise ApiError(
                 503,
                 "The compute service did not confirm the request in time; it is queued and "
                 "will run. Retrying it is safe.",
             ) from exc
+
+    async def _refusal(
+        self, client: Client, workflow_id: str, exc: WorkflowUpdateFailedError
+    ) -> ApiError:
+        """The answer to a request the workflow did not accept: Nova's 4xx for a request
+        error; 503 if a step ran out of retries because a service stayed unavailable (read
+        from the workflow's failure: an update's failure carries no cause); else 500."""
+        refusal = _rejected(exc)
+        if not isinstance(refusal, Rejected) or refusal.error_type not in _STEP_FAILED:
+            return refusal
+        outage = _outage(exc.cause)
+        if outage is None:
+            try:
+                await asyncio.wait_for(
+                    client.get_workflow_handle(workflow_id).result(), OUTCOME_TIMEOUT
+                )
+            except WorkflowFailureError as failed:
+                outage = _outage(failed.cause)
+            except (TimeoutError, RPCTimeoutOrCancelledError, RPCError) as unknown:
+                log.warning("no outcome of %s to explain its refusal: %s", workflow_id, unknown)
+        return refusal if outage is None else _not_accepted(outage)
 
     async def _withdraw(self, client: Client, workflow_id: str, update_id: str) -> None:
         """Make sure a boot that did not answer in time creates nothing, then answer 503.
@@ -124,14 +186,13 @@ class Workflows:
         except RPCError as exc:
             if exc.status != RPCStatusCode.NOT_FOUND:
                 log.error("could not withdraw %s: %s", workflow_id, exc.message)
-                raise ApiError(
-                    503,
+                raise unavailable(
                     "The compute service could not be reached to confirm or withdraw the "
                     f"request ({exc.message}). It may still be carried out: look for "
                     f"{workflow_id.removeprefix('boot-')} in the server list before retrying.",
                 ) from exc
             # Not running: never started, or already over. Over and accepted: say so.
-            if await self._accepted(handle.get_update_handle(update_id)):
+            if await self._accepted(client, workflow_id, handle.get_update_handle(update_id)):
                 return
         raise ApiError(
             503,
@@ -140,12 +201,14 @@ class Workflows:
             "stalled); the request was withdrawn and nothing will be created. Retry later.",
         )
 
-    async def _accepted(self, update: WorkflowUpdateHandle[Any]) -> bool:
+    async def _accepted(
+        self, client: Client, workflow_id: str, update: WorkflowUpdateHandle[Any]
+    ) -> bool:
         """Whether the update had accepted; its rejection raised as Nova's 4xx."""
         try:
             await asyncio.wait_for(update.result(), OUTCOME_TIMEOUT)
         except WorkflowUpdateFailedError as exc:
-            raise _rejected(exc) from exc
+            raise await self._refusal(client, workflow_id, exc) from exc
         except (TimeoutError, RPCTimeoutOrCancelledError, RPCError):
             return False  # it never answered: the workflow ended without accepting
         return True
@@ -167,7 +230,12 @@ class Workflows:
             if cause is not None and cause.type in HTTP_STATUS:
                 raise ApiError(HTTP_STATUS[cause.type or ""], cause.message) from exc
             raise ApiError(409, f"The console of instance {server_id} is not available.") from exc
-        except (TimeoutError, RPCError) as exc:
+        except RPCError as exc:
+            raise unavailable(
+                "The compute service's workflow engine (Temporal) could not be reached for "
+                f"the console ({exc.message}). Retry later."
+            ) from exc
+        except TimeoutError as exc:
             raise ApiError(503, f"Host {host} did not answer for the console in time.") from exc
         # As Nova: control characters other than tab and newline are removed.
         return _CONSOLE_CONTROL_CHARS.sub("", result.output)

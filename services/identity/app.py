@@ -41,6 +41,7 @@ _TITLES = {
     409: "Conflict",
     413: "Request Entity Too Large",
     500: "Internal Server Error",
+    503: "Service Unavailable",
 }
 
 

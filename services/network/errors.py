@@ -21,6 +21,7 @@ _HTTP_TYPES = {
     409: "HTTPConflict",
     413: "HTTPRequestEntityTooLarge",
     500: "HTTPInternalServerError",
+    503: "HTTPServiceUnavailable",
 }
 
 

@@ -18,9 +18,9 @@ from typing import Any, Final
 
 from bootflow.config import Settings
 from bootflow.service_account import service_session
-from clients.errors import ConnectionFailed, HttpError, NotFound
+from clients.errors import ClientError, NotFound, transient
 from clients.session import Session
-from services.common.app import ApiError
+from services.common.app import ApiError, unavailable
 from services.volume import backend
 from services.volume.backend import GiB, ImageData
 from services.volume.errors import invalid_input
@@ -91,7 +91,8 @@ class ImageService:
     def usable_image(self, image_ref: str, project_id: str, size_gb: int) -> dict[str, Any]:
         """The image ``image_ref`` names, if ``project_id`` may use it for a ``size_gb`` volume.
 
-        Raises ApiError (400) otherwise, with Cinder's messages; 503 if Glance is unreachable.
+        Raises ApiError (400) otherwise, with Cinder's messages; 503 while Glance (or identity,
+        for the service's token) is unavailable.
         """
         # Nova sends image hrefs; Cinder keeps what follows the last slash.
         image_id = image_ref.rstrip("/").rsplit("/", 1)[-1]
@@ -114,12 +115,12 @@ class ImageService:
             body: dict[str, Any] = self.session.request("image", "GET", path).json()
         except NotFound:
             return None
-        except HttpError as exc:
-            if exc.status < 500:
-                return None
-            raise _unavailable(exc) from exc
-        except (ConnectionFailed, LookupError) as exc:
-            raise _unavailable(exc) from exc
+        except LookupError as exc:  # no image service in the catalog
+            raise unavailable(f"The image service could not be found: {exc}") from exc
+        except ClientError as exc:
+            if transient(exc):  # the image service, or identity for our token, is down
+                raise unavailable(str(exc)) from exc
+            return None
         return body
 
     @contextmanager
@@ -127,10 +128,6 @@ class ImageService:
         """The image's bytes as they arrive (``ClientError`` if the download fails)."""
         with self.session.stream("image", "GET", f"v2/images/{image_id}/file") as response:
             yield response.iter_bytes()
-
-
-def _unavailable(exc: Exception) -> ApiError:
-    return ApiError(503, f"The image service could not be reached: {exc}")
 
 
 def _check_fits(image: dict[str, Any], size_gb: int) -> None:

@@ -1,6 +1,6 @@
 """A cloud on loopback for service contract tests: identity bootstrapped with an admin, a
 service account and two ordinary projects, and whichever services a test asks for, each
-served over real HTTP from this process."""
+served over real HTTP from this process; any of them can be stopped for a while."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from fastapi import FastAPI
 from pydantic import SecretStr
 
 from bootflow.codec import new_key as new_codec_key
@@ -48,6 +49,28 @@ class LoopbackCloud:
     settings: Settings
     sessions: SessionFactory
     urls: dict[str, str] = field(default_factory=dict)
+    apps: dict[str, FastAPI] = field(default_factory=dict)
+    _servers: dict[str, ExitStack] = field(default_factory=dict)
+
+    def serve(self, name: str) -> None:
+        port = getattr(self.settings, SERVICES[name][1])
+        server = ExitStack()
+        self.urls[name] = server.enter_context(serving(self.apps[name], port))
+        self._servers[name] = server
+
+    @contextmanager
+    def stopped(self, name: str) -> Iterator[None]:
+        """Service ``name`` down for the block (its port closed, as a killed process's),
+        then serving again on the same port."""
+        self._servers.pop(name).close()
+        try:
+            yield
+        finally:
+            self.serve(name)
+
+    def close(self) -> None:
+        for server in self._servers.values():
+            server.close()
 
     def session(self, user: str = "demo") -> Session:
         project = {"admin": "admin", "bootflow": "service", "demo": "demo", "alt": "alt"}[user]
@@ -93,17 +116,21 @@ def bootstrap_identity(settings: Settings, sessions: SessionFactory) -> None:
 
 @contextmanager
 def loopback_cloud(
-    database_url: str, data_dir: Path, services: tuple[str, ...] = ("identity",)
+    database_url: str,
+    data_dir: Path,
+    services: tuple[str, ...] = ("identity",),
+    **settings_overrides: object,
 ) -> Iterator[LoopbackCloud]:
-    settings = cloud_settings(database_url, data_dir)
+    settings = cloud_settings(database_url, data_dir, **settings_overrides)
     engine = make_engine(settings.db_url)
     sessions = make_session_factory(engine)
     bootstrap_identity(settings, sessions)
     cloud = LoopbackCloud(settings, sessions)
-    with ExitStack() as stack:
+    try:
         for name in ("identity", *[s for s in services if s != "identity"]):
-            port = getattr(settings, SERVICES[name][1])
-            app = build_app(name, settings, sessions)
-            cloud.urls[name] = stack.enter_context(serving(app, port))
+            cloud.apps[name] = build_app(name, settings, sessions)
+            cloud.serve(name)
         yield cloud
-    engine.dispose()
+    finally:
+        cloud.close()
+        engine.dispose()

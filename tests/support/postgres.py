@@ -3,7 +3,8 @@
 initdb refuses to run as root, so as root the cluster belongs to the ``postgres`` user
 (its directory chowned to it); as anyone else it belongs to that user. The postmaster is
 this process's own child (not ``pg_ctl start``, which detaches it), so it dies with the
-test process even when that is SIGKILLed; its backends end when it does.
+test process even when that is SIGKILLed; its backends end when it does. A test can stop
+and start it again (``cluster_stopped``, ``restart_cluster``), as an operator's ``pg_ctl``.
 """
 
 from __future__ import annotations
@@ -41,6 +42,40 @@ def _pg_bin(name: str) -> str:
     for candidate in sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True):
         return str(candidate)
     raise RuntimeError(f"PostgreSQL's {name} is not installed (apt-get install postgresql)")
+
+
+class _Cluster:
+    """A postmaster this process started, and how to start it again on the same port."""
+
+    def __init__(self, argv: list[str], root: Path, url: str) -> None:
+        self.argv = argv
+        self.root = root
+        self.url = url
+        self.postmaster: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with open(self.root / "log", "ab") as log:
+            self.postmaster = lifetime.spawn(
+                self.argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.root, **_as_owner()
+            )
+        _await_ready(self.postmaster, self.url, self.root / "log")
+
+    def stop(self, signum: signal.Signals) -> None:
+        """SIGINT: a fast shutdown (what ``pg_ctl -m fast`` sends: sessions are ended, then
+        a checkpoint); SIGQUIT: an immediate one."""
+        if self.postmaster is None:
+            return
+        self.postmaster.send_signal(signum)
+        try:
+            self.postmaster.wait(30)
+        except subprocess.TimeoutExpired:
+            self.postmaster.kill()
+            self.postmaster.wait()
+        self.postmaster = None
+
+
+# The clusters this process runs, by their superuser URL.
+_clusters: dict[str, _Cluster] = {}
 
 
 @contextmanager
@@ -81,53 +116,33 @@ def throwaway_cluster() -> Iterator[str]:
             "-c", "max_connections=300",
         ]
         # fmt: on
-        url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
-        cluster = _Cluster(argv, root, url)
-        cluster.start()
-        _RUNNING[url] = cluster
+        cluster = _Cluster(argv, root, f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres")
+        _clusters[cluster.url] = cluster
         try:
-            yield url
+            cluster.start()
+            yield cluster.url
         finally:
-            del _RUNNING[url]
+            del _clusters[cluster.url]
+            # Immediate shutdown: a throwaway cluster needs no checkpoint.
             cluster.stop(signal.SIGQUIT)
 
 
-class _Cluster:
-    """A postmaster this process runs as its child, and can restart."""
-
-    def __init__(self, argv: list[str], root: Path, url: str) -> None:
-        self.argv, self.root, self.url = argv, root, url
-        self.postmaster: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with open(self.root / "log", "ab") as log:
-            self.postmaster = lifetime.spawn(
-                self.argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.root, **_as_owner()
-            )
-        _await_ready(self.postmaster, self.url, self.root / "log")
-
-    def stop(self, how: signal.Signals) -> None:
-        """SIGQUIT: immediate shutdown (a throwaway cluster needs no checkpoint); SIGINT: fast
-        shutdown (what ``pg_ctl -m fast`` sends: clients are disconnected, then it ends)."""
-        assert self.postmaster is not None
-        self.postmaster.send_signal(how)
-        try:
-            self.postmaster.wait(30)
-        except subprocess.TimeoutExpired:
-            self.postmaster.kill()
-            self.postmaster.wait()
-
-
-_RUNNING: dict[str, _Cluster] = {}
+@contextmanager
+def cluster_stopped(admin_url: str) -> Iterator[None]:
+    """The cluster of ``admin_url`` (one ``throwaway_cluster`` started) shut down as
+    ``pg_ctl stop -m fast`` does, for the block; started again, on the same port, after."""
+    cluster = _clusters[admin_url]
+    cluster.stop(signal.SIGINT)
+    try:
+        yield
+    finally:
+        cluster.start()
 
 
 def restart_cluster(admin_url: str) -> None:
-    """Restart the throwaway cluster ``admin_url`` names (a fast shutdown, then a start), as
-    a database server's restart looks to its clients: every connection is dropped. KeyError
-    when this process did not start that cluster."""
-    cluster = _RUNNING[admin_url]
-    cluster.stop(signal.SIGINT)
-    cluster.start()
+    """What ``pg_ctl restart -m fast`` does: every session is ended, the server comes back."""
+    with cluster_stopped(admin_url):
+        pass
 
 
 def _await_ready(postmaster: subprocess.Popen[bytes], url: str, log: Path) -> None:
