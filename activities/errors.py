@@ -1,9 +1,12 @@
 """How activities turn failures into retry decisions, in one place.
 
-Transient failures (connection refused or reset, HTTP 5xx and 429, libvirt timeouts)
-propagate as they are and Temporal retries them with backoff. Anything else a service
-refuses is the request's fault, so it becomes a non-retryable ApplicationError with a type
-a caller can read. ``classify`` is applied to every activity by activities.hooks.
+Transient failures are retried by Temporal with backoff: a service or the database down,
+restarting or overloaded (unreachable, HTTP 5xx and 429, a lost database connection)
+becomes a retryable ApplicationError of type ServiceUnavailable, so a step that runs out of
+retries says so (the compute API answers 503); libvirt timeouts propagate as they are.
+Anything else a service refuses is the request's fault, so it becomes a non-retryable
+ApplicationError with a type a caller can read. ``classify`` is applied to every activity by
+activities.hooks.
 """
 
 from __future__ import annotations
@@ -12,11 +15,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import libvirt
+from sqlalchemy.exc import DBAPIError
 from temporalio.exceptions import ApplicationError, CancelledError
 
 from bootflow.errors import ErrorType, request_error
 from bootflow.faults import NonRetryableFault
-from clients.errors import HttpError
+from clients.errors import HttpError, transient
+from db.session import connection_lost
 
 # libvirt errors worth another try: the hypervisor was busy or briefly unreachable. Not
 # VIR_ERR_INTERNAL_ERROR: QEMU reports a guest that cannot start that way ("process exited
@@ -53,11 +58,19 @@ def classify(exc: BaseException) -> BaseException:
         return exc
     if isinstance(exc, NonRetryableFault):
         return ApplicationError(str(exc), type="InjectedFault", non_retryable=True)
-    if isinstance(exc, HttpError) and not exc.transient:
+    if transient(exc) or (isinstance(exc, DBAPIError) and connection_lost(exc)):
+        return ApplicationError(_outage(exc), type=ErrorType.SERVICE_UNAVAILABLE)
+    if isinstance(exc, HttpError):
         return request_error(refusal_type(exc), exc.message)
     if isinstance(exc, libvirt.libvirtError) and not transient_libvirt(exc):
         return request_error(ErrorType.BUILD_ABORTED, f"libvirt: {exc}")
     return exc
+
+
+def _outage(exc: BaseException) -> str:
+    if isinstance(exc, DBAPIError):
+        return f"The database is unavailable: {exc.orig}"
+    return str(exc)  # the clients' messages name the service and what it answered
 
 
 def refusal_type(exc: HttpError) -> str:

@@ -32,6 +32,9 @@ class ErrorType:
     BUILD_ABORTED: Final = "BuildAbortException"
     MAX_RETRIES_EXCEEDED: Final = "MaxRetriesExceeded"
     IMAGE_VERIFICATION_FAILED: Final = "ImageVerificationFailed"
+    # A service the step needs (or the database) stayed down, restarting or overloaded
+    # through the step's retries: nothing is wrong with the request; retry it later.
+    SERVICE_UNAVAILABLE: Final = "ServiceUnavailable"
     # What a workflow fails with when a stage failed in a way no type above names.
     BUILD_FAILED: Final = "BuildFailed"
     DELETE_FAILED: Final = "DeleteFailed"
@@ -57,6 +60,7 @@ HTTP_STATUS: Final[dict[str, int]] = {
     ErrorType.QUOTA_EXCEEDED: 403,
     ErrorType.INSTANCE_NOT_FOUND: 404,
     ErrorType.INSTANCE_INVALID_STATE: 409,
+    ErrorType.SERVICE_UNAVAILABLE: 503,
 }
 
 

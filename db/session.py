@@ -8,6 +8,7 @@ every connection uses WAL and a busy timeout, and every transaction starts with
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -52,11 +53,14 @@ _SERVER_GOING_OR_COMING = frozenset({"57P01", "57P02", "57P03"})
 
 def connection_lost(exc: DBAPIError) -> bool:
     """Whether ``exc`` means the database server went away or is not answering yet (a lost
-    connection, or a new one refused), rather than a statement that failed: the same work
-    may succeed in a moment."""
+    connection, or a new one refused), or, on SQLite, another process held the write lock
+    past the busy timeout (one stalled mid-transaction), rather than a statement that
+    failed: the same work may succeed in a moment."""
     if exc.connection_invalidated:
         return True
     orig = exc.orig
+    if isinstance(orig, sqlite3.OperationalError):
+        return getattr(orig, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
     if not isinstance(orig, psycopg.OperationalError):
         return False
     # No SQLSTATE: the client's own failure to connect or to reach the server.

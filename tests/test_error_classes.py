@@ -5,14 +5,24 @@ act on that."""
 
 from __future__ import annotations
 
+import sqlite3
+
 import httpx
 import libvirt
 import pytest
+from sqlalchemy.exc import OperationalError
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 from activities.errors import classify, service_errors, transient_libvirt
-from bootflow.errors import KNOWN_TYPES, STEP_RETRY, UNDO_RETRY, ErrorType, request_error
+from bootflow.errors import (
+    HTTP_STATUS,
+    KNOWN_TYPES,
+    STEP_RETRY,
+    UNDO_RETRY,
+    ErrorType,
+    request_error,
+)
 from bootflow.faults import InjectedFault, NonRetryableFault
 from clients.errors import (
     BadRequest,
@@ -42,20 +52,47 @@ def non_retryable(exc: BaseException) -> ApplicationError:
 @pytest.mark.parametrize(
     "exc",
     [
-        HttpError(500, "internal error"),
-        HttpError(502, "bad gateway"),
-        HttpError(503, "service unavailable"),
-        HttpError(504, "gateway timeout"),
-        HttpError(429, "too many requests"),
-        ConnectionFailed("connection refused"),
+        HttpError(500, "The network service answered 500: internal error"),
+        HttpError(502, "The network service answered 502: bad gateway"),
+        HttpError(503, "The image service answered 503: service unavailable"),
+        HttpError(504, "The volume service answered 504: gateway timeout"),
+        HttpError(429, "The network service answered 429: too many requests"),
+        ConnectionFailed("The network service could not be reached: connection refused"),
+    ],
+    ids=lambda e: f"{type(e).__name__}-{getattr(e, 'status', '')}",
+)
+def test_a_service_down_is_retried_and_says_so_when_retries_run_out(exc: BaseException) -> None:
+    """Retryable, with a type the compute API answers 503 for once the retries run out."""
+    classified = classify(exc)
+    assert isinstance(classified, ApplicationError) and not classified.non_retryable
+    assert classified.type == ErrorType.SERVICE_UNAVAILABLE
+    assert classified.message == str(exc)
+    assert HTTP_STATUS[classified.type] == 503
+
+
+def test_a_lost_database_connection_is_a_service_unavailable_too() -> None:
+    locked = OperationalError("BEGIN IMMEDIATE", {}, sqlite3.OperationalError("database is locked"))
+    locked.orig.sqlite_errorcode = sqlite3.SQLITE_BUSY  # type: ignore[union-attr]
+    classified = classify(locked)
+    assert isinstance(classified, ApplicationError) and not classified.non_retryable
+    assert classified.type == ErrorType.SERVICE_UNAVAILABLE
+    assert classified.message == "The database is unavailable: database is locked"
+    # Any other database error is a bug: raised as it is (retried, then a 500).
+    broken = OperationalError("SELECT", {}, sqlite3.OperationalError("no such table: x"))
+    assert classify(broken) is broken
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
         httpx.ConnectError("[Errno 111] Connection refused"),
         httpx.ReadTimeout("timed out"),
         ConnectionRefusedError(111, "Connection refused"),
         InjectedFault("injected: lost the answer"),
     ],
-    ids=lambda e: f"{type(e).__name__}-{getattr(e, 'status', '')}",
+    ids=lambda e: type(e).__name__,
 )
-def test_transient_errors_stay_retryable(exc: BaseException) -> None:
+def test_other_transient_errors_stay_retryable(exc: BaseException) -> None:
     assert classify(exc) is exc  # raised as is: Temporal retries it with backoff
 
 
@@ -151,7 +188,8 @@ def test_service_errors_names_what_was_being_done_and_keeps_transient_ones() -> 
     assert refused.value.message == "Could not attach volume v-1: No volume v-1"
     with pytest.raises(HttpError) as transient, service_errors("attach volume v-1"):
         raise HttpError(503, "try later")
-    assert classify(transient.value) is transient.value
+    classified = classify(transient.value)
+    assert isinstance(classified, ApplicationError) and not classified.non_retryable
 
 
 @pytest.mark.parametrize("policy", [STEP_RETRY, UNDO_RETRY], ids=["step", "undo"])

@@ -8,6 +8,7 @@ port closed, or the PostgreSQL server shut down).
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ import httpx
 import pytest
 
 from clients.session import Credentials, password_auth_body
+from db import session as session_module
 from db.migrate import upgrade
 from services.common.app import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS
 from tests.support.cloud import PASSWORDS, LoopbackCloud, loopback_cloud
@@ -188,3 +190,28 @@ def test_postgresql_restarting_is_a_503_and_a_restart_goes_unnoticed(
             assert_unavailable(service, down, DATABASE_UNAVAILABLE)
         assert_unavailable("identity", issue_token(), DATABASE_UNAVAILABLE)
     assert answers() == every_one_answers
+
+
+def test_a_sqlite_write_lock_held_past_the_busy_timeout_is_a_503(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process stopped mid-transaction (SIGSTOP) holds SQLite's write lock: each
+    request waits the busy timeout, then hears the database is busy, not a 500."""
+    monkeypatch.setattr(session_module, "SQLITE_BUSY_TIMEOUT_MS", 500)
+    url = f"sqlite:///{tmp_path / 'bootflow.db'}"
+    upgrade(url)
+    with loopback_cloud(url, tmp_path, services=("identity", "network")) as cloud:
+        demo = cloud.session("demo")
+        reads = _reads(cloud, demo.token_info().project_id)
+        # Validated now, so the request below waits for the network service's database only.
+        assert httpx.get(reads["network"], headers={"X-Auth-Token": demo.token}).is_success
+        stalled = sqlite3.connect(tmp_path / "bootflow.db", isolation_level=None)
+        stalled.execute("BEGIN IMMEDIATE")
+        try:
+            answer = httpx.get(reads["network"], headers={"X-Auth-Token": demo.token})
+            assert_unavailable("network", answer, "The database is unavailable")
+        finally:
+            stalled.execute("ROLLBACK")
+            stalled.close()
+        answer = httpx.get(reads["network"], headers={"X-Auth-Token": demo.token})
+        assert answer.status_code == 200, answer.text

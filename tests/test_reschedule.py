@@ -21,8 +21,9 @@ from clients.errors import Conflict, HttpError, NotFound, Unauthorized
 from workflows.boot_instance import HOST_STEPS
 from workflows.calls import host_failure
 
-# Every bootflow error type a step can fail with, except the one that names a host failure.
-REQUEST_ERRORS = sorted(KNOWN_TYPES - {ErrorType.BUILD_ABORTED})
+# Every bootflow error type a step can fail with for good, except the one that names a host
+# failure (ServiceUnavailable is retried; its retries running out is the host's failure).
+REQUEST_ERRORS = sorted(KNOWN_TYPES - {ErrorType.BUILD_ABORTED, ErrorType.SERVICE_UNAVAILABLE})
 
 
 def _failed(step: str, cause: BaseException, retry_state: RetryState) -> ActivityError:

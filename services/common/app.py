@@ -74,7 +74,7 @@ def unavailable(message: str) -> ApiError:
     return ApiError(503, message, retry_after=RETRY_AFTER_SECONDS)
 
 
-DATABASE_UNAVAILABLE = "The database is unavailable (restarting or unreachable); retry later."
+DATABASE_UNAVAILABLE = "The database is unavailable (restarting, unreachable or busy); retry later."
 
 
 # (status, message, kind) -> JSON body in the service's own error shape.

@@ -19,7 +19,7 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
     WorkflowUpdateHandle,
 )
-from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.exceptions import ApplicationError, FailureError
 from temporalio.service import RPCError, RPCStatusCode
 
 from bootflow import task_queues
@@ -27,7 +27,6 @@ from bootflow.config import Settings
 from bootflow.errors import HTTP_STATUS, ErrorType
 from bootflow.messages import CancelReason, ConsoleOutputInput
 from bootflow.temporal import TemporalUnreachable, connect
-from clients.errors import ConnectionFailed, HttpError
 from services.common.app import ApiError, unavailable
 from workflows.console_output import ConsoleOutputWorkflow
 
@@ -38,17 +37,12 @@ OUTCOME_TIMEOUT = 10.0
 # os-getConsoleOutput: how long the API waits for the host, and what it strips (as Nova).
 CONSOLE_TIMEOUT = 45.0
 _CONSOLE_CONTROL_CHARS = re.compile("[\x00-\x08\x0b-\x1f]")
-# The failures a step retries because a service is down, restarting or overloaded (what
-# activities.errors.classify leaves retryable of clients' errors), by their type in Temporal.
-_OUTAGE_TYPES = frozenset({ConnectionFailed.__name__, HttpError.__name__})
-# What a workflow rejects a request with when an accepting step failed for no reason of the
-# request's (an outage among them).
-_STEP_FAILED = frozenset({ErrorType.BUILD_FAILED, ErrorType.DELETE_FAILED})
 
 
 class Rejected(ApiError):
     """The workflow refused the request (validation, quota...): Nova's 4xx, with its type;
-    500 when an accepting step failed for no reason of the request's."""
+    503 when a service it needed stayed unavailable; 500 when an accepting step failed for
+    no reason of the request's."""
 
     def __init__(self, status: int, message: str, error_type: str | None) -> None:
         super().__init__(status, message)
@@ -59,28 +53,14 @@ def _rejected(exc: WorkflowUpdateFailedError) -> ApiError:
     cause = _application_cause(exc)
     if cause is None:
         return ApiError(500, "The request failed before it was accepted.")
+    if cause.type == ErrorType.SERVICE_UNAVAILABLE:
+        return unavailable(
+            "The request was not accepted, and nothing was done: "
+            f"{cause.message.rstrip('.')}. Retry later."
+        )
     # A type with no status is not the request's fault (a step failed past its retries):
     # Nova's 500, not a 400 telling the user to change the request.
     return Rejected(HTTP_STATUS.get(cause.type or "", 500), cause.message, cause.type)
-
-
-def _outage(failure: BaseException | None) -> str | None:
-    """What was unavailable, if a step in ``failure``'s cause chain ran out of retries
-    because a service stayed down (its message names the service); None otherwise."""
-    while isinstance(failure, FailureError):
-        if isinstance(failure, ActivityError):
-            step = failure.cause
-            if isinstance(step, ApplicationError) and step.type in _OUTAGE_TYPES:
-                return step.message
-            return None
-        failure = failure.cause
-    return None
-
-
-def _not_accepted(outage: str) -> ApiError:
-    return unavailable(
-        f"The request was not accepted, and nothing was done: {outage.rstrip('.')}. Retry later."
-    )
 
 
 def _application_cause(
@@ -138,7 +118,7 @@ class Workflows:
                 self.settings.accept_timeout_seconds,
             )
         except WorkflowUpdateFailedError as exc:
-            raise await self._refusal(client, workflow_id, exc) from exc
+            raise _rejected(exc) from exc
         except (TimeoutError, RPCTimeoutOrCancelledError, RPCError) as exc:
             if isinstance(exc, RPCError):
                 log.error("Temporal refused a request for %s: %s", workflow_id, exc.message)
@@ -156,27 +136,6 @@ class Workflows:
                 "will run. Retrying it is safe.",
             ) from exc
 
-    async def _refusal(
-        self, client: Client, workflow_id: str, exc: WorkflowUpdateFailedError
-    ) -> ApiError:
-        """The answer to a request the workflow did not accept: Nova's 4xx for a request
-        error; 503 if a step ran out of retries because a service stayed unavailable (read
-        from the workflow's failure: an update's failure carries no cause); else 500."""
-        refusal = _rejected(exc)
-        if not isinstance(refusal, Rejected) or refusal.error_type not in _STEP_FAILED:
-            return refusal
-        outage = _outage(exc.cause)
-        if outage is None:
-            try:
-                await asyncio.wait_for(
-                    client.get_workflow_handle(workflow_id).result(), OUTCOME_TIMEOUT
-                )
-            except WorkflowFailureError as failed:
-                outage = _outage(failed.cause)
-            except (TimeoutError, RPCTimeoutOrCancelledError, RPCError) as unknown:
-                log.warning("no outcome of %s to explain its refusal: %s", workflow_id, unknown)
-        return refusal if outage is None else _not_accepted(outage)
-
     async def _withdraw(self, client: Client, workflow_id: str, update_id: str) -> None:
         """Make sure a boot that did not answer in time creates nothing, then answer 503.
         Returns instead if the boot had ended accepted meanwhile (the caller's 202)."""
@@ -192,7 +151,7 @@ class Workflows:
                     f"{workflow_id.removeprefix('boot-')} in the server list before retrying.",
                 ) from exc
             # Not running: never started, or already over. Over and accepted: say so.
-            if await self._accepted(client, workflow_id, handle.get_update_handle(update_id)):
+            if await self._accepted(handle.get_update_handle(update_id)):
                 return
         raise ApiError(
             503,
@@ -201,14 +160,12 @@ class Workflows:
             "stalled); the request was withdrawn and nothing will be created. Retry later.",
         )
 
-    async def _accepted(
-        self, client: Client, workflow_id: str, update: WorkflowUpdateHandle[Any]
-    ) -> bool:
+    async def _accepted(self, update: WorkflowUpdateHandle[Any]) -> bool:
         """Whether the update had accepted; its rejection raised as Nova's 4xx."""
         try:
             await asyncio.wait_for(update.result(), OUTCOME_TIMEOUT)
         except WorkflowUpdateFailedError as exc:
-            raise await self._refusal(client, workflow_id, exc) from exc
+            raise _rejected(exc) from exc
         except (TimeoutError, RPCTimeoutOrCancelledError, RPCError):
             return False  # it never answered: the workflow ended without accepting
         return True
