@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from sqlalchemy import bindparam, select, update
 
@@ -45,12 +46,27 @@ def instance_name(sessions: SessionFactory, instance_uuid: str) -> str | None:
         return session.scalar(select(Instance.name).where(Instance.uuid == instance_uuid))
 
 
-def not_placed_on(
+@dataclass(frozen=True)
+class Placement:
+    """What a host may hold of an instance."""
+
+    # Its guest and ports: it exists, is not deleted, is placed on the host, did not fail
+    # (a failed build was undone; what is left of it is a leak).
+    here: bool
+    # An active instance's ports are those it records (their MACs): any other port of it is
+    # a leak. None while it builds: every port it has may be one being made.
+    macs: frozenset[str] | None
+    # The user's own ports it was booted on: unbound when released, never deleted.
+    preserved: frozenset[str]
+
+
+ABSENT = Placement(here=False, macs=None, preserved=frozenset())
+
+
+def placements(
     sessions: SessionFactory, instance_uuids: Iterable[str], host: str
-) -> dict[str, set[str]]:
-    """Of ``instance_uuids``, those ``host`` should hold nothing of: gone, deleted, placed on
-    another host, or failed (a failed build was undone; what is left of it is a leak). Each
-    with the user's own ports it was booted on, to unbind rather than delete."""
+) -> dict[str, Placement]:
+    """What ``host`` may hold of each of ``instance_uuids`` (ABSENT for one with no record)."""
     wanted = set(instance_uuids)
     with sessions.begin() as session:
         rows = session.execute(
@@ -59,15 +75,24 @@ def not_placed_on(
                 Instance.deleted,
                 Instance.host,
                 Instance.vm_state,
+                Instance.addresses,
                 Instance.preserved_ports,
             ).where(Instance.uuid.in_(wanted))
         ).all()
-    out: dict[str, set[str]] = {uuid: set() for uuid in wanted}
-    for uuid, deleted, placed, vm_state, preserved in rows:
-        if not deleted and placed == host and vm_state != VmState.ERROR:
-            del out[uuid]
-        else:
-            out[uuid] = set(preserved or [])
+    out = dict.fromkeys(wanted, ABSENT)
+    for uuid, deleted, placed, vm_state, addresses, preserved in rows:
+        macs = None
+        if vm_state == VmState.ACTIVE:
+            macs = frozenset(
+                str(ip.get("OS-EXT-IPS-MAC:mac_addr"))
+                for ips in (addresses or {}).values()
+                for ip in ips
+            )
+        out[uuid] = Placement(
+            here=not deleted and placed == host and vm_state != VmState.ERROR,
+            macs=macs,
+            preserved=frozenset(preserved or []),
+        )
     return out
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 
@@ -104,8 +105,9 @@ def test_reaps_the_ports_of_instances_that_should_have_none_here(
     database_url: str, tmp_path: Path
 ) -> None:
     """What a stalled worker's allocate_port made after its boot moved on (or after the
-    server was deleted) is deleted; a user's own port is unbound and kept; ports of servers
-    placed here, building or active, and ports on other hosts are left alone."""
+    server was deleted), or beside the port an active server records (a second attempt ran
+    while the first was stalled), is deleted; a user's own port is unbound and kept; the
+    ports of servers placed here, building or active, and ports on other hosts are kept."""
     with loopback_cloud(database_url, tmp_path, services=("identity", "network")) as cloud:
         session = cloud.session("bootflow")
         network = NetworkClient(session)
@@ -114,15 +116,28 @@ def test_reaps_the_ports_of_instances_that_should_have_none_here(
         active, building, moved, gone, failed, missing, elsewhere = (
             str(uuid.uuid4()) for _ in range(7)
         )
+
+        def port(device: str, host: str) -> dict[str, Any]:
+            return network.create_port(
+                net["id"], device_id=device, device_owner=DEVICE_OWNER, host=host, project_id="p"
+            )
+
+        recorded, extra = port(active, "node1"), port(active, "node1")
         users_port = network.create_port(
             net["id"], device_id="", device_owner="", host="", project_id="p"
         )
         with cloud.sessions.begin() as s:
+            active_instance = _instance(active, "node1")
+            active_instance.addresses = {
+                "private": [
+                    {"addr": "10.0.0.9", "OS-EXT-IPS-MAC:mac_addr": recorded["mac_address"]}
+                ]
+            }
             gone_instance = _instance(gone, None, deleted=True)
             gone_instance.preserved_ports = [users_port["id"]]
             s.add_all(
                 [
-                    _instance(active, "node1"),
+                    active_instance,
                     _instance(building, "node1", vm_state="building"),
                     _instance(moved, "node2"),
                     gone_instance,
@@ -130,15 +145,8 @@ def test_reaps_the_ports_of_instances_that_should_have_none_here(
                     _instance(elsewhere, "node2"),
                 ]
             )
-
-        def port(device: str, host: str) -> str:
-            made = network.create_port(
-                net["id"], device_id=device, device_owner=DEVICE_OWNER, host=host, project_id="p"
-            )
-            return str(made["id"])
-
-        kept = {port(active, "node1"), port(building, "node1"), port(elsewhere, "node2")}
-        reaped = {port(uid, "node1") for uid in (moved, gone, failed, missing)}
+        kept = {recorded["id"], port(building, "node1")["id"], port(elsewhere, "node2")["id"]}
+        reaped = {extra["id"]} | {port(u, "node1")["id"] for u in (moved, gone, failed, missing)}
         network.update_port(
             users_port["id"], device_id=gone, device_owner=DEVICE_OWNER, host="node1"
         )

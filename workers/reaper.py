@@ -1,6 +1,7 @@
 """What a compute host reaps: the guests, instance dirs and ports it holds for instances
-that should have none there (deleted, placed on another host, or failed), as Nova's
-running_deleted_instance_action=reap does for guests.
+that should have none there (deleted, placed on another host, or failed), and the ports an
+active instance does not record, as Nova's running_deleted_instance_action=reap does for
+guests.
 
 Undo steps remove what a boot made, but a step can also finish *after* its boot moved on:
 a worker stalled past the step's heartbeat timeout and then resumed completes the call it
@@ -17,7 +18,7 @@ from activities.ports import DEVICE_OWNER
 from clients.errors import NotFound
 from clients.network import NetworkClient
 from compute.driver import LibvirtDriver
-from db.instances import not_placed_on, resolve_leftovers
+from db.instances import placements, resolve_leftovers
 from db.session import SessionFactory
 
 log = logging.getLogger("bootflow.reaper")
@@ -32,8 +33,9 @@ def reap_guests(sessions: SessionFactory, driver: LibvirtDriver) -> int:
     instances = driver.host_dir / "instances"
     if instances.is_dir():
         found |= {d.name for d in instances.iterdir() if d.is_dir()}
-    orphans = not_placed_on(sessions, found, driver.host)
-    for instance_uuid in sorted(orphans):
+    held = placements(sessions, found, driver.host)
+    orphans = sorted(uuid for uuid, placement in held.items() if not placement.here)
+    for instance_uuid in orphans:
         driver.destroy(instance_uuid)
         resolve_leftovers(sessions, instance_uuid, driver.host)
         log.warning("reaped %s on %s: it does not belong here", instance_uuid, driver.host)
@@ -41,17 +43,21 @@ def reap_guests(sessions: SessionFactory, driver: LibvirtDriver) -> int:
 
 
 def reap_ports(sessions: SessionFactory, network: NetworkClient, host: str) -> int:
-    """Release the instance ports bound to this host whose instance should have none here:
-    bootflow's are deleted, a user's own port is unbound and kept. How many it released."""
+    """Release the instance ports bound to this host that their instance should not have
+    here: all of them if it should have none here, else those an active instance does not
+    record (a second port a late attempt made). bootflow's are deleted, a user's own port
+    is unbound and kept. How many it released."""
     ports = network.list_ports({"binding:host_id": host, "device_owner": DEVICE_OWNER})
-    orphans = not_placed_on(sessions, {p["device_id"] for p in ports if p["device_id"]}, host)
+    held = placements(sessions, {p["device_id"] for p in ports if p["device_id"]}, host)
     released = 0
     for port in ports:
-        preserved = orphans.get(port["device_id"])
-        if preserved is None:
+        placement = held.get(port["device_id"])
+        if placement is None or (
+            placement.here and (placement.macs is None or port["mac_address"] in placement.macs)
+        ):
             continue
         try:
-            if port["id"] in preserved:
+            if port["id"] in placement.preserved:
                 network.update_port(port["id"], device_id="", device_owner="", host=None)
             else:
                 network.delete_port(port["id"])
