@@ -14,6 +14,7 @@ RUN apt-get update \
 RUN python -m venv /opt/bootflow
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY core/ core/
 COPY bootflow/ bootflow/
 COPY workflows/ workflows/
 COPY activities/ activities/

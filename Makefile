@@ -43,15 +43,17 @@ demo: install guest
 test: install guest
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy workflows activities bootflow workers services clients compute scheduler db
+	$(BIN)/mypy core workflows activities bootflow workers services clients compute scheduler db
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: install
-	$(BIN)/mypy workflows activities bootflow workers services clients compute scheduler db
+	$(BIN)/mypy core workflows activities bootflow workers services clients compute scheduler db
 
 # Benchmarks run on demand, never in `make test`; results go to bench/results/*.json.
 # `make bench` is the boot benchmark (bootflow against the engine's floor); the others

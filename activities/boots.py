@@ -10,8 +10,8 @@ from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from bootflow import activity_defs as act
-from bootflow.messages import InstanceRef
+from core import activity_defs as act
+from core.messages import InstanceRef
 
 POLL_SECONDS = 0.5
 

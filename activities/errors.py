@@ -18,9 +18,9 @@ import libvirt
 from sqlalchemy.exc import DBAPIError
 from temporalio.exceptions import ApplicationError, CancelledError
 
-from bootflow.errors import ErrorType, request_error
-from bootflow.faults import NonRetryableFault
 from clients.errors import HttpError, transient
+from core.errors import ErrorType, request_error
+from core.faults import NonRetryableFault
 from db.session import connection_lost
 
 # libvirt errors worth another try: the hypervisor was busy or briefly unreachable. Not

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from bootflow.messages import InstanceRef
+from core import activity_defs as act
+from core.messages import InstanceRef
 
-NOOP = "bench_noop"
 
-
-@activity.defn(name=NOOP)
+@activity.defn(name=act.BENCH_NOOP.name)
 def noop(request: InstanceRef) -> bool:
     """Nothing, as fast as an activity can be. Safe to repeat."""
     return bool(request.instance_uuid)

@@ -29,8 +29,8 @@ from temporalio.worker import (
 )
 
 from activities.errors import classify
-from bootflow import activity_defs as act
-from bootflow.faults import FaultPlan
+from core import activity_defs as act
+from core.faults import FaultPlan
 from db import actions
 from db.base import utcnow
 from db.instances import instance_name

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from bootflow import activity_defs as act
-from bootflow.errors import ErrorType, request_error
-from bootflow.messages import AuthenticateInput, RequestContext
 from clients.errors import Unauthorized
 from clients.tokens import TokenValidator
+from core import activity_defs as act
+from core.errors import ErrorType, request_error
+from core.messages import AuthenticateInput, RequestContext
 
 
 class IdentityActivities:

@@ -16,12 +16,12 @@ from typing import Any
 from temporalio import activity
 
 from activities.errors import service_errors
-from bootflow import activity_defs as act
-from bootflow.errors import ErrorType, request_error
-from bootflow.messages import CachedImage, FetchImageInput, ImageSpec
-from bootflow.states import TaskState
 from clients.image import ImageClient
 from compute.image_cache import Download, ImageCache, ImageVerificationError
+from core import activity_defs as act
+from core.errors import ErrorType, request_error
+from core.messages import CachedImage, FetchImageInput, ImageSpec
+from core.states import TaskState
 from db.instances import set_task_state
 from db.session import SessionFactory
 

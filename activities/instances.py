@@ -6,9 +6,9 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 from temporalio import activity
 
-from bootflow import activity_defs as act
-from bootflow.errors import ErrorType, request_error
-from bootflow.messages import (
+from core import activity_defs as act
+from core.errors import ErrorType, request_error
+from core.messages import (
     BeginDeleteInput,
     CreateInstanceInput,
     InstanceForDelete,
@@ -19,11 +19,11 @@ from bootflow.messages import (
     RecordLeftoversInput,
     VolumeRef,
 )
-from bootflow.states import TaskState, VmState
+from core.states import TaskState, VmState
 from db import actions
 from db.base import utcnow
 from db.instances import record_of
-from db.models import (
+from db.models.compute import (
     BlockDeviceMapping,
     ComputeNode,
     Instance,

@@ -9,14 +9,14 @@ from sqlalchemy import select
 from temporalio import activity
 
 from activities.errors import service_errors
-from bootflow import activity_defs as act
-from bootflow.errors import ErrorType, request_error
-from bootflow.messages import AllocatePortInput, FixedIp, InstanceRef, PortSpec
-from bootflow.states import TaskState
 from clients.errors import NotFound
 from clients.network import NetworkClient
+from core import activity_defs as act
+from core.errors import ErrorType, request_error
+from core.messages import AllocatePortInput, FixedIp, InstanceRef, PortSpec
+from core.states import TaskState
 from db.instances import set_task_state
-from db.models import Instance
+from db.models.compute import Instance
 from db.session import SessionFactory
 
 DEVICE_OWNER = "compute:nova"

@@ -7,10 +7,14 @@ from collections.abc import Callable
 from sqlalchemy import select
 from temporalio import activity
 
-from bootflow import activity_defs as act
-from bootflow.config import Settings
-from bootflow.errors import ErrorType, request_error
-from bootflow.messages import (
+from clients.errors import NotFound
+from clients.image import ImageClient
+from clients.network import NetworkClient
+from clients.session import Session
+from core import activity_defs as act
+from core.config import Settings
+from core.errors import ErrorType, request_error
+from core.messages import (
     FlavorSpec,
     ImageSpec,
     InstanceRef,
@@ -18,13 +22,9 @@ from bootflow.messages import (
     ValidatedRequest,
     ValidateInput,
 )
-from bootflow.validation import is_uuid, server_name_problem
-from clients.errors import NotFound
-from clients.image import ImageClient
-from clients.network import NetworkClient
-from clients.session import Session
+from core.validation import is_uuid, server_name_problem
 from db import quotas
-from db.models import Flavor
+from db.models.compute import Flavor
 from db.session import SessionFactory
 
 GIB = 1 << 30

@@ -9,10 +9,10 @@ from datetime import timedelta
 from sqlalchemy import update
 from temporalio import activity
 
-from bootflow import activity_defs as act
-from bootflow.config import Settings
-from bootflow.errors import ErrorType, request_error
-from bootflow.messages import (
+from core import activity_defs as act
+from core.config import Settings
+from core.errors import ErrorType, request_error
+from core.messages import (
     ClaimAlternateInput,
     FlavorSpec,
     InstanceRef,
@@ -20,10 +20,10 @@ from bootflow.messages import (
     RescheduleInput,
     ScheduleInput,
 )
-from bootflow.states import TaskState, VmState
+from core.states import TaskState, VmState
 from db import actions
 from db.base import utcnow
-from db.models import Claim, ComputeNode, Instance
+from db.models.compute import Claim, ComputeNode, Instance
 from db.session import SessionFactory
 from scheduler import claims
 from scheduler.host_state import RequestSpec

@@ -18,10 +18,14 @@ from temporalio import activity
 
 from activities.errors import service_errors, transient_libvirt
 from activities.images import BootFiles
-from bootflow import activity_defs as act
-from bootflow.errors import ErrorType, request_error
-from bootflow.faults import FaultPlan
-from bootflow.messages import (
+from clients.network import NetworkClient
+from compute import config_drive
+from compute.domain_xml import DiskSpec, DomainSpec, NicSpec, domain_name
+from compute.driver import GuestBootError, LibvirtDriver
+from core import activity_defs as act
+from core.errors import ErrorType, request_error
+from core.faults import FaultPlan
+from core.messages import (
     ConsoleOutput,
     ConsoleOutputInput,
     DomainInfo,
@@ -32,10 +36,6 @@ from bootflow.messages import (
     SpawnInput,
     SpawnResult,
 )
-from clients.network import NetworkClient
-from compute import config_drive
-from compute.domain_xml import DiskSpec, DomainSpec, NicSpec, domain_name
-from compute.driver import GuestBootError, LibvirtDriver
 from db.session import SessionFactory
 
 # The config drive's device: after the root disk (vda) and any volumes (vdb, ...).

@@ -13,19 +13,19 @@ from sqlalchemy import delete, select
 from temporalio import activity
 
 from activities.errors import service_errors
-from bootflow import activity_defs as act
-from bootflow.messages import (
+from clients.errors import NotFound
+from clients.volume import VolumeClient, legacy_connection_info
+from core import activity_defs as act
+from core.messages import (
     AttachmentSpec,
     AttachVolumeInput,
     CreateVolumeInput,
     InstanceRef,
     VolumeSpec,
 )
-from bootflow.states import TaskState
-from clients.errors import NotFound
-from clients.volume import VolumeClient, legacy_connection_info
+from core.states import TaskState
 from db.instances import set_task_state
-from db.models import BlockDeviceMapping, Instance
+from db.models.compute import BlockDeviceMapping, Instance
 from db.session import SessionFactory
 
 VOLUME_READY_TIMEOUT = 120.0

@@ -50,12 +50,12 @@ from typing import Any
 from temporalio.client import Client, WorkflowHandle
 
 from bench import server_profile
-from bootflow import task_queues
 from bootflow.stack import Stack
-from bootflow.temporal import connect
 from clients.compute import ComputeClient
 from clients.image import ImageClient
 from clients.network import NetworkClient
+from core import task_queues
+from core.temporal import connect
 from tests.support.stack import RunningStack, running_stack, stack_settings
 from workflows.floor import PATTERN, FloorBoot
 
@@ -277,7 +277,7 @@ def stage_costs(stack: RunningStack, instance_uuids: list[str]) -> dict[str, flo
     what remains of the workflow's time: scheduling, dispatch and the workflow's own tasks."""
     from sqlalchemy import select
 
-    from db.models import InstanceAction, InstanceActionEvent
+    from db.models.compute import InstanceAction, InstanceActionEvent
 
     with stack.sessions.begin() as s:
         rows = s.execute(

@@ -33,9 +33,9 @@ from pathlib import Path
 
 import httpx
 
-from bootflow.config import CONFIG_FILE, SECRETS_FILE, Settings, write_json_private
 from clients.image import ImageClient
 from clients.session import Credentials, Session
+from core.config import CONFIG_FILE, SECRETS_FILE, Settings, write_json_private
 from db.migrate import upgrade
 from db.session import make_engine, make_session_factory
 from services.identity.bootstrap import EndpointSeed, UserSeed, bootstrap
@@ -49,7 +49,7 @@ MAX_GROWTH_SHARE = 0.10
 
 _SERVE = (
     "import sys\n"
-    "from bootflow.config import load_settings\n"
+    "from core.config import load_settings\n"
     "from services.runner import serve\n"
     "serve(sys.argv[1], load_settings())\n"
 )

@@ -37,13 +37,13 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bootflow.config import Settings
 from bootflow.seed import IMAGE_NAME, NETWORK_NAME, read_openrc
 from bootflow.stack import QEMU_URI, Stack, libvirt_unreachable
 from clients.compute import ComputeClient
 from clients.image import ImageClient
 from clients.network import NetworkClient
 from clients.session import Credentials, Session
+from core.config import Settings
 
 RESULTS_DIR = Path(__file__).parent / "results"
 MARKER = "bootflow-guest"

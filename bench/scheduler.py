@@ -30,7 +30,7 @@ from sqlalchemy import delete, insert, select
 
 from db.base import utcnow
 from db.migrate import upgrade
-from db.models import Claim, ComputeNode
+from db.models.compute import Claim, ComputeNode
 from db.session import SessionFactory, make_engine, make_session_factory
 from scheduler import claims
 from scheduler.filters import build_filters, run_filters

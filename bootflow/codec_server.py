@@ -30,12 +30,12 @@ from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from temporalio.api.common.v1 import Payload, Payloads
 
-from bootflow.config import Settings
-from bootflow.service_account import service_session
-from bootflow.temporal import data_converter
 from clients.errors import ClientError, Unauthorized
+from clients.service_account import service_session
 from clients.session import Credentials, Session
 from clients.tokens import AuthContext, TokenValidator
+from core.config import Settings
+from core.temporal import data_converter
 from services.common.auth import validated
 
 SECRET_FIELDS: Final = frozenset({"auth_token", "token", "password", "admin_password"})

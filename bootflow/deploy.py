@@ -22,10 +22,10 @@ from typing import TypeVar
 from temporalio.service import RPCError
 
 from bootflow import seed
-from bootflow.codec import new_key as new_codec_key
-from bootflow.config import SECRETS_FILE, Settings, write_json_private
-from bootflow.temporal import ensure_search_attributes, run_once
 from clients.errors import ConnectionFailed, HttpError
+from core.codec import new_key as new_codec_key
+from core.config import SECRETS_FILE, Settings, write_json_private
+from core.temporal import ensure_search_attributes, run_once
 from db.migrate import current, upgrade
 from db.session import make_engine, make_session_factory
 from services.identity.tokens import new_key as new_token_key

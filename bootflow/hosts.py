@@ -20,10 +20,10 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
-from bootflow import task_queues
-from bootflow.config import Settings
-from bootflow.temporal import connect, run_once
 from clients.compute import ComputeClient
+from core import task_queues
+from core.config import Settings
+from core.temporal import connect, run_once
 
 # A poller seen this recently is a worker polling now (a long poll lasts about a minute).
 POLLER_FRESH_SECONDS = 90.0

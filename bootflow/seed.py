@@ -20,12 +20,12 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bootflow.codec import new_key as new_codec_key
-from bootflow.config import CONFIG_FILE, SECRETS_FILE, Settings, write_json_private
 from clients.image import ImageClient
 from clients.network import NetworkClient
 from clients.session import Credentials, Session
-from db.models import Flavor
+from core.codec import new_key as new_codec_key
+from core.config import CONFIG_FILE, SECRETS_FILE, Settings, write_json_private
+from db.models.compute import Flavor
 from db.session import SessionFactory
 from services.identity.bootstrap import EndpointSeed, UserSeed, bootstrap
 from services.identity.tokens import new_key as new_token_key

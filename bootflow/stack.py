@@ -35,9 +35,10 @@ import httpx
 import libvirt
 import psutil
 
-from bootflow import lifetime, seed, task_queues
-from bootflow.config import Settings
-from bootflow.temporal import ensure_search_attributes, has_pollers, temporal_answers
+from bootflow import lifetime, seed
+from core import task_queues
+from core.config import Settings
+from core.temporal import ensure_search_attributes, has_pollers, temporal_answers
 from db.migrate import upgrade
 from db.session import make_engine, make_session_factory
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
-from bootflow.validation import is_uuid
 from clients.errors import NotFound
 from clients.session import Session
+from core.validation import is_uuid
 
 SERVERS_VERSION: Final = "2.37"
 ACTIONS_VERSION: Final = "2.62"

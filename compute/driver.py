@@ -19,9 +19,9 @@ from pathlib import Path
 
 import libvirt
 
-from bootflow.states import PowerState
 from compute import config_drive, domain_xml
 from compute.domain_xml import DomainSpec
+from core.states import PowerState
 
 # What `console log` returns at most, as Nova's MAX_CONSOLE_BYTES.
 MAX_CONSOLE_BYTES = 100 * 1024

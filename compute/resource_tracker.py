@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from sqlalchemy import select, update
 
-from bootflow.config import Settings
 from compute.driver import HostResources
+from core.config import Settings
 from db.base import utcnow
-from db.models import ComputeNode, Instance
+from db.models.compute import ComputeNode, Instance
 from db.session import SessionFactory
 from scheduler.claims import sync_usage
 

@@ -13,7 +13,7 @@ from sqlalchemy import Integer, String, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from db.base import UTCDateTime, utcnow
-from db.models import InstanceAction, InstanceActionEvent
+from db.models.compute import InstanceAction, InstanceActionEvent
 from db.session import SessionFactory, engine_of
 
 

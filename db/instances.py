@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import bindparam, select, update
 
-from bootflow.messages import InstanceRecord
-from bootflow.states import VmState
+from core.messages import InstanceRecord
+from core.states import VmState
 from db.base import utcnow
-from db.models import Instance, Leftover
+from db.models.compute import Instance, Leftover
 from db.session import SessionFactory, engine_of
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from db.models import QuotaLimit, QuotaReservation, QuotaUsage
+from db.models.compute import QuotaLimit, QuotaReservation, QuotaUsage
 
 RESOURCES = ("instances", "cores", "ram", "disk")
 UNITS = {"instances": "", "cores": "", "ram": " MiB", "disk": " GiB"}

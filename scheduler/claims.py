@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, delete, select, true, update
 from sqlalchemy.orm import Session
 
-from db.models import Claim, ComputeNode, Instance
+from db.models.compute import Claim, ComputeNode, Instance
 from scheduler.host_state import RequestSpec
 from scheduler.manager import group_allows
 

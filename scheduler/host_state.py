@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from db.models import ComputeNode
+from db.models.compute import ComputeNode
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, Select, and_, select
 from sqlalchemy.orm import Session
 
-from db.models import Claim, ComputeNode, Instance, ServerGroup, ServerGroupMember
+from db.models.compute import Claim, ComputeNode, Instance, ServerGroup, ServerGroupMember
 from scheduler.filters import FilterReport, HostFilter, build_filters, run_filters
 from scheduler.host_state import HostState, RequestSpec
 from scheduler.weighers import (

@@ -14,9 +14,9 @@ from typing import Final
 import uvicorn
 from fastapi import FastAPI
 
-from bootflow.config import Settings
-from bootflow.faults import FaultPlan
-from bootflow.service_account import service_session
+from clients.service_account import service_session
+from core.config import Settings
+from core.faults import FaultPlan
 from db.session import SessionFactory, make_engine, make_session_factory
 from services.common.auth import TokenValidator
 from services.common.faults import HttpFaults

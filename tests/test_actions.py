@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 
 from db import actions
-from db.models import InstanceActionEvent
+from db.models.compute import InstanceActionEvent
 from db.session import make_engine, make_session_factory
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from temporalio import activity
 
-from bootflow import activity_defs
-from bootflow.config import Settings
 from compute.driver import LibvirtDriver
+from core import activity_defs
+from core.config import Settings
 from workers import compute, control
 from workers.common import database
 

@@ -6,8 +6,8 @@ import pytest
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import DataConverter
 
-from bootflow.codec import EncryptionCodec, new_key
-from bootflow.messages import AuthenticateInput
+from core.codec import EncryptionCodec, new_key
+from core.messages import AuthenticateInput
 
 
 async def test_payloads_are_sealed_and_open_again() -> None:

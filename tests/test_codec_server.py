@@ -16,8 +16,8 @@ from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.converter import DataConverter
 
 from bootflow.codec_server import COOKIE, MASK, create_app
-from bootflow.messages import BootRequest, NetworkRequest
-from bootflow.temporal import data_converter
+from core.messages import BootRequest, NetworkRequest
+from core.temporal import data_converter
 from tests.support.cloud import PASSWORDS, LoopbackCloud, loopback_cloud
 from tests.support.servers import serving
 

@@ -16,12 +16,12 @@ from typing import Any
 import httpx
 import pytest
 
-from bootflow.messages import BootRequest, NetworkRequest
 from clients.network import NetworkClient
 from clients.session import Session
+from core.messages import BootRequest, NetworkRequest
 from db.base import utcnow
 from db.migrate import upgrade
-from db.models import (
+from db.models.compute import (
     ComputeNode,
     Flavor,
     Instance,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bootflow.config import load_settings
+from core.config import load_settings
 
 
 def test_data_dir_file_is_read_for_every_field_including_aliased_ones(

@@ -25,8 +25,8 @@ import pytest
 import yaml
 
 from bootflow.cli.main import cli
-from bootflow.config import Settings
 from bootflow.deploy import new_secrets
+from core.config import Settings
 from db.migrate import current, upgrade
 from tests.support.postgres import throwaway_cluster
 

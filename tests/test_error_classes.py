@@ -15,15 +15,6 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 from activities.errors import classify, service_errors, transient_libvirt
-from bootflow.errors import (
-    HTTP_STATUS,
-    KNOWN_TYPES,
-    STEP_RETRY,
-    UNDO_RETRY,
-    ErrorType,
-    request_error,
-)
-from bootflow.faults import InjectedFault, NonRetryableFault
 from clients.errors import (
     BadRequest,
     Conflict,
@@ -33,6 +24,15 @@ from clients.errors import (
     NotFound,
     Unauthorized,
 )
+from core.errors import (
+    HTTP_STATUS,
+    KNOWN_TYPES,
+    STEP_RETRY,
+    UNDO_RETRY,
+    ErrorType,
+    request_error,
+)
+from core.faults import InjectedFault, NonRetryableFault
 
 
 def libvirt_error(code: int, message: str = "libvirt says no") -> libvirt.libvirtError:

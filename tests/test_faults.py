@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from bootflow.faults import FaultPlan, FaultRule, InjectedFault
+from core.faults import FaultPlan, FaultRule, InjectedFault
 
 
 def test_rules_match_by_point_and_name_and_run_out() -> None:

@@ -19,7 +19,7 @@ from temporalio.exceptions import ActivityError, TimeoutError, TimeoutType
 from temporalio.worker import Interceptor, UnsandboxedWorkflowRunner, Worker
 
 from activities.hooks import ActivityHooks
-from bootflow.faults import FaultPlan
+from core.faults import FaultPlan
 from db.migrate import upgrade
 from db.session import make_engine, make_session_factory
 from tests.support.devserver import dev_server

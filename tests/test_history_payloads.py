@@ -11,7 +11,7 @@ import pytest
 from temporalio.api.common.v1 import Payload
 from temporalio.client import WorkflowHistory
 
-from bootflow.codec import EncryptionCodec
+from core.codec import EncryptionCodec
 from tests.support.history import assert_sealed, input_token, leaks, load, payloads
 
 HISTORIES = Path(__file__).parent / "histories"

@@ -15,7 +15,7 @@ from bootflow.cli.output import listing
 from clients.compute import HOSTS_VERSION
 from clients.tokens import AuthContext
 from db.base import utcnow
-from db.models import ComputeNode
+from db.models.compute import ComputeNode
 from services.compute.context import ApiContext
 from services.compute.hosts import hypervisor_view, service_view
 from services.compute.microversions import v

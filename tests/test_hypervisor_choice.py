@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from bootflow import seed, stack
-from bootflow.config import load_settings
 from bootflow.stack import QEMU_URI, TEST_URI, StackError, choose_hypervisor
+from core.config import load_settings
 
 
 @pytest.fixture

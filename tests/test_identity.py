@@ -148,7 +148,7 @@ def test_non_admin_cannot_use_admin_api(cloud: LoopbackCloud) -> None:
 def test_passwords_are_stored_hashed(cloud: LoopbackCloud) -> None:
     from sqlalchemy import select
 
-    from services.identity.models import User
+    from db.models.identity import User
 
     with cloud.sessions.begin() as s:
         hashes = list(s.scalars(select(User.password_hash)))

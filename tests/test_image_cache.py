@@ -15,9 +15,9 @@ from temporalio.testing import ActivityEnvironment
 
 from activities import images as images_module
 from activities.images import ImageActivities
-from bootflow.messages import FetchImageInput, ImageSpec
 from clients.image import Transfer
 from compute.image_cache import Download, ImageCache, ImageVerificationError, file_digests
+from core.messages import FetchImageInput, ImageSpec
 from db.migrate import upgrade
 from db.session import make_engine, make_session_factory
 

@@ -19,9 +19,9 @@ import pytest
 from clients.errors import BadRequest, Conflict, ConnectionFailed, Forbidden, HttpError, NotFound
 from clients.image import AmbiguousImage, ImageClient, ImageDataMissing
 from clients.session import Session
+from db.models.image import Image
 from db.session import make_engine, make_session_factory
 from services.image import streams
-from services.image.models import Image
 from tests.support.cloud import LoopbackCloud, loopback_cloud
 
 MiB = 1 << 20

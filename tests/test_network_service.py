@@ -15,8 +15,8 @@ import pytest
 from clients.errors import BadRequest, Conflict, Forbidden, HttpError, NotFound
 from clients.network import NetworkClient
 from clients.session import Session
+from db.models.network import Network, Port, Subnet
 from services.network import ports as network_ports
-from services.network.models import Network, Port, Subnet
 from tests.support.cloud import LoopbackCloud, loopback_cloud
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")

@@ -11,8 +11,8 @@ import pytest
 from temporalio.testing import ActivityEnvironment
 
 from activities.ports import PortActivities
-from bootflow.messages import AllocatePortInput, NetworkSpec, PortSpec
 from clients.network import NetworkClient
+from core.messages import AllocatePortInput, NetworkSpec, PortSpec
 from tests.support.cloud import LoopbackCloud, loopback_cloud
 
 INSTANCE = "5c1d2a9e-3f4b-4c6d-8e7f-0a1b2c3d4e5f"

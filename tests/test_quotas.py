@@ -72,7 +72,7 @@ def test_reserve_and_release_are_keyed_by_instance(database_url: str) -> None:
 
 
 def test_project_override_and_unlimited(database_url: str) -> None:
-    from db.models import QuotaLimit
+    from db.models.compute import QuotaLimit
 
     engine = make_engine(database_url)
     sessions = make_session_factory(engine)

@@ -13,7 +13,7 @@ from activities.ports import DEVICE_OWNER
 from clients.network import NetworkClient
 from compute.domain_xml import DomainSpec
 from compute.driver import LibvirtDriver
-from db.models import Instance, Leftover
+from db.models.compute import Instance, Leftover
 from db.session import make_engine, make_session_factory
 from tests.support.cloud import loopback_cloud
 from workers.reaper import reap_guests, reap_ports

@@ -25,7 +25,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from bootflow.cli.replay import replayer
-from bootflow.codec import EncryptionCodec
+from core.codec import EncryptionCodec
 from tests.histories import KINDS
 
 HISTORIES = Path(__file__).parent / "histories"

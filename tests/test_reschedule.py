@@ -16,8 +16,8 @@ from temporalio.exceptions import (
 )
 
 from activities.errors import service_errors
-from bootflow.errors import KNOWN_TYPES, ErrorType, request_error
 from clients.errors import Conflict, HttpError, NotFound, Unauthorized
+from core.errors import KNOWN_TYPES, ErrorType, request_error
 from workflows.boot_instance import HOST_STEPS
 from workflows.calls import host_failure
 

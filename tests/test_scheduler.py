@@ -13,13 +13,13 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.scheduler import SchedulerActivities
-from bootflow.config import Settings, load_settings
-from bootflow.errors import ErrorType
-from bootflow.messages import ClaimAlternateInput, FlavorSpec, ScheduleInput
 from compute import resource_tracker
 from compute.driver import HostResources
+from core.config import Settings, load_settings
+from core.errors import ErrorType
+from core.messages import ClaimAlternateInput, FlavorSpec, ScheduleInput
 from db.base import utcnow
-from db.models import Claim, ComputeNode, Instance
+from db.models.compute import Claim, ComputeNode, Instance
 from db.session import SessionFactory, make_engine, make_session_factory
 from scheduler import claims
 from scheduler.filters import (
@@ -314,7 +314,7 @@ def test_host_subset_size_spreads_the_first_choice(database_url: str) -> None:
 def test_concurrent_claims_of_an_anti_affinity_group_never_share_a_host(
     database_url: str,
 ) -> None:
-    from db.models import ServerGroup, ServerGroupMember
+    from db.models.compute import ServerGroup, ServerGroupMember
 
     engine = make_engine(database_url, pool_size=20)
     sessions = make_session_factory(engine)

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from services.network.models import Network
+from db.models.network import Network
 from tests.support.cloud import LoopbackCloud, loopback_cloud
 
 SERVICES = ("identity", "image", "network", "volume", "compute")

@@ -24,9 +24,11 @@ from temporalio.testing import ActivityEnvironment
 from activities.errors import classify
 from activities.images import BootFiles
 from activities.spawn import SpawnActivities, hypervisor_failure
-from bootflow.errors import ErrorType
-from bootflow.faults import FaultPlan
-from bootflow.messages import (
+from compute.domain_xml import DomainSpec
+from compute.driver import LibvirtDriver
+from core.errors import ErrorType
+from core.faults import FaultPlan
+from core.messages import (
     CachedImage,
     FixedIp,
     FlavorSpec,
@@ -34,8 +36,6 @@ from bootflow.messages import (
     PortSpec,
     SpawnInput,
 )
-from compute.domain_xml import DomainSpec
-from compute.driver import LibvirtDriver
 from db.migrate import upgrade
 from db.session import SessionFactory, make_engine, make_session_factory
 

@@ -15,8 +15,8 @@ import psutil
 import pytest
 
 from bootflow import lifetime
-from bootflow.config import Settings
 from bootflow.stack import Child, Stack, read_status
+from core.config import Settings
 from tests.support.net import free_port
 from tests.support.stack import bootflow, wait_until
 

@@ -17,10 +17,10 @@ import pytest
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.service import TLSConfig
 
-from bootflow import search_attributes
-from bootflow.codec import new_key
-from bootflow.config import Settings, load_settings
-from bootflow.temporal import connect, ensure_search_attributes, tls_config
+from core import search_attributes
+from core.codec import new_key
+from core.config import Settings, load_settings
+from core.temporal import connect, ensure_search_attributes, tls_config
 from tests.support.devserver import dev_server
 from tests.support.tls import SERVER_NAME, MtlsProxy, Pki, client_env, make_pki, mtls_proxy
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from bootflow.validation import is_uuid, server_name_problem
+from core.validation import is_uuid, server_name_problem
 
 
 @pytest.mark.parametrize("name", ["vm1", "a", "x" * 255, "web server 2", "ünïcode-名前"])

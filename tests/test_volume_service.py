@@ -24,11 +24,11 @@ from clients.errors import BadRequest, HttpError, NotFound
 from clients.session import Session
 from clients.volume import VolumeClient, VolumeFailed, legacy_connection_info
 from db.base import utcnow
+from db.models.volume import Volume
 from db.session import make_engine, make_session_factory
 from services.volume import attachments
 from services.volume.backend import BackendError, FileBackend, GiB, ImageData
 from services.volume.images import ImageService
-from services.volume.models import Volume
 from services.volume.quotas import Limits
 from services.volume.volumes import VolumeManager
 from tests.support.cloud import LoopbackCloud, cloud_settings, loopback_cloud

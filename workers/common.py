@@ -13,7 +13,7 @@ import httpx
 import uvloop
 from temporalio.worker import Worker
 
-from bootflow.config import Settings
+from core.config import Settings
 from db.session import SessionFactory, make_engine, make_session_factory
 
 log = logging.getLogger("bootflow.worker")

@@ -24,17 +24,17 @@ from activities.images import ImageActivities
 from activities.ports import PortActivities
 from activities.spawn import SpawnActivities
 from activities.volumes import VolumeActivities
-from bootflow import task_queues
-from bootflow.config import Settings
-from bootflow.faults import FaultPlan
-from bootflow.service_account import service_session
-from bootflow.temporal import connect
 from clients.image import ImageClient
 from clients.network import NetworkClient
+from clients.service_account import service_session
 from clients.volume import VolumeClient
 from compute import resource_tracker
 from compute.driver import LibvirtDriver
 from compute.image_cache import ImageCache
+from core import task_queues
+from core.config import Settings
+from core.faults import FaultPlan
+from core.temporal import connect
 from db.session import SessionFactory
 from workers.common import (
     database,

@@ -20,15 +20,15 @@ from activities.ports import PortActivities
 from activities.quota import QuotaActivities
 from activities.scheduler import SchedulerActivities
 from activities.volumes import VolumeActivities
-from bootflow import task_queues
-from bootflow.config import Settings
-from bootflow.faults import FaultPlan
-from bootflow.service_account import service_session
-from bootflow.temporal import connect
 from clients.network import NetworkClient
+from clients.service_account import service_session
 from clients.session import Session
 from clients.tokens import TokenValidator
 from clients.volume import VolumeClient
+from core import task_queues
+from core.config import Settings
+from core.faults import FaultPlan
+from core.temporal import connect
 from workers.common import (
     database,
     http_client,

@@ -18,12 +18,12 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from bootflow import activity_defs as act
-    from bootflow import search_attributes as sa
-    from bootflow import task_queues
-    from bootflow.activity_defs import ActivityDef
-    from bootflow.errors import ErrorType
-    from bootflow.messages import (
+    from core import activity_defs as act
+    from core import search_attributes as sa
+    from core import task_queues
+    from core.activity_defs import ActivityDef
+    from core.errors import ErrorType
+    from core.messages import (
         Accepted,
         AllocatePortInput,
         AttachmentSpec,
@@ -53,7 +53,7 @@ with workflow.unsafe.imports_passed_through():
         ValidatedRequest,
         ValidateInput,
     )
-    from bootflow.states import STAGE_TASK_STATE, TaskState, VmState
+    from core.states import STAGE_TASK_STATE, TaskState, VmState
     from workflows.calls import (
         Acceptance,
         Compensation,

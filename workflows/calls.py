@@ -13,10 +13,10 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
-    from bootflow import task_queues
-    from bootflow.activity_defs import ActivityDef
-    from bootflow.errors import KNOWN_TYPES, STEP_RETRY, UNDO_RETRY, ErrorType
-    from bootflow.messages import Accepted, Fault, LeftoverSpec
+    from core import task_queues
+    from core.activity_defs import ActivityDef
+    from core.errors import KNOWN_TYPES, STEP_RETRY, UNDO_RETRY, ErrorType
+    from core.messages import Accepted, Fault, LeftoverSpec
 
 InT = TypeVar("InT")
 OutT = TypeVar("OutT")

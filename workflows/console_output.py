@@ -13,9 +13,9 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from bootflow import activity_defs as act
-    from bootflow import task_queues
-    from bootflow.messages import ConsoleOutput, ConsoleOutputInput
+    from core import activity_defs as act
+    from core import task_queues
+    from core.messages import ConsoleOutput, ConsoleOutputInput
     from workflows.calls import run
 
 

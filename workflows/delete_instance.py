@@ -12,11 +12,11 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from bootflow import activity_defs as act
-    from bootflow import search_attributes as sa
-    from bootflow import task_queues
-    from bootflow.errors import ErrorType
-    from bootflow.messages import (
+    from core import activity_defs as act
+    from core import search_attributes as sa
+    from core import task_queues
+    from core.errors import ErrorType
+    from core.messages import (
         Accepted,
         AuthenticateInput,
         BeginDeleteInput,
@@ -27,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
         InstanceRef,
         RecordFaultInput,
     )
-    from bootflow.states import TaskState, VmState
+    from core.states import TaskState, VmState
     from workflows.boot_instance import HOST_HEARTBEAT, SEARCH_ATTRIBUTES_PATCH
     from workflows.calls import Acceptance, error_type, fault_of, run
 

@@ -12,9 +12,9 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.floor import NOOP
-    from bootflow import task_queues
-    from bootflow.messages import InstanceRef
+    from core import task_queues
+    from core.activity_defs import BENCH_NOOP
+    from core.messages import InstanceRef
 
 # A boot without a volume: authenticate, validate, create record, schedule | allocate port,
 # fetch image, spawn (on the host) | mark active.
@@ -28,7 +28,7 @@ class FloorBoot:
         ref = InstanceRef(workflow.info().workflow_id)
         for where in PATTERN:
             await workflow.execute_activity(
-                NOOP,
+                BENCH_NOOP.name,
                 ref,
                 task_queue=task_queues.CONTROL if where == "control" else task_queues.compute(host),
                 start_to_close_timeout=timedelta(seconds=30),

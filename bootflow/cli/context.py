@@ -8,12 +8,12 @@ from typing import Any
 
 import click
 
-from bootflow.config import Settings, load_settings
 from bootflow.seed import read_openrc
 from clients.compute import ComputeClient
 from clients.image import ImageClient
 from clients.network import NetworkClient
 from clients.session import Credentials, Session
+from core.config import Settings, load_settings
 
 
 class CliError(click.ClickException):

@@ -11,11 +11,12 @@ from typing import Any
 
 import click
 
-from bootflow import hosts, seed, task_queues
+from bootflow import hosts, seed
 from bootflow.cli.context import CliContext, CliError, pass_context
 from bootflow.cli.output import format_options, listing
-from bootflow.config import SECRETS_FILE
 from clients.compute import ComputeClient
+from core import task_queues
+from core.config import SECRETS_FILE
 
 COLUMNS = (
     "Host",

@@ -2,7 +2,7 @@
 
 The source is the boot workflow's ``progress`` query when this machine can reach Temporal
 (the embedded stack, or TEMPORAL_ADDRESS and the payload key set); otherwise the server's
-task_state from the compute API. Both follow the same stage table (bootflow.states).
+task_state from the compute API. Both follow the same stage table (core.states).
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from rich.spinner import Spinner
 from rich.text import Text
 from temporalio.client import Client
 
-from bootflow.config import Settings
-from bootflow.messages import BootProgress
-from bootflow.temporal import connect
 from clients.compute import ComputeClient
+from core.config import Settings
+from core.messages import BootProgress
+from core.temporal import connect
 
 
 @dataclass

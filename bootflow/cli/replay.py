@@ -24,7 +24,7 @@ from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
 from bootflow.cli.context import CliContext, CliError, pass_context
-from bootflow.temporal import connect, data_converter
+from core.temporal import connect, data_converter
 
 
 @functools.cache

@@ -10,8 +10,8 @@ import click
 from bootflow.cli.context import CliContext, CliError, pass_context
 from bootflow.cli.output import format_options, listing, show
 from bootflow.cli.progress import ProgressSource, watch
-from bootflow.validation import is_uuid
 from clients.errors import NotFound
+from core.validation import is_uuid
 
 WAIT_POLL_SECONDS = 0.5
 SERVER_COLUMNS = ("ID", "Name", "Status", "Networks", "Image", "Flavor")

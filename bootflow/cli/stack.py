@@ -11,7 +11,7 @@ import click
 from bootflow import stack as stacks
 from bootflow.cli.context import CliContext, CliError, pass_context
 from bootflow.cli.output import format_options, listing
-from bootflow.config import Settings
+from core.config import Settings
 
 STATUS_COLUMNS = (
     "Process",

@@ -13,7 +13,7 @@ import asyncio
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from bootflow.faults import FaultPlan
+from core.faults import FaultPlan
 
 
 class HttpFaults:

@@ -19,7 +19,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 
-from bootflow.config import Settings
+from core.config import Settings
 from db.session import SessionFactory
 from services.common import app as common
 from services.common.app import nova_error

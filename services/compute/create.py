@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from bootflow.messages import NetworkRequest
-from bootflow.validation import server_name_problem
+from core.messages import NetworkRequest
+from core.validation import server_name_problem
 from services.common.app import MAX_INT, ApiError
 from services.compute import microversions as mv
 from services.compute.context import ApiContext

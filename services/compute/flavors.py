@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import Flavor
+from db.models.compute import Flavor
 from services.common.app import ApiError
 from services.common.app import router as common_router
 from services.common.db import DbSession

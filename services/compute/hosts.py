@@ -20,8 +20,8 @@ from fastapi import APIRouter, Body, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bootflow.config import Settings
-from db.models import ComputeNode, Instance
+from core.config import Settings
+from db.models.compute import ComputeNode, Instance
 from services.common.app import ApiError
 from services.common.app import router as common_router
 from services.common.db import DbSession

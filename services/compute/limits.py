@@ -12,9 +12,9 @@ from typing import Any, Final
 from fastapi import APIRouter, Request
 from sqlalchemy import func, select
 
-from bootflow.config import Settings
+from core.config import Settings
 from db import quotas
-from db.models import ServerGroup
+from db.models.compute import ServerGroup
 from services.common.app import ApiError
 from services.common.app import router as common_router
 from services.common.db import DbSession

@@ -17,9 +17,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 from starlette.datastructures import QueryParams
 
-from bootflow.states import VmState
 from compute.config_drive import hostname_for
-from db.models import ComputeNode, Instance
+from core.states import VmState
+from db.models.compute import ComputeNode, Instance
 from services.common.app import ApiError
 from services.compute import microversions as mv
 from services.compute.context import ApiContext

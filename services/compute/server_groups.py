@@ -15,7 +15,7 @@ from fastapi import APIRouter, Body, Request, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from db.models import Instance, ServerGroup
+from db.models.compute import Instance, ServerGroup
 from services.common.app import ApiError
 from services.common.app import router as common_router
 from services.common.db import DbSession

@@ -17,16 +17,16 @@ from sqlalchemy.orm import Session, selectinload
 from temporalio.client import WithStartWorkflowOperation
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 
-from bootflow import search_attributes as sa
-from bootflow import task_queues
-from bootflow.config import Settings
-from bootflow.messages import BootRequest, DeleteRequest, NetworkRequest
-from bootflow.service_account import service_session
-from bootflow.states import TaskState, VmState
 from clients.errors import ClientError, NotFound
 from clients.network import NetworkClient
+from clients.service_account import service_session
+from core import search_attributes as sa
+from core import task_queues
+from core.config import Settings
+from core.messages import BootRequest, DeleteRequest, NetworkRequest
+from core.states import TaskState, VmState
 from db import quotas
-from db.models import (
+from db.models.compute import (
     ComputeNode,
     Flavor,
     Instance,

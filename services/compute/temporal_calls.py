@@ -22,11 +22,11 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError, FailureError
 from temporalio.service import RPCError, RPCStatusCode
 
-from bootflow import task_queues
-from bootflow.config import Settings
-from bootflow.errors import HTTP_STATUS, ErrorType
-from bootflow.messages import CancelReason, ConsoleOutputInput
-from bootflow.temporal import TemporalUnreachable, connect
+from core import task_queues
+from core.config import Settings
+from core.errors import HTTP_STATUS, ErrorType
+from core.messages import CancelReason, ConsoleOutputInput
+from core.temporal import TemporalUnreachable, connect
 from services.common.app import ApiError, unavailable
 from workflows.console_output import ConsoleOutputWorkflow
 

@@ -13,9 +13,9 @@ from urllib.parse import urlencode
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bootflow.states import api_status
 from compute.config_drive import hostname_for
-from db.models import (
+from core.states import api_status
+from db.models.compute import (
     ComputeNode,
     Flavor,
     Instance,

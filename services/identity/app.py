@@ -14,12 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bootflow.config import Settings
-from db.session import SessionFactory
-from services.common.app import ApiError, create_app
-from services.common.auth import Admin, AuthContext, Token, TokenValidator
-from services.common.db import DbSession
-from services.identity.models import (
+from core.config import Settings
+from db.models.identity import (
     DEFAULT_DOMAIN_ID,
     DEFAULT_DOMAIN_NAME,
     CatalogEndpoint,
@@ -29,6 +25,10 @@ from services.identity.models import (
     RoleAssignment,
     User,
 )
+from db.session import SessionFactory
+from services.common.app import ApiError, create_app
+from services.common.auth import Admin, AuthContext, Token, TokenValidator
+from services.common.db import DbSession
 from services.identity.tokens import TokenError, TokenPayload, TokenProvider, isotime
 
 API_VERSION = "v3.14"

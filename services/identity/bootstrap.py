@@ -11,8 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.base import new_hex_id
+from db.models.identity import CatalogEndpoint, Project, Role, RoleAssignment, User
 from db.session import SessionFactory
-from services.identity.models import CatalogEndpoint, Project, Role, RoleAssignment, User
 
 ROLES = ("admin", "member", "reader")
 

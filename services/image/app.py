@@ -20,14 +20,14 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from bootflow.config import Settings
+from core.config import Settings
+from db.models.image import Image
 from db.session import SessionFactory
 from services.common.app import ApiError, bad_request
 from services.common.app import create_app as create_service_app
 from services.common.auth import Auth, AuthContext, TokenValidator
 from services.common.db import DbSession
 from services.image import fields, listing, patch, policy, streams, uploads
-from services.image.models import Image
 from services.image.store import ImageStore
 from services.image.views import glance_error, image_href, image_view, versions
 

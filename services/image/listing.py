@@ -16,10 +16,10 @@ from sqlalchemy import ColumnElement, Select, and_, cast, exists, func, or_, sel
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from db.models.image import Image
 from services.common.app import bad_request
 from services.common.auth import AuthContext
 from services.image import policy
-from services.image.models import Image
 
 DEFAULT_LIMIT = 25  # Glance's limit_param_default
 MAX_LIMIT = 1000  # Glance's api_limit_max

@@ -12,10 +12,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from db.models.image import Image
 from services.common.app import ApiError, bad_request, conflict, forbidden
 from services.common.auth import AuthContext
 from services.image import fields, policy
-from services.image.models import Image
 
 MEDIA_TYPE = "application/openstack-images-v2.1-json-patch"
 OPERATIONS = ("add", "remove", "replace")

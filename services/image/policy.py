@@ -12,9 +12,9 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, and_, or_, true
 from sqlalchemy.orm import Session
 
+from db.models.image import Image
 from services.common.app import ApiError, forbidden, not_found
 from services.common.auth import AuthContext
-from services.image.models import Image
 
 # Roles that may change images (Glance's ADMIN_OR_PROJECT_MEMBER); readers only read.
 _WRITER_ROLES = frozenset({"admin", "member"})

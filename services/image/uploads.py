@@ -10,11 +10,11 @@ from __future__ import annotations
 from sqlalchemy import CursorResult, update
 from sqlalchemy.orm import Session
 
+from db.models.image import Image
 from db.session import SessionFactory
 from services.common.app import ApiError, bad_request, conflict, forbidden
 from services.common.auth import AuthContext
 from services.image import policy
-from services.image.models import Image
 from services.image.store import StoredData
 
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from http import HTTPStatus
 from typing import Any
 
-from services.image.models import Image
+from db.models.image import Image
 
 # Newest first, as Glance lists them; clients pick the CURRENT one.
 API_VERSIONS = (

@@ -12,6 +12,7 @@ from typing import Literal, TypeVar
 from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.orm import Session
 
+from db.models.network import Network, Port, Subnet
 from services.common.auth import AuthContext
 from services.network.errors import (
     bad_request,
@@ -20,7 +21,6 @@ from services.network.errors import (
     port_not_found,
     subnet_not_found,
 )
-from services.network.models import Network, Port, Subnet
 
 
 def network_visible(caller: AuthContext) -> ColumnElement[bool] | None:

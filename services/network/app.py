@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from bootflow.config import Settings
+from core.config import Settings
 from db.session import SessionFactory
 from services.common.app import create_app as create_base_app
 from services.common.auth import Auth, TokenValidator

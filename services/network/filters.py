@@ -16,8 +16,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, false, select, true
 from sqlalchemy.orm import InstrumentedAttribute
 
+from db.models.network import IpAllocation, Network, Port, Subnet
 from services.network.errors import bad_request, invalid_attribute
-from services.network.models import IpAllocation, Network, Port, Subnet
 
 # name, values -> a WHERE clause
 FilterSpec = Callable[[str, list[str]], ColumnElement[bool]]

@@ -22,6 +22,7 @@ from socket import inet_aton
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from db.models.network import IpAllocation, Subnet
 from services.common.app import ApiError
 from services.network.claims import claim
 from services.network.errors import (
@@ -30,7 +31,6 @@ from services.network.errors import (
     ip_already_allocated,
     ip_generation_failure,
 )
-from services.network.models import IpAllocation, Subnet
 
 # Neutron refuses prefixes that leave no usable host; /31 point-to-point links are not our use.
 MAX_PREFIX = 30

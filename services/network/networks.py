@@ -8,6 +8,7 @@ from fastapi import Query, Request, Response
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from db.models.network import Network, Port
 from services.common.app import router as common_router
 from services.common.auth import Auth
 from services.common.db import DbSession
@@ -15,7 +16,6 @@ from services.network import quotas
 from services.network.access import get_network, network_visible, owner_project, require_owner
 from services.network.errors import invalid_shared_setting, network_in_use, policy_denied
 from services.network.filters import NETWORK_FILTERS, parse_query
-from services.network.models import Network, Port
 from services.network.quotas import Quotas
 from services.network.schemas import (
     NETWORK_ATTRIBUTES,

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from db.base import new_uuid
+from db.models.network import Network, Port, Subnet
 from services.common.app import ApiError
 from services.common.app import router as common_router
 from services.common.auth import Auth, AuthContext
@@ -36,7 +37,6 @@ from services.network.errors import (
     policy_denied,
 )
 from services.network.filters import PORT_FILTERS, parse_query
-from services.network.models import Network, Port, Subnet
 from services.network.quotas import Quotas
 from services.network.schemas import (
     PORT_ATTRIBUTES,

@@ -22,13 +22,13 @@ from fastapi import Depends, Request
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bootflow.config import Settings
+from core.config import Settings
+from db.models.network import Network, Port, Subnet
 from services.common.app import ApiError
 from services.common.app import router as common_router
 from services.common.auth import Auth
 from services.network.access import owns
 from services.network.errors import policy_denied
-from services.network.models import Network, Port, Subnet
 
 Resource = Literal["network", "subnet", "port"]
 RESOURCES: Final[tuple[Resource, ...]] = ("network", "subnet", "port")

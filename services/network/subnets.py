@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import Query, Request, Response
 from sqlalchemy import select
 
+from db.models.network import IpAllocation, Subnet
 from services.common.app import router as common_router
 from services.common.auth import Auth
 from services.common.db import DbSession
@@ -20,7 +21,6 @@ from services.network.access import (
 )
 from services.network.errors import invalid_input, subnet_in_use
 from services.network.filters import SUBNET_FILTERS, parse_query
-from services.network.models import IpAllocation, Subnet
 from services.network.quotas import Quotas
 from services.network.schemas import (
     SUBNET_ATTRIBUTES,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from ipaddress import IPv4Address
 from typing import Any
 
-from services.network.models import Network, Port, Subnet
+from db.models.network import Network, Port, Subnet
 
 
 def isotime(value: datetime) -> str:

@@ -19,7 +19,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from bootflow.config import Settings
+from core.config import Settings
+from db.models.volume import Volume, VolumeAttachment
 from db.session import SessionFactory, transaction
 from services.common.app import ApiError
 from services.common.app import create_app as create_base_app
@@ -32,7 +33,6 @@ from services.volume.backend import FileBackend
 from services.volume.errors import cinder_error, invalid_input, resource_not_found, volume_not_found
 from services.volume.images import ImageService
 from services.volume.microversions import MicroversionMiddleware, Version
-from services.volume.models import Volume, VolumeAttachment
 from services.volume.quotas import Limits, QuotaExceeded
 from services.volume.schemas import (
     AttachmentCreateRequest,

@@ -15,10 +15,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.base import new_uuid, utcnow
+from db.models.volume import Volume, VolumeAttachment
 from services.common.app import ApiError
 from services.volume.backend import FileBackend
 from services.volume.errors import attachment_not_found, invalid_volume, volume_not_found
-from services.volume.models import Volume, VolumeAttachment
 from services.volume.schemas import Connector
 
 # What a volume must be to be reserved (Cinder's, for volumes that are not multiattach).

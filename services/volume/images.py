@@ -16,10 +16,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Final
 
-from bootflow.config import Settings
-from bootflow.service_account import service_session
 from clients.errors import ClientError, NotFound, transient
+from clients.service_account import service_session
 from clients.session import Session
+from core.config import Settings
 from services.common.app import ApiError, unavailable
 from services.volume import backend
 from services.volume.backend import GiB, ImageData

@@ -16,9 +16,9 @@ from sqlalchemy import CursorResult, Table, case, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from bootflow.config import Settings
+from core.config import Settings
+from db.models.volume import VolumeQuotaUsage
 from services.common.app import ApiError
-from services.volume.models import VolumeQuotaUsage
 
 VOLUMES: Final = "volumes"
 GIGABYTES: Final = "gigabytes"

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from db.models.volume import Volume, VolumeAttachment
 from services.common.microversions import ApiVersion
 from services.volume import microversions as mv
-from services.volume.models import Volume, VolumeAttachment
 
 AVAILABILITY_ZONE: Final = "nova"
 VOLUME_TYPE: Final = "file"

@@ -17,12 +17,12 @@ from sqlalchemy.orm import Session
 
 from clients.errors import ClientError
 from db.base import new_uuid, utcnow
+from db.models.volume import Volume, VolumeAttachment
 from db.session import SessionFactory, transaction
 from services.volume import quotas
 from services.volume.backend import BackendError, FileBackend
 from services.volume.errors import invalid_volume, volume_not_found
 from services.volume.images import ImageService, image_data, volume_image_metadata
-from services.volume.models import Volume, VolumeAttachment
 from services.volume.quotas import Limits
 
 log = logging.getLogger(__name__)

@@ -30,9 +30,9 @@ from clients.network import NetworkClient
 from clients.session import Session
 from clients.volume import VolumeClient
 from compute import domain_xml
-from db.models import Claim, ComputeNode, QuotaReservation, QuotaUsage
+from db.models.compute import Claim, ComputeNode, QuotaReservation, QuotaUsage
+from db.models.volume import VolumeQuotaUsage
 from db.session import SessionFactory
-from services.volume.models import VolumeQuotaUsage
 
 Finding = dict[str, Any]
 SETTLED = ("ACTIVE", "ERROR")

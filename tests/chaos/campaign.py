@@ -36,7 +36,7 @@ from clients.errors import ClientError, NotFound
 from clients.image import ImageClient
 from clients.network import NetworkClient
 from clients.session import Credentials, Session
-from db.models import InstanceAction, InstanceActionEvent
+from db.models.compute import InstanceAction, InstanceActionEvent
 from tests.chaos import audit, injector, plan
 from tests.chaos.load import Load, Outcome
 from tests.chaos.processes import Supervisor, TemporalLink

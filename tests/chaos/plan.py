@@ -14,7 +14,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from bootflow import activity_defs
+from core import activity_defs
 
 # Scenario -> relative weight. A scenario with a delete counts two operations.
 SCENARIOS: dict[str, int] = {

@@ -19,11 +19,11 @@ from typing import TypeVar
 
 from temporalio.client import Client
 
-from bootflow import task_queues
-from bootflow.config import Settings
-from bootflow.messages import HostDomains, HostDomainsInput
 from bootflow.stack import Child, Stack
-from bootflow.temporal import connect
+from core import task_queues
+from core.config import Settings
+from core.messages import HostDomains, HostDomainsInput
+from core.temporal import connect
 from workflows.host_domains import HostDomainsWorkflow
 
 T = TypeVar("T")

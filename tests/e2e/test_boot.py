@@ -18,14 +18,14 @@ import pytest
 from sqlalchemy import delete, func, select
 from temporalio.client import WorkflowHistory
 
-from bootflow.config import load_settings
 from bootflow.seed import stored_secret
-from bootflow.temporal import connect, data_converter
 from clients.compute import ComputeClient
 from clients.image import ImageClient
 from clients.network import NetworkClient
 from clients.session import Credentials, Session
-from db.models import Instance, QuotaLimit
+from core.config import load_settings
+from core.temporal import connect, data_converter
+from db.models.compute import Instance, QuotaLimit
 from tests.e2e.conftest import demo_project
 from tests.support.databases import BACKENDS, new_database
 from tests.support.history import assert_sealed, input_token

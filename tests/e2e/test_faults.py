@@ -11,12 +11,12 @@ import pytest
 from sqlalchemy import select
 from temporalio.client import WorkflowExecutionStatus
 
-from bootflow.temporal import connect
 from clients.compute import ComputeClient
 from clients.errors import HttpError
 from clients.image import ImageClient
 from clients.network import NetworkClient
-from db.models import Instance, InstanceAction, InstanceActionEvent
+from core.temporal import connect
+from db.models.compute import Instance, InstanceAction, InstanceActionEvent
 from tests.e2e.conftest import demo_project
 from tests.support.stack import TINY_SERVER, RunningStack, wait_until
 

@@ -22,10 +22,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bootflow import task_queues
-from bootflow.messages import BootProgress, HostDomains, HostDomainsInput
-from bootflow.temporal import connect
-from db.models import ComputeNode, Instance
+from core import task_queues
+from core.messages import BootProgress, HostDomains, HostDomainsInput
+from core.temporal import connect
+from db.models.compute import ComputeNode, Instance
 from db.session import SessionFactory, make_engine, make_session_factory
 from tests.support.databases import new_database
 from tests.support.deployment import Deployment, deployment

@@ -21,10 +21,10 @@ from openstack.connection import Connection
 from sqlalchemy import delete, select
 from temporalio.client import WorkflowExecutionStatus
 
-from bootflow.messages import BootRequest
 from bootflow.seed import read_openrc, stored_secret
-from bootflow.temporal import connect
-from db.models import ComputeNode, Instance, QuotaLimit
+from core.messages import BootRequest
+from core.temporal import connect
+from db.models.compute import ComputeNode, Instance, QuotaLimit
 from tests.e2e.conftest import demo_project
 from tests.support.stack import RunningStack, wait_until
 

@@ -14,10 +14,10 @@ import pytest
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client
 
-from bootflow.messages import BootProgress
 from bootflow.seed import stored_secret
-from bootflow.temporal import connect, data_converter
 from clients.compute import ComputeClient
+from core.messages import BootProgress
+from core.temporal import connect, data_converter
 from tests.support.history import assert_sealed, input_token
 from tests.support.stack import TINY_SERVER, RunningStack, wait_until
 

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from clients.compute import ComputeClient
 from clients.image import ImageClient
 from clients.network import NetworkClient
-from db.models import ComputeNode
+from db.models.compute import ComputeNode
 from tests.support.databases import BACKENDS, new_database
 from tests.support.stack import RunningStack, running_stack, stack_settings, wait_until
 

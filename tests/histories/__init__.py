@@ -12,7 +12,7 @@ from collections.abc import Callable, Collection
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 
-from bootflow.messages import CancelReason
+from core.messages import CancelReason
 
 # What is wrong with a history for its kind, or None.
 Check = Callable[[WorkflowHistory], str | None]

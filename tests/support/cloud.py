@@ -13,9 +13,9 @@ import httpx
 from fastapi import FastAPI
 from pydantic import SecretStr
 
-from bootflow.codec import new_key as new_codec_key
-from bootflow.config import Settings
 from clients.session import Credentials, Session
+from core.codec import new_key as new_codec_key
+from core.config import Settings
 from db.session import SessionFactory, make_engine, make_session_factory
 from services.identity.bootstrap import EndpointSeed, UserSeed, bootstrap
 from services.identity.tokens import new_key as new_token_key

@@ -19,10 +19,11 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bootflow import lifetime, task_queues
-from bootflow.config import Settings
+from bootflow import lifetime
 from bootflow.deploy import new_secrets
-from bootflow.temporal import has_pollers
+from core import task_queues
+from core.config import Settings
+from core.temporal import has_pollers
 from tests.support.devserver import dev_server
 from tests.support.net import free_port, wait_http
 from tests.support.stack import BOOTFLOW, CliResult

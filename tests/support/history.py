@@ -23,8 +23,8 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHistory
 from temporalio.converter import PayloadCodec
 
-from bootflow import search_attributes
-from bootflow.codec import ENCODING as ENCRYPTED
+from core import search_attributes
+from core.codec import ENCODING as ENCRYPTED
 
 # Indexed by the server, so plain by design: the bootflow attributes, and the one the SDK
 # sets for workflow.patched. Any other plain search attribute is reported.

@@ -19,17 +19,18 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bootflow import lifetime, task_queues
-from bootflow.config import Settings
-from bootflow.messages import BootProgress, HostDomains, HostDomainsInput
+from bootflow import lifetime
 from bootflow.seed import admin_session, read_openrc, stored_secret
 from bootflow.stack import Stack
-from bootflow.temporal import connect
 from clients.image import ImageClient
 from clients.network import NetworkClient
 from clients.session import Credentials, Session
 from clients.volume import VolumeClient
-from db.models import Claim, ComputeNode, Instance, QuotaReservation, QuotaUsage
+from core import task_queues
+from core.config import Settings
+from core.messages import BootProgress, HostDomains, HostDomainsInput
+from core.temporal import connect
+from db.models.compute import Claim, ComputeNode, Instance, QuotaReservation, QuotaUsage
 from db.quotas import RESOURCES
 from db.session import SessionFactory, make_engine, make_session_factory
 from tests.support.cleanup import when_this_process_ends

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from bootflow import messages as m
+from core import messages as m
 
 InT = TypeVar("InT")
 OutT = TypeVar("OutT")
@@ -65,3 +65,7 @@ GET_CONSOLE_OUTPUT = _def("get_console_output", m.ConsoleOutputInput, m.ConsoleO
 ALL: tuple[ActivityDef[Any, Any], ...] = tuple(
     v for v in list(globals().values()) if isinstance(v, ActivityDef)
 )
+
+# The benchmark's floor (bench/boot.py): a step that does nothing, on either queue. Not in
+# ALL: workers register it only when ``bench_floor`` is set.
+BENCH_NOOP = _def("bench_noop", m.InstanceRef, bool)

@@ -240,7 +240,7 @@ class Settings(BaseSettings):
     supervisor_backoff_max_seconds: float = 60.0
     supervisor_stable_seconds: float = 60.0
 
-    # Test hook: JSON fault plan (see bootflow.faults); empty in production.
+    # Test hook: JSON fault plan (see core.faults); empty in production.
     fault_plan: str = ""
     # Benchmark hook: workers also run the floor workflow and its no-op activity.
     bench_floor: bool = False

@@ -20,9 +20,9 @@ from temporalio.client import Client
 from temporalio.converter import DataConverter
 from temporalio.service import TLSConfig
 
-from bootflow import search_attributes
-from bootflow.codec import EncryptionCodec
-from bootflow.config import Settings
+from core import search_attributes
+from core.codec import EncryptionCodec
+from core.config import Settings
 
 T = TypeVar("T")
 

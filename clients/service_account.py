@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 
-from bootflow.config import Settings
 from clients.session import Credentials, Session
+from core.config import Settings
 
 
 def service_session(settings: Settings, http: httpx.Client | None = None) -> Session:
