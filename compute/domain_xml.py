@@ -77,8 +77,23 @@ def build(spec: DomainSpec) -> str:
     _sub(domain, "name", spec.domain_name)
     _sub(domain, "uuid", spec.instance_uuid)
     _sub(domain, "title", spec.name)
+    _metadata(_sub(domain, "metadata"), spec)
+    _sub(domain, "memory", str(spec.memory_mb), unit="MiB")
+    _sub(domain, "vcpu", str(spec.vcpus))
+    _os(_sub(domain, "os"), spec)
+    # Without ACPI, libvirt passes -no-acpi and a guest's poweroff only halts it.
+    features = _sub(domain, "features")
+    _sub(features, "acpi")
+    _sub(domain, "on_poweroff", "destroy")
+    _sub(domain, "on_reboot", "restart")
+    _sub(domain, "on_crash", "destroy")
+    _devices(_sub(domain, "devices"), spec)
+    ET.indent(domain)
+    return ET.tostring(domain, encoding="unicode")
 
-    metadata = _sub(domain, "metadata")
+
+def _metadata(metadata: ET.Element, spec: DomainSpec) -> None:
+    """bootflow's owner element: which deployment, host, project, flavor and image."""
     ns = f"{{{METADATA_NS}}}"
     owner = _sub(metadata, f"{ns}instance")
     _sub(owner, f"{ns}name", spec.name)
@@ -95,26 +110,20 @@ def build(spec: DomainSpec) -> str:
     )
     _sub(owner, f"{ns}image", uuid=spec.image_id)
 
-    _sub(domain, "memory", str(spec.memory_mb), unit="MiB")
-    _sub(domain, "vcpu", str(spec.vcpus))
-    os_el = _sub(domain, "os")
-    _sub(os_el, "type", "hvm", arch=spec.arch)
-    if spec.kernel:
-        _sub(os_el, "kernel", spec.kernel)
-        if spec.initrd:
-            _sub(os_el, "initrd", spec.initrd)
-        if spec.cmdline:
-            _sub(os_el, "cmdline", spec.cmdline)
-    else:
-        _sub(os_el, "boot", dev="hd")
-    # Without ACPI, libvirt passes -no-acpi and a guest's poweroff only halts it.
-    features = _sub(domain, "features")
-    _sub(features, "acpi")
-    _sub(domain, "on_poweroff", "destroy")
-    _sub(domain, "on_reboot", "restart")
-    _sub(domain, "on_crash", "destroy")
 
-    devices = _sub(domain, "devices")
+def _os(os_el: ET.Element, spec: DomainSpec) -> None:
+    _sub(os_el, "type", "hvm", arch=spec.arch)
+    if not spec.kernel:
+        _sub(os_el, "boot", dev="hd")
+        return
+    _sub(os_el, "kernel", spec.kernel)
+    if spec.initrd:
+        _sub(os_el, "initrd", spec.initrd)
+    if spec.cmdline:
+        _sub(os_el, "cmdline", spec.cmdline)
+
+
+def _devices(devices: ET.Element, spec: DomainSpec) -> None:
     for disk in spec.disks:
         el = _sub(devices, "disk", type="file", device="disk")
         _sub(el, "driver", name="qemu", type=disk.format)
@@ -135,9 +144,6 @@ def build(spec: DomainSpec) -> str:
     console = _sub(devices, "console", type="file")
     _sub(console, "source", path=spec.console_log)
     _sub(console, "target", type="serial", port="0")
-
-    ET.indent(domain)
-    return ET.tostring(domain, encoding="unicode")
 
 
 def owner(metadata_xml: str) -> tuple[str, str] | None:
