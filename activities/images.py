@@ -124,15 +124,10 @@ class ImageActivities:
 
     def boot_files(self, image: ImageSpec, heartbeat: Heartbeat | None = None) -> BootFiles:
         """The kernel and ramdisk the image names, cached (a no-op once fetch_image did
-        it), with its command line and ready marker, from the image's properties (read
-        from the image service only when the workflow's ImageSpec predates them)."""
+        it), with its command line and ready marker, from the image's properties."""
         heartbeat = heartbeat or Heartbeat()
         with service_errors(f"read the boot files of image {image.id}"):
-            record: dict[str, Any] = (
-                image.properties
-                if image.properties is not None
-                else self.images.get_image(image.id)
-            )
+            record: dict[str, Any] = dict(image.properties)
             kernel_id, ramdisk_id = record.get(KERNEL_ID), record.get(RAMDISK_ID)
             kernel = self._cached(kernel_id, "kernel", heartbeat) if kernel_id else None
             ramdisk = (

@@ -121,9 +121,8 @@ class ImageSpec:
     min_disk: int = 0
     min_ram: int = 0
     os_hash_value: str | None = None  # sha512 (Glance's multihash), verified after download
-    # Additional properties (hw_architecture, kernel_id, ...); None: not read (an ImageSpec
-    # from a workflow older than this field), so whoever needs them asks the image service.
-    properties: dict[str, str] | None = None
+    # Additional properties (hw_architecture, kernel_id, ...).
+    properties: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -255,12 +254,12 @@ class AllocatePortInput:
     instance_uuid: str
     project_id: str
     network: NetworkSpec
-    # The user's port to bind to the instance and host; None: create one on ``network``.
-    port_id: str | None = None
     # Whether a host this build left may have kept a port for the instance (its undo failed):
     # then the step looks for one to reuse. False on the build's first host, where only the
     # step's own earlier attempts can have made one (the lookup costs a request per boot).
-    after_reschedule: bool = True
+    after_reschedule: bool
+    # The user's port to bind to the instance and host; None: create one on ``network``.
+    port_id: str | None = None
     # The ports the instance's NICs before this one hold: an earlier port found on the same
     # network is this NIC's only if none of those took it.
     taken: list[str] = field(default_factory=list)

@@ -75,33 +75,9 @@ SPAWN_TIMEOUT = timedelta(minutes=5)
 # Blocking host steps heartbeat every few seconds: a dead worker is noticed this fast.
 HOST_HEARTBEAT = timedelta(seconds=15)
 
-# A build that fails on its host for a host reason moves to an alternate host.
-RESCHEDULE_PATCH = "reschedule-to-alternates"
 # Host steps whose failure (a timeout, a guest that would not start, retries run out) is the
-# host's, not the request's: those reschedule.
+# host's, not the request's: those reschedule to an alternate host.
 HOST_STEPS = frozenset({"allocate_port", "create_volume", "attach_volume", "fetch_image", "spawn"})
-
-# Search attributes are upserted as the boot goes; histories from before they were are
-# replayed without (patch ids are forever: never rename one).
-SEARCH_ATTRIBUTES_PATCH = "upsert-search-attributes"
-# A request rejected after its record was written (the step failed for good after its commit)
-# removes the record, as any rejected request leaves none.
-UNDO_RECORD_PATCH = "undo-record-on-accept"
-# Search attributes are upserted only when one changes (each upsert is an event and a
-# visibility write: 13 a boot before, 6 after).
-INDEX_ON_CHANGE_PATCH = "index-on-change"
-# A boot started on code that has every change above says so with this one marker, instead of
-# one marker and one TemporalChangeVersion upsert event per change (6 events fewer a boot; the
-# upserts shared their workflow task's visibility write, so no fewer of those). It also takes
-# the state the starter indexed as indexed. Histories from before ask
-# each change's own patch. Later changes get their own patch, rolled into one like this later.
-CHANGES_THROUGH_V4_PATCH = "changes-through-v4"
-# Everything above, and: a cancel stops the boot at the step it arrives in (even when that
-# step finished anyway) and undoes the host's part too; undo steps are not cut short by a
-# cancel; a boot that fails after acceptance keeps its quota (an ERROR server counts, as in
-# Nova) until it is deleted; a boot cancelled before acceptance, or withdrawn by the compute
-# API, leaves no record. One marker for all of it, instead of v4's.
-CHANGES_THROUGH_V7_PATCH = "changes-through-v7"
 
 InT = TypeVar("InT")
 OutT = TypeVar("OutT")
@@ -116,10 +92,8 @@ class BootInstance:
         )
         self._stage_started: datetime | None = None
         self._indexed: tuple[str | None, str | None, str | None] | None = None
-        self._through_v4 = False
-        self._v7 = False
         # What a request that ends without being accepted undoes: its quota, its record.
-        self._rejection = Compensation()
+        self._rejection = Compensation(shielded=True)
 
     @workflow.update
     async def accepted(self) -> Accepted:
@@ -149,32 +123,23 @@ class BootInstance:
         self._progress.task_state = None
         self._enter(stage, details)
 
-    def _has(self, patch: str) -> bool:
-        """Whether this boot takes the change ``patch`` names (see CHANGES_THROUGH_V4_PATCH)."""
-        return self._through_v4 or workflow.patched(patch)
-
     async def _step(self, defn: ActivityDef[InT, OutT], arg: InT, **options: Any) -> OutT:
         """A forward step. A cancel stops the boot here, also when the step ended anyway: a
         running step hears of a cancel only through a heartbeat, and when it finishes the
-        SDK hands back its result, not the cancel (v7 on)."""
+        SDK hands back its result, not the cancel."""
         try:
             result = await run(defn, arg, **options)
         except ActivityError as err:
-            if self._v7 and cancelled(err):
+            if cancelled(err):
                 raise asyncio.CancelledError(f"cancelled during {defn.name}") from err
             raise
-        if self._v7 and workflow.cancellation_reason() is not None:
+        if workflow.cancellation_reason() is not None:
             raise asyncio.CancelledError(f"cancelled during {defn.name}")
         return result
 
-    def _compensation(self) -> Compensation:
-        return Compensation(shielded=self._v7)
-
     def _index(self) -> None:
-        if not self._has(SEARCH_ATTRIBUTES_PATCH):
-            return
         values = (self._progress.vm_state, self._progress.task_state or "", self._progress.host)
-        if self._has(INDEX_ON_CHANGE_PATCH) and values == self._indexed:
+        if values == self._indexed:
             return
         self._indexed = values
         updates = [
@@ -188,34 +153,22 @@ class BootInstance:
     @workflow.run
     async def run(self, request: BootRequest) -> BootResult:
         self._progress.instance_uuid = request.instance_uuid
-        self._v7 = workflow.patched(CHANGES_THROUGH_V7_PATCH)
-        self._through_v4 = self._v7 or workflow.patched(CHANGES_THROUGH_V4_PATCH)
-        self._rejection = self._compensation()
-        if self._through_v4:
-            # The compute API starts a boot indexed as Nova creates it (building, scheduling;
-            # older APIs: building, none): no upsert repeats what the start indexed.
-            started = workflow.info().typed_search_attributes
-            task_state = started.get(sa.TASK_STATE)
-            self._progress.task_state = None if task_state == sa.NONE else task_state
-            self._indexed = (
-                started.get(sa.VM_STATE),
-                self._progress.task_state or "",
-                started.get(sa.COMPUTE_HOST),
-            )
-        undo = self._compensation()
+        # The compute API starts a boot indexed as Nova creates it (building, scheduling): no
+        # upsert repeats what the start indexed.
+        started = workflow.info().typed_search_attributes
+        task_state = started.get(sa.TASK_STATE)
+        self._progress.task_state = None if task_state == sa.NONE else task_state
+        self._indexed = (
+            started.get(sa.VM_STATE),
+            self._progress.task_state or "",
+            started.get(sa.COMPUTE_HOST),
+        )
+        undo = Compensation(shielded=True)
         try:
             context, valid = await self._accept(request, undo)
             return await self._build(request, context, valid, undo)
         except asyncio.CancelledError:
-            if self._v7:
-                await self._end_cancelled(request, undo)
-            else:
-                # The server was deleted while building: undo everything, say so, end
-                # cancelled (the delete that cancelled this boot then deletes the record).
-                fault = self._cancel_fault(request.instance_uuid, CancelReason.DELETED)
-                await self._abandon(
-                    request.instance_uuid, undo, fault, self._progress.host, TaskState.DELETING
-                )
+            await self._end_cancelled(request, undo)
             await self._acceptance.settle_cancelled()
             raise
 
@@ -252,18 +205,17 @@ class BootInstance:
         self, request: BootRequest, undo: Compensation
     ) -> tuple[RequestContext, ValidatedRequest]:
         """Steps 1-3: the request is accepted only if all of these succeed."""
-        # The record's undo is for a rejection only: an accepted boot that fails keeps it, in
-        # error. So is the quota's from v7 on: the errored server holds it until deleted.
+        # The record's and the quota's undo are for a rejection only: an accepted boot that
+        # fails keeps both, in error, until the server is deleted (as in Nova).
         instance = InstanceRef(request.instance_uuid)
         try:
             self._enter("authenticate")
             context = await self._step(act.AUTHENTICATE, AuthenticateInput(request.auth_token))
             self._enter("validate", f"validate and reserve quota for {context.project_name}")
-            (self._rejection if self._v7 else undo).push_activity(act.RELEASE_QUOTA, instance)
+            self._rejection.push_activity(act.RELEASE_QUOTA, instance)
             valid = await self._step(act.VALIDATE_AND_RESERVE, ValidateInput(request, context))
             self._enter("create record")
-            if self._has(UNDO_RECORD_PATCH):
-                self._rejection.push_activity(act.DELETE_INSTANCE_RECORD, instance)
+            self._rejection.push_activity(act.DELETE_INSTANCE_RECORD, instance)
             await self._step(
                 act.CREATE_INSTANCE_RECORD,
                 CreateInstanceInput(
@@ -299,9 +251,8 @@ class BootInstance:
         failure (the guest failed to start, the host's worker died or never picked the task
         up) undoes that host's part and reschedules to the next alternate."""
         instance = InstanceRef(request.instance_uuid)
-        rescheduling = self._has(RESCHEDULE_PATCH)
         # This host's part (its claim, ports, volumes, guest), undone on its own on reschedule.
-        on_host = self._compensation() if rescheduling else undo
+        on_host = Compensation(shielded=True)
         failure: tuple[Fault, str] | None = None
         host: str | None = None
         tried: list[str] = []
@@ -315,7 +266,7 @@ class BootInstance:
                     request.instance_uuid,
                     valid.flavor,
                     request.availability_zone,
-                    image_properties=valid.image.properties or {},
+                    image_properties=valid.image.properties,
                     scheduler_hints=request.scheduler_hints,
                     project_id=context.project_id,
                 ),
@@ -334,7 +285,7 @@ class BootInstance:
                     )
                     break
                 except ActivityError as err:
-                    if not (rescheduling and host_failure(err, HOST_STEPS)):
+                    if not host_failure(err, HOST_STEPS):
                         raise
                     reason = describe(err)
                     host = await self._reschedule(request, valid, on_host, host, reason, alternates)
@@ -363,29 +314,23 @@ class BootInstance:
                 )
         except ActivityError as err:
             if cancelled(err):
-                if self._v7:
-                    self._undo_into(on_host, undo)
+                undo.extend(on_host)
                 raise asyncio.CancelledError from err
             failure = (
                 fault_of(err, self._progress.stage),
                 error_type(err) or ErrorType.BUILD_FAILED,
             )
         except asyncio.CancelledError:
-            self._undo_into(on_host, undo)
+            undo.extend(on_host)
             raise
         if failure is not None:
             fault, kind = failure
-            self._undo_into(on_host, undo)
+            undo.extend(on_host)
             await self._abandon(request.instance_uuid, undo, fault, self._progress.host)
             raise ApplicationError(fault.message, type=kind, non_retryable=True)
 
         self._settle(VmState.ACTIVE, "active", f"active on {tried[-1]}")
         return BootResult(request.instance_uuid, VmState.ACTIVE, tried[-1])
-
-    def _undo_into(self, on_host: Compensation, undo: Compensation) -> None:
-        """A host's undo steps, run first when the whole boot is undone."""
-        if on_host is not undo:
-            undo.extend(on_host)
 
     async def _build_on(
         self,
@@ -411,10 +356,9 @@ class BootInstance:
             return said
 
         undo.push_activity(act.DEALLOCATE_PORTS, instance)
-        # One step per NIC either way: a NIC on the user's own port binds it instead of
-        # creating one (the same commands, so recorded histories replay unchanged). Each
-        # step is told the ports the NICs before it hold, so a retry on a network with two
-        # NICs finds its own port, not theirs.
+        # One step per NIC: a NIC on the user's own port binds it instead of creating one.
+        # Each step is told the ports the NICs before it hold, so a retry on a network with
+        # two NICs finds its own port, not theirs.
         ports: list[PortSpec] = []
         for nic, network in zip(request.networks, valid.networks, strict=True):
             port = await self._step(
@@ -516,7 +460,7 @@ class BootInstance:
         leftovers = await on_host.run()
         if leftovers:
             await run(act.RECORD_LEFTOVERS, RecordLeftoversInput(request.instance_uuid, leftovers))
-        if self._v7 and workflow.cancellation_reason() is not None:
+        if workflow.cancellation_reason() is not None:
             raise asyncio.CancelledError("cancelled while undoing the failed host's part")
         await self._step(
             act.RECORD_RESCHEDULE,
@@ -543,11 +487,10 @@ class BootInstance:
         undo: Compensation,
         fault: Fault,
         host: str | None,
-        task_state: str | None = None,
     ) -> None:
         """Undo newest first, keep what could not be undone, leave the instance in error."""
         await self._undo(instance_uuid, undo, fault)
-        await self._mark_error(instance_uuid, fault, host, task_state)
+        await self._mark_error(instance_uuid, fault, host, None)
 
     async def _undo(
         self, instance_uuid: str, undo: Compensation, fault: Fault

@@ -28,7 +28,7 @@ with workflow.unsafe.imports_passed_through():
         RecordFaultInput,
     )
     from core.states import TaskState, VmState
-    from workflows.boot_instance import HOST_HEARTBEAT, SEARCH_ATTRIBUTES_PATCH
+    from workflows.boot_instance import HOST_HEARTBEAT
     from workflows.calls import Acceptance, error_type, fault_of, run
 
 HOST_PICKUP_TIMEOUT = timedelta(minutes=2)
@@ -116,8 +116,6 @@ class DeleteInstance:
         )
 
     def _index(self, target: InstanceForDelete, task_state: str | None) -> None:
-        if not workflow.patched(SEARCH_ATTRIBUTES_PATCH):
-            return
         updates = [
             sa.INSTANCE_UUID.value_set(target.instance_uuid),
             sa.INSTANCE_NAME.value_set(target.name),

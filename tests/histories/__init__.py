@@ -1,4 +1,4 @@
-"""Recorded workflow histories (``v<N>-<kind>.json``) and what makes each one its kind.
+"""Recorded workflow histories (``<label>-<kind>.json``) and what makes each one its kind.
 
 A history file is named for what happened in it; ``KINDS`` checks that it did, so a label
 that no longer tells the truth (a "rescheduled" boot that went straight to its host) fails
