@@ -42,6 +42,8 @@ def test_workers_register_every_definition_with_its_types(tmp_path: Path) -> Non
     on_host = _registered(compute.build_activities(settings, "node1", driver, database(settings)))
 
     assert set(on_host) == HOST_ACTIVITIES
+    # The workflows send a step to the queue its definition names: the worker that has it.
+    assert {d.name for d in activity_defs.ALL if d.on_host} == HOST_ACTIVITIES
     assert set(on_control) | set(on_host) == {d.name for d in activity_defs.ALL}
     assert not set(on_control) & set(on_host)
     for definition in activity_defs.ALL:

@@ -7,14 +7,10 @@ only that host's worker has the instance's files.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from core import activity_defs as act
-    from core import task_queues
     from core.messages import ConsoleOutput, ConsoleOutputInput
     from workflows.calls import run
 
@@ -26,9 +22,6 @@ class ConsoleOutputWorkflow:
         return await run(
             act.GET_CONSOLE_OUTPUT,
             request,
-            task_queue=task_queues.compute(request.host),
-            schedule_to_start=timedelta(seconds=20),
-            start_to_close=timedelta(seconds=20),
-            retry=RetryPolicy(maximum_attempts=2),
+            host=request.host,
             summary=f"read the console of {request.instance_uuid} on {request.host}",
         )
