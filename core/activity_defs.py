@@ -79,6 +79,10 @@ RECORD_FAULT = _def("record_fault", m.RecordFaultInput, m.InstanceRecord)
 BEGIN_DELETE = _def("begin_delete", m.BeginDeleteInput, m.InstanceForDelete)
 MARK_DELETED = _def("mark_deleted", m.InstanceRef, m.InstanceRecord)
 RECORD_LEFTOVERS = _def("record_leftovers", m.RecordLeftoversInput, int)
+# What the host's steps did, recorded by the control plane: compute hosts never write the
+# database (Nova's rule), and task_state has one writer, the workflow's stage table.
+SET_TASK_STATE = _def("set_task_state", m.TaskStateInput, bool)
+RECORD_BLOCK_DEVICE = _def("record_block_device", m.RecordBlockDeviceInput, bool)
 # A cancelled boot's undo steps retry for minutes before giving up on one.
 AWAIT_BOOT_END = ActivityDef(
     "await_boot_end",

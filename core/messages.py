@@ -260,8 +260,9 @@ class AllocatePortInput:
     after_reschedule: bool
     # The user's port to bind to the instance and host; None: create one on ``network``.
     port_id: str | None = None
-    # The ports the instance's NICs before this one hold: an earlier port found on the same
-    # network is this NIC's only if none of those took it.
+    # Ports this NIC must not take: those the instance's NICs before it hold, and the user's
+    # own ports: an earlier port found on the same network is this NIC's only if not one of
+    # these.
     taken: list[str] = field(default_factory=list)
 
 
@@ -477,3 +478,23 @@ class ConsoleOutputInput:
 @dataclass
 class ConsoleOutput:
     output: str
+
+
+# --- what the workflow records of the host's steps (control plane) -----------------------
+
+
+@dataclass
+class TaskStateInput:
+    """The building instance's task_state, as the workflow's stage table says."""
+
+    instance_uuid: str
+    task_state: str | None
+
+
+@dataclass
+class RecordBlockDeviceInput:
+    """A volume the host created and attached, recorded as the instance's block device."""
+
+    instance_uuid: str
+    volume: VolumeSpec
+    attachment: AttachmentSpec

@@ -60,7 +60,7 @@ def allocate(
     network = CountingNetwork(admin.session)
     env = ActivityEnvironment()
     env.info = dataclasses.replace(env.info, attempt=attempt)
-    ports = PortActivities(network, cloud.sessions, host=host)
+    ports = PortActivities(network, host=host)
     port = env.run(ports.allocate_port, request)
     return port, network.lookups
 

@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
         MarkActiveInput,
         Placement,
         PortSpec,
+        RecordBlockDeviceInput,
         RecordFaultInput,
         RecordLeftoversInput,
         RequestContext,
@@ -55,6 +56,7 @@ with workflow.unsafe.imports_passed_through():
         SpawnInput,
         SpawnResult,
         StageTime,
+        TaskStateInput,
         ValidatedRequest,
         ValidateInput,
     )
@@ -196,7 +198,7 @@ class BootInstance:
             placement = await self._schedule(boot, on_host)
             host, ports, spawned = await self._place(boot, placement, on_host)
             # Step 6: the record says active, with host, addresses and launch time.
-            self._enter("finish")
+            await self._begin("finish")
             marked = MarkActiveInput(boot.uuid, host, ports, spawned.power_state)
             await run(act.MARK_ACTIVE, marked, summary=f"mark active on {host}")
         except asyncio.CancelledError:
@@ -216,7 +218,7 @@ class BootInstance:
 
     async def _schedule(self, boot: _Boot, on_host: Compensation) -> Placement:
         """Step 4: choose a host and claim its resources."""
-        self._enter("schedule")
+        await self._begin("schedule")
         on_host.push_activity(act.RELEASE_CLAIM, boot.instance)
         request, valid = boot.request, boot.valid
         return await self._step(
@@ -266,12 +268,12 @@ class BootInstance:
         # Where the boot went is known only now: the first step on the host says so (its
         # summary in the timeline), as do the current details.
         self._placed = f"schedule: {host} of {candidates} candidates"
-        self._enter("allocate port", f"{self._placed}; allocate ports on {host}")
+        await self._begin("allocate port", f"{self._placed}; allocate ports on {host}")
         ports = await self._allocate_ports(boot, host, undo, attempt)
         attachments = await self._create_volume(boot, host, undo)
 
         image = boot.valid.image
-        self._enter("fetch image", f"fetch image {image.name} into {host}'s cache")
+        await self._begin("fetch image", f"fetch image {image.name} into {host}'s cache")
         cached = await self._step(
             act.FETCH_IMAGE,
             FetchImageInput(boot.uuid, image),
@@ -279,7 +281,7 @@ class BootInstance:
             summary=self._first_on_host(f"fetch image {image.name} into {host}'s cache"),
         )
 
-        self._enter("spawn", f"spawn on {host}")
+        await self._begin("spawn", f"spawn on {host}")
         undo.push_activity(act.DESTROY_GUEST, boot.instance, host=host)
         spawn = SpawnInput(
             instance_uuid=boot.uuid,
@@ -303,9 +305,10 @@ class BootInstance:
         self, boot: _Boot, host: str, undo: Compensation, attempt: int
     ) -> list[PortSpec]:
         """A port per NIC; a NIC on the user's own port binds it instead of creating one.
-        Each step is told the ports the NICs before it hold, so a retry on a network with
-        two NICs finds its own port, not theirs."""
+        Each step is told the ports the NICs before it hold (and the user's own), so a retry
+        on a network with two NICs finds its own port, not theirs."""
         undo.push_activity(act.DEALLOCATE_PORTS, boot.instance)
+        users_own = [nic.port_id for nic in boot.request.networks if nic.port_id]
         ports: list[PortSpec] = []
         for nic, network in zip(boot.request.networks, boot.valid.networks, strict=True):
             allocate = AllocatePortInput(
@@ -314,7 +317,7 @@ class BootInstance:
                 network,
                 after_reschedule=attempt > 1,
                 port_id=nic.port_id,
-                taken=[p.id for p in ports],
+                taken=[p.id for p in ports] + users_own,
             )
             said = (
                 f"bind port {nic.port_id} on {network.name} to {host}"
@@ -334,7 +337,7 @@ class BootInstance:
         size = boot.request.volume_size_gb
         if not size:
             return []
-        self._enter("create volume", f"create a {size} GiB volume")
+        await self._begin("create volume", f"create a {size} GiB volume")
         undo.push_activity(act.DELETE_VOLUMES, boot.instance)
         created = CreateVolumeInput(boot.uuid, boot.context.project_id, size)
         volume = await self._step(
@@ -343,14 +346,15 @@ class BootInstance:
             host=host,
             summary=self._first_on_host(f"create {size} GiB volume"),
         )
-        self._enter("attach volume", f"attach volume {volume.id} to {host}")
+        await self._begin("attach volume", f"attach volume {volume.id} to {host}")
         undo.push_activity(act.DETACH_VOLUMES, boot.instance)
         attach = AttachVolumeInput(boot.uuid, boot.context.project_id, volume)
-        return [
-            await self._step(
-                act.ATTACH_VOLUME, attach, host=host, summary=f"attach volume to {host}"
-            )
-        ]
+        summary = f"attach volume to {host}"
+        attached = await self._step(act.ATTACH_VOLUME, attach, host=host, summary=summary)
+        await self._step(
+            act.RECORD_BLOCK_DEVICE, RecordBlockDeviceInput(boot.uuid, volume, attached)
+        )
+        return [attached]
 
     async def _reschedule(
         self,
@@ -374,7 +378,7 @@ class BootInstance:
         )
         while alternates:
             candidate = alternates.pop(0)
-            self._enter("schedule", f"reschedule: claim {candidate}")
+            await self._begin("schedule", f"reschedule: claim {candidate}")
             on_host.push_activity(act.RELEASE_CLAIM, boot.instance)
             claim = ClaimAlternateInput(
                 boot.uuid, boot.valid.flavor, candidate, boot.request.scheduler_hints
@@ -482,6 +486,15 @@ class BootInstance:
             self._progress.task_state = STAGE_TASK_STATE[stage]
         workflow.set_current_details(details or stage)
         self._index()
+
+    async def _begin(self, stage: str, details: str | None = None) -> None:
+        """Stage ``stage`` of a build whose record exists begins: as ``_enter``, and the
+        record takes the task_state the stage table gives it (its one writer)."""
+        before = self._progress.task_state
+        self._enter(stage, details)
+        if self._progress.task_state != before:
+            state = TaskStateInput(self._progress.instance_uuid, self._progress.task_state)
+            await self._step(act.SET_TASK_STATE, state)
 
     def _settle(self, vm_state: str, stage: str, details: str | None = None) -> None:
         """The boot is over: the record holds ``vm_state`` and no task."""

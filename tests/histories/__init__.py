@@ -71,7 +71,11 @@ def _kind(
 
 
 KINDS: dict[str, Check] = {
-    "boot-active": _kind("BootInstance", "completed", steps={"spawn", "mark_active"}),
+    "boot-active": _kind(
+        "BootInstance",
+        "completed",
+        steps={"set_task_state", "spawn", "record_block_device", "mark_active"},
+    ),
     "boot-compensated": _kind(
         "BootInstance", "failed", steps={"spawn", "destroy_guest", "record_fault"}
     ),
