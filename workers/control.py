@@ -37,10 +37,9 @@ from workers.common import (
     worker_tuning,
 )
 from workflows.boot_instance import BootInstance
-from workflows.console_output import ConsoleOutputWorkflow
 from workflows.delete_instance import DeleteInstance
 from workflows.floor import FloorBoot
-from workflows.host_domains import HostDomainsWorkflow
+from workflows.host_reads import ConsoleOutputWorkflow, HostDomainsWorkflow
 
 WORKFLOWS = [BootInstance, DeleteInstance, HostDomainsWorkflow, ConsoleOutputWorkflow]
 

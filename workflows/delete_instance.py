@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
         RecordFaultInput,
     )
     from core.states import TaskState, VmState
+    from core.workflow_ids import boot_workflow_id
     from workflows.calls import Acceptance, error_type, fault_of, run
 
 
@@ -84,7 +85,7 @@ class DeleteInstance:
         return DeleteResult(request.instance_uuid, VmState.DELETED)
 
     async def _cancel_boot(self, instance_uuid: str) -> None:
-        boot = workflow.get_external_workflow_handle(f"boot-{instance_uuid}")
+        boot = workflow.get_external_workflow_handle(boot_workflow_id(instance_uuid))
         try:
             await boot.cancel(reason=CancelReason.DELETED)
         except Exception as err:
