@@ -12,6 +12,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from core import activity_defs as act
 from core.messages import InstanceRef
+from core.workflow_ids import boot_workflow_id
 
 POLL_SECONDS = 0.5
 
@@ -30,7 +31,7 @@ class BootActivities:
     async def await_boot_end(self, request: InstanceRef) -> bool:
         """Return once the instance's boot workflow has closed; False if there is none.
         Read-only, so safe to repeat."""
-        handle = (await self.client()).get_workflow_handle(f"boot-{request.instance_uuid}")
+        handle = (await self.client()).get_workflow_handle(boot_workflow_id(request.instance_uuid))
         while True:
             try:
                 described = await handle.describe()

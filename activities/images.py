@@ -21,9 +21,6 @@ from compute.image_cache import Download, ImageCache, ImageVerificationError
 from core import activity_defs as act
 from core.errors import ErrorType, request_error
 from core.messages import CachedImage, FetchImageInput, ImageSpec
-from core.states import TaskState
-from db.instances import set_task_state
-from db.session import SessionFactory
 
 # Heartbeat at most this often (each one is handed to the SDK, which batches them to the server).
 HEARTBEAT_EVERY_SECONDS = 1.0
@@ -81,10 +78,9 @@ class Heartbeat:
 
 
 class ImageActivities:
-    def __init__(self, images: ImageClient, cache: ImageCache, sessions: SessionFactory) -> None:
+    def __init__(self, images: ImageClient, cache: ImageCache) -> None:
         self.images = images
         self.cache = cache
-        self.sessions = sessions
         self._records: dict[str, dict[str, Any]] = {}  # kernel/ramdisk image records
 
     def _fetch(self, image_id: str) -> Callable[[Path, Callable[[int], None]], Download]:
@@ -124,15 +120,10 @@ class ImageActivities:
 
     def boot_files(self, image: ImageSpec, heartbeat: Heartbeat | None = None) -> BootFiles:
         """The kernel and ramdisk the image names, cached (a no-op once fetch_image did
-        it), with its command line and ready marker, from the image's properties (read
-        from the image service only when the workflow's ImageSpec predates them)."""
+        it), with its command line and ready marker, from the image's properties."""
         heartbeat = heartbeat or Heartbeat()
         with service_errors(f"read the boot files of image {image.id}"):
-            record: dict[str, Any] = (
-                image.properties
-                if image.properties is not None
-                else self.images.get_image(image.id)
-            )
+            record: dict[str, Any] = dict(image.properties)
             kernel_id, ramdisk_id = record.get(KERNEL_ID), record.get(RAMDISK_ID)
             kernel = self._cached(kernel_id, "kernel", heartbeat) if kernel_id else None
             ramdisk = (
@@ -147,7 +138,6 @@ class ImageActivities:
         """Download the image into the cache once, verify size and checksums, heartbeat
         the bytes so far (and while another boot's download of it holds the lock, and while
         its kernel and ramdisk come). Key: the image id (a cached, verified copy is reused)."""
-        set_task_state(self.sessions, request.instance_uuid, TaskState.SPAWNING)
         image = request.image
         heartbeat = Heartbeat()
         with service_errors(f"download image {image.id}"):

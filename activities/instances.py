@@ -15,14 +15,16 @@ from core.messages import (
     InstanceRecord,
     InstanceRef,
     MarkActiveInput,
+    RecordBlockDeviceInput,
     RecordFaultInput,
     RecordLeftoversInput,
+    TaskStateInput,
     VolumeRef,
 )
 from core.states import TaskState, VmState
 from db import actions
 from db.base import utcnow
-from db.instances import record_of
+from db.instances import record_of, set_task_state
 from db.models.compute import (
     BlockDeviceMapping,
     ComputeNode,
@@ -98,6 +100,38 @@ class InstanceActivities:
                 "The request was not accepted; its instance record was removed.",
             )
             return True
+
+    @activity.defn(name=act.SET_TASK_STATE.name)
+    def set_task_state(self, request: TaskStateInput) -> bool:
+        """Move a building instance to the task_state its boot's stage has (as Nova's
+        compute manager saves it through the conductor). Key: the instance uuid."""
+        set_task_state(self.sessions, request.instance_uuid, request.task_state)
+        return True
+
+    @activity.defn(name=act.RECORD_BLOCK_DEVICE.name)
+    def record_block_device(self, request: RecordBlockDeviceInput) -> bool:
+        """Record the volume the host created and attached as the instance's block device
+        mapping. Key: the instance and device (a retry updates the row the first made)."""
+        volume, attachment = request.volume, request.attachment
+        with self.sessions.begin() as session:
+            row = session.scalar(
+                select(BlockDeviceMapping).where(
+                    BlockDeviceMapping.instance_uuid == request.instance_uuid,
+                    BlockDeviceMapping.device_name == volume.device_name,
+                )
+            )
+            if row is None:
+                row = BlockDeviceMapping(
+                    instance_uuid=request.instance_uuid,
+                    device_name=volume.device_name,
+                    volume_size=volume.size_gb,
+                )
+                session.add(row)
+            row.volume_id = volume.id
+            row.volume_size = volume.size_gb
+            row.attachment_id = attachment.attachment_id
+            row.connection_info = attachment.connection_info
+        return True
 
     @activity.defn(name=act.MARK_ACTIVE.name)
     def mark_active(self, request: MarkActiveInput) -> InstanceRecord:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
 from temporalio import activity
 
 from activities.errors import service_errors
@@ -13,11 +12,7 @@ from clients.errors import NotFound
 from clients.network import NetworkClient
 from core import activity_defs as act
 from core.errors import ErrorType, request_error
-from core.messages import AllocatePortInput, FixedIp, InstanceRef, PortSpec
-from core.states import TaskState
-from db.instances import set_task_state
-from db.models.compute import Instance
-from db.session import SessionFactory
+from core.messages import AllocatePortInput, FixedIp, PortSpec
 
 DEVICE_OWNER = "compute:nova"
 
@@ -33,18 +28,9 @@ def _spec(port: dict[str, Any], network_name: str) -> PortSpec:
 
 
 class PortActivities:
-    def __init__(self, network: NetworkClient, sessions: SessionFactory, host: str | None) -> None:
+    def __init__(self, network: NetworkClient, host: str) -> None:
         self.network = network
-        self.sessions = sessions
         self.host = host
-
-    def _preserved(self, instance_uuid: str) -> set[str]:
-        """The user's own ports the instance was booted on (unbound, never deleted)."""
-        with self.sessions.begin() as session:
-            ports = session.scalar(
-                select(Instance.preserved_ports).where(Instance.uuid == instance_uuid)
-            )
-        return set(ports or [])
 
     @activity.defn(name=act.ALLOCATE_PORT.name)
     def allocate_port(self, request: AllocatePortInput) -> PortSpec:
@@ -52,8 +38,6 @@ class PortActivities:
         port (``request.port_id``). Key: device_id (the instance uuid): a retry finds the port
         the first try created or bound (and rebinds it here if it was bound to a host the
         build left)."""
-        assert self.host is not None, "allocate_port runs on a compute host's worker"
-        set_task_state(self.sessions, request.instance_uuid, TaskState.NETWORKING)
         if request.port_id:
             return self._bind(request, request.port_id)
         doing = f"allocate a port on network {request.network.name}"
@@ -73,8 +57,8 @@ class PortActivities:
 
     def _earlier_port(self, request: AllocatePortInput) -> dict[str, Any] | None:
         """The port an earlier attempt made for this NIC, bound here: one of the instance's
-        ports on the network that no NIC before this one holds."""
-        skip = self._preserved(request.instance_uuid) | set(request.taken)
+        ports on the network that is not ``request.taken``."""
+        skip = set(request.taken)
         for port in self.network.list_ports(
             device_id=request.instance_uuid, network_id=request.network.id
         ):
@@ -112,22 +96,3 @@ class PortActivities:
                     host=self.host,
                 )
         return _spec(port, request.network.name)
-
-    @activity.defn(name=act.DEALLOCATE_PORTS.name)
-    def deallocate_ports(self, request: InstanceRef) -> int:
-        """Release every port whose device_id is the instance, as Nova's
-        deallocate_for_instance: the ports bootflow made are deleted, the user's own ports
-        (recorded on the instance) are unbound and kept (Nova's preserve_on_delete). Key:
-        device_id; ports already gone or unbound are skipped. Returns how many it released."""
-        preserved = self._preserved(request.instance_uuid)
-        released = 0
-        for port in self.network.list_ports(device_id=request.instance_uuid):
-            try:
-                if port["id"] in preserved:
-                    self.network.update_port(port["id"], device_id="", device_owner="", host=None)
-                else:
-                    self.network.delete_port(port["id"])
-                released += 1
-            except NotFound:
-                pass
-        return released

@@ -20,7 +20,6 @@ from core.messages import (
     RescheduleInput,
     ScheduleInput,
 )
-from core.states import TaskState, VmState
 from db import actions
 from db.base import utcnow
 from db.models.compute import Claim, ComputeNode, Instance
@@ -171,8 +170,6 @@ class SchedulerActivities:
                     .where(ComputeNode.host == request.from_host)
                     .values(failed_builds=ComputeNode.failed_builds + 1)
                 )
-            if instance.vm_state == VmState.BUILDING:
-                instance.task_state = TaskState.SCHEDULING
             return True
 
     @activity.defn(name=act.RELEASE_CLAIM.name)

@@ -36,7 +36,6 @@ from core.messages import (
     SpawnInput,
     SpawnResult,
 )
-from db.session import SessionFactory
 
 # The config drive's device: after the root disk (vda) and any volumes (vdb, ...).
 CONFIG_DRIVE_TARGET = "vdz"
@@ -61,14 +60,12 @@ class SpawnActivities:
     def __init__(
         self,
         driver: LibvirtDriver,
-        sessions: SessionFactory,
         faults: FaultPlan,
         boot_files: Callable[[ImageSpec], BootFiles] = lambda _image: BootFiles(),
         networks: NetworkClient | None = None,
         boot_timeout: float = 120.0,
     ) -> None:
         self.driver = driver
-        self.sessions = sessions
         self.faults = faults
         self.boot_files = boot_files
         self.networks = networks
@@ -155,7 +152,6 @@ class SpawnActivities:
         """Root disk overlay, config drive, domain XML, define and start, then wait for the
         guest's ready line. Key: the domain uuid (the instance uuid): a retry finds the
         domain the first try defined and starts it, or finds it up."""
-        # (task_state is "spawning" already: fetch_image, just before on this host, set it.)
         uuid, host = request.instance_uuid, self.driver.host
         try:
             self.faults.check("spawn", request.name, error=hypervisor_failure)

@@ -56,6 +56,7 @@ from clients.image import ImageClient
 from clients.network import NetworkClient
 from core import task_queues
 from core.temporal import connect
+from core.workflow_ids import boot_workflow_id
 from tests.support.stack import RunningStack, running_stack, stack_settings
 from workflows.floor import PATTERN, FloorBoot
 
@@ -181,7 +182,7 @@ class Boots:
 
     async def one(self) -> WorkflowHandle[Any, Any]:
         server_id = await asyncio.to_thread(self.request)
-        handle = self.client.get_workflow_handle(f"boot-{server_id}")
+        handle = self.client.get_workflow_handle(boot_workflow_id(server_id))
         await handle.result()
         return handle
 
@@ -206,7 +207,7 @@ async def concurrent_boots(boots: Boots, n: int) -> tuple[dict[str, float], list
         ids = await asyncio.gather(
             *(asyncio.get_running_loop().run_in_executor(pool, boots.request) for _ in range(n))
         )
-    handles = [boots.client.get_workflow_handle(f"boot-{i}") for i in ids]
+    handles = [boots.client.get_workflow_handle(boot_workflow_id(i)) for i in ids]
     await asyncio.gather(*(h.result() for h in handles))
     wall = time.monotonic() - start
     latencies = await server_latency(handles)

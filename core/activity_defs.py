@@ -1,5 +1,6 @@
-"""Every activity's name, input type and result type: the contract between workflows and
-the workers that implement them.
+"""Every activity's name, input type and result type, and how a workflow schedules it (on
+the control queue or a host's, its timeouts, heartbeat and retries): the contract between
+workflows and the workers that implement them.
 
 Workflows call activities through these (``workflows.calls.run``), so workflow code never
 imports the implementations and with them sqlalchemy, httpx or libvirt. Each
@@ -9,24 +10,58 @@ definition here has an implementation with the same input and result types.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Generic, TypeVar
 
+from temporalio.common import RetryPolicy
+
 from core import messages as m
+from core.errors import STEP_RETRY
 
 InT = TypeVar("InT")
 OutT = TypeVar("OutT")
 
+# A control step: quick database and service calls.
+CONTROL_TIMEOUT = timedelta(seconds=30)
+# A host whose worker does not pick a task up in this time is taken as down.
+HOST_PICKUP_TIMEOUT = timedelta(minutes=2)
+# Blocking host steps heartbeat every few seconds: a dead worker is noticed this fast.
+HOST_HEARTBEAT = timedelta(seconds=15)
+
 
 @dataclass(frozen=True)
 class ActivityDef(Generic[InT, OutT]):
+    """An activity's name and types, and how a workflow schedules it: on the control queue
+    or on one host's (``on_host``), with these timeouts and retries."""
+
     name: str
     input_type: type[InT]
     result_type: type[OutT]
+    on_host: bool = False
+    start_to_close: timedelta = CONTROL_TIMEOUT
+    schedule_to_start: timedelta | None = None
+    heartbeat: timedelta | None = None
+    retry: RetryPolicy = field(default_factory=lambda: STEP_RETRY)
 
 
 def _def(name: str, input_type: type[InT], result_type: type[OutT]) -> ActivityDef[InT, OutT]:
     return ActivityDef(name, input_type, result_type)
+
+
+def _on_host(
+    name: str,
+    input_type: type[InT],
+    result_type: type[OutT],
+    start_to_close: timedelta,
+    *,
+    heartbeat: timedelta | None = HOST_HEARTBEAT,
+    schedule_to_start: timedelta = HOST_PICKUP_TIMEOUT,
+    retry: RetryPolicy = STEP_RETRY,
+) -> ActivityDef[InT, OutT]:
+    return ActivityDef(
+        name, input_type, result_type, True, start_to_close, schedule_to_start, heartbeat, retry
+    )
 
 
 # Control plane (task queue bootflow-control).
@@ -44,23 +79,58 @@ RECORD_FAULT = _def("record_fault", m.RecordFaultInput, m.InstanceRecord)
 BEGIN_DELETE = _def("begin_delete", m.BeginDeleteInput, m.InstanceForDelete)
 MARK_DELETED = _def("mark_deleted", m.InstanceRef, m.InstanceRecord)
 RECORD_LEFTOVERS = _def("record_leftovers", m.RecordLeftoversInput, int)
-AWAIT_BOOT_END = _def("await_boot_end", m.InstanceRef, bool)
+# What the host's steps did, recorded by the control plane: compute hosts never write the
+# database (Nova's rule), and task_state has one writer, the workflow's stage table.
+SET_TASK_STATE = _def("set_task_state", m.TaskStateInput, bool)
+RECORD_BLOCK_DEVICE = _def("record_block_device", m.RecordBlockDeviceInput, bool)
+# A cancelled boot's undo steps retry for minutes before giving up on one.
+AWAIT_BOOT_END = ActivityDef(
+    "await_boot_end",
+    m.InstanceRef,
+    bool,
+    start_to_close=timedelta(minutes=15),
+    heartbeat=timedelta(seconds=10),
+)
 DEALLOCATE_PORTS = _def("deallocate_ports", m.InstanceRef, int)
 DETACH_VOLUMES = _def("detach_volumes", m.InstanceRef, int)
 DELETE_VOLUMES = _def("delete_volumes", m.InstanceRef, int)
 
 # On the compute host (task queue compute-<host>).
-ALLOCATE_PORT = _def("allocate_port", m.AllocatePortInput, m.PortSpec)
-CREATE_VOLUME = _def("create_volume", m.CreateVolumeInput, m.VolumeSpec)
-ATTACH_VOLUME = _def("attach_volume", m.AttachVolumeInput, m.AttachmentSpec)
-FETCH_IMAGE = _def("fetch_image", m.FetchImageInput, m.CachedImage)
-SPAWN = _def("spawn", m.SpawnInput, m.SpawnResult)
-DESTROY_GUEST = _def("destroy_guest", m.InstanceRef, bool)
-LIST_DOMAINS = _def("list_domains", m.HostDomainsInput, m.HostDomains)
+ALLOCATE_PORT = _on_host("allocate_port", m.AllocatePortInput, m.PortSpec, timedelta(minutes=1))
+CREATE_VOLUME = _on_host("create_volume", m.CreateVolumeInput, m.VolumeSpec, timedelta(minutes=3))
+ATTACH_VOLUME = _on_host(
+    "attach_volume", m.AttachVolumeInput, m.AttachmentSpec, timedelta(minutes=3)
+)
+# Heartbeats with the bytes so far, every few seconds.
+FETCH_IMAGE = _on_host(
+    "fetch_image",
+    m.FetchImageInput,
+    m.CachedImage,
+    timedelta(minutes=30),
+    heartbeat=timedelta(seconds=30),
+)
+SPAWN = _on_host("spawn", m.SpawnInput, m.SpawnResult, timedelta(minutes=5))
+DESTROY_GUEST = _on_host("destroy_guest", m.InstanceRef, bool, timedelta(minutes=2))
 
-# The guest's serial console, read on its host (task queue compute-<host>); the
-# ConsoleOutput workflow runs it for the compute API's os-getConsoleOutput action.
-GET_CONSOLE_OUTPUT = _def("get_console_output", m.ConsoleOutputInput, m.ConsoleOutput)
+
+def _host_read(name: str, input_type: type[InT], result_type: type[OutT]) -> ActivityDef[InT, OutT]:
+    """A read on a host for a caller who is waiting: asked twice at most, briefly."""
+    brief = timedelta(seconds=20)
+    return _on_host(
+        name,
+        input_type,
+        result_type,
+        brief,
+        heartbeat=None,
+        schedule_to_start=brief,
+        retry=RetryPolicy(maximum_attempts=2),
+    )
+
+
+# The guests a host's hypervisor runs (``virsh list``), for operators and tests.
+LIST_DOMAINS = _host_read("list_domains", m.HostDomainsInput, m.HostDomains)
+# The guest's serial console, for the compute API's os-getConsoleOutput action.
+GET_CONSOLE_OUTPUT = _host_read("get_console_output", m.ConsoleOutputInput, m.ConsoleOutput)
 
 ALL: tuple[ActivityDef[Any, Any], ...] = tuple(
     v for v in list(globals().values()) if isinstance(v, ActivityDef)

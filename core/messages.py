@@ -121,9 +121,8 @@ class ImageSpec:
     min_disk: int = 0
     min_ram: int = 0
     os_hash_value: str | None = None  # sha512 (Glance's multihash), verified after download
-    # Additional properties (hw_architecture, kernel_id, ...); None: not read (an ImageSpec
-    # from a workflow older than this field), so whoever needs them asks the image service.
-    properties: dict[str, str] | None = None
+    # Additional properties (hw_architecture, kernel_id, ...).
+    properties: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -255,14 +254,15 @@ class AllocatePortInput:
     instance_uuid: str
     project_id: str
     network: NetworkSpec
-    # The user's port to bind to the instance and host; None: create one on ``network``.
-    port_id: str | None = None
     # Whether a host this build left may have kept a port for the instance (its undo failed):
     # then the step looks for one to reuse. False on the build's first host, where only the
     # step's own earlier attempts can have made one (the lookup costs a request per boot).
-    after_reschedule: bool = True
-    # The ports the instance's NICs before this one hold: an earlier port found on the same
-    # network is this NIC's only if none of those took it.
+    after_reschedule: bool
+    # The user's port to bind to the instance and host; None: create one on ``network``.
+    port_id: str | None = None
+    # Ports this NIC must not take: those the instance's NICs before it hold, and the user's
+    # own ports: an earlier port found on the same network is this NIC's only if not one of
+    # these.
     taken: list[str] = field(default_factory=list)
 
 
@@ -478,3 +478,23 @@ class ConsoleOutputInput:
 @dataclass
 class ConsoleOutput:
     output: str
+
+
+# --- what the workflow records of the host's steps (control plane) -----------------------
+
+
+@dataclass
+class TaskStateInput:
+    """The building instance's task_state, as the workflow's stage table says."""
+
+    instance_uuid: str
+    task_state: str | None
+
+
+@dataclass
+class RecordBlockDeviceInput:
+    """A volume the host created and attached, recorded as the instance's block device."""
+
+    instance_uuid: str
+    volume: VolumeSpec
+    attachment: AttachmentSpec

@@ -35,16 +35,9 @@ class PowerState:
     SUSPENDED: Final = 7
 
 
-# A boot's task_state walks these in order (the order Nova's compute manager uses).
-BOOT_TASK_STATES: Final = (
-    TaskState.SCHEDULING,
-    TaskState.NETWORKING,
-    TaskState.BLOCK_DEVICE_MAPPING,
-    TaskState.SPAWNING,
-)
-
-# Each boot stage and the task_state the record has while it runs: the workflow's progress
-# and the activities that write the record both follow this table. The stages before the
+# Each boot stage and the task_state the record has while it runs (the order Nova's compute
+# manager walks them): the boot workflow, the one writer of a building record's task_state,
+# sets the record's (set_task_state) and its progress from this table. The stages before the
 # record exists (authenticate, validate) keep the state the boot was started with: the
 # compute API starts it "scheduling", as Nova's API creates the instance.
 STAGE_TASK_STATE: Final[dict[str, str | None]] = {

@@ -12,7 +12,6 @@ from compute.driver import LibvirtDriver
 from core import activity_defs
 from core.config import Settings
 from workers import compute, control
-from workers.common import database
 
 HOST_ACTIVITIES = {
     "allocate_port",
@@ -39,9 +38,11 @@ def test_workers_register_every_definition_with_its_types(tmp_path: Path) -> Non
     settings = Settings(data_dir=tmp_path)
     on_control = _registered(control.build_activities(settings))
     driver = LibvirtDriver("test:///default", "node1", tmp_path / "node1")
-    on_host = _registered(compute.build_activities(settings, "node1", driver, database(settings)))
+    on_host = _registered(compute.build_activities(settings, "node1", driver))
 
     assert set(on_host) == HOST_ACTIVITIES
+    # The workflows send a step to the queue its definition names: the worker that has it.
+    assert {d.name for d in activity_defs.ALL if d.on_host} == HOST_ACTIVITIES
     assert set(on_control) | set(on_host) == {d.name for d in activity_defs.ALL}
     assert not set(on_control) & set(on_host)
     for definition in activity_defs.ALL:

@@ -15,8 +15,8 @@ from core.codec import EncryptionCodec
 from tests.support.history import assert_sealed, input_token, leaks, load, payloads
 
 HISTORIES = Path(__file__).parent / "histories"
-FILES = sorted(HISTORIES.glob("v*-*.json"))
-ACTIVE = HISTORIES / "v3-boot-active.json"
+FILES = sorted(p for p in HISTORIES.glob("*-*.json") if p.name != "codec-keys.json")
+ACTIVE = HISTORIES / "baseline-boot-active.json"
 
 
 def _codec() -> EncryptionCodec:
@@ -50,7 +50,6 @@ def test_every_kind_of_payload_is_found() -> None:
         "workflow_execution_update_completed_event_attributes.outcome.success.payloads[0]",
         "workflow_execution_completed_event_attributes.result.payloads[0]",
         "workflow_execution_started_event_attributes.search_attributes.indexed_fields[VmState]",
-        "marker_recorded_event_attributes.details[patch-data].payloads[0]",
     ):
         assert expected in paths
 

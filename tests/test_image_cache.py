@@ -18,8 +18,6 @@ from activities.images import ImageActivities
 from clients.image import Transfer
 from compute.image_cache import Download, ImageCache, ImageVerificationError, file_digests
 from core.messages import FetchImageInput, ImageSpec
-from db.migrate import upgrade
-from db.session import make_engine, make_session_factory
 
 DATA = b"x" * 100_000
 MD5 = hashlib.md5(DATA, usedforsecurity=False).hexdigest()
@@ -144,16 +142,12 @@ def test_fetch_image_heartbeats_while_its_kernel_and_ramdisk_come(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(images_module, "HEARTBEAT_EVERY_SECONDS", 0.0)
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    upgrade(url)
     record = {"status": "active", "size": len(DATA), "checksum": MD5, "os_hash_value": SHA512}
     beats: list[str] = []
     images = FakeImages({"aki": record, "ari": record}, beats)
-    engine = make_engine(url)
     fetcher = ImageActivities(
         images,  # type: ignore[arg-type]
         ImageCache(tmp_path / "_base"),
-        make_session_factory(engine),
     )
     env = ActivityEnvironment()
     env.on_heartbeat = lambda *details: beats.append(images.downloading or "")
@@ -167,6 +161,5 @@ def test_fetch_image_heartbeats_while_its_kernel_and_ramdisk_come(
         properties={"kernel_id": "aki", "ramdisk_id": "ari"},
     )
     cached = env.run(fetcher.fetch_image, FetchImageInput("i-1", image))
-    engine.dispose()
     assert cached.path == str(tmp_path / "_base" / "img")
     assert {"img", "aki", "ari"} <= set(beats)  # the image's, the kernel's, the ramdisk's

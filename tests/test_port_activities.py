@@ -60,7 +60,7 @@ def allocate(
     network = CountingNetwork(admin.session)
     env = ActivityEnvironment()
     env.info = dataclasses.replace(env.info, attempt=attempt)
-    ports = PortActivities(network, cloud.sessions, host=host)
+    ports = PortActivities(network, host=host)
     port = env.run(ports.allocate_port, request)
     return port, network.lookups
 
@@ -95,7 +95,9 @@ def test_after_a_reschedule_a_port_left_behind_is_rebound_here(
         cloud, admin, "node1", AllocatePortInput(INSTANCE, "demo", network, after_reschedule=False)
     )
     # node1's undo failed to delete it; the build moved on to node2.
-    moved, lookups = allocate(cloud, admin, "node2", AllocatePortInput(INSTANCE, "demo", network))
+    moved, lookups = allocate(
+        cloud, admin, "node2", AllocatePortInput(INSTANCE, "demo", network, after_reschedule=True)
+    )
     assert lookups == 1
     assert moved.id == left.id
     [port] = admin.list_ports(device_id=INSTANCE)
@@ -128,9 +130,14 @@ def test_after_a_reschedule_each_nic_on_a_network_takes_a_different_port_left_be
     one, _ = allocate(cloud, admin, "node1", first_try)
     two, _ = allocate(cloud, admin, "node1", dataclasses.replace(first_try, taken=[one.id]))
     # node1's undo failed to delete both; the build moved on to node2.
-    moved_one, _ = allocate(cloud, admin, "node2", AllocatePortInput(INSTANCE, "demo", network))
+    moved_one, _ = allocate(
+        cloud, admin, "node2", AllocatePortInput(INSTANCE, "demo", network, after_reschedule=True)
+    )
     moved_two, _ = allocate(
-        cloud, admin, "node2", AllocatePortInput(INSTANCE, "demo", network, taken=[moved_one.id])
+        cloud,
+        admin,
+        "node2",
+        AllocatePortInput(INSTANCE, "demo", network, after_reschedule=True, taken=[moved_one.id]),
     )
     assert {moved_one.id, moved_two.id} == {one.id, two.id}
     ports = admin.list_ports(device_id=INSTANCE)

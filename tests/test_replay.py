@@ -1,15 +1,10 @@
 """Every recorded history replays against the current workflow code.
 
 A change that makes the workflows non-deterministic for runs already in flight fails here.
-``v1-*`` histories come from before the search-attribute upserts (``workflow.patched``),
-``v2-*`` from before rescheduling to alternates, ``v3-*`` from before search attributes
-were upserted only on change and a rejected request's record was undone, ``v4-*`` from
-before those changes rode on one patch marker (``changes-through-v4``), ``v5-*`` from
-before boots were started indexed "scheduling" (one upsert fewer), ``v6-*`` from before
-``changes-through-v7`` (a cancel stops the boot and undoes the host's part, an errored server
-keeps its quota, a withdrawn boot leaves nothing), ``v7-*`` from after, with one history of
-each kind (``tests.histories.KINDS``): all must replay. Record new ones with
-``python -m tests.histories.record``.
+``baseline-*`` histories are the one baseline (one of each kind, ``tests.histories.KINDS``);
+a change made since under a ``workflow.patched`` id adds its own set (``<label>-*``), and the
+next baseline retires them (docs/architecture.md, "Changing a workflow"). Record a set with
+``python -m tests.histories.record <label>``.
 """
 
 from __future__ import annotations
@@ -29,7 +24,7 @@ from core.codec import EncryptionCodec
 from tests.histories import KINDS
 
 HISTORIES = Path(__file__).parent / "histories"
-FILES = sorted(HISTORIES.glob("v*-*.json"))
+FILES = sorted(p for p in HISTORIES.glob("*-*.json") if p.name != "codec-keys.json")
 
 
 def test_histories_of_each_kind_are_recorded() -> None:
@@ -59,7 +54,7 @@ async def test_history_replays_deterministically(history: WorkflowHistory) -> No
 
 async def test_a_changed_workflow_is_caught() -> None:
     """Replaying a boot's history as if it were a delete's diverges: the check can fail."""
-    path = HISTORIES / "v1-boot-active.json"
+    path = HISTORIES / "baseline-boot-active.json"
     raw = json.loads(path.read_text())
     start = raw["events"][0]["workflowExecutionStartedEventAttributes"]
     start["workflowType"]["name"] = "DeleteInstance"
@@ -71,7 +66,7 @@ async def test_a_changed_workflow_is_caught() -> None:
 def test_the_cli_names_the_event_where_a_history_diverged(tmp_path: Path) -> None:
     """``bootflow replay --file``: one line on stderr with the event id and core's message,
     none of core's WARN logging, exit 1."""
-    raw = json.loads((HISTORIES / "v3-boot-active.json").read_text())
+    raw = json.loads((HISTORIES / "baseline-boot-active.json").read_text())
     spawn = next(
         e
         for e in raw["events"]

@@ -12,7 +12,6 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +35,6 @@ from core.messages import (
     PortSpec,
     SpawnInput,
 )
-from db.migrate import upgrade
-from db.session import SessionFactory, make_engine, make_session_factory
 
 MARKER = "bootflow-guest"
 
@@ -53,15 +50,6 @@ class QemuLikeDriver(LibvirtDriver):
 class FakeNetworks:
     def get_subnet(self, subnet_id: str) -> dict[str, Any]:
         return {"id": subnet_id, "cidr": "10.0.0.0/24", "gateway_ip": "10.0.0.1"}
-
-
-@pytest.fixture
-def sessions(tmp_path: Path) -> Iterator[SessionFactory]:
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    upgrade(url)
-    engine = make_engine(url)
-    yield make_session_factory(engine)
-    engine.dispose()
 
 
 def _request(tmp_path: Path) -> SpawnInput:
@@ -82,11 +70,10 @@ def _request(tmp_path: Path) -> SpawnInput:
     )
 
 
-def _spawner(tmp_path: Path, sessions: SessionFactory, timeout: float) -> SpawnActivities:
+def _spawner(tmp_path: Path, timeout: float) -> SpawnActivities:
     driver = QemuLikeDriver("test:///default", "node1", tmp_path / "node1", deployment="d-1")
     return SpawnActivities(
         driver,
-        sessions,
         FaultPlan(),
         boot_files=lambda _image: BootFiles(ready_marker=MARKER),
         networks=FakeNetworks(),  # type: ignore[arg-type]
@@ -94,10 +81,8 @@ def _spawner(tmp_path: Path, sessions: SessionFactory, timeout: float) -> SpawnA
     )
 
 
-def test_spawn_returns_once_the_guest_prints_its_line(
-    tmp_path: Path, sessions: SessionFactory
-) -> None:
-    spawner = _spawner(tmp_path, sessions, timeout=30)
+def test_spawn_returns_once_the_guest_prints_its_line(tmp_path: Path) -> None:
+    spawner = _spawner(tmp_path, timeout=30)
     request = _request(tmp_path)
     log = spawner.driver.console_log(request.instance_uuid)
 
@@ -130,10 +115,8 @@ def test_spawn_returns_once_the_guest_prints_its_line(
     spawner.driver.destroy(request.instance_uuid)
 
 
-def test_a_silent_guest_aborts_the_build_and_is_destroyed(
-    tmp_path: Path, sessions: SessionFactory
-) -> None:
-    spawner = _spawner(tmp_path, sessions, timeout=1)
+def test_a_silent_guest_aborts_the_build_and_is_destroyed(tmp_path: Path) -> None:
+    spawner = _spawner(tmp_path, timeout=1)
     request = _request(tmp_path)
     log = spawner.driver.console_log(request.instance_uuid)
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -161,10 +144,10 @@ class FailingDriver(LibvirtDriver):
         raise exc
 
 
-def _failing(tmp_path: Path, sessions: SessionFactory, code: int) -> SpawnActivities:
+def _failing(tmp_path: Path, code: int) -> SpawnActivities:
     driver = FailingDriver("test:///default", "node1", tmp_path / "node1", deployment="d-1")
     driver.code = code
-    return SpawnActivities(driver, sessions, FaultPlan(), networks=FakeNetworks())  # type: ignore[arg-type]
+    return SpawnActivities(driver, FaultPlan(), networks=FakeNetworks())  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -176,12 +159,10 @@ def _failing(tmp_path: Path, sessions: SessionFactory, code: int) -> SpawnActivi
         libvirt.VIR_ERR_SYSTEM_ERROR,
     ],
 )
-def test_a_transient_hypervisor_error_is_retried_not_aborted(
-    tmp_path: Path, sessions: SessionFactory, code: int
-) -> None:
+def test_a_transient_hypervisor_error_is_retried_not_aborted(tmp_path: Path, code: int) -> None:
     """A libvirt timeout or a lost connection propagates as is: the activity's retry policy
     tries again with backoff on the same host, rather than aborting the build there."""
-    spawner = _failing(tmp_path, sessions, code)
+    spawner = _failing(tmp_path, code)
     with pytest.raises(libvirt.libvirtError) as raised:
         ActivityEnvironment().run(spawner.spawn, _request(tmp_path))
     assert raised.value.get_error_code() == code
@@ -192,9 +173,9 @@ def test_a_transient_hypervisor_error_is_retried_not_aborted(
     "code", [libvirt.VIR_ERR_OPERATION_FAILED, libvirt.VIR_ERR_XML_ERROR, libvirt.VIR_ERR_NO_DOMAIN]
 )
 def test_a_definitive_hypervisor_error_aborts_the_build_on_this_host(
-    tmp_path: Path, sessions: SessionFactory, code: int
+    tmp_path: Path, code: int
 ) -> None:
-    spawner = _failing(tmp_path, sessions, code)
+    spawner = _failing(tmp_path, code)
     request = _request(tmp_path)
     with pytest.raises(ApplicationError) as failed:
         ActivityEnvironment().run(spawner.spawn, request)

@@ -50,18 +50,19 @@ log = logging.getLogger("bootflow.compute")
 
 
 def build_activities(
-    settings: Settings, host: str, driver: LibvirtDriver, sessions: SessionFactory
+    settings: Settings, host: str, driver: LibvirtDriver
 ) -> list[Callable[..., Any]]:
+    """The host's steps: they call the services and the hypervisor and return what they
+    made; none writes the database (the workflow records it through the control plane)."""
     http = http_client(settings)
     service = service_session(settings, http)
-    ports = PortActivities(NetworkClient(service), sessions, host=host)
+    ports = PortActivities(NetworkClient(service), host=host)
     volumes = VolumeActivities(
-        lambda project_id: VolumeClient(service, project_id=project_id), sessions, host=host
+        lambda project_id: VolumeClient(service, project_id=project_id), host=host
     )
-    images = ImageActivities(ImageClient(service), image_cache(settings, host), sessions)
+    images = ImageActivities(ImageClient(service), image_cache(settings, host))
     spawn = SpawnActivities(
         driver,
-        sessions,
         FaultPlan.from_json(settings.fault_plan, host),
         boot_files=images.boot_files,
         networks=NetworkClient(service),
@@ -143,7 +144,7 @@ async def main(settings: Settings, host: str) -> None:
         client,
         task_queue=task_queues.compute(host),
         activities=[
-            *build_activities(settings, host, driver, sessions),
+            *build_activities(settings, host, driver),
             *([noop] if settings.bench_floor else []),
         ],
         **worker_tuning(settings),

@@ -12,14 +12,13 @@ from typing import Any
 from temporalio.worker import Worker
 
 from activities.boots import BootActivities
+from activities.cleanup import CleanupActivities
 from activities.floor import noop
 from activities.hooks import ActivityHooks
 from activities.identity import IdentityActivities
 from activities.instances import InstanceActivities
-from activities.ports import PortActivities
 from activities.quota import QuotaActivities
 from activities.scheduler import SchedulerActivities
-from activities.volumes import VolumeActivities
 from clients.network import NetworkClient
 from clients.service_account import service_session
 from clients.session import Session
@@ -38,10 +37,9 @@ from workers.common import (
     worker_tuning,
 )
 from workflows.boot_instance import BootInstance
-from workflows.console_output import ConsoleOutputWorkflow
 from workflows.delete_instance import DeleteInstance
 from workflows.floor import FloorBoot
-from workflows.host_domains import HostDomainsWorkflow
+from workflows.host_reads import ConsoleOutputWorkflow, HostDomainsWorkflow
 
 WORKFLOWS = [BootInstance, DeleteInstance, HostDomainsWorkflow, ConsoleOutputWorkflow]
 
@@ -59,9 +57,10 @@ def build_activities(settings: Settings) -> list[Callable[..., Any]]:
     quota = QuotaActivities(sessions, settings, user_session)
     instances = InstanceActivities(sessions)
     scheduler = SchedulerActivities(sessions, settings)
-    ports = PortActivities(NetworkClient(service), sessions, host=None)
-    volumes = VolumeActivities(
-        lambda project_id: VolumeClient(service, project_id=project_id), sessions, host=None
+    cleanup = CleanupActivities(
+        NetworkClient(service),
+        lambda project_id: VolumeClient(service, project_id=project_id),
+        sessions,
     )
     return [
         identity.authenticate,
@@ -74,14 +73,16 @@ def build_activities(settings: Settings) -> list[Callable[..., Any]]:
         instances.begin_delete,
         instances.mark_deleted,
         instances.record_leftovers,
+        instances.set_task_state,
+        instances.record_block_device,
         boots.await_boot_end,
         scheduler.schedule_and_claim,
         scheduler.release_claim,
         scheduler.claim_alternate,
         scheduler.record_reschedule,
-        ports.deallocate_ports,
-        volumes.detach_volumes,
-        volumes.delete_volumes,
+        cleanup.deallocate_ports,
+        cleanup.detach_volumes,
+        cleanup.delete_volumes,
     ]
 
 

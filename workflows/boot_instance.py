@@ -1,9 +1,13 @@
 """BootInstance: Nova's boot path (seed steps 4-28), one retried activity per stage.
 
-Steps 1-3 (authenticate, validate and reserve quota, create the record) decide whether
-the request is accepted; the ``accepted`` update answers the caller then, as Nova's API
-answers 202 or 400. From step 4 on, a failure undoes what was done, newest first, and
-leaves the instance in ``error`` with a fault that says why.
+Read top to bottom, ``run`` is the seed's steps: authenticate, validate and reserve quota,
+create the record (``_accept``: the ``accepted`` update answers the caller then, as Nova's
+API answers 202 or 400); schedule and claim a host; on that host allocate ports, create and
+attach the volume, fetch the image, spawn (``_build_on``); mark active. A host failure
+undoes that host's part and reschedules to an alternate (``_place``). From scheduling on, a
+failure undoes what was done, newest first, and leaves the instance in ``error`` with a
+fault that says why. Each step's queue, timeouts and retries are in its definition
+(core/activity_defs.py).
 
 The module runs afresh in the sandbox for every boot: its annotations are evaluated eagerly
 (no ``from __future__ import annotations``), so the SDK's get_type_hints on the handlers
@@ -11,8 +15,9 @@ finds types, not strings to evaluate again each run.
 """
 
 import asyncio
-from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from datetime import datetime
+from typing import NoReturn, TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -20,7 +25,6 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from core import activity_defs as act
     from core import search_attributes as sa
-    from core import task_queues
     from core.activity_defs import ActivityDef
     from core.errors import ErrorType
     from core.messages import (
@@ -41,7 +45,9 @@ with workflow.unsafe.imports_passed_through():
         InstanceRef,
         LeftoverSpec,
         MarkActiveInput,
+        Placement,
         PortSpec,
+        RecordBlockDeviceInput,
         RecordFaultInput,
         RecordLeftoversInput,
         RequestContext,
@@ -50,6 +56,7 @@ with workflow.unsafe.imports_passed_through():
         SpawnInput,
         SpawnResult,
         StageTime,
+        TaskStateInput,
         ValidatedRequest,
         ValidateInput,
     )
@@ -65,46 +72,49 @@ with workflow.unsafe.imports_passed_through():
         run,
     )
 
-# A host whose worker does not pick a task up in this time is taken as down.
-HOST_PICKUP_TIMEOUT = timedelta(minutes=2)
-PORT_TIMEOUT = timedelta(minutes=1)
-VOLUME_TIMEOUT = timedelta(minutes=3)
-IMAGE_TIMEOUT = timedelta(minutes=30)
-IMAGE_HEARTBEAT = timedelta(seconds=30)
-SPAWN_TIMEOUT = timedelta(minutes=5)
-# Blocking host steps heartbeat every few seconds: a dead worker is noticed this fast.
-HOST_HEARTBEAT = timedelta(seconds=15)
-
-# A build that fails on its host for a host reason moves to an alternate host.
-RESCHEDULE_PATCH = "reschedule-to-alternates"
 # Host steps whose failure (a timeout, a guest that would not start, retries run out) is the
-# host's, not the request's: those reschedule.
-HOST_STEPS = frozenset({"allocate_port", "create_volume", "attach_volume", "fetch_image", "spawn"})
-
-# Search attributes are upserted as the boot goes; histories from before they were are
-# replayed without (patch ids are forever: never rename one).
-SEARCH_ATTRIBUTES_PATCH = "upsert-search-attributes"
-# A request rejected after its record was written (the step failed for good after its commit)
-# removes the record, as any rejected request leaves none.
-UNDO_RECORD_PATCH = "undo-record-on-accept"
-# Search attributes are upserted only when one changes (each upsert is an event and a
-# visibility write: 13 a boot before, 6 after).
-INDEX_ON_CHANGE_PATCH = "index-on-change"
-# A boot started on code that has every change above says so with this one marker, instead of
-# one marker and one TemporalChangeVersion upsert event per change (6 events fewer a boot; the
-# upserts shared their workflow task's visibility write, so no fewer of those). It also takes
-# the state the starter indexed as indexed. Histories from before ask
-# each change's own patch. Later changes get their own patch, rolled into one like this later.
-CHANGES_THROUGH_V4_PATCH = "changes-through-v4"
-# Everything above, and: a cancel stops the boot at the step it arrives in (even when that
-# step finished anyway) and undoes the host's part too; undo steps are not cut short by a
-# cancel; a boot that fails after acceptance keeps its quota (an ERROR server counts, as in
-# Nova) until it is deleted; a boot cancelled before acceptance, or withdrawn by the compute
-# API, leaves no record. One marker for all of it, instead of v4's.
-CHANGES_THROUGH_V7_PATCH = "changes-through-v7"
+# host's, not the request's: those reschedule to an alternate host.
+HOST_STEPS = frozenset(
+    d.name
+    for d in (act.ALLOCATE_PORT, act.CREATE_VOLUME, act.ATTACH_VOLUME, act.FETCH_IMAGE, act.SPAWN)
+)
 
 InT = TypeVar("InT")
 OutT = TypeVar("OutT")
+
+
+@dataclass(frozen=True)
+class _Boot:
+    """An accepted request: what it asked for, who asked, what validation resolved."""
+
+    request: BootRequest
+    context: RequestContext
+    valid: ValidatedRequest
+
+    @property
+    def uuid(self) -> str:
+        return self.request.instance_uuid
+
+    @property
+    def instance(self) -> InstanceRef:
+        return InstanceRef(self.request.instance_uuid)
+
+
+class HostsExhausted(Exception):
+    """Every host the scheduler offered failed the build for a host reason (Nova's
+    MaxRetriesExceeded)."""
+
+    def __init__(self, instance_uuid: str, tried: list[str], reason: str) -> None:
+        self.fault = Fault(
+            code=500,
+            message=(
+                "Exceeded maximum number of retries. Exhausted all hosts available for "
+                f"retrying build failures for instance {instance_uuid}. Hosts tried: "
+                f"{', '.join(tried)}. Last error: {reason}"
+            ),
+            details=f"MaxRetriesExceeded after {len(tried)} attempts",
+        )
+        super().__init__(self.fault.message)
 
 
 @workflow.defn(name="BootInstance")
@@ -116,10 +126,10 @@ class BootInstance:
         )
         self._stage_started: datetime | None = None
         self._indexed: tuple[str | None, str | None, str | None] | None = None
-        self._through_v4 = False
-        self._v7 = False
         # What a request that ends without being accepted undoes: its quota, its record.
-        self._rejection = Compensation()
+        self._rejection = Compensation(shielded=True)
+        # How the current host was chosen, said by the first step on it.
+        self._placed: str | None = None
 
     @workflow.update
     async def accepted(self) -> Accepted:
@@ -130,140 +140,32 @@ class BootInstance:
     def progress(self) -> BootProgress:
         return self._progress
 
-    def _enter(self, stage: str, details: str | None = None) -> None:
-        """Stage ``stage`` begins: progress, the UI's current details, search attributes."""
-        now = workflow.now()
-        if self._progress.stage and self._stage_started is not None:
-            seconds = (now - self._stage_started).total_seconds()
-            self._progress.done.append(StageTime(self._progress.stage, round(seconds, 3)))
-        self._progress.stage = stage
-        self._stage_started = now
-        if stage in STAGE_TASK_STATE:
-            self._progress.task_state = STAGE_TASK_STATE[stage]
-        workflow.set_current_details(details or stage)
-        self._index()
-
-    def _settle(self, vm_state: str, stage: str, details: str | None = None) -> None:
-        """The boot is over: the record holds ``vm_state`` and no task."""
-        self._progress.vm_state = vm_state
-        self._progress.task_state = None
-        self._enter(stage, details)
-
-    def _has(self, patch: str) -> bool:
-        """Whether this boot takes the change ``patch`` names (see CHANGES_THROUGH_V4_PATCH)."""
-        return self._through_v4 or workflow.patched(patch)
-
-    async def _step(self, defn: ActivityDef[InT, OutT], arg: InT, **options: Any) -> OutT:
-        """A forward step. A cancel stops the boot here, also when the step ended anyway: a
-        running step hears of a cancel only through a heartbeat, and when it finishes the
-        SDK hands back its result, not the cancel (v7 on)."""
-        try:
-            result = await run(defn, arg, **options)
-        except ActivityError as err:
-            if self._v7 and cancelled(err):
-                raise asyncio.CancelledError(f"cancelled during {defn.name}") from err
-            raise
-        if self._v7 and workflow.cancellation_reason() is not None:
-            raise asyncio.CancelledError(f"cancelled during {defn.name}")
-        return result
-
-    def _compensation(self) -> Compensation:
-        return Compensation(shielded=self._v7)
-
-    def _index(self) -> None:
-        if not self._has(SEARCH_ATTRIBUTES_PATCH):
-            return
-        values = (self._progress.vm_state, self._progress.task_state or "", self._progress.host)
-        if self._has(INDEX_ON_CHANGE_PATCH) and values == self._indexed:
-            return
-        self._indexed = values
-        updates = [
-            sa.VM_STATE.value_set(self._progress.vm_state),
-            sa.TASK_STATE.value_set(self._progress.task_state or sa.NONE),
-        ]
-        if self._progress.host:
-            updates.append(sa.COMPUTE_HOST.value_set(self._progress.host))
-        workflow.upsert_search_attributes(updates)
-
     @workflow.run
     async def run(self, request: BootRequest) -> BootResult:
         self._progress.instance_uuid = request.instance_uuid
-        self._v7 = workflow.patched(CHANGES_THROUGH_V7_PATCH)
-        self._through_v4 = self._v7 or workflow.patched(CHANGES_THROUGH_V4_PATCH)
-        self._rejection = self._compensation()
-        if self._through_v4:
-            # The compute API starts a boot indexed as Nova creates it (building, scheduling;
-            # older APIs: building, none): no upsert repeats what the start indexed.
-            started = workflow.info().typed_search_attributes
-            task_state = started.get(sa.TASK_STATE)
-            self._progress.task_state = None if task_state == sa.NONE else task_state
-            self._indexed = (
-                started.get(sa.VM_STATE),
-                self._progress.task_state or "",
-                started.get(sa.COMPUTE_HOST),
-            )
-        undo = self._compensation()
+        self._index_as_started()
+        undo = Compensation(shielded=True)
         try:
-            context, valid = await self._accept(request, undo)
-            return await self._build(request, context, valid, undo)
+            boot = await self._accept(request, undo)
+            return await self._build(boot, undo)
         except asyncio.CancelledError:
-            if self._v7:
-                await self._end_cancelled(request, undo)
-            else:
-                # The server was deleted while building: undo everything, say so, end
-                # cancelled (the delete that cancelled this boot then deletes the record).
-                fault = self._cancel_fault(request.instance_uuid, CancelReason.DELETED)
-                await self._abandon(
-                    request.instance_uuid, undo, fault, self._progress.host, TaskState.DELETING
-                )
+            await self._end_cancelled(request, undo)
             await self._acceptance.settle_cancelled()
             raise
 
-    def _cancel_fault(self, instance_uuid: str, reason: str | None) -> Fault:
-        if CancelReason.of(reason) == CancelReason.DELETED:
-            why = "the server was deleted while it was building."
-        elif CancelReason.of(reason) == CancelReason.WITHDRAWN:
-            why = "the compute API withdrew the request, which was not accepted in time."
-        else:
-            why = f"the boot was cancelled in Temporal{f' ({reason})' if reason else ''}."
-        return Fault(
-            code=500,
-            message=f"Build of instance {instance_uuid} was cancelled: {why}",
-            details=f"Cancelled during {self._progress.stage}",
-        )
-
-    async def _end_cancelled(self, request: BootRequest, undo: Compensation) -> None:
-        """Undo everything the boot did. A request never accepted, or withdrawn (its caller
-        was told nothing was created), leaves no record, unless an undo step failed: then
-        the record stays, in error, so the leftovers are shown and a delete removes them.
-        Otherwise the record stays in error with a fault, and its quota, until deleted."""
-        reason = workflow.cancellation_reason()
-        fault = self._cancel_fault(request.instance_uuid, reason)
-        leftovers = await self._undo(request.instance_uuid, undo, fault)
-        withdrawn = CancelReason.of(reason) == CancelReason.WITHDRAWN
-        if not leftovers and (withdrawn or not self._acceptance.accepted):
-            await self._rejection.run()
-            self._enter("withdrawn")
-            return
-        deleting = TaskState.DELETING if CancelReason.of(reason) == CancelReason.DELETED else None
-        await self._mark_error(request.instance_uuid, fault, self._progress.host, deleting)
-
-    async def _accept(
-        self, request: BootRequest, undo: Compensation
-    ) -> tuple[RequestContext, ValidatedRequest]:
+    async def _accept(self, request: BootRequest, undo: Compensation) -> _Boot:
         """Steps 1-3: the request is accepted only if all of these succeed."""
-        # The record's undo is for a rejection only: an accepted boot that fails keeps it, in
-        # error. So is the quota's from v7 on: the errored server holds it until deleted.
+        # The record's and the quota's undo are for a rejection only: an accepted boot that
+        # fails keeps both, in error, until the server is deleted (as in Nova).
         instance = InstanceRef(request.instance_uuid)
         try:
             self._enter("authenticate")
             context = await self._step(act.AUTHENTICATE, AuthenticateInput(request.auth_token))
             self._enter("validate", f"validate and reserve quota for {context.project_name}")
-            (self._rejection if self._v7 else undo).push_activity(act.RELEASE_QUOTA, instance)
+            self._rejection.push_activity(act.RELEASE_QUOTA, instance)
             valid = await self._step(act.VALIDATE_AND_RESERVE, ValidateInput(request, context))
             self._enter("create record")
-            if self._has(UNDO_RECORD_PATCH):
-                self._rejection.push_activity(act.DELETE_INSTANCE_RECORD, instance)
+            self._rejection.push_activity(act.DELETE_INSTANCE_RECORD, instance)
             await self._step(
                 act.CREATE_INSTANCE_RECORD,
                 CreateInstanceInput(
@@ -286,225 +188,177 @@ class BootInstance:
             self._enter("rejected")
             await self._acceptance.reject(err, ErrorType.BUILD_FAILED)
         self._acceptance.accept(request.instance_uuid)
-        return context, valid
+        return _Boot(request, context, valid)
 
-    async def _build(
-        self,
-        request: BootRequest,
-        context: RequestContext,
-        valid: ValidatedRequest,
-        undo: Compensation,
-    ) -> BootResult:
-        """Steps 4-6; a failure undoes what was done and leaves the instance in error. A host
-        failure (the guest failed to start, the host's worker died or never picked the task
-        up) undoes that host's part and reschedules to the next alternate."""
-        instance = InstanceRef(request.instance_uuid)
-        rescheduling = self._has(RESCHEDULE_PATCH)
+    async def _build(self, boot: _Boot, undo: Compensation) -> BootResult:
+        """Steps 4-6; a failure undoes what was done and leaves the instance in error."""
         # This host's part (its claim, ports, volumes, guest), undone on its own on reschedule.
-        on_host = self._compensation() if rescheduling else undo
-        failure: tuple[Fault, str] | None = None
-        host: str | None = None
-        tried: list[str] = []
+        on_host = Compensation(shielded=True)
         try:
-            # Step 4: choose a host and claim its resources.
-            self._enter("schedule")
-            on_host.push_activity(act.RELEASE_CLAIM, instance)
-            placement = await self._step(
-                act.SCHEDULE_AND_CLAIM,
-                ScheduleInput(
-                    request.instance_uuid,
-                    valid.flavor,
-                    request.availability_zone,
-                    image_properties=valid.image.properties or {},
-                    scheduler_hints=request.scheduler_hints,
-                    project_id=context.project_id,
-                ),
-                # Said before the answer is known; the first step on the chosen host then
-                # names it and how many hosts passed.
-                summary=f"schedule {valid.flavor.name}: choose and claim a host",
-            )
-            alternates = list(placement.alternates)
-            host = placement.host
-            while True:
-                tried.append(host)
-                self._progress.host = host
-                try:
-                    ports, spawned = await self._build_on(
-                        host, request, context, valid, on_host, placement.candidates, len(tried)
-                    )
-                    break
-                except ActivityError as err:
-                    if not (rescheduling and host_failure(err, HOST_STEPS)):
-                        raise
-                    reason = describe(err)
-                    host = await self._reschedule(request, valid, on_host, host, reason, alternates)
-                    if host is None:
-                        failure = (
-                            Fault(
-                                code=500,
-                                message=(
-                                    "Exceeded maximum number of retries. Exhausted all hosts "
-                                    "available for retrying build failures for instance "
-                                    f"{request.instance_uuid}. Hosts tried: {', '.join(tried)}. "
-                                    f"Last error: {reason}"
-                                ),
-                                details=f"MaxRetriesExceeded after {len(tried)} attempts",
-                            ),
-                            ErrorType.MAX_RETRIES_EXCEEDED,
-                        )
-                        break
-            if failure is None:
-                # Step 6: the record says active, with host, addresses and launch time.
-                self._enter("finish")
-                await run(
-                    act.MARK_ACTIVE,
-                    MarkActiveInput(request.instance_uuid, tried[-1], ports, spawned.power_state),
-                    summary=f"mark active on {tried[-1]}",
-                )
-        except ActivityError as err:
-            if cancelled(err):
-                if self._v7:
-                    self._undo_into(on_host, undo)
-                raise asyncio.CancelledError from err
-            failure = (
-                fault_of(err, self._progress.stage),
-                error_type(err) or ErrorType.BUILD_FAILED,
-            )
+            placement = await self._schedule(boot, on_host)
+            host, ports, spawned = await self._place(boot, placement, on_host)
+            # Step 6: the record says active, with host, addresses and launch time.
+            await self._begin("finish")
+            marked = MarkActiveInput(boot.uuid, host, ports, spawned.power_state)
+            await run(act.MARK_ACTIVE, marked, summary=f"mark active on {host}")
         except asyncio.CancelledError:
-            self._undo_into(on_host, undo)
-            raise
-        if failure is not None:
-            fault, kind = failure
-            self._undo_into(on_host, undo)
-            await self._abandon(request.instance_uuid, undo, fault, self._progress.host)
-            raise ApplicationError(fault.message, type=kind, non_retryable=True)
-
-        self._settle(VmState.ACTIVE, "active", f"active on {tried[-1]}")
-        return BootResult(request.instance_uuid, VmState.ACTIVE, tried[-1])
-
-    def _undo_into(self, on_host: Compensation, undo: Compensation) -> None:
-        """A host's undo steps, run first when the whole boot is undone."""
-        if on_host is not undo:
             undo.extend(on_host)
+            raise
+        except ActivityError as err:
+            undo.extend(on_host)
+            if cancelled(err):
+                raise asyncio.CancelledError from err
+            kind = error_type(err) or ErrorType.BUILD_FAILED
+            await self._fail(boot, undo, fault_of(err, self._progress.stage), kind)
+        except HostsExhausted as exhausted:
+            undo.extend(on_host)
+            await self._fail(boot, undo, exhausted.fault, ErrorType.MAX_RETRIES_EXCEEDED)
+        self._settle(VmState.ACTIVE, "active", f"active on {host}")
+        return BootResult(boot.uuid, VmState.ACTIVE, host)
+
+    async def _schedule(self, boot: _Boot, on_host: Compensation) -> Placement:
+        """Step 4: choose a host and claim its resources."""
+        await self._begin("schedule")
+        on_host.push_activity(act.RELEASE_CLAIM, boot.instance)
+        request, valid = boot.request, boot.valid
+        return await self._step(
+            act.SCHEDULE_AND_CLAIM,
+            ScheduleInput(
+                boot.uuid,
+                valid.flavor,
+                request.availability_zone,
+                image_properties=valid.image.properties,
+                scheduler_hints=request.scheduler_hints,
+                project_id=boot.context.project_id,
+            ),
+            # Said before the answer is known; the first step on the chosen host then names
+            # it and how many hosts passed.
+            summary=f"schedule {valid.flavor.name}: choose and claim a host",
+        )
+
+    async def _place(
+        self, boot: _Boot, placement: Placement, on_host: Compensation
+    ) -> tuple[str, list[PortSpec], SpawnResult]:
+        """Step 5 on the chosen host; a host failure (the guest failed to start, the host's
+        worker died or never picked the task up) undoes that host's part and moves to the
+        next alternate that still fits. Raises HostsExhausted when none is left."""
+        alternates = list(placement.alternates)
+        host: str | None = placement.host
+        tried: list[str] = []
+        reason = ""
+        while host is not None:
+            tried.append(host)
+            self._progress.host = host
+            try:
+                ports, spawned = await self._build_on(
+                    boot, host, on_host, placement.candidates, len(tried)
+                )
+                return host, ports, spawned
+            except ActivityError as err:
+                if not host_failure(err, HOST_STEPS):
+                    raise
+                reason = describe(err)
+            host = await self._reschedule(boot, on_host, tried[-1], reason, alternates)
+        raise HostsExhausted(boot.uuid, tried, reason)
 
     async def _build_on(
-        self,
-        host: str,
-        request: BootRequest,
-        context: RequestContext,
-        valid: ValidatedRequest,
-        undo: Compensation,
-        candidates: int,
-        attempt: int,
+        self, boot: _Boot, host: str, undo: Compensation, candidates: int, attempt: int
     ) -> tuple[list[PortSpec], SpawnResult]:
         """Step 5, on the host's own worker: network, volumes, image, guest."""
-        instance = InstanceRef(request.instance_uuid)
-        on_host = task_queues.compute(host)
         # Where the boot went is known only now: the first step on the host says so (its
         # summary in the timeline), as do the current details.
-        placed: str | None = f"schedule: {host} of {candidates} candidates"
-        self._enter("allocate port", f"{placed}; allocate ports on {host}")
+        self._placed = f"schedule: {host} of {candidates} candidates"
+        await self._begin("allocate port", f"{self._placed}; allocate ports on {host}")
+        ports = await self._allocate_ports(boot, host, undo, attempt)
+        attachments = await self._create_volume(boot, host, undo)
 
-        def summary(text: str) -> str:
-            nonlocal placed
-            said, placed = (f"{placed}; {text}" if placed else text), None
-            return said
-
-        undo.push_activity(act.DEALLOCATE_PORTS, instance)
-        # One step per NIC either way: a NIC on the user's own port binds it instead of
-        # creating one (the same commands, so recorded histories replay unchanged). Each
-        # step is told the ports the NICs before it hold, so a retry on a network with two
-        # NICs finds its own port, not theirs.
-        ports: list[PortSpec] = []
-        for nic, network in zip(request.networks, valid.networks, strict=True):
-            port = await self._step(
-                act.ALLOCATE_PORT,
-                AllocatePortInput(
-                    request.instance_uuid,
-                    context.project_id,
-                    network,
-                    port_id=nic.port_id,
-                    after_reschedule=attempt > 1,
-                    taken=[p.id for p in ports],
-                ),
-                task_queue=on_host,
-                start_to_close=PORT_TIMEOUT,
-                schedule_to_start=HOST_PICKUP_TIMEOUT,
-                heartbeat=HOST_HEARTBEAT,
-                summary=summary(
-                    f"bind port {nic.port_id} on {network.name} to {host}"
-                    if nic.port_id
-                    else f"allocate port on {network.name} for {host}"
-                ),
-            )
-            ports.append(port)
-
-        attachments: list[AttachmentSpec] = []
-        if request.volume_size_gb:
-            self._enter("create volume", f"create a {request.volume_size_gb} GiB volume")
-            undo.push_activity(act.DELETE_VOLUMES, instance)
-            volume = await self._step(
-                act.CREATE_VOLUME,
-                CreateVolumeInput(
-                    request.instance_uuid, context.project_id, request.volume_size_gb
-                ),
-                task_queue=on_host,
-                start_to_close=VOLUME_TIMEOUT,
-                schedule_to_start=HOST_PICKUP_TIMEOUT,
-                heartbeat=HOST_HEARTBEAT,
-                summary=summary(f"create {request.volume_size_gb} GiB volume"),
-            )
-            self._enter("attach volume", f"attach volume {volume.id} to {host}")
-            undo.push_activity(act.DETACH_VOLUMES, instance)
-            attachments.append(
-                await self._step(
-                    act.ATTACH_VOLUME,
-                    AttachVolumeInput(request.instance_uuid, context.project_id, volume),
-                    task_queue=on_host,
-                    start_to_close=VOLUME_TIMEOUT,
-                    schedule_to_start=HOST_PICKUP_TIMEOUT,
-                    heartbeat=HOST_HEARTBEAT,
-                    summary=f"attach volume to {host}",
-                )
-            )
-
-        self._enter("fetch image", f"fetch image {valid.image.name} into {host}'s cache")
+        image = boot.valid.image
+        await self._begin("fetch image", f"fetch image {image.name} into {host}'s cache")
         cached = await self._step(
             act.FETCH_IMAGE,
-            FetchImageInput(request.instance_uuid, valid.image),
-            task_queue=on_host,
-            start_to_close=IMAGE_TIMEOUT,
-            schedule_to_start=HOST_PICKUP_TIMEOUT,
-            heartbeat=IMAGE_HEARTBEAT,
-            summary=summary(f"fetch image {valid.image.name} into {host}'s cache"),
+            FetchImageInput(boot.uuid, image),
+            host=host,
+            summary=self._first_on_host(f"fetch image {image.name} into {host}'s cache"),
         )
 
-        self._enter("spawn", f"spawn on {host}")
-        undo.push_activity(act.DESTROY_GUEST, instance, task_queue=on_host)
-        spawned = await self._step(
-            act.SPAWN,
-            SpawnInput(
-                instance_uuid=request.instance_uuid,
-                name=request.name,
-                project_id=context.project_id,
-                flavor=valid.flavor,
-                image=valid.image,
-                cached_image=cached,
-                ports=ports,
-                attachments=attachments,
-            ),
-            task_queue=on_host,
-            start_to_close=SPAWN_TIMEOUT,
-            schedule_to_start=HOST_PICKUP_TIMEOUT,
-            heartbeat=HOST_HEARTBEAT,
-            summary=f"spawn on {host}",
+        await self._begin("spawn", f"spawn on {host}")
+        undo.push_activity(act.DESTROY_GUEST, boot.instance, host=host)
+        spawn = SpawnInput(
+            instance_uuid=boot.uuid,
+            name=boot.request.name,
+            project_id=boot.context.project_id,
+            flavor=boot.valid.flavor,
+            image=image,
+            cached_image=cached,
+            ports=ports,
+            attachments=attachments,
         )
+        spawned = await self._step(act.SPAWN, spawn, host=host, summary=f"spawn on {host}")
         return ports, spawned
+
+    def _first_on_host(self, text: str) -> str:
+        """A host step's summary; the first one on a host also says how it was chosen."""
+        said, self._placed = (f"{self._placed}; {text}" if self._placed else text), None
+        return said
+
+    async def _allocate_ports(
+        self, boot: _Boot, host: str, undo: Compensation, attempt: int
+    ) -> list[PortSpec]:
+        """A port per NIC; a NIC on the user's own port binds it instead of creating one.
+        Each step is told the ports the NICs before it hold (and the user's own), so a retry
+        on a network with two NICs finds its own port, not theirs."""
+        undo.push_activity(act.DEALLOCATE_PORTS, boot.instance)
+        users_own = [nic.port_id for nic in boot.request.networks if nic.port_id]
+        ports: list[PortSpec] = []
+        for nic, network in zip(boot.request.networks, boot.valid.networks, strict=True):
+            allocate = AllocatePortInput(
+                boot.uuid,
+                boot.context.project_id,
+                network,
+                after_reschedule=attempt > 1,
+                port_id=nic.port_id,
+                taken=[p.id for p in ports] + users_own,
+            )
+            said = (
+                f"bind port {nic.port_id} on {network.name} to {host}"
+                if nic.port_id
+                else f"allocate port on {network.name} for {host}"
+            )
+            port = await self._step(
+                act.ALLOCATE_PORT, allocate, host=host, summary=self._first_on_host(said)
+            )
+            ports.append(port)
+        return ports
+
+    async def _create_volume(
+        self, boot: _Boot, host: str, undo: Compensation
+    ) -> list[AttachmentSpec]:
+        """The requested volume, created and attached to the host; none if none asked."""
+        size = boot.request.volume_size_gb
+        if not size:
+            return []
+        await self._begin("create volume", f"create a {size} GiB volume")
+        undo.push_activity(act.DELETE_VOLUMES, boot.instance)
+        created = CreateVolumeInput(boot.uuid, boot.context.project_id, size)
+        volume = await self._step(
+            act.CREATE_VOLUME,
+            created,
+            host=host,
+            summary=self._first_on_host(f"create {size} GiB volume"),
+        )
+        await self._begin("attach volume", f"attach volume {volume.id} to {host}")
+        undo.push_activity(act.DETACH_VOLUMES, boot.instance)
+        attach = AttachVolumeInput(boot.uuid, boot.context.project_id, volume)
+        summary = f"attach volume to {host}"
+        attached = await self._step(act.ATTACH_VOLUME, attach, host=host, summary=summary)
+        await self._step(
+            act.RECORD_BLOCK_DEVICE, RecordBlockDeviceInput(boot.uuid, volume, attached)
+        )
+        return [attached]
 
     async def _reschedule(
         self,
-        request: BootRequest,
-        valid: ValidatedRequest,
+        boot: _Boot,
         on_host: Compensation,
         failed_host: str,
         reason: str,
@@ -515,39 +369,62 @@ class BootInstance:
         self._enter("reschedule", f"reschedule from {failed_host}: {reason}")
         leftovers = await on_host.run()
         if leftovers:
-            await run(act.RECORD_LEFTOVERS, RecordLeftoversInput(request.instance_uuid, leftovers))
-        if self._v7 and workflow.cancellation_reason() is not None:
+            await run(act.RECORD_LEFTOVERS, RecordLeftoversInput(boot.uuid, leftovers))
+        if workflow.cancellation_reason() is not None:
             raise asyncio.CancelledError("cancelled while undoing the failed host's part")
         await self._step(
             act.RECORD_RESCHEDULE,
-            RescheduleInput(request.instance_uuid, failed_host, reason, request.request_id),
+            RescheduleInput(boot.uuid, failed_host, reason, boot.request.request_id),
         )
         while alternates:
             candidate = alternates.pop(0)
-            self._enter("schedule", f"reschedule: claim {candidate}")
-            on_host.push_activity(act.RELEASE_CLAIM, InstanceRef(request.instance_uuid))
-            claimed = await self._step(
-                act.CLAIM_ALTERNATE,
-                ClaimAlternateInput(
-                    request.instance_uuid, valid.flavor, candidate, request.scheduler_hints
-                ),
-                summary=f"reschedule: claim alternate {candidate}",
+            await self._begin("schedule", f"reschedule: claim {candidate}")
+            on_host.push_activity(act.RELEASE_CLAIM, boot.instance)
+            claim = ClaimAlternateInput(
+                boot.uuid, boot.valid.flavor, candidate, boot.request.scheduler_hints
             )
-            if claimed:
+            summary = f"reschedule: claim alternate {candidate}"
+            if await self._step(act.CLAIM_ALTERNATE, claim, summary=summary):
                 return candidate
         return None
 
-    async def _abandon(
-        self,
-        instance_uuid: str,
-        undo: Compensation,
-        fault: Fault,
-        host: str | None,
-        task_state: str | None = None,
-    ) -> None:
-        """Undo newest first, keep what could not be undone, leave the instance in error."""
-        await self._undo(instance_uuid, undo, fault)
-        await self._mark_error(instance_uuid, fault, host, task_state)
+    # --- when the boot fails or is cancelled -----------------------------------------------
+
+    async def _end_cancelled(self, request: BootRequest, undo: Compensation) -> None:
+        """Undo everything the boot did. A request never accepted, or withdrawn (its caller
+        was told nothing was created), leaves no record, unless an undo step failed: then
+        the record stays, in error, so the leftovers are shown and a delete removes them.
+        Otherwise the record stays in error with a fault, and its quota, until deleted."""
+        reason = workflow.cancellation_reason()
+        fault = self._cancel_fault(request.instance_uuid, reason)
+        leftovers = await self._undo(request.instance_uuid, undo, fault)
+        withdrawn = CancelReason.of(reason) == CancelReason.WITHDRAWN
+        if not leftovers and (withdrawn or not self._acceptance.accepted):
+            await self._rejection.run()
+            self._enter("withdrawn")
+            return
+        deleting = TaskState.DELETING if CancelReason.of(reason) == CancelReason.DELETED else None
+        await self._mark_error(request.instance_uuid, fault, self._progress.host, deleting)
+
+    def _cancel_fault(self, instance_uuid: str, reason: str | None) -> Fault:
+        if CancelReason.of(reason) == CancelReason.DELETED:
+            why = "the server was deleted while it was building."
+        elif CancelReason.of(reason) == CancelReason.WITHDRAWN:
+            why = "the compute API withdrew the request, which was not accepted in time."
+        else:
+            why = f"the boot was cancelled in Temporal{f' ({reason})' if reason else ''}."
+        return Fault(
+            code=500,
+            message=f"Build of instance {instance_uuid} was cancelled: {why}",
+            details=f"Cancelled during {self._progress.stage}",
+        )
+
+    async def _fail(self, boot: _Boot, undo: Compensation, fault: Fault, kind: str) -> NoReturn:
+        """Undo newest first, keep what could not be undone, leave the instance in error with
+        ``fault``, and fail the boot with it."""
+        await self._undo(boot.uuid, undo, fault)
+        await self._mark_error(boot.uuid, fault, self._progress.host, None)
+        raise ApplicationError(fault.message, type=kind, non_retryable=True)
 
     async def _undo(
         self, instance_uuid: str, undo: Compensation, fault: Fault
@@ -573,3 +450,79 @@ class BootInstance:
             # Cancelled before the record was written: there is nothing to mark.
         self._settle(VmState.ERROR, "error")
         self._progress.task_state = task_state
+
+    # --- each step, and the progress and search attributes it moves -----------------------
+
+    async def _step(
+        self,
+        defn: ActivityDef[InT, OutT],
+        arg: InT,
+        *,
+        host: str | None = None,
+        summary: str | None = None,
+    ) -> OutT:
+        """A forward step. A cancel stops the boot here, also when the step ended anyway: a
+        running step hears of a cancel only through a heartbeat, and when it finishes the
+        SDK hands back its result, not the cancel."""
+        try:
+            result = await run(defn, arg, host=host, summary=summary)
+        except ActivityError as err:
+            if cancelled(err):
+                raise asyncio.CancelledError(f"cancelled during {defn.name}") from err
+            raise
+        if workflow.cancellation_reason() is not None:
+            raise asyncio.CancelledError(f"cancelled during {defn.name}")
+        return result
+
+    def _enter(self, stage: str, details: str | None = None) -> None:
+        """Stage ``stage`` begins: progress, the UI's current details, search attributes."""
+        now = workflow.now()
+        if self._progress.stage and self._stage_started is not None:
+            seconds = (now - self._stage_started).total_seconds()
+            self._progress.done.append(StageTime(self._progress.stage, round(seconds, 3)))
+        self._progress.stage = stage
+        self._stage_started = now
+        if stage in STAGE_TASK_STATE:
+            self._progress.task_state = STAGE_TASK_STATE[stage]
+        workflow.set_current_details(details or stage)
+        self._index()
+
+    async def _begin(self, stage: str, details: str | None = None) -> None:
+        """Stage ``stage`` of a build whose record exists begins: as ``_enter``, and the
+        record takes the task_state the stage table gives it (its one writer)."""
+        before = self._progress.task_state
+        self._enter(stage, details)
+        if self._progress.task_state != before:
+            state = TaskStateInput(self._progress.instance_uuid, self._progress.task_state)
+            await self._step(act.SET_TASK_STATE, state)
+
+    def _settle(self, vm_state: str, stage: str, details: str | None = None) -> None:
+        """The boot is over: the record holds ``vm_state`` and no task."""
+        self._progress.vm_state = vm_state
+        self._progress.task_state = None
+        self._enter(stage, details)
+
+    def _index_as_started(self) -> None:
+        """The compute API starts a boot indexed as Nova creates it (building, scheduling):
+        no upsert repeats what the start indexed."""
+        started = workflow.info().typed_search_attributes
+        task_state = started.get(sa.TASK_STATE)
+        self._progress.task_state = None if task_state == sa.NONE else task_state
+        self._indexed = (
+            started.get(sa.VM_STATE),
+            self._progress.task_state or "",
+            started.get(sa.COMPUTE_HOST),
+        )
+
+    def _index(self) -> None:
+        values = (self._progress.vm_state, self._progress.task_state or "", self._progress.host)
+        if values == self._indexed:
+            return
+        self._indexed = values
+        updates = [
+            sa.VM_STATE.value_set(self._progress.vm_state),
+            sa.TASK_STATE.value_set(self._progress.task_state or sa.NONE),
+        ]
+        if self._progress.host:
+            updates.append(sa.COMPUTE_HOST.value_set(self._progress.host))
+        workflow.upsert_search_attributes(updates)

@@ -15,36 +15,45 @@ from temporalio.workflow import ActivityCancellationType
 with workflow.unsafe.imports_passed_through():
     from core import task_queues
     from core.activity_defs import ActivityDef
-    from core.errors import KNOWN_TYPES, STEP_RETRY, UNDO_RETRY, ErrorType
+    from core.errors import KNOWN_TYPES, UNDO_RETRY, ErrorType
     from core.messages import Accepted, Fault, LeftoverSpec
 
 InT = TypeVar("InT")
 OutT = TypeVar("OutT")
 
-CONTROL_TIMEOUT = timedelta(seconds=30)
+# A dead host never picks its undo up: give up soon (a recorded leftover, reaped when the
+# host's worker returns) rather than block the boot for good.
 UNDO_PICKUP_TIMEOUT = timedelta(seconds=30)
+
+
+def _queue(defn: ActivityDef[Any, Any], host: str | None) -> str:
+    """The queue ``defn`` runs on: ``host``'s for a host step, else the control queue."""
+    if defn.on_host != (host is not None):
+        where = "on a host" if defn.on_host else "on the control queue"
+        raise ValueError(f"{defn.name} runs {where}; host={host!r}")
+    return task_queues.compute(host) if host is not None else task_queues.CONTROL
 
 
 async def run(
     defn: ActivityDef[InT, OutT],
     arg: InT,
     *,
-    task_queue: str = task_queues.CONTROL,
-    start_to_close: timedelta = CONTROL_TIMEOUT,
-    schedule_to_start: timedelta | None = None,
-    heartbeat: timedelta | None = None,
-    retry: RetryPolicy = STEP_RETRY,
+    host: str | None = None,
     summary: str | None = None,
+    retry: RetryPolicy | None = None,
+    schedule_to_start: timedelta | None = None,
 ) -> OutT:
+    """Run ``defn`` (on ``host``'s queue if it is a host step) as its definition says; an
+    undo step passes its own ``retry`` and pickup timeout."""
     result = await workflow.execute_activity(
         defn.name,
         arg,
         result_type=defn.result_type,
-        task_queue=task_queue,
-        start_to_close_timeout=start_to_close,
-        schedule_to_start_timeout=schedule_to_start,
-        heartbeat_timeout=heartbeat,
-        retry_policy=retry,
+        task_queue=_queue(defn, host),
+        start_to_close_timeout=defn.start_to_close,
+        schedule_to_start_timeout=schedule_to_start or defn.schedule_to_start,
+        heartbeat_timeout=defn.heartbeat,
+        retry_policy=retry or defn.retry,
         summary=summary or defn.name.replace("_", " "),
         # On cancellation, wait for a running step to finish before undoing: an undo that
         # ran beside the step it undoes could miss what the step was still making.
@@ -76,18 +85,14 @@ class Compensation:
         self._steps.append((description, host, undo))
 
     def push_activity(
-        self, defn: ActivityDef[InT, Any], arg: InT, *, task_queue: str = task_queues.CONTROL
+        self, defn: ActivityDef[InT, Any], arg: InT, *, host: str | None = None
     ) -> None:
-        host = task_queues.host_of(task_queue)
-
         async def undo() -> None:
             await run(
                 defn,
                 arg,
-                task_queue=task_queue,
+                host=host,
                 retry=UNDO_RETRY,
-                # A dead host never picks its undo up: give up soon (a recorded leftover,
-                # reaped when the host's worker returns) rather than block the boot for good.
                 schedule_to_start=UNDO_PICKUP_TIMEOUT if host else None,
                 summary=f"undo: {defn.name.replace('_', ' ')}",
             )

@@ -6,15 +6,12 @@ boot failed half-way (or a delete retried after a crash) removes exactly what is
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from core import activity_defs as act
     from core import search_attributes as sa
-    from core import task_queues
     from core.errors import ErrorType
     from core.messages import (
         Accepted,
@@ -28,13 +25,8 @@ with workflow.unsafe.imports_passed_through():
         RecordFaultInput,
     )
     from core.states import TaskState, VmState
-    from workflows.boot_instance import HOST_HEARTBEAT, SEARCH_ATTRIBUTES_PATCH
+    from core.workflow_ids import boot_workflow_id
     from workflows.calls import Acceptance, error_type, fault_of, run
-
-HOST_PICKUP_TIMEOUT = timedelta(minutes=2)
-DESTROY_TIMEOUT = timedelta(minutes=2)
-# A cancelled boot's undo steps retry for minutes before giving up on one.
-BOOT_UNDO_TIMEOUT = timedelta(minutes=15)
 
 
 @workflow.defn(name="DeleteInstance")
@@ -66,7 +58,9 @@ class DeleteInstance:
         try:
             # Its host's guest, and any an undo failed to destroy elsewhere (a leftover).
             for host in [*([target.host] if target.host else []), *target.guest_hosts]:
-                await self._destroy_guest(instance, host)
+                await run(
+                    act.DESTROY_GUEST, instance, host=host, summary=f"destroy guest on {host}"
+                )
             stage = "detach volumes"
             await run(act.DETACH_VOLUMES, instance)
             stage = "delete volumes"
@@ -90,34 +84,16 @@ class DeleteInstance:
         self._index(target, None)
         return DeleteResult(request.instance_uuid, VmState.DELETED)
 
-    async def _destroy_guest(self, instance: InstanceRef, host: str) -> None:
-        await run(
-            act.DESTROY_GUEST,
-            instance,
-            task_queue=task_queues.compute(host),
-            start_to_close=DESTROY_TIMEOUT,
-            schedule_to_start=HOST_PICKUP_TIMEOUT,
-            heartbeat=HOST_HEARTBEAT,
-            summary=f"destroy guest on {host}",
-        )
-
     async def _cancel_boot(self, instance_uuid: str) -> None:
-        boot = workflow.get_external_workflow_handle(f"boot-{instance_uuid}")
+        boot = workflow.get_external_workflow_handle(boot_workflow_id(instance_uuid))
         try:
             await boot.cancel(reason=CancelReason.DELETED)
         except Exception as err:
             workflow.logger.info("boot of %s not cancelled: %s", instance_uuid, err)
-        await run(
-            act.AWAIT_BOOT_END,
-            InstanceRef(instance_uuid),
-            start_to_close=BOOT_UNDO_TIMEOUT,
-            heartbeat=timedelta(seconds=10),
-            summary="wait for the cancelled boot's undo steps",
-        )
+        waited = "wait for the cancelled boot's undo steps"
+        await run(act.AWAIT_BOOT_END, InstanceRef(instance_uuid), summary=waited)
 
     def _index(self, target: InstanceForDelete, task_state: str | None) -> None:
-        if not workflow.patched(SEARCH_ATTRIBUTES_PATCH):
-            return
         updates = [
             sa.INSTANCE_UUID.value_set(target.instance_uuid),
             sa.INSTANCE_NAME.value_set(target.name),

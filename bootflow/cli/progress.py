@@ -22,6 +22,7 @@ from clients.compute import ComputeClient
 from core.config import Settings
 from core.messages import BootProgress
 from core.temporal import connect
+from core.workflow_ids import boot_workflow_id
 
 
 @dataclass
@@ -58,7 +59,7 @@ class ProgressSource:
         )
 
     def _from_workflow(self, client: Client) -> Snapshot:
-        handle = client.get_workflow_handle(f"boot-{self.server_id}")
+        handle = client.get_workflow_handle(boot_workflow_id(self.server_id))
         progress: BootProgress = self._runner.run(
             handle.query("progress", result_type=BootProgress)
         )

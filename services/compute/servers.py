@@ -25,6 +25,7 @@ from core import task_queues
 from core.config import Settings
 from core.messages import BootRequest, DeleteRequest, NetworkRequest
 from core.states import TaskState, VmState
+from core.workflow_ids import boot_workflow_id, delete_workflow_id
 from db import quotas
 from db.models.compute import (
     ComputeNode,
@@ -336,7 +337,7 @@ class ServerApi:
     async def _start(self, ctx: ApiContext, boot: BootRequest) -> None:
         volume = f", a new {boot.volume_size_gb} GiB volume" if boot.volume_size_gb else ""
         hints = f", hints {boot.scheduler_hints}" if boot.scheduler_hints else ""
-        workflow_id = f"boot-{boot.instance_uuid}"
+        workflow_id = boot_workflow_id(boot.instance_uuid)
         operation = WithStartWorkflowOperation(
             BootInstance.run,
             boot,
@@ -367,7 +368,7 @@ class ServerApi:
         await self.workflows.accept(operation, BootInstance.accepted, workflow_id, withdraw=True)
 
     async def delete(self, ctx: ApiContext, server_id: str, request_id: str | None = None) -> None:
-        workflow_id = f"delete-{server_id}"
+        workflow_id = delete_workflow_id(server_id)
         operation = WithStartWorkflowOperation(
             DeleteInstance.run,
             DeleteRequest(server_id, ctx.caller.token, request_id or ctx.request_id),

@@ -28,7 +28,7 @@ from core.errors import HTTP_STATUS, ErrorType
 from core.messages import CancelReason, ConsoleOutputInput
 from core.temporal import TemporalUnreachable, connect
 from services.common.app import ApiError, unavailable
-from workflows.console_output import ConsoleOutputWorkflow
+from workflows.host_reads import ConsoleOutputWorkflow
 
 log = logging.getLogger(__name__)
 

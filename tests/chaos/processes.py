@@ -24,7 +24,7 @@ from core import task_queues
 from core.config import Settings
 from core.messages import HostDomains, HostDomainsInput
 from core.temporal import connect
-from workflows.host_domains import HostDomainsWorkflow
+from workflows.host_reads import HostDomainsWorkflow
 
 T = TypeVar("T")
 SUPERVISE_EVERY_SECONDS = 0.5

@@ -30,7 +30,7 @@ from db.session import SessionFactory, make_engine, make_session_factory
 from tests.support.databases import new_database
 from tests.support.deployment import Deployment, deployment
 from tests.support.stack import TINY_SERVER, wait_until
-from workflows.host_domains import HostDomainsWorkflow
+from workflows.host_reads import HostDomainsWorkflow
 
 pytestmark = pytest.mark.e2e
 

@@ -1,4 +1,4 @@
-"""Recorded workflow histories (``v<N>-<kind>.json``) and what makes each one its kind.
+"""Recorded workflow histories (``<label>-<kind>.json``) and what makes each one its kind.
 
 A history file is named for what happened in it; ``KINDS`` checks that it did, so a label
 that no longer tells the truth (a "rescheduled" boot that went straight to its host) fails
@@ -71,7 +71,11 @@ def _kind(
 
 
 KINDS: dict[str, Check] = {
-    "boot-active": _kind("BootInstance", "completed", steps={"spawn", "mark_active"}),
+    "boot-active": _kind(
+        "BootInstance",
+        "completed",
+        steps={"set_task_state", "spawn", "record_block_device", "mark_active"},
+    ),
     "boot-compensated": _kind(
         "BootInstance", "failed", steps={"spawn", "destroy_guest", "record_fault"}
     ),

@@ -1,11 +1,12 @@
 """Record workflow histories for the replay tests (run on demand, not by the suite).
 
-    .venv/bin/python -m tests.histories.record v7   (the next unused label)
+    .venv/bin/python -m tests.histories.record baseline   (or a patch's label, no hyphen)
 
 Starts a throwaway stack and runs one boot or delete of each kind the workflows know, then
 writes each history, still encrypted, to ``tests/histories/<label>-<kind>.json``:
 
 - boot-active: a successful boot with a volume; delete: its delete;
+- boot-active-novolume: a successful boot without one;
 - boot-compensated: a boot whose spawn fails on every host (undone, in error);
 - boot-rescheduled: a boot whose spawn fails on node1, rescheduled to node2;
 - boot-deleted-while-building: a boot deleted while it spawns (cancelled by the delete);
@@ -31,11 +32,11 @@ from pathlib import Path
 from temporalio.client import WorkflowExecutionStatus, WorkflowHistory
 
 from bootflow.seed import stored_secret
-from bootflow.temporal import connect
 from clients.compute import ComputeClient
 from clients.errors import HttpError
 from clients.image import ImageClient
 from clients.network import NetworkClient
+from core.temporal import connect
 from tests.e2e.conftest import FAULT_PLAN
 from tests.histories import KINDS
 from tests.support.stack import TINY_SERVER, RunningStack, running_stack, stack_settings, wait_until
@@ -106,6 +107,7 @@ def record(stack: RunningStack) -> dict[str, str]:
     runs: dict[str, str] = {}
     ok = _boot(stack, "replay-ok", "--volume-size", "1")
     runs["boot-active"] = f"boot-{ok}"
+    runs["boot-active-novolume"] = f"boot-{_boot(stack, 'replay-novolume')}"
     runs["boot-compensated"] = f"boot-{_boot(stack, 'replay-failspawn', '--volume-size', '1')}"
     # node1 first (node2 "failed lately"); its spawn fails; the boot moves to node2.
     stack.set_failed_builds("node1", 0)
@@ -163,4 +165,4 @@ def main(label: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "v1")
+    main(sys.argv[1] if len(sys.argv) > 1 else "baseline")

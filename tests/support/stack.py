@@ -35,7 +35,7 @@ from db.quotas import RESOURCES
 from db.session import SessionFactory, make_engine, make_session_factory
 from tests.support.cleanup import when_this_process_ends
 from tests.support.net import free_port
-from workflows.host_domains import HostDomainsWorkflow
+from workflows.host_reads import HostDomainsWorkflow
 
 BOOTFLOW = str(Path(sys.executable).parent / "bootflow")
 # `bootflow server create NAME` arguments for the seeded tiny server most tests boot.

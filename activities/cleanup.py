@@ -1,0 +1,118 @@
+"""The control plane's release of what a build made on the network and in block storage:
+its ports, its volumes' attachments, its volumes. Undo steps and delete steps, keyed by the
+instance: each finds what there is (from the instance's record and the services), so
+releasing what never was made is harmless. (The host steps that make them, in
+activities.ports and activities.volumes, never touch the database.)"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import delete, select
+from temporalio import activity
+
+from activities.volumes import volume_name
+from clients.errors import NotFound
+from clients.network import NetworkClient
+from clients.volume import VolumeClient
+from core import activity_defs as act
+from core.messages import InstanceRef
+from db.models.compute import BlockDeviceMapping, Instance
+from db.session import SessionFactory
+
+
+class CleanupActivities:
+    def __init__(
+        self,
+        network: NetworkClient,
+        volumes: Callable[[str], VolumeClient],
+        sessions: SessionFactory,
+    ) -> None:
+        self.network = network
+        # A client acting in a given project (the service account may, being admin).
+        self.volumes = volumes
+        self.sessions = sessions
+
+    def _preserved(self, instance_uuid: str) -> set[str]:
+        """The user's own ports the instance was booted on (unbound, never deleted)."""
+        with self.sessions.begin() as session:
+            ports = session.scalar(
+                select(Instance.preserved_ports).where(Instance.uuid == instance_uuid)
+            )
+        return set(ports or [])
+
+    @activity.defn(name=act.DEALLOCATE_PORTS.name)
+    def deallocate_ports(self, request: InstanceRef) -> int:
+        """Release every port whose device_id is the instance, as Nova's
+        deallocate_for_instance: the ports bootflow made are deleted, the user's own ports
+        (recorded on the instance) are unbound and kept (Nova's preserve_on_delete). Key:
+        device_id; ports already gone or unbound are skipped. Returns how many it released."""
+        preserved = self._preserved(request.instance_uuid)
+        released = 0
+        for port in self.network.list_ports(device_id=request.instance_uuid):
+            try:
+                if port["id"] in preserved:
+                    self.network.update_port(port["id"], device_id="", device_owner="", host=None)
+                else:
+                    self.network.delete_port(port["id"])
+                released += 1
+            except NotFound:
+                pass
+        return released
+
+    def _instance_volumes(self, instance_uuid: str) -> tuple[str | None, set[str]]:
+        """The instance's project and the ids of every volume it may own."""
+        with self.sessions.begin() as session:
+            project_id = session.scalar(
+                select(Instance.project_id).where(Instance.uuid == instance_uuid)
+            )
+            ids = set(
+                session.scalars(
+                    select(BlockDeviceMapping.volume_id).where(
+                        BlockDeviceMapping.instance_uuid == instance_uuid,
+                        BlockDeviceMapping.volume_id.is_not(None),
+                    )
+                )
+            )
+        return project_id, {i for i in ids if i}
+
+    @activity.defn(name=act.DETACH_VOLUMES.name)
+    def detach_volumes(self, request: InstanceRef) -> int:
+        """Delete every attachment of the instance. Key: instance_id in the volume
+        service; attachments already gone are skipped."""
+        project_id, _ids = self._instance_volumes(request.instance_uuid)
+        if project_id is None:
+            return 0
+        client = self.volumes(project_id)
+        detached = 0
+        for attachment in client.list_attachments(instance_id=request.instance_uuid):
+            try:
+                client.delete_attachment(attachment["id"])
+                detached += 1
+            except NotFound:
+                pass
+        return detached
+
+    @activity.defn(name=act.DELETE_VOLUMES.name)
+    def delete_volumes(self, request: InstanceRef) -> int:
+        """Delete the volumes the boot created (delete_on_termination). Key: the mapping
+        rows and the volume name; volumes already gone are skipped."""
+        project_id, ids = self._instance_volumes(request.instance_uuid)
+        if project_id is None:
+            return 0
+        client = self.volumes(project_id)
+        ids |= {v["id"] for v in client.list_volumes(name=volume_name(request.instance_uuid))}
+        deleted = 0
+        for volume_id in sorted(ids):
+            try:
+                client.delete_volume(volume_id)
+                deleted += 1
+            except NotFound:
+                pass
+        with self.sessions.begin() as session:
+            session.execute(
+                delete(BlockDeviceMapping).where(
+                    BlockDeviceMapping.instance_uuid == request.instance_uuid
+                )
+            )
+        return deleted
