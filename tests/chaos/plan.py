@@ -36,9 +36,9 @@ SCENARIOS: dict[str, int] = {
 WITH_VOLUME = frozenset({"keep-volume", "leak-volume", "del-volume"})
 WITH_DELETE = frozenset(s for s in SCENARIOS if s.startswith("del-"))
 # Where a scenario's server is held (a delay fault) so that it can be caught there, and
-# the task_state it shows meanwhile. The port and volume steps set their task_state
-# themselves, so they are held after their side effect (made, not yet reported); spawn is
-# held before it (fetch_image already said "spawning").
+# the task_state it shows meanwhile. The workflow sets a stage's task_state as the stage
+# begins, so the port and volume steps are held after their side effect (made, not yet
+# reported) and spawn before it ("spawning" since fetch image began).
 HELD_AT = {
     "del-port": ("allocate_port:after", "networking"),
     "del-volume": ("create_volume:after", "block_device_mapping"),
