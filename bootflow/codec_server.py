@@ -22,21 +22,23 @@ from typing import Annotated, Any, Final
 from urllib.parse import parse_qs
 
 from cryptography.exceptions import InvalidTag
-from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from temporalio.api.common.v1 import Payload, Payloads
+from temporalio.converter import PayloadCodec
 
 from clients.errors import ClientError, Unauthorized
 from clients.service_account import service_session
-from clients.session import Credentials, Session
+from clients.session import Credentials, Session, TokenInfo
 from clients.tokens import AuthContext, TokenValidator
 from core.config import Settings
 from core.temporal import data_converter
 from services.common.auth import validated
+from services.common.state import from_state
 
 SECRET_FIELDS: Final = frozenset({"auth_token", "token", "password", "admin_password"})
 MASK: Final = "*** (secret, not shown)"
@@ -116,10 +118,83 @@ Then, in the UI's codec server settings, tick "Include cross-origin credentials"
 <button>Sign in</button></form>"""
 
 
+router = APIRouter()
+# The payload codec and settings the app was built with (``app.state``).
+Codec = Annotated[PayloadCodec, from_state("codec")]
+AppSettings = Annotated[Settings, from_state("settings")]
+
+
+@router.post("/decode")
+async def decode(request: Request, _caller: Admin, codec: Codec) -> Response:
+    payloads = (await _payloads(request)).payloads
+    try:
+        decoded = await codec.decode(payloads)
+    except (KeyError, ValueError, InvalidTag, DecodeError) as exc:
+        # ValueError covers a key id no key matches and a key id that is not text.
+        reason = f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__
+        raise HTTPException(400, f"A payload could not be decoded ({reason}).") from exc
+    return _answer([masked(p) for p in decoded])
+
+
+@router.post("/encode")
+async def encode(request: Request, _caller: Admin, codec: Codec) -> Response:
+    return _answer(await codec.encode((await _payloads(request)).payloads))
+
+
+@router.get("/login")
+def login_form() -> HTMLResponse:
+    return _page("bootflow codec server", _LOGIN_FORM)
+
+
+async def _sign_in(settings: Settings, form: dict[str, str]) -> TokenInfo | HTMLResponse:
+    """The token the form's credentials get from identity, or the page that says why not."""
+    credentials = Credentials(
+        settings.auth_url,
+        form.get("username", ""),
+        form.get("password", ""),
+        form.get("project", "admin"),
+    )
+    session = Session(credentials)
+    try:
+        return await run_in_threadpool(session.token_info)
+    except Unauthorized:
+        return _page("Not signed in", "<p>Wrong user, password or project.</p>" + _LOGIN_FORM, 401)
+    except ClientError as exc:
+        return _page("Not signed in", f"<p>{html.escape(str(exc))}</p>", 503)
+    finally:
+        session.close()
+
+
+@router.post("/login")
+async def login(request: Request, settings: AppSettings) -> Response:
+    form = {k: v[0] for k, v in parse_qs((await request.body()).decode(errors="replace")).items()}
+    token = await _sign_in(settings, form)
+    if isinstance(token, HTMLResponse):
+        return token
+    if "admin" not in token.roles:
+        return _page("Not signed in", f"<p>{html.escape(ADMIN_ONLY)}</p>", 403)
+    until = token.expires_at
+    response = _page(
+        "Signed in",
+        f"<p>Until {until:%Y-%m-%d %H:%M} UTC the Web UI on this machine decodes payloads "
+        '(with "Include cross-origin credentials" on in its codec server settings).</p>',
+    )
+    response.set_cookie(
+        COOKIE,
+        token.token,
+        max_age=max(int((until - datetime.now(UTC)).total_seconds()), 0),
+        httponly=True,
+        samesite="strict",
+    )
+    return response
+
+
 def create_app(settings: Settings, validator: TokenValidator | None = None) -> FastAPI:
     codec = data_converter(settings).payload_codec
     assert codec is not None
     app = FastAPI(title="bootflow codec server", docs_url=None, redoc_url=None)
+    app.state.codec = codec
+    app.state.settings = settings
     app.state.token_validator = validator or TokenValidator(
         service_session(settings), settings.token_cache_seconds
     )
@@ -132,65 +207,7 @@ def create_app(settings: Settings, validator: TokenValidator | None = None) -> F
         allow_methods=["POST"],
         allow_headers=["content-type", "x-namespace", "authorization", "x-auth-token"],
     )
-
-    @app.post("/decode")
-    async def decode(request: Request, _caller: Admin) -> Response:
-        payloads = (await _payloads(request)).payloads
-        try:
-            decoded = await codec.decode(payloads)
-        except (KeyError, ValueError, InvalidTag, DecodeError) as exc:
-            # ValueError covers a key id no key matches and a key id that is not text.
-            reason = f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__
-            raise HTTPException(400, f"A payload could not be decoded ({reason}).") from exc
-        return _answer([masked(p) for p in decoded])
-
-    @app.post("/encode")
-    async def encode(request: Request, _caller: Admin) -> Response:
-        return _answer(await codec.encode((await _payloads(request)).payloads))
-
-    @app.get("/login")
-    def login_form() -> HTMLResponse:
-        return _page("bootflow codec server", _LOGIN_FORM)
-
-    @app.post("/login")
-    async def login(request: Request) -> Response:
-        form = {
-            k: v[0] for k, v in parse_qs((await request.body()).decode(errors="replace")).items()
-        }
-        credentials = Credentials(
-            settings.auth_url,
-            form.get("username", ""),
-            form.get("password", ""),
-            form.get("project", "admin"),
-        )
-        session = Session(credentials)
-        try:
-            token = await run_in_threadpool(session.token_info)
-        except Unauthorized:
-            return _page(
-                "Not signed in", "<p>Wrong user, password or project.</p>" + _LOGIN_FORM, 401
-            )
-        except ClientError as exc:
-            return _page("Not signed in", f"<p>{html.escape(str(exc))}</p>", 503)
-        finally:
-            session.close()
-        if "admin" not in token.roles:
-            return _page("Not signed in", f"<p>{html.escape(ADMIN_ONLY)}</p>", 403)
-        until = token.expires_at
-        response = _page(
-            "Signed in",
-            f"<p>Until {until:%Y-%m-%d %H:%M} UTC the Web UI on this machine decodes payloads "
-            '(with "Include cross-origin credentials" on in its codec server settings).</p>',
-        )
-        response.set_cookie(
-            COOKIE,
-            token.token,
-            max_age=max(int((until - datetime.now(UTC)).total_seconds()), 0),
-            httponly=True,
-            samesite="strict",
-        )
-        return response
-
+    app.include_router(router)
     return app
 
 

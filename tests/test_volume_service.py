@@ -26,11 +26,11 @@ from clients.volume import VolumeClient, VolumeFailed, legacy_connection_info
 from db.base import utcnow
 from db.models.volume import Volume
 from db.session import make_engine, make_session_factory
-from services.volume import attachments
+from services.volume import attaching
 from services.volume.backend import BackendError, FileBackend, GiB, ImageData
 from services.volume.images import ImageService
+from services.volume.manager import VolumeManager
 from services.volume.quotas import Limits
-from services.volume.volumes import VolumeManager
 from tests.support.cloud import LoopbackCloud, cloud_settings, loopback_cloud
 
 SERVER = "6f1e8f6a-33c4-4e8e-9f3e-0d1c2b3a4f50"
@@ -311,13 +311,13 @@ def test_concurrent_reservations_of_one_volume_have_one_winner(
     # Widen the window between reading the volume's status and reserving it (the service
     # runs in this process), so requests that did not wait for the volume's lock would all
     # see it available.
-    real_reserve = attachments.reserve
+    real_reserve = attaching.reserve
 
     def slow_reserve(*args: Any, **kwargs: Any) -> Any:
         time.sleep(0.1)
         return real_reserve(*args, **kwargs)
 
-    monkeypatch.setattr(attachments, "reserve", slow_reserve)
+    monkeypatch.setattr(attaching, "reserve", slow_reserve)
     servers = [str(uuid.uuid4()) for _ in range(6)]
     start = threading.Barrier(len(servers))
     outcomes: list[str] = []

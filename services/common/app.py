@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Lifespan, Message, Receive, Scope, Send
 
 from clients.errors import ClientError, transient
 from db.session import connection_lost
@@ -209,61 +209,76 @@ def router(**kwargs: Any) -> APIRouter:
     return APIRouter(route_class=PlainRoute, **kwargs)
 
 
+class _ErrorAnswers:
+    """The exception handlers every service shares, each answering in ``formatter``'s shape."""
+
+    def __init__(self, formatter: ErrorFormatter) -> None:
+        self.formatter = formatter
+
+    def install(self, app: FastAPI) -> None:
+        app.add_exception_handler(ApiError, self.api_error)  # type: ignore[arg-type]
+        app.add_exception_handler(RequestValidationError, self.invalid)  # type: ignore[arg-type]
+        app.add_exception_handler(StarletteHTTPException, self.http)  # type: ignore[arg-type]
+        app.add_exception_handler(Exception, self.unexpected)
+        app.add_exception_handler(ClientError, self.dependency)  # type: ignore[arg-type]
+        app.add_exception_handler(DBAPIError, self.database)  # type: ignore[arg-type]
+
+    def respond(
+        self, status: int, message: str, kind: str | None = None, retry_after: int | None = None
+    ) -> JSONResponse:
+        headers = None if retry_after is None else {"Retry-After": str(retry_after)}
+        body = self.formatter(status, message, kind)
+        return JSONResponse(body, status_code=status, headers=headers)
+
+    async def api_error(self, _request: Request, exc: ApiError) -> JSONResponse:
+        return self.respond(exc.status, exc.message, exc.kind, exc.retry_after)
+
+    async def invalid(self, _request: Request, exc: RequestValidationError) -> JSONResponse:
+        return self.respond(400, _validation_message(exc))
+
+    async def http(self, _request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = exc.detail if isinstance(exc.detail, str) else "Request failed"
+        if exc.status_code == 404 and message == "Not Found":
+            message = "The resource could not be found."
+        return self.respond(exc.status_code, message)
+
+    async def unexpected(self, request: Request, exc: Exception) -> JSONResponse:
+        log.exception(
+            "unexpected error serving %s %s", request.method, request.url.path, exc_info=exc
+        )
+        return self.respond(
+            500,
+            "The server has either erred or is incapable of performing the requested operation.",
+        )
+
+    async def dependency(self, request: Request, exc: ClientError) -> JSONResponse:
+        """A service this one calls is down or overloaded; any other refusal is a bug."""
+        if not transient(exc):
+            return await self.unexpected(request, exc)
+        log.warning("%s %s: %s", request.method, request.url.path, exc)
+        return await self.api_error(request, unavailable(str(exc)))
+
+    async def database(self, request: Request, exc: DBAPIError) -> JSONResponse:
+        """The database server is gone or restarting; any other database error is a bug."""
+        if not connection_lost(exc):
+            return await self.unexpected(request, exc)
+        log.warning("%s %s: database unavailable: %s", request.method, request.url.path, exc.orig)
+        return await self.api_error(request, unavailable(DATABASE_UNAVAILABLE))
+
+
 def create_app(
     title: str,
     formatter: ErrorFormatter,
     *,
     upload_path: Callable[[str], bool] = lambda _path: False,
+    lifespan: Lifespan[FastAPI] | None = None,
 ) -> FastAPI:
-    app = FastAPI(title=title, docs_url=None, redoc_url=None, redirect_slashes=False)
+    """A service's app with the shared error handlers and request-size bound: every error
+    in ``formatter``'s shape; ``upload_path`` names paths whose bodies stream unbounded."""
+    app = FastAPI(
+        title=title, docs_url=None, redoc_url=None, redirect_slashes=False, lifespan=lifespan
+    )
     app.router.route_class = PlainRoute
-
-    def respond(
-        status: int, message: str, kind: str | None = None, retry_after: int | None = None
-    ) -> JSONResponse:
-        headers = None if retry_after is None else {"Retry-After": str(retry_after)}
-        return JSONResponse(formatter(status, message, kind), status_code=status, headers=headers)
-
-    @app.exception_handler(ApiError)
-    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
-        return respond(exc.status, exc.message, exc.kind, exc.retry_after)
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        return respond(400, _validation_message(exc))
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        message = exc.detail if isinstance(exc.detail, str) else "Request failed"
-        if exc.status_code == 404 and message == "Not Found":
-            message = "The resource could not be found."
-        return respond(exc.status_code, message)
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception(
-            "unexpected error serving %s %s", request.method, request.url.path, exc_info=exc
-        )
-        return respond(
-            500,
-            "The server has either erred or is incapable of performing the requested operation.",
-        )
-
-    @app.exception_handler(ClientError)
-    async def _dependency(request: Request, exc: ClientError) -> JSONResponse:
-        """A service this one calls is down or overloaded; any other refusal is a bug."""
-        if not transient(exc):
-            return await _unexpected(request, exc)
-        log.warning("%s %s: %s", request.method, request.url.path, exc)
-        return await _api_error(request, unavailable(str(exc)))
-
-    @app.exception_handler(DBAPIError)
-    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
-        """The database server is gone or restarting; any other database error is a bug."""
-        if not connection_lost(exc):
-            return await _unexpected(request, exc)
-        log.warning("%s %s: database unavailable: %s", request.method, request.url.path, exc.orig)
-        return await _api_error(request, unavailable(DATABASE_UNAVAILABLE))
-
+    _ErrorAnswers(formatter).install(app)
     app.add_middleware(BodySizeLimit, formatter=formatter, exempt=upload_path)
     return app

@@ -7,9 +7,12 @@ from typing import Annotated
 
 import anyio
 from fastapi import Depends, Request
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from db.session import SessionFactory
+from services.common.app import ApiError
+from services.common.state import from_state
 
 
 def _end(session: Session, commit: bool) -> None:
@@ -44,3 +47,15 @@ async def _session(request: Request) -> AsyncIterator[Session]:
 # "function" scope: commit before the response goes out, so a client that reads right after
 # a write sees it, and a failed commit is the client's error, not a log line.
 DbSession = Annotated[Session, Depends(_session, scope="function")]
+
+# The service's session factory, for handlers that run their own short transactions
+# (streaming image data must not hold one open).
+Sessions = Annotated[SessionFactory, from_state("sessions")]
+
+
+def flush_unique(session: Session, message: str) -> None:
+    """Flush; a unique constraint refusing the new row is the client's 409 ``message``."""
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise ApiError(409, message) from exc

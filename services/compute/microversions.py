@@ -14,17 +14,15 @@ with a 400 that says so, never silently dropped.
 
 from __future__ import annotations
 
-from typing import Annotated, Final
+from typing import Final
 
-from fastapi import Depends, Request
-from starlette.datastructures import MutableHeaders
-from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from services.common.app import nova_error
-from services.common.microversions import ApiVersion, VersionError
+from services.common.microversions import ApiVersion, Microversions
+from services.common.microversions import MicroversionMiddleware as _Middleware
+from services.common.microversions import Version as Version
 
-HEADER: Final = "OpenStack-API-Version"
 LEGACY_HEADER: Final = "X-OpenStack-Nova-API-Version"
 SERVICE: Final = "compute"
 PREFIX: Final = "/v2.1"
@@ -78,76 +76,13 @@ HOSTNAME: Final = v("2.90")
 PINNED_AZ: Final = v("2.96")
 
 
-def _wanted(headers: list[tuple[bytes, bytes]]) -> str | None:
-    """The version asked for, as microversion-parse finds it: the new header's ``compute``
-    entry first (it may name several services), else the legacy header."""
-    values = [v.decode("latin-1") for k, v in headers if k == b"openstack-api-version"]
-    for part in ",".join(values).split(","):
-        words = part.split()
-        if words and words[0].lower() == SERVICE:
-            if len(words) != 2:
-                raise VersionError(
-                    400, f"Invalid {HEADER} header {part.strip()!r}: expected '{SERVICE} X.Y'."
-                )
-            return words[1]
-    legacy = [v.decode("latin-1") for k, v in headers if k == b"x-openstack-nova-api-version"]
-    if legacy:
-        return legacy[-1].strip()
-    return None
+COMPUTE: Final = Microversions(
+    SERVICE, MIN_VERSION, MAX_VERSION, nova_error, legacy_header=LEGACY_HEADER, prefix=PREFIX
+)
 
 
-def requested_version(headers: list[tuple[bytes, bytes]]) -> ApiVersion:
-    """The version a request asks for; ``VersionError`` (400 or 406) if unacceptable."""
-    wanted = _wanted(headers)
-    if wanted is None:
-        return MIN_VERSION
-    if wanted.lower() == "latest":
-        return MAX_VERSION
-    version = ApiVersion.parse(wanted)
-    if not MIN_VERSION <= version <= MAX_VERSION:
-        raise VersionError(
-            406,
-            f"Version {version} is not supported by the API. Minimum is "
-            f"{MIN_VERSION} and maximum is {MAX_VERSION}.",
-        )
-    return version
-
-
-class MicroversionMiddleware:
-    """Puts the request's version in ``request.state.api_version`` and stamps the answer."""
+class MicroversionMiddleware(_Middleware):
+    """The shared middleware with Nova's versions (``/v2.1`` only; the root is unversioned)."""
 
     def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path: str = scope.get("path", "")
-        if scope["type"] != "http" or not (path == PREFIX or path.startswith(PREFIX + "/")):
-            await self.app(scope, receive, send)
-            return
-        try:
-            version = requested_version(scope["headers"])
-        except VersionError as exc:
-            response = JSONResponse(nova_error(exc.status, exc.message, None), exc.status)
-            await response(scope, receive, send)
-            return
-        scope.setdefault("state", {})["api_version"] = version
-
-        async def stamped(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers[HEADER] = f"{SERVICE} {version}"
-                headers[LEGACY_HEADER] = str(version)
-                headers.append("Vary", HEADER)
-                headers.append("Vary", LEGACY_HEADER)
-            await send(message)
-
-        await self.app(scope, receive, stamped)
-
-
-async def _api_version(request: Request) -> ApiVersion:
-    version: ApiVersion = getattr(request.state, "api_version", MIN_VERSION)
-    return version
-
-
-# FastAPI dependency: the request's microversion.
-Version = Annotated[ApiVersion, Depends(_api_version)]
+        super().__init__(app, COMPUTE)

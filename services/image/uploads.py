@@ -7,6 +7,8 @@ finishes after its image was deleted finds out instead of resurrecting it.
 
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy import CursorResult, update
 from sqlalchemy.orm import Session
 
@@ -15,7 +17,9 @@ from db.session import SessionFactory
 from services.common.app import ApiError, bad_request, conflict, forbidden
 from services.common.auth import AuthContext
 from services.image import policy
-from services.image.store import StoredData
+from services.image.store import ImageStore, StoredData
+
+log = logging.getLogger(__name__)
 
 
 def begin(sessions: SessionFactory, image_id: str, caller: AuthContext) -> str | None:
@@ -70,3 +74,17 @@ def _transition(session: Session, image_id: str, old: str, new: str, **values: o
     )
     assert isinstance(result, CursorResult)
     return bool(result.rowcount == 1)
+
+
+def remove_stale_partials(store: ImageStore, sessions: SessionFactory) -> None:
+    """Temporary files left by a service that died mid-upload: remove those whose image is
+    not being uploaded (a partial file only exists while its image is "saving")."""
+
+    def uploading(image_id: str) -> bool:
+        with sessions.begin() as session:
+            image = session.get(Image, image_id)
+            return image is not None and image.status == "saving"
+
+    removed = store.remove_stale_partials(uploading)
+    if removed:
+        log.info("removed %d partial upload(s) left in %s", removed, store.directory)

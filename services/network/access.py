@@ -54,6 +54,12 @@ Lock = Literal["use", "write", "delete"] | None
 
 
 _Row = TypeVar("_Row", Network, Subnet)
+_Seen = TypeVar("_Seen", Network, Subnet, Port)
+
+
+def only_visible(query: Select[_Seen], visible: ColumnElement[bool] | None) -> Select[_Seen]:
+    """``query`` limited to what a caller sees (``visible`` None: everything)."""
+    return query if visible is None else query.where(visible)
 
 
 def locked(query: Select[_Row], lock: Lock) -> Select[_Row]:
@@ -74,10 +80,7 @@ def get_network(
     Under READ COMMITTED a locking read that waited re-checks the row it gets, so a network
     deleted or unshared meanwhile is a clean 404 here, never a foreign key error later.
     """
-    query = select(Network).where(Network.id == network_id)
-    visible = network_visible(caller)
-    if visible is not None:
-        query = query.where(visible)
+    query = only_visible(select(Network).where(Network.id == network_id), network_visible(caller))
     network = session.scalar(locked(query, lock).execution_options(populate_existing=True))
     if network is None:
         raise network_not_found(network_id)
@@ -88,10 +91,7 @@ def get_subnet(
     session: Session, caller: AuthContext, subnet_id: str, *, lock: Lock = None
 ) -> Subnet:
     """A subnet of a network ``caller`` sees, or 404; locked as ``lock`` says."""
-    query = select(Subnet).where(Subnet.id == subnet_id)
-    visible = subnet_visible(caller)
-    if visible is not None:
-        query = query.where(visible)
+    query = only_visible(select(Subnet).where(Subnet.id == subnet_id), subnet_visible(caller))
     subnet = session.scalar(locked(query, lock).execution_options(populate_existing=True))
     if subnet is None:
         raise subnet_not_found(subnet_id)

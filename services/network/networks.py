@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Query, Request, Response
+from fastapi import Request, Response
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -15,7 +15,8 @@ from services.common.db import DbSession
 from services.network import quotas
 from services.network.access import get_network, network_visible, owner_project, require_owner
 from services.network.errors import invalid_shared_setting, network_in_use, policy_denied
-from services.network.filters import NETWORK_FILTERS, parse_query
+from services.network.filters import NETWORK_FILTERS
+from services.network.listing import Fields, list_visible
 from services.network.quotas import Quotas
 from services.network.schemas import (
     NETWORK_ATTRIBUTES,
@@ -28,7 +29,6 @@ from services.network.schemas import (
 from services.network.views import network_view, select_fields
 
 router = common_router(prefix="/v2.0/networks")
-Fields = Annotated[list[str] | None, Query()]
 
 
 @router.post("", status_code=201)
@@ -56,13 +56,10 @@ def create_network(
 
 @router.get("")
 def list_networks(request: Request, caller: Auth, session: DbSession) -> dict[str, Any]:
-    query = parse_query(request.query_params.multi_items(), NETWORK_FILTERS)
-    statement = select(Network).options(selectinload(Network.subnets)).where(*query.where)
     visible = network_visible(caller)
-    if visible is not None:
-        statement = statement.where(visible)
-    networks = session.scalars(statement.order_by(Network.created_at, Network.id))
-    return {"networks": [select_fields(network_view(n), query.fields) for n in networks]}
+    load = selectinload(Network.subnets)
+    networks = list_visible(session, request, Network, NETWORK_FILTERS, visible, network_view, load)
+    return {"networks": networks}
 
 
 @router.get("/{network_id}")

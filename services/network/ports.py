@@ -6,9 +6,9 @@ import re
 import secrets
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Query, Request, Response
+from fastapi import Request, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
@@ -36,7 +36,8 @@ from services.network.errors import (
     mac_in_use,
     policy_denied,
 )
-from services.network.filters import PORT_FILTERS, parse_query
+from services.network.filters import PORT_FILTERS
+from services.network.listing import Fields, list_visible
 from services.network.quotas import Quotas
 from services.network.schemas import (
     PORT_ATTRIBUTES,
@@ -50,7 +51,6 @@ from services.network.schemas import (
 from services.network.views import port_status, port_view, select_fields
 
 router = common_router(prefix="/v2.0/ports")
-Fields = Annotated[list[str] | None, Query()]
 
 # Neutron's default base_mac: OpenStack's OUI, the last three octets random.
 MAC_PREFIX = "fa:16:3e"
@@ -202,13 +202,11 @@ def create_port(body: JsonBody, caller: Auth, session: DbSession, limits: Quotas
 
 @router.get("")
 def list_ports(request: Request, caller: Auth, session: DbSession) -> dict[str, Any]:
-    query = parse_query(request.query_params.multi_items(), PORT_FILTERS)
-    statement = select(Port).options(selectinload(Port.fixed_ips)).where(*query.where)
-    visible = port_visible(caller)
-    if visible is not None:
-        statement = statement.where(visible)
-    ports = session.scalars(statement.order_by(Port.created_at, Port.id))
-    return {"ports": [select_fields(port_view(p), query.fields) for p in ports]}
+    load = selectinload(Port.fixed_ips)
+    ports = list_visible(
+        session, request, Port, PORT_FILTERS, port_visible(caller), port_view, load
+    )
+    return {"ports": ports}
 
 
 @router.get("/{port_id}")

@@ -39,12 +39,17 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=False)
 
 
-class NetworkCreate(_Body):
+class _NetworkAttributes(_Body):
+    """What a network's owner sets, on create and on update."""
+
     name: Name = ""
     description: Description = ""
     admin_state_up: bool = True
     shared: bool = False
     mtu: int = Field(1500, ge=68, le=9000)
+
+
+class NetworkCreate(_NetworkAttributes):
     project_id: ProjectId | None = None
     tenant_id: ProjectId | None = None
     # Shown on every network; only the values this cloud implements are accepted.
@@ -56,12 +61,8 @@ class NetworkCreate(_Body):
 # defaults below are never used, and null is refused as Neutron refuses it.
 
 
-class NetworkUpdate(_Body):
-    name: Name = ""
-    description: Description = ""
-    admin_state_up: bool = True
-    shared: bool = False
-    mtu: int = Field(1500, ge=68, le=9000)
+class NetworkUpdate(_NetworkAttributes):
+    pass
 
 
 class PoolBody(_Body):

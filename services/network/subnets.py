@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Query, Request, Response
+from fastapi import Request, Response
 from sqlalchemy import select
 
 from db.models.network import IpAllocation, Subnet
@@ -20,7 +20,8 @@ from services.network.access import (
     subnet_visible,
 )
 from services.network.errors import invalid_input, subnet_in_use
-from services.network.filters import SUBNET_FILTERS, parse_query
+from services.network.filters import SUBNET_FILTERS
+from services.network.listing import Fields, list_visible
 from services.network.quotas import Quotas
 from services.network.schemas import (
     SUBNET_ATTRIBUTES,
@@ -33,7 +34,6 @@ from services.network.schemas import (
 from services.network.views import select_fields, subnet_view
 
 router = common_router(prefix="/v2.0/subnets")
-Fields = Annotated[list[str] | None, Query()]
 
 
 @router.post("", status_code=201)
@@ -74,13 +74,9 @@ def create_subnet(
 
 @router.get("")
 def list_subnets(request: Request, caller: Auth, session: DbSession) -> dict[str, Any]:
-    query = parse_query(request.query_params.multi_items(), SUBNET_FILTERS)
-    statement = select(Subnet).where(*query.where)
     visible = subnet_visible(caller)
-    if visible is not None:
-        statement = statement.where(visible)
-    subnets = session.scalars(statement.order_by(Subnet.created_at, Subnet.id))
-    return {"subnets": [select_fields(subnet_view(s), query.fields) for s in subnets]}
+    subnets = list_visible(session, request, Subnet, SUBNET_FILTERS, visible, subnet_view)
+    return {"subnets": subnets}
 
 
 @router.get("/{subnet_id}")

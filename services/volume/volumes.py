@@ -1,194 +1,148 @@
-"""A volume's life: its row and quota, its backing file, and taking both away again.
-
-Creating is two steps, as in Cinder: the request records the volume (``creating``) and
-counts it against the project's quota in one transaction, then the backing file is made
-after the response has gone (``available``, or ``error`` if it could not be made). Deleting
-removes the row and gives the quota back in one transaction, then the file.
-"""
+"""``/volumes``: create, list (summary and detail, paged), show and delete volumes."""
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass
-from typing import Any, Final, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, delete, exists, select, update
-from sqlalchemy.orm import Session
+from fastapi import BackgroundTasks, Request, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
 
-from clients.errors import ClientError
-from db.base import new_uuid, utcnow
-from db.models.volume import Volume, VolumeAttachment
-from db.session import SessionFactory, transaction
-from services.volume import quotas
-from services.volume.backend import BackendError, FileBackend
-from services.volume.errors import invalid_volume, volume_not_found
-from services.volume.images import ImageService, image_data, volume_image_metadata
-from services.volume.quotas import Limits
+from db.models.volume import Volume
+from db.session import transaction
+from services.common.app import ApiError
+from services.common.app import router as common_router
+from services.common.db import DbSession
+from services.volume import views
+from services.volume.context import (
+    Manager,
+    RequestScope,
+    Scope,
+    all_projects,
+    page_size,
+)
+from services.volume.errors import invalid_input, volume_not_found
+from services.volume.manager import VolumeManager, VolumeSpec
+from services.volume.schemas import NewVolume, VolumeCreateRequest
 
-log = logging.getLogger(__name__)
-
-DELETABLE: Final = ("available", "error")
-
-
-@dataclass(frozen=True)
-class VolumeSpec:
-    """A create request, checked: what the new volume will be."""
-
-    project_id: str
-    user_id: str
-    size: int
-    name: str | None
-    description: str | None
-    volume_type: str
-    metadata: dict[str, str]
-    image: dict[str, Any] | None  # Glance's image JSON when filled from an image
+router = common_router()
 
 
-class VolumeManager:
-    def __init__(
-        self, sessions: SessionFactory, backend: FileBackend, images: ImageService, limits: Limits
-    ) -> None:
-        self.sessions = sessions
-        self.backend = backend
-        self.images = images
-        self.limits = limits
+@router.post("/volumes", status_code=202)
+def create_volume(
+    body: VolumeCreateRequest, scope: Scope, tasks: BackgroundTasks, manager: Manager
+) -> dict[str, Any]:
+    spec = _volume_spec(manager, scope, body.volume)
+    with transaction(manager.sessions) as session:
+        volume = manager.record(session, spec)
+        view = views.volume_detail(scope.view, volume)
+    tasks.add_task(manager.build, volume.id, volume.size, spec.image)
+    return {"volume": view}
 
-    def record(self, session: Session, spec: VolumeSpec) -> Volume:
-        """The new volume's row, ``creating``, its quota taken (QuotaExceeded if none left)."""
-        quotas.reserve(session, spec.project_id, self.limits, spec.size)
-        now = utcnow()
-        volume = Volume(
-            id=new_uuid(),
-            created_at=now,
-            updated_at=now,
-            project_id=spec.project_id,
-            user_id=spec.user_id,
-            size=spec.size,
-            name=spec.name,
-            description=spec.description,
-            status="creating",
-            attach_status="detached",
-            volume_type=spec.volume_type,
-            bootable=False,
-            image_id=spec.image["id"] if spec.image else None,
-            metadata_=spec.metadata,
-            attachments=[],
+
+def _refuse_unsupported(new: NewVolume) -> None:
+    """Refuse, as Cinder's API does, what this cloud cannot create."""
+    if new.multiattach:
+        raise ApiError(
+            400,
+            "multiattach parameter has been removed. The default behavior is to "
+            "use multiattach enabled volume types. Contact your administrator "
+            "to create a multiattach enabled volume type and use it to create "
+            "multiattach volumes.",
         )
-        session.add(volume)
-        session.flush()
-        return volume
-
-    def build(self, volume_id: str, size: int, image: dict[str, Any] | None) -> None:
-        """Make the backing file, then mark the volume ``available`` (``error`` on failure).
-
-        Runs after the create response; never raises, every outcome is the volume's status.
-        """
-        try:
-            if image is None:
-                self.backend.create(volume_id, size)
-            else:
-                with self.images.data(image["id"]) as chunks:
-                    self.backend.create_from_image(volume_id, size, image_data(image), chunks)
-        except (BackendError, ClientError, OSError) as exc:
-            log.error("volume %s: backing file not made: %s", volume_id, exc)
-            self._set_error(volume_id)
-            return
-        except Exception:
-            log.exception("volume %s: backing file not made", volume_id)
-            self._set_error(volume_id)
-            return
-        values: dict[str, Any] = {
-            "status": "available",
-            "path": str(self.backend.path_of(volume_id)),
-        }
-        if image is not None:
-            values.update(bootable=True, image_metadata=volume_image_metadata(image))
-        try:
-            with transaction(self.sessions) as session:
-                done = _update_if_status(session, volume_id, "creating", values)
-        except Exception:
-            log.exception("volume %s: file made but status not recorded", volume_id)
-            return
-        if not done:  # deleted meanwhile (only an operator could have): don't leak the file
-            self.backend.delete(volume_id)
-
-    def _set_error(self, volume_id: str) -> None:
-        try:
-            with transaction(self.sessions) as session:
-                _update_if_status(session, volume_id, "creating", {"status": "error"})
-        except Exception:
-            log.exception("volume %s: could not record its error status", volume_id)
-
-    def delete(self, volume_id: str, project_id: str | None) -> None:
-        """Delete the volume (``project_id`` None: of any project) and its file.
-
-        Refused (400) unless the volume is available or in error with no attachments,
-        checked and deleted in one statement so an attach racing with it cannot slip between.
-        """
-        with transaction(self.sessions) as session:
-            query = select(Volume).where(Volume.id == volume_id)
-            if project_id is not None:
-                query = query.where(Volume.project_id == project_id)
-            volume = session.scalar(query)
-            if volume is None:
-                raise volume_not_found(volume_id)
-            unattached = ~exists().where(VolumeAttachment.volume_id == Volume.id)
-            result = cast(
-                CursorResult[Any],
-                session.execute(
-                    delete(Volume).where(
-                        Volume.id == volume_id,
-                        Volume.status.in_(DELETABLE),
-                        Volume.attach_status != "attached",
-                        unattached,
-                    )
-                ),
-            )
-            if result.rowcount == 0:
-                session.refresh(volume)
-                raise invalid_volume(
-                    f"Volume status must be {' or '.join(DELETABLE)} and must not be migrating, "
-                    "attached, belong to a group, have snapshots, awaiting a transfer, or be "
-                    "disassociated from snapshots after volume transfer. (Volume "
-                    f"{volume_id} is {volume.status} with {len(volume.attachments)} "
-                    "attachment(s).)"
-                )
-            quotas.release(session, volume.project_id, volume.size)
-        try:
-            self.backend.delete(volume_id)
-        except OSError:
-            # The volume is gone for its owner either way; the stray file is the operator's.
-            log.exception("volume %s deleted, but its backing file could not be removed", volume_id)
-
-    def recover(self) -> int:
-        """After a restart: volumes left ``creating`` will never finish; mark them ``error``.
-
-        As Cinder's volume manager does on start; assumes one volume service per data dir.
-        """
-        with transaction(self.sessions) as session:
-            result = cast(
-                CursorResult[Any],
-                session.execute(
-                    update(Volume).where(Volume.status == "creating").values(status="error")
-                ),
-            )
-            stuck = result.rowcount
-        if stuck:
-            log.warning(
-                "%d volume(s) were being created when the service stopped: now error", stuck
-            )
-        return stuck
+    if new.availability_zone not in (None, views.AVAILABILITY_ZONE):
+        raise invalid_input(f"Availability zone '{new.availability_zone}' is invalid.")
+    if new.volume_type not in (None, views.VOLUME_TYPE, views.VOLUME_TYPE_ID):
+        raise ApiError(404, f"Volume type with name {new.volume_type} could not be found.")
+    if new.snapshot_id is not None:
+        raise ApiError(404, f"Snapshot {new.snapshot_id} could not be found.")
+    if new.backup_id:
+        raise ApiError(404, f"Backup {new.backup_id} could not be found.")
+    if new.source_volid is not None or new.consistencygroup_id is not None:
+        raise invalid_input(
+            "this cloud creates volumes empty or from an image only (source_volid and "
+            "consistencygroup_id are not supported)."
+        )
 
 
-def _update_if_status(
-    session: Session, volume_id: str, status: str, values: dict[str, Any]
-) -> bool:
-    result = cast(
-        CursorResult[Any],
-        session.execute(
-            update(Volume)
-            .where(Volume.id == volume_id, Volume.status == status)
-            .values(updated_at=utcnow(), **values)
-        ),
+def _volume_spec(manager: VolumeManager, scope: RequestScope, new: NewVolume) -> VolumeSpec:
+    """Check a create request as Cinder's API does; looks the image up (no DB work yet)."""
+    _refuse_unsupported(new)
+    image = None
+    if new.image:
+        image = manager.images.usable_image(new.image, scope.project_id, new.size)
+    name, description = new.display
+    return VolumeSpec(
+        project_id=scope.project_id,
+        user_id=scope.caller.user_id,
+        size=new.size,
+        name=name,
+        description=description,
+        volume_type=views.VOLUME_TYPE,
+        metadata=dict(new.metadata or {}),
+        image=image,
     )
-    return result.rowcount == 1
+
+
+def _list(request: Request, scope: RequestScope, session: Session) -> list[Volume]:
+    query = select(Volume).options(selectinload(Volume.attachments))
+    if not all_projects(request, scope):
+        query = query.where(Volume.project_id == scope.project_id)
+    params = request.query_params
+    size = page_size(request)
+    marker_id = params.get("marker")
+    if marker_id:
+        # Found whatever its status or name now: a page boundary must not vanish.
+        marker = session.scalar(query.where(Volume.id == marker_id))
+        if marker is None:
+            raise volume_not_found(marker_id)
+        query = query.where(
+            (Volume.created_at < marker.created_at)
+            | ((Volume.created_at == marker.created_at) & (Volume.id < marker.id))
+        )
+    if "name" in params:
+        query = query.where(Volume.name == params["name"])
+    if "status" in params:
+        query = query.where(Volume.status == params["status"])
+    query = query.order_by(Volume.created_at.desc(), Volume.id.desc())
+    return list(session.scalars(query.limit(size)))
+
+
+def _page(
+    request: Request, scope: RequestScope, collection: str, items: list[dict[str, Any]]
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"volumes": items}
+    # Cinder's rule: a next link whenever the page is as long as it was allowed to be.
+    if items and len(items) >= page_size(request):
+        params = dict(request.query_params)
+        body["volumes_links"] = views.next_link(scope.view, collection, params, items[-1]["id"])
+    return body
+
+
+@router.get("/volumes")
+def list_volumes(request: Request, scope: Scope, session: DbSession) -> dict[str, Any]:
+    items = [views.volume_summary(scope.view, v) for v in _list(request, scope, session)]
+    return _page(request, scope, "volumes", items)
+
+
+@router.get("/volumes/detail")
+def list_volumes_detail(request: Request, scope: Scope, session: DbSession) -> dict[str, Any]:
+    items = [views.volume_detail(scope.view, v) for v in _list(request, scope, session)]
+    return _page(request, scope, "volumes/detail", items)
+
+
+@router.get("/volumes/{volume_id}")
+def show_volume(volume_id: str, scope: Scope, session: DbSession) -> dict[str, Any]:
+    query = select(Volume).where(Volume.id == volume_id)
+    if scope.visible_project is not None:
+        query = query.where(Volume.project_id == scope.visible_project)
+    volume = session.scalar(query)
+    if volume is None:
+        raise volume_not_found(volume_id)
+    return {"volume": views.volume_detail(scope.view, volume)}
+
+
+@router.delete("/volumes/{volume_id}", status_code=202)
+def delete_volume(volume_id: str, scope: Scope, manager: Manager) -> Response:
+    manager.delete(volume_id, scope.visible_project)
+    return Response(status_code=202)

@@ -1,0 +1,46 @@
+"""``/v3/projects``: list and create (admin), show (admin or a member's own project)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+
+from db.models.identity import Project
+from services.common.app import router as common_router
+from services.common.auth import Admin, Token
+from services.common.db import DbSession, flush_unique
+from services.identity.errors import not_found, require_default_domain
+from services.identity.schemas import NewProjectRequest
+from services.identity.views import named_collection, project_view
+
+router = common_router(prefix="/v3/projects")
+
+
+@router.get("")
+def list_projects(
+    _admin: Admin, session: DbSession, request: Request, name: str | None = None
+) -> dict[str, Any]:
+    return named_collection(request, session, Project, project_view, "projects", name)
+
+
+@router.post("", status_code=201)
+def create_project(
+    body: NewProjectRequest, _admin: Admin, session: DbSession, request: Request
+) -> dict[str, Any]:
+    new = body.project
+    require_default_domain(new.domain_id)
+    project = Project(name=new.name, description=new.description, enabled=new.enabled)
+    session.add(project)
+    flush_unique(session, f"A project named {new.name!r} already exists.")
+    return {"project": project_view(request, project)}
+
+
+@router.get("/{project_id}")
+def show_project(
+    project_id: str, caller: Token, session: DbSession, request: Request
+) -> dict[str, Any]:
+    project = session.get(Project, project_id)
+    if project is None or (not caller.is_admin and caller.project_id != project_id):
+        raise not_found("project", project_id)
+    return {"project": project_view(request, project)}

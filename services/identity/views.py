@@ -1,0 +1,161 @@
+"""Keystone's documents: tokens, the catalog, projects, users, the version."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from fastapi import Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db.models.identity import (
+    DEFAULT_DOMAIN_ID,
+    DEFAULT_DOMAIN_NAME,
+    CatalogEndpoint,
+    Project,
+    Role,
+    RoleAssignment,
+    User,
+)
+from services.identity.tokens import TokenPayload, isotime
+
+API_VERSION = "v3.14"
+
+
+def base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def domain() -> dict[str, str]:
+    return {"id": DEFAULT_DOMAIN_ID, "name": DEFAULT_DOMAIN_NAME}
+
+
+def roles_of(session: Session, user_id: str, project_id: str) -> list[Role]:
+    """The roles ``user_id`` has on ``project_id``, by name."""
+    return list(
+        session.scalars(
+            select(Role)
+            .join(RoleAssignment, RoleAssignment.role_id == Role.id)
+            .where(RoleAssignment.user_id == user_id, RoleAssignment.project_id == project_id)
+            .order_by(Role.name)
+        )
+    )
+
+
+def catalog(session: Session) -> list[dict[str, Any]]:
+    services: dict[str, dict[str, Any]] = {}
+    for ep in session.scalars(select(CatalogEndpoint).order_by(CatalogEndpoint.service_type)):
+        entry = services.setdefault(
+            ep.service_type,
+            {
+                "id": ep.service_id,
+                "type": ep.service_type,
+                "name": ep.service_name,
+                "endpoints": [],
+            },
+        )
+        entry["endpoints"].append(
+            {
+                "id": ep.id,
+                "interface": ep.interface,
+                "region": ep.region,
+                "region_id": ep.region,
+                "url": ep.url,
+            }
+        )
+    return list(services.values())
+
+
+def token_body(
+    session: Session, payload: TokenPayload, with_catalog: bool = True
+) -> dict[str, Any]:
+    user = session.get(User, payload.user_id)
+    assert user is not None
+    body: dict[str, Any] = {
+        "methods": list(payload.methods),
+        "user": {
+            "id": user.id,
+            "name": user.name,
+            "domain": domain(),
+            "password_expires_at": None,
+        },
+        "audit_ids": [payload.audit_id],
+        "issued_at": isotime(payload.issued_at),
+        "expires_at": isotime(payload.expires_at),
+    }
+    project = session.get(Project, payload.project_id) if payload.project_id else None
+    if project is not None:
+        body["project"] = {"id": project.id, "name": project.name, "domain": domain()}
+        body["is_domain"] = False
+        roles = roles_of(session, user.id, project.id)
+        body["roles"] = [{"id": r.id, "name": r.name} for r in roles]
+        if with_catalog:
+            body["catalog"] = catalog(session)
+    return body
+
+
+def version(base: str) -> dict[str, Any]:
+    return {
+        "id": API_VERSION,
+        "status": "stable",
+        "updated": "2020-04-07T00:00:00Z",
+        "links": [{"rel": "self", "href": f"{base}/v3/"}],
+        "media-types": [
+            {"base": "application/json", "type": "application/vnd.openstack.identity-v3+json"}
+        ],
+    }
+
+
+def _entity(
+    request: Request, collection: str, row: Project | User, **attributes: Any
+) -> dict[str, Any]:
+    """A project or user: its id, name and domain, ``attributes``, then its link."""
+    return {
+        "id": row.id,
+        "name": row.name,
+        "domain_id": row.domain_id,
+        **attributes,
+        "links": {"self": f"{base_url(request)}/v3/{collection}/{row.id}"},
+    }
+
+
+def project_view(request: Request, p: Project) -> dict[str, Any]:
+    shown = {"description": p.description, "enabled": p.enabled, "is_domain": False}
+    return _entity(request, "projects", p, **shown, parent_id=p.domain_id)
+
+
+def user_view(request: Request, u: User) -> dict[str, Any]:
+    shown = {"enabled": u.enabled, "default_project_id": u.default_project_id}
+    return _entity(request, "users", u, **shown, password_expires_at=None)
+
+
+_Named = TypeVar("_Named", Project, User)
+
+
+def named_collection(
+    request: Request,
+    session: Session,
+    entity: type[_Named],
+    view: Callable[[Request, _Named], dict[str, Any]],
+    collection: str,
+    name: str | None,
+) -> dict[str, Any]:
+    """Keystone's ``collection`` of every project (or user) by name, or of those named
+    ``name``."""
+    query = select(entity).order_by(entity.name)
+    if name is not None:
+        query = query.where(entity.name == name)
+    items = [view(request, row) for row in session.scalars(query)]
+    return listed(request, collection, items, collection)
+
+
+def listed(
+    request: Request, key: str, items: list[dict[str, Any]], path: str, *, paged: bool = True
+) -> dict[str, Any]:
+    """A Keystone collection: ``{key: items, "links": ...}``, with Keystone's empty paging
+    links where the collection is paged."""
+    links: dict[str, Any] = {"self": f"{base_url(request)}/v3/{path}"}
+    if paged:
+        links |= {"next": None, "previous": None}
+    return {key: items, "links": links}
