@@ -46,6 +46,7 @@ _BDM_UNSUPPORTED = (
 )
 # Server fields bootflow has no place for, refused when set: (field, what, instead).
 _UNSUPPORTED = (
+    ("metadata", "Server metadata", "boot without metadata."),
     ("accessIPv4", "accessIPv4", "the server's addresses come from its ports."),
     ("accessIPv6", "accessIPv6", "the server's addresses come from its ports."),
     ("personality", "Personality files", "boot without them."),
@@ -230,11 +231,7 @@ def _blank_volume(bdm: BlockDevice) -> int:
 
 def _unsupported_fields(ctx: ApiContext, server: ServerV21) -> None:
     """Fields Nova accepts that have no place in a bootflow boot: refused by name."""
-    if server.metadata:
-        raise unsupported("Server metadata", "boot without metadata.")
-    for key, what, instead in _UNSUPPORTED:
-        if getattr(server, key):
-            raise unsupported(what, instead)
+    _refuse_set(server, _UNSUPPORTED)
     if server.key_name:
         raise ApiError(400, "Invalid key_name provided: bootflow has no key pairs.")
     for group in server.security_groups or []:
@@ -246,9 +243,17 @@ def _unsupported_fields(ctx: ApiContext, server: ServerV21) -> None:
             )
     if getattr(server, "description", None) is not None:
         raise unsupported("A server description", "boot without one.")
-    for key, what, instead in _UNSUPPORTED_LATER:
+    _refuse_set(server, _UNSUPPORTED_LATER)
+    _requested_host(ctx, server)
+
+
+def _refuse_set(server: ServerV21, fields: tuple[tuple[str, str, str], ...]) -> None:
+    for key, what, instead in fields:
         if getattr(server, key, None):
             raise unsupported(what, instead)
+
+
+def _requested_host(ctx: ApiContext, server: ServerV21) -> None:
     if getattr(server, "host", None) or getattr(server, "hypervisor_hostname", None):
         if not ctx.is_admin:
             raise _policy("compute:servers:create:requested_destination")

@@ -49,23 +49,26 @@ _SORT: Final[dict[str, Callable[[Flavor], Any]]] = {
 _NONE_WORDS: Final = frozenset({"none", "null"})
 
 
+def _visible(ctx: ApiContext, flavors: list[Flavor], raw: str | None) -> list[Flavor]:
+    """A member sees the public flavors not disabled; an admin chooses with ``is_public``:
+    public (the default), private, or all ("None")."""
+    if not ctx.is_admin:
+        return [f for f in flavors if f.is_public and not f.disabled]
+    if raw is None:
+        return [f for f in flavors if f.is_public]
+    word = raw.strip().lower()
+    if word in _NONE_WORDS:
+        return flavors
+    if word not in TRUE_WORDS | FALSE_WORDS:
+        raise ApiError(400, f"Invalid is_public filter [{raw}]")
+    return [f for f in flavors if f.is_public == (word in TRUE_WORDS)]
+
+
 def _flavors(ctx: ApiContext, session: Session, request: Request) -> tuple[list[Flavor], bool]:
     params = request.query_params
     if ctx.at_least(mv.STRICT_QUERY):
         strict_query(params, _QUERY)
-    flavors = list(session.scalars(select(Flavor)))
-    if ctx.is_admin:
-        # Only admins choose: public (the default), private, or all ("None").
-        raw = params.get("is_public")
-        if raw is None:
-            flavors = [f for f in flavors if f.is_public]
-        elif raw.strip().lower() not in _NONE_WORDS:
-            word = raw.strip().lower()
-            if word not in TRUE_WORDS | FALSE_WORDS:
-                raise ApiError(400, f"Invalid is_public filter [{raw}]")
-            flavors = [f for f in flavors if f.is_public == (word in TRUE_WORDS)]
-    else:
-        flavors = [f for f in flavors if f.is_public and not f.disabled]
+    flavors = _visible(ctx, list(session.scalars(select(Flavor))), params.get("is_public"))
     for name, attr in (("minRam", "memory_mb"), ("minDisk", "root_gb")):
         if name in params:
             try:

@@ -340,22 +340,26 @@ class ServerQuery:
         missing = f"marker [{self.marker}] not found"
         return page_after(instances, ids, self.marker, self.limit, missing)
 
+    def _vm_states(self, statuses: list[str]) -> set[str] | None:
+        """The vm_states the statuses asked for mean; None when Nova knows none of them
+        (before 2.38 that lists nothing, from 2.38 it is a 400)."""
+        states = {_STATUS_VM_STATE[s.upper()] for s in statuses if s.upper() in _STATUS_VM_STATE}
+        if not {s.upper() for s in statuses} & _NOVA_STATUSES:
+            if self.ctx.at_least(mv.INVALID_STATUS_400):
+                raise ApiError(400, "Invalid status value")
+            return None
+        if states == {VmState.DELETED} and not self.ctx.is_admin:
+            raise ApiError(403, "Only administrators may list deleted instances")
+        return states
+
     def _states(self, query: Any) -> Any:
         statuses = self.params.getlist("status") if "status" in self.search else []
         deleted_wanted = False
         if statuses:
-            states = {
-                _STATUS_VM_STATE[s.upper()] for s in statuses if s.upper() in _STATUS_VM_STATE
-            }
-            known = {s.upper() for s in statuses} & _NOVA_STATUSES
-            if not known:
-                if self.ctx.at_least(mv.INVALID_STATUS_400):
-                    raise ApiError(400, "Invalid status value")
+            states = self._vm_states(statuses)
+            if states is None:
                 return query.where(Instance.uuid.is_(None))
-            if states == {VmState.DELETED}:
-                if not self.ctx.is_admin:
-                    raise ApiError(403, "Only administrators may list deleted instances")
-                deleted_wanted = True
+            deleted_wanted = states == {VmState.DELETED}
             query = query.where(Instance.vm_state.in_(states))
         if "deleted" in self.search:
             try:
