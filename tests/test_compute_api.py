@@ -720,6 +720,44 @@ def test_a_create_body_breaking_its_schema_is_a_400_naming_the_field(
     assert message == expected or (expected.startswith("'") and expected in message)
 
 
+_TAGGED_NIC = {"networks": [{"uuid": NETWORK, "tag": "nic1"}]}
+
+
+@pytest.mark.parametrize(
+    ("server", "version", "expected"),
+    [
+        (_TAGGED_NIC, "2.31", "'tag' was unexpected"),
+        (_TAGGED_NIC, "2.32", "Tagging a NIC (tag) is not supported"),
+        (_TAGGED_NIC, "2.36", "Tagging a NIC (tag) is not supported"),
+        (_TAGGED_NIC, "2.41", "'tag' was unexpected"),
+        (_TAGGED_NIC, "2.42", "Tagging a NIC (tag) is not supported"),
+        ({"tags": ["a"]}, "2.51", "'tags' was unexpected"),
+        ({"tags": ["a"]}, "2.52", "Server tags is not supported"),
+        ({"personality": [{"path": "/etc/motd"}]}, "2.56", "Personality files is not supported"),
+        (
+            {"trusted_image_certificates": ["c"]},
+            "2.62",
+            "'trusted_image_certificates' was unexpected",
+        ),
+        (
+            {"trusted_image_certificates": ["c"]},
+            "2.63",
+            "trusted_image_certificates is not supported",
+        ),
+        ({"host": "node1"}, "2.73", "'host' was unexpected"),
+        ({"hostname": "h"}, "2.89", "'hostname' was unexpected"),
+        ({"hostname": "h"}, "2.90", "Setting a hostname is not supported"),
+    ],
+)
+def test_each_create_key_is_known_from_its_microversion_on(
+    shared_cloud: LoopbackCloud, server: dict[str, Any], version: str, expected: str
+) -> None:
+    """The create schema of each microversion range: a key before the version that adds it
+    is an unexpected property; from it on, a key bootflow cannot carry out is refused by name."""
+    body = {"networks": [{"uuid": NETWORK}]} | server
+    assert expected in _error(_create(shared_cloud, body, version), 400, "badRequest")
+
+
 def test_a_body_with_two_faults_is_refused_for_its_schema_first(
     shared_cloud: LoopbackCloud,
 ) -> None:
