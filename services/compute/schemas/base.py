@@ -8,13 +8,15 @@ the order the model declares them."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, Final, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
 
+from core.validation import is_uuid
 from services.common.app import ApiError
+
+__all__ = ["is_uuid"]
 
 # The words Nova (oslo's bool_from_string) takes for true and false.
 TRUE_WORDS: Final = frozenset({"1", "t", "true", "on", "y", "yes"})
@@ -48,16 +50,6 @@ def additional_properties(extra: list[str], *, plural: bool = True) -> str:
     names = ", ".join(repr(x) for x in extra)
     verb = "were" if plural and len(extra) > 1 else "was"
     return f"Additional properties are not allowed ({names} {verb} unexpected)"
-
-
-def is_uuid(value: Any) -> bool:
-    if not isinstance(value, str):
-        return False
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 def validated(model: type[ModelT], body: Any) -> ModelT:

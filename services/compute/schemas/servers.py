@@ -340,6 +340,7 @@ class CreateServer(NovaObject, Generic[ServerT]):
         server_schema.check_shape(data["server"])
         extra = unexpected(data, {"server", *HINT_KEYS})
         if extra:
+            # bootflow's answer here has always said "was", however many keys.
             raise BodyError(additional_properties(extra, plural=False))
         hints = data.get(HINT_KEYS[0], data.get(HINT_KEYS[1]))
         return {"server": data["server"], "hints": hints}
