@@ -16,8 +16,9 @@ from clients.compute import HOSTS_VERSION
 from clients.tokens import AuthContext
 from db.base import utcnow
 from db.models.compute import ComputeNode
+from services.compute.compute_services import service_view
 from services.compute.context import ApiContext
-from services.compute.hosts import hypervisor_view, service_view
+from services.compute.hypervisors import hypervisor_view
 from services.compute.microversions import v
 
 ADMIN = ApiContext(

@@ -8,9 +8,13 @@ starts ``DeleteInstance`` (which cancels a boot still under way). Reads come fro
 database. Every request's token is checked with identity; a project sees only its own
 servers (another project's is 404), an admin sees all with ``all_tenants``.
 
-Modules: ``microversions`` (headers), ``create`` (the create body), ``servers`` (server
-routes), ``listing`` (filters and paging), ``views`` (Nova's JSON), ``flavors``, ``limits``,
-``server_groups``, ``hosts`` (hypervisors, services, zones), ``temporal_calls``.
+One module per resource, each with a module-level router: ``servers``,
+``instance_actions``, ``leftovers``, ``flavors``, ``limits``, ``server_groups``,
+``hypervisors``, ``compute_services`` (os-services), ``zones`` (availability zones,
+aggregates). Request bodies are declared in ``schemas`` (as Nova's), Nova's documents are
+built in ``views``; ``create`` turns a create body into a plan, ``server_api`` carries it
+out through ``temporal_calls``; ``listing`` is the server list's filters and paging,
+``microversions`` the version headers, ``context`` what every handler gets.
 """
 
 from __future__ import annotations
@@ -24,9 +28,20 @@ from db.session import SessionFactory
 from services.common import app as common
 from services.common.app import nova_error
 from services.common.auth import TokenValidator
-from services.compute import flavors, hosts, limits, server_groups, servers
+from services.compute import (
+    compute_services,
+    flavors,
+    hypervisors,
+    instance_actions,
+    leftovers,
+    limits,
+    server_groups,
+    servers,
+    zones,
+)
 from services.compute.context import RequestIdMiddleware
 from services.compute.microversions import MAX_VERSION, MIN_VERSION, MicroversionMiddleware
+from services.compute.server_api import ServerApi
 from services.compute.temporal_calls import Workflows
 
 # When the v2.1 API first appeared (Nova's version document keeps this date).
@@ -65,7 +80,7 @@ def create_app(settings: Settings, sessions: SessionFactory, validator: TokenVal
     app.state.settings = settings
     app.add_middleware(MicroversionMiddleware)
     app.add_middleware(RequestIdMiddleware)
-    server_api = servers.ServerApi(settings, sessions, Workflows(settings))
+    app.state.server_api = ServerApi(settings, sessions, Workflows(settings))
 
     @app.get("/")
     def versions(request: Request) -> dict[str, Any]:
@@ -91,9 +106,20 @@ def create_app(settings: Settings, sessions: SessionFactory, validator: TokenVal
     def version(request: Request) -> dict[str, Any]:
         return {"version": _v21(_base(request))}
 
-    app.include_router(servers.router(server_api))
-    app.include_router(flavors.router())
-    app.include_router(limits.router(settings))
-    app.include_router(server_groups.router())
-    app.include_router(hosts.router(settings))
+    for module in _RESOURCES:
+        app.include_router(module.router)
     return app
+
+
+# In this order: a route shadows a later one with the same path.
+_RESOURCES = (
+    servers,
+    instance_actions,
+    leftovers,
+    flavors,
+    limits,
+    server_groups,
+    hypervisors,
+    zones,
+    compute_services,
+)

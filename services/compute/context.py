@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Annotated, Final
+from typing import Annotated, Any, Final
 
-from fastapi import Depends, Request
+from fastapi import Body, Depends, Request
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from core.config import Settings
 from services.common.auth import Auth, AuthContext
 from services.common.microversions import ApiVersion
 from services.compute.microversions import Version
@@ -74,3 +75,16 @@ async def _context(request: Request, caller: Auth, version: Version) -> ApiConte
 
 # FastAPI dependency: the validated caller with the request's microversion.
 Ctx = Annotated[ApiContext, Depends(_context)]
+
+
+async def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+# FastAPI dependency: the service's settings.
+SettingsDep = Annotated[Settings, Depends(_settings)]
+
+# A request body as plain JSON (a missing body is None): each handler checks it against its
+# schema, so a refusal is in Nova's words, not FastAPI's.
+JSON_BODY: Any = Body(None)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -17,7 +17,14 @@ from services.common.db import DbSession
 from services.compute import microversions as mv
 from services.compute import views
 from services.compute.context import ApiContext, Ctx
-from services.compute.validation import invalid_query, limit_and_marker, strict_query
+from services.compute.validation import (
+    FALSE_WORDS,
+    TRUE_WORDS,
+    invalid_query,
+    limit_and_marker,
+    page_after,
+    strict_query,
+)
 
 _QUERY: Final = frozenset(
     {"limit", "marker", "is_public", "minRam", "minDisk", "sort_key", "sort_dir"}
@@ -40,27 +47,28 @@ _SORT: Final[dict[str, Callable[[Flavor], Any]]] = {
     "vcpus": lambda f: f.vcpus,
 }
 _NONE_WORDS: Final = frozenset({"none", "null"})
-_TRUE: Final = frozenset({"1", "t", "true", "on", "y", "yes"})
-_FALSE: Final = frozenset({"0", "f", "false", "off", "n", "no"})
+
+
+def _visible(ctx: ApiContext, flavors: list[Flavor], raw: str | None) -> list[Flavor]:
+    """A member sees the public flavors not disabled; an admin chooses with ``is_public``:
+    public (the default), private, or all ("None")."""
+    if not ctx.is_admin:
+        return [f for f in flavors if f.is_public and not f.disabled]
+    if raw is None:
+        return [f for f in flavors if f.is_public]
+    word = raw.strip().lower()
+    if word in _NONE_WORDS:
+        return flavors
+    if word not in TRUE_WORDS | FALSE_WORDS:
+        raise ApiError(400, f"Invalid is_public filter [{raw}]")
+    return [f for f in flavors if f.is_public == (word in TRUE_WORDS)]
 
 
 def _flavors(ctx: ApiContext, session: Session, request: Request) -> tuple[list[Flavor], bool]:
     params = request.query_params
     if ctx.at_least(mv.STRICT_QUERY):
         strict_query(params, _QUERY)
-    flavors = list(session.scalars(select(Flavor)))
-    if ctx.is_admin:
-        # Only admins choose: public (the default), private, or all ("None").
-        raw = params.get("is_public")
-        if raw is None:
-            flavors = [f for f in flavors if f.is_public]
-        elif raw.strip().lower() not in _NONE_WORDS:
-            word = raw.strip().lower()
-            if word not in _TRUE | _FALSE:
-                raise ApiError(400, f"Invalid is_public filter [{raw}]")
-            flavors = [f for f in flavors if f.is_public == (word in _TRUE)]
-    else:
-        flavors = [f for f in flavors if f.is_public and not f.disabled]
+    flavors = _visible(ctx, list(session.scalars(select(Flavor))), params.get("is_public"))
     for name, attr in (("minRam", "memory_mb"), ("minDisk", "root_gb")):
         if name in params:
             try:
@@ -76,43 +84,24 @@ def _flavors(ctx: ApiContext, session: Session, request: Request) -> tuple[list[
         raise invalid_query("sort_dir", sort_dir, f"'{sort_dir}' is not one of ['asc', 'desc']")
     flavors.sort(key=lambda f: (_SORT[sort_key](f), f.id), reverse=sort_dir == "desc")
     limit, marker = limit_and_marker(params)
-    if marker is not None:
-        ids = [f.flavorid for f in flavors]
-        if marker not in ids:
-            raise ApiError(400, f"marker [{marker}] not found")
-        flavors = flavors[ids.index(marker) + 1 :]
-    page = flavors[:limit]
-    return page, bool(limit) and len(page) == limit
+    ids = [f.flavorid for f in flavors]
+    return page_after(flavors, ids, marker, limit, f"marker [{marker}] not found")
 
 
-def router() -> APIRouter:
-    r = common_router()
+router = common_router()
 
-    def _list(ctx: ApiContext, session: Session, request: Request, detail: bool) -> dict[str, Any]:
-        page, more = _flavors(ctx, session, request)
-        out: dict[str, Any] = {"flavors": [views.flavor_view(ctx, f, detail) for f in page]}
-        if more and page:
-            out["flavors_links"] = views.next_link(
-                ctx,
-                "flavors/detail" if detail else "flavors",
-                request.query_params.multi_items(),
-                page[-1].flavorid,
-            )
-        return out
 
-    @r.get("/v2.1/flavors")
-    def list_flavors(ctx: Ctx, session: DbSession, request: Request) -> dict[str, Any]:
-        return _list(ctx, session, request, detail=False)
+@router.get("/v2.1/flavors")
+@router.get("/v2.1/flavors/detail")
+def list_flavors(ctx: Ctx, session: DbSession, request: Request) -> dict[str, Any]:
+    page, more = _flavors(ctx, session, request)
+    docs = [views.flavor_view(ctx, f, request.url.path.endswith("/detail")) for f in page]
+    return views.listed(ctx, "flavors", docs, request, page[-1].flavorid if more else None)
 
-    @r.get("/v2.1/flavors/detail")
-    def list_flavors_detail(ctx: Ctx, session: DbSession, request: Request) -> dict[str, Any]:
-        return _list(ctx, session, request, detail=True)
 
-    @r.get("/v2.1/flavors/{flavor_id}")
-    def show_flavor(flavor_id: str, ctx: Ctx, session: DbSession) -> dict[str, Any]:
-        flavor = session.scalar(select(Flavor).where(Flavor.flavorid == flavor_id))
-        if flavor is None:
-            raise ApiError(404, f"Flavor {flavor_id} could not be found.")
-        return {"flavor": views.flavor_view(ctx, flavor, detail=True)}
-
-    return r
+@router.get("/v2.1/flavors/{flavor_id}")
+def show_flavor(flavor_id: str, ctx: Ctx, session: DbSession) -> dict[str, Any]:
+    flavor = session.scalar(select(Flavor).where(Flavor.flavorid == flavor_id))
+    if flavor is None:
+        raise ApiError(404, f"Flavor {flavor_id} could not be found.")
+    return {"flavor": views.flavor_view(ctx, flavor, detail=True)}

@@ -9,18 +9,17 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from sqlalchemy import func, select
 
-from core.config import Settings
 from db import quotas
 from db.models.compute import ServerGroup
 from services.common.app import ApiError
 from services.common.app import router as common_router
 from services.common.db import DbSession
 from services.compute import microversions as mv
-from services.compute.context import Ctx
-from services.compute.servers import SERVER_GROUP_MEMBERS_QUOTA, quota_defaults
+from services.compute.context import Ctx, SettingsDep
+from services.compute.server_api import SERVER_GROUP_MEMBERS_QUOTA, quota_defaults
 from services.compute.validation import strict_query
 
 # Nova's quota defaults for what bootflow has no quota of.
@@ -46,53 +45,51 @@ _NETWORK_LIMITS: Final = (
 )
 
 
-def router(settings: Settings) -> APIRouter:
-    r = common_router()
+router = common_router()
 
-    @r.get("/v2.1/limits")
-    def limits(ctx: Ctx, session: DbSession, request: Request) -> dict[str, Any]:
-        params = request.query_params
-        if ctx.at_least(mv.STRICT_QUERY):
-            strict_query(params, {"tenant_id"})
-        project = ctx.caller.project_id
-        if "tenant_id" in params:
-            if not ctx.is_admin:
-                raise ApiError(
-                    403,
-                    "Policy doesn't allow os_compute_api:limits:other_project to be performed.",
-                )
-            project = params["tenant_id"]
-        limit = quotas.limits(session, project, quota_defaults(settings))
-        used = quotas.usage(session, project)
-        groups = session.scalar(
-            select(func.count())
-            .select_from(ServerGroup)
-            .where(ServerGroup.project_id == project, ServerGroup.deleted.is_(False))
-        )
-        absolute: dict[str, Any] = dict(_NOVA_DEFAULTS)
-        absolute.update(
-            {
-                "maxTotalInstances": limit["instances"],
-                "maxTotalCores": limit["cores"],
-                "maxTotalRAMSize": limit["ram"],
-                "totalInstancesUsed": used["instances"],
-                "totalCoresUsed": used["cores"],
-                "totalRAMUsed": used["ram"],
-                "totalServerGroupsUsed": int(groups or 0),
-                "totalFloatingIpsUsed": 0,
-                "totalSecurityGroupsUsed": 0,
-                "bootflow:maxTotalDiskGB": limit["disk"],
-                "bootflow:totalDiskGBUsed": used["disk"],
-            }
-        )
-        if ctx.at_least(mv.NO_NETWORK_PROXIES):
-            for key in _NETWORK_LIMITS:
-                absolute.pop(key)
-        if ctx.at_least(mv.NO_IMAGE_META_LIMIT):
-            absolute.pop("maxImageMeta")
-        if ctx.at_least(mv.NO_PERSONALITY):
-            absolute.pop("maxPersonality")
-            absolute.pop("maxPersonalitySize")
-        return {"limits": {"rate": [], "absolute": absolute}}
 
-    return r
+@router.get("/v2.1/limits")
+def limits(ctx: Ctx, session: DbSession, request: Request, settings: SettingsDep) -> dict[str, Any]:
+    params = request.query_params
+    if ctx.at_least(mv.STRICT_QUERY):
+        strict_query(params, {"tenant_id"})
+    project = ctx.caller.project_id
+    if "tenant_id" in params:
+        if not ctx.is_admin:
+            raise ApiError(
+                403,
+                "Policy doesn't allow os_compute_api:limits:other_project to be performed.",
+            )
+        project = params["tenant_id"]
+    limit = quotas.limits(session, project, quota_defaults(settings))
+    used = quotas.usage(session, project)
+    groups = session.scalar(
+        select(func.count())
+        .select_from(ServerGroup)
+        .where(ServerGroup.project_id == project, ServerGroup.deleted.is_(False))
+    )
+    absolute: dict[str, Any] = dict(_NOVA_DEFAULTS)
+    absolute.update(
+        {
+            "maxTotalInstances": limit["instances"],
+            "maxTotalCores": limit["cores"],
+            "maxTotalRAMSize": limit["ram"],
+            "totalInstancesUsed": used["instances"],
+            "totalCoresUsed": used["cores"],
+            "totalRAMUsed": used["ram"],
+            "totalServerGroupsUsed": int(groups or 0),
+            "totalFloatingIpsUsed": 0,
+            "totalSecurityGroupsUsed": 0,
+            "bootflow:maxTotalDiskGB": limit["disk"],
+            "bootflow:totalDiskGBUsed": used["disk"],
+        }
+    )
+    if ctx.at_least(mv.NO_NETWORK_PROXIES):
+        for key in _NETWORK_LIMITS:
+            absolute.pop(key)
+    if ctx.at_least(mv.NO_IMAGE_META_LIMIT):
+        absolute.pop("maxImageMeta")
+    if ctx.at_least(mv.NO_PERSONALITY):
+        absolute.pop("maxPersonality")
+        absolute.pop("maxPersonalitySize")
+    return {"limits": {"rate": [], "absolute": absolute}}

@@ -21,9 +21,16 @@ from compute.config_drive import hostname_for
 from core.states import VmState
 from db.models.compute import ComputeNode, Instance
 from services.common.app import ApiError
+from services.common.microversions import ApiVersion
 from services.compute import microversions as mv
 from services.compute.context import ApiContext
-from services.compute.validation import invalid_query, limit_and_marker, query_bool, strict_query
+from services.compute.validation import (
+    invalid_query,
+    limit_and_marker,
+    page_after,
+    query_bool,
+    strict_query,
+)
 from services.compute.views import CONFIG_DRIVE, ROOT_DEVICE_NAME, reservation_id
 
 # Nova's status words and the vm_state each maps to (bootflow's states are a subset).
@@ -85,36 +92,42 @@ _IGNORED_SORT_KEYS: Final = frozenset(
 )  # fmt: skip
 
 
+# What later microversions add: (since, names), to the query and to a non-admin's filters.
+_QUERY_ADDED: Final = (
+    (mv.TAGS, _QUERY_TAGS),
+    (mv.CHANGES_BEFORE, frozenset({"changes-before"})),
+    (mv.LOCKED_REASON, frozenset({"locked"})),
+)
+_USER_FILTERS_V21: Final = frozenset(
+    {"reservation_id", "name", "status", "image", "flavor", "ip", "changes-since", "all_tenants"}
+)
+_USER_FILTERS_ADDED: Final = (
+    (mv.KEYPAIR_FILTER_IP6, frozenset({"ip6"})),
+    *_QUERY_ADDED,
+    (
+        mv.MORE_FILTERS,
+        frozenset(
+            {"availability_zone", "config_drive", "key_name", "created_at", "launched_at",
+             "terminated_at", "power_state", "task_state", "vm_state", "progress", "user_id"}
+        ),
+    ),
+    (mv.HOSTNAME, frozenset({"hostname"})),
+)  # fmt: skip
+
+
+def _as_of(
+    ctx: ApiContext, names: frozenset[str], added: tuple[tuple[ApiVersion, frozenset[str]], ...]
+) -> frozenset[str]:
+    return names.union(*(more for since, more in added if ctx.at_least(since)))
+
+
 def allowed_query(ctx: ApiContext) -> frozenset[str]:
-    allowed = set(_QUERY_V21)
-    if ctx.at_least(mv.TAGS):
-        allowed |= _QUERY_TAGS
-    if ctx.at_least(mv.CHANGES_BEFORE):
-        allowed.add("changes-before")
-    if ctx.at_least(mv.LOCKED_REASON):
-        allowed.add("locked")
-    return frozenset(allowed)
+    return _as_of(ctx, _QUERY_V21, _QUERY_ADDED)
 
 
 def _user_filters(ctx: ApiContext) -> frozenset[str]:
     """Filters a non-admin may use (Nova's _get_server_search_options)."""
-    opts = {"reservation_id", "name", "status", "image", "flavor", "ip", "changes-since",
-            "all_tenants"}  # fmt: skip
-    if ctx.at_least(mv.KEYPAIR_FILTER_IP6):
-        opts.add("ip6")
-    if ctx.at_least(mv.TAGS):
-        opts |= _QUERY_TAGS
-    if ctx.at_least(mv.CHANGES_BEFORE):
-        opts.add("changes-before")
-    if ctx.at_least(mv.LOCKED_REASON):
-        opts.add("locked")
-    if ctx.at_least(mv.MORE_FILTERS):
-        opts |= {"availability_zone", "config_drive", "key_name", "created_at", "launched_at",
-                 "terminated_at", "power_state", "task_state", "vm_state", "progress",
-                 "user_id"}  # fmt: skip
-    if ctx.at_least(mv.HOSTNAME):
-        opts.add("hostname")
-    return frozenset(opts)
+    return _as_of(ctx, _USER_FILTERS_V21, _USER_FILTERS_ADDED)
 
 
 def _time(value: datetime | None) -> str | None:
@@ -323,30 +336,30 @@ class ServerQuery:
             present.sort(key=value, reverse=descending)
             # As SQL orders NULLs: last ascending, first descending on PostgreSQL; one rule here.
             instances = absent + present if descending else present + absent
-        if self.marker is not None:
-            ids = [i.uuid for i in instances]
-            if self.marker not in ids:
-                raise ApiError(400, f"marker [{self.marker}] not found")
-            instances = instances[ids.index(self.marker) + 1 :]
-        page = instances[: self.limit]
-        return page, bool(self.limit) and len(page) == self.limit
+        ids = [i.uuid for i in instances]
+        missing = f"marker [{self.marker}] not found"
+        return page_after(instances, ids, self.marker, self.limit, missing)
+
+    def _vm_states(self, statuses: list[str]) -> set[str] | None:
+        """The vm_states the statuses asked for mean; None when Nova knows none of them
+        (before 2.38 that lists nothing, from 2.38 it is a 400)."""
+        states = {_STATUS_VM_STATE[s.upper()] for s in statuses if s.upper() in _STATUS_VM_STATE}
+        if not {s.upper() for s in statuses} & _NOVA_STATUSES:
+            if self.ctx.at_least(mv.INVALID_STATUS_400):
+                raise ApiError(400, "Invalid status value")
+            return None
+        if states == {VmState.DELETED} and not self.ctx.is_admin:
+            raise ApiError(403, "Only administrators may list deleted instances")
+        return states
 
     def _states(self, query: Any) -> Any:
         statuses = self.params.getlist("status") if "status" in self.search else []
         deleted_wanted = False
         if statuses:
-            states = {
-                _STATUS_VM_STATE[s.upper()] for s in statuses if s.upper() in _STATUS_VM_STATE
-            }
-            known = {s.upper() for s in statuses} & _NOVA_STATUSES
-            if not known:
-                if self.ctx.at_least(mv.INVALID_STATUS_400):
-                    raise ApiError(400, "Invalid status value")
+            states = self._vm_states(statuses)
+            if states is None:
                 return query.where(Instance.uuid.is_(None))
-            if states == {VmState.DELETED}:
-                if not self.ctx.is_admin:
-                    raise ApiError(403, "Only administrators may list deleted instances")
-                deleted_wanted = True
+            deleted_wanted = states == {VmState.DELETED}
             query = query.where(Instance.vm_state.in_(states))
         if "deleted" in self.search:
             try:

@@ -1,543 +1,90 @@
-"""Servers: create (BootInstance per server), list, show, delete (DeleteInstance), actions,
-instance actions, and bootflow's leftovers."""
+"""``/servers``: create (one BootInstance per server), list, show, delete (DeleteInstance)
+and actions (the console log so far)."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
-import uuid
-from dataclasses import dataclass
 from typing import Any
 
-import httpx
-from fastapi import APIRouter, Body, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import JSONResponse
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
-from temporalio.client import WithStartWorkflowOperation
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+from sqlalchemy.orm import Session
 
-from clients.errors import ClientError, NotFound
-from clients.network import NetworkClient
-from clients.service_account import service_session
-from core import search_attributes as sa
-from core import task_queues
-from core.config import Settings
-from core.messages import BootRequest, DeleteRequest, NetworkRequest
-from core.states import TaskState, VmState
-from core.workflow_ids import boot_workflow_id, delete_workflow_id
-from db import quotas
-from db.models.compute import (
-    ComputeNode,
-    Flavor,
-    Instance,
-    InstanceAction,
-    Leftover,
-    ServerGroup,
-    ServerGroupMember,
-)
-from db.session import SessionFactory
-from services.common.app import ApiError, unavailable
+from db.models.compute import Instance
+from services.common.app import ApiError
 from services.common.app import router as common_router
 from services.common.db import DbSession
-from services.compute import microversions as mv
 from services.compute import views
-from services.compute.context import ApiContext, Ctx
-from services.compute.create import CreatePlan, parse_create
-from services.compute.listing import ServerQuery, parse_time
-from services.compute.temporal_calls import Workflows
-from services.compute.validation import limit_and_marker
-from workflows.boot_instance import BootInstance
-from workflows.delete_instance import DeleteInstance
+from services.compute.context import JSON_BODY, ApiContext, Ctx
+from services.compute.create import parse_create
+from services.compute.leftovers import unresolved
+from services.compute.listing import ServerQuery
+from services.compute.schemas.base import validated
+from services.compute.schemas.servers import GetConsoleOutput
+from services.compute.server_api import Api, visible_instance
 
-log = logging.getLogger(__name__)
-
-# Nova's default quota of servers in one server group.
-SERVER_GROUP_MEMBERS_QUOTA = 10
+router = common_router()
 
 
-@dataclass
-class CreateResult:
-    """The boots a create request started (each accepted) and its reservation id."""
-
-    boots: list[BootRequest]
-    reservation_id: str
-
-
-def visible_instance(
-    session: Session, server_id: str, ctx: ApiContext, *, deleted: bool = False
-) -> Instance:
-    """The caller's server (any server for an admin), or Nova's 404."""
-    query = (
-        select(Instance)
-        .where(Instance.uuid == server_id)
-        .options(selectinload(Instance.faults), selectinload(Instance.block_devices))
+@router.post("/v2.1/servers", status_code=202)
+async def create_server(ctx: Ctx, api: Api, body: Any = JSON_BODY) -> Any:
+    plan = parse_create(ctx, body)
+    accepted = await api.create(ctx, plan)
+    if plan.return_reservation_id:
+        return JSONResponse({"reservation_id": accepted.reservation_id}, status_code=202)
+    view = views.created_server(ctx, accepted.boots[0].instance_uuid)
+    return JSONResponse(
+        {"server": view}, status_code=202, headers={"Location": view["links"][0]["href"]}
     )
-    if not deleted:
-        query = query.where(Instance.deleted.is_(False))
-    instance = session.scalar(query)
-    if instance is None or (not ctx.is_admin and instance.project_id != ctx.caller.project_id):
-        raise ApiError(404, f"Instance {server_id} could not be found.")
-    return instance
 
 
-def _nic_text(nic: NetworkRequest) -> str:
-    return f"port {nic.port_id} on {nic.network_id}" if nic.port_id else nic.network_id
+@router.get("/v2.1/servers")
+@router.get("/v2.1/servers/detail")
+def list_servers(ctx: Ctx, session: DbSession, request: Request) -> dict[str, Any]:
+    detail = request.url.path.endswith("/detail")
+    page, more = ServerQuery(ctx, request.query_params, detail).run(session)
+    last = page[-1].uuid if more and page else None
+    return views.listed(ctx, "servers", _docs(ctx, session, page, detail), request, last)
 
 
-def quota_defaults(settings: Settings) -> dict[str, int]:
-    return {
-        "instances": settings.quota_instances,
-        "cores": settings.quota_cores,
-        "ram": settings.quota_ram_mb,
-        "disk": settings.quota_disk_gb,
-    }
+def _docs(ctx: ApiContext, session: Session, page: list[Instance], detail: bool) -> list[Any]:
+    if not detail:
+        return [views.server_brief(ctx, i) for i in page]
+    extras = views.ServerExtras.load(session, ctx, page, groups=False)
+    return [views.server_detail(ctx, i, extras, show_groups=False) for i in page]
 
 
-def _leftovers(
-    session: Session, instance_uuids: list[str] | None, project_id: str | None
-) -> list[Leftover]:
-    query = select(Leftover).where(Leftover.resolved_at.is_(None)).order_by(Leftover.created_at)
-    if instance_uuids is not None:
-        query = query.where(Leftover.instance_uuid.in_(instance_uuids))
-    if project_id is not None:
-        query = query.where(Leftover.project_id == project_id)
-    return list(session.scalars(query))
+@router.get("/v2.1/servers/{server_id}")
+def show_server(server_id: str, ctx: Ctx, session: DbSession) -> dict[str, Any]:
+    instance = visible_instance(session, server_id, ctx)
+    extras = views.ServerExtras.load(session, ctx, [instance], groups=True)
+    view = views.server_detail(ctx, instance, extras, show_groups=True)
+    leftovers = unresolved(session, [instance.uuid], None)
+    if leftovers:
+        view["bootflow:leftovers"] = [views.leftover_view(x) for x in leftovers]
+    return {"server": view}
 
 
-def _console_length(value: Any) -> int | None:
-    """Nova's ``length``: lines from the end, an integer (or its string) of -1 or more;
-    -1 or null for the whole log."""
-    if value is None:
-        return None
-    try:
-        length = int(value)
-    except (TypeError, ValueError):
-        length = -2
-    if isinstance(value, bool) or length < -1:
-        raise ApiError(400, f"Invalid input for field/attribute length. Value: {value}.")
-    return None if length == -1 else length
+@router.delete("/v2.1/servers/{server_id}", status_code=204)
+async def delete_server(server_id: str, ctx: Ctx, api: Api) -> Response:
+    """Nova's delete: 204 once the delete is under way (a building server's boot is
+    cancelled and undone first); the server is gone when GET says 404."""
+    await asyncio.to_thread(api.instance_host, ctx, server_id)  # 404 if not the caller's
+    await api.delete(ctx, server_id)
+    return Response(status_code=204)
 
 
-class ServerApi:
-    """The server routes' shared state: settings, database, Temporal, an HTTP pool."""
-
-    def __init__(self, settings: Settings, sessions: SessionFactory, workflows: Workflows) -> None:
-        self.settings = settings
-        self.sessions = sessions
-        self.workflows = workflows
-        self.http = httpx.Client(timeout=httpx.Timeout(30.0, connect=5.0))
-        # Finds the endpoints for requests made with a user's own token (acting_as).
-        self.service = service_session(settings, self.http)
-
-    # -- create ---------------------------------------------------------------------------
-
-    def count_to_boot(self, ctx: ApiContext, plan: CreatePlan) -> int:
-        """How many servers to boot: max_count, fewer if the quota or the per-request bound
-        holds fewer (never under min_count: that is Nova's 403 naming the quota, or a 400),
-        decided before a single boot is built; and the request's own checks of the zone
-        and the server group."""
-        with self.sessions.begin() as session:
-            if plan.availability_zone is not None:
-                zones = set(
-                    session.scalars(
-                        select(ComputeNode.availability_zone).where(ComputeNode.disabled.is_(False))
-                    )
-                )
-                if plan.availability_zone not in zones:
-                    raise ApiError(
-                        400,
-                        "The requested availability zone is not available "
-                        f"(available: {', '.join(sorted(zones)) or 'none'}).",
-                    )
-            count = plan.max_count
-            if plan.max_count > 1:
-                count = self._fit_in_quota(session, ctx, plan)
-                count = self._fit_in_request(plan, count)
-            for group_id in plan.scheduler_hints.get("group", []):
-                self._check_group(session, ctx, group_id, count)
-            return count
-
-    def _fit_in_quota(self, session: Session, ctx: ApiContext, plan: CreatePlan) -> int:
-        """max_count, or as many as the project's quota holds (403 below min_count)."""
-        flavor = session.scalar(
-            select(Flavor).where(Flavor.flavorid == plan.flavor_ref, Flavor.disabled.is_(False))
-        )
-        project = ctx.caller.project_id
-        limit = quotas.limits(session, project, quota_defaults(self.settings))
-        used = quotas.usage(session, project)
-        # An unknown flavor is the boot's to refuse (naming the flavors there are); the
-        # instances quota bounds the request all the same.
-        deltas = {"instances": 1}
-        if flavor is not None:
-            deltas |= {"cores": flavor.vcpus, "ram": flavor.memory_mb, "disk": flavor.root_gb}
-        count = plan.max_count
-        for resource in quotas.RESOURCES:
-            if limit[resource] < 0 or deltas.get(resource, 0) <= 0:
-                continue
-            room = max(limit[resource] - used[resource], 0) // deltas[resource]
-            if room < plan.min_count:
-                raise ApiError(
-                    403,
-                    str(
-                        quotas.QuotaExceeded(
-                            resource,
-                            plan.min_count * deltas[resource],
-                            used[resource],
-                            limit[resource],
-                        )
-                    ),
-                )
-            count = min(count, room)
-        return count
-
-    def _fit_in_request(self, plan: CreatePlan, count: int) -> int:
-        """``count``, or the most one request boots (400 when min_count asks for more)."""
-        most = self.settings.max_servers_per_request
-        if plan.min_count > most:
-            raise ApiError(
-                400,
-                f"min_count {plan.min_count} is more than the {most} servers one request may "
-                "boot (BOOTFLOW_MAX_SERVERS_PER_REQUEST); send several requests.",
-            )
-        return min(count, most)
-
-    def _check_group(self, session: Session, ctx: ApiContext, group_id: str, count: int) -> None:
-        group = session.get(ServerGroup, group_id)
-        if (
-            group is None
-            or group.deleted
-            or (not ctx.is_admin and group.project_id != ctx.caller.project_id)
-        ):
-            raise ApiError(400, f"Instance group {group_id} could not be found.")
-        members = session.scalar(
-            select(func.count())
-            .select_from(ServerGroupMember)
-            .join(Instance, Instance.uuid == ServerGroupMember.instance_uuid)
-            .where(ServerGroupMember.group_uuid == group_id, Instance.deleted.is_(False))
-        )
-        if int(members or 0) + count > SERVER_GROUP_MEMBERS_QUOTA:
-            raise ApiError(
-                403,
-                "Quota exceeded, too many servers in group: "
-                f"{group_id} has {members} of at most {SERVER_GROUP_MEMBERS_QUOTA}.",
-            )
-
-    def networks_for(self, ctx: ApiContext, plan: CreatePlan) -> list[NetworkRequest]:
-        """The NICs: the networks named, none, or (``auto``, or nothing said before 2.37) the
-        project's only network, found as Nova finds it (its own, then shared; never
-        external) with the user's own token."""
-        if plan.networks == "none":
-            return []
-        if isinstance(plan.networks, list):
-            return [self._nic(ctx, n, plan.networks[:i]) for i, n in enumerate(plan.networks)]
-        try:
-            found = NetworkClient(self.service.acting_as(ctx.caller.token)).list_networks()
-        except ClientError as exc:
-            raise unavailable(f"Could not list the project's networks: {exc}") from exc
-        usable = [
-            n
-            for n in found
-            if not n.get("router:external")
-            and (n.get("shared") or n.get("project_id") == ctx.caller.project_id)
-        ]
-        if len(usable) > 1:
-            names = ", ".join(f"{n.get('name') or n['id']} ({n['id']})" for n in usable)
-            raise ApiError(
-                409,
-                "Multiple possible networks found, use a Network ID to be more specific. "
-                f"Networks: {names}.",
-            )
-        if usable:
-            return [NetworkRequest(usable[0]["id"])]
-        if plan.networks == "auto":
-            raise ApiError(
-                400,
-                f"Unable to automatically allocate a network for project "
-                f"{ctx.caller.project_id}: it has no network, and bootflow does not create "
-                'one. Create a network, or boot with networks "none".',
-            )
-        return []
-
-    def _nic(
-        self, ctx: ApiContext, nic: NetworkRequest, before: list[NetworkRequest]
-    ) -> NetworkRequest:
-        """A NIC as the boot carries it; a user's port is checked as Nova's validate_networks
-        checks it (it exists for the user, is the caller's project's unless the caller is
-        admin, and is bound to no device), and stands for its network."""
-        port_id = nic.port_id
-        if not port_id:
-            return NetworkRequest(nic.network_id)
-        if any(b.port_id == port_id for b in before):
-            raise ApiError(409, f"Port {port_id} is still in use.")
-        try:
-            # With the user's own token: a port the user cannot see is not found.
-            port = NetworkClient(self.service.acting_as(ctx.caller.token)).get_port(port_id)
-        except NotFound as exc:
-            raise ApiError(400, f"Port id {port_id} could not be found.") from exc
-        except ClientError as exc:
-            raise unavailable(f"Could not show port {port_id}: {exc}") from exc
-        owner = port.get("project_id") or port.get("tenant_id")
-        if owner != ctx.caller.project_id and not ctx.is_admin:
-            raise ApiError(
-                400,
-                f"Port {port_id} not usable for instance: it belongs to project {owner}, not "
-                f"to {ctx.caller.project_id}.",
-            )
-        if port.get("device_id"):
-            raise ApiError(409, f"Port {port_id} is still in use.")
-        if not port.get("fixed_ips"):
-            raise ApiError(400, f"Port {port_id} requires a FixedIP in order to be used.")
-        return NetworkRequest(network_id=str(port["network_id"]), port_id=port_id)
-
-    async def create(self, ctx: ApiContext, plan: CreatePlan) -> CreateResult:
-        count = await asyncio.to_thread(self.count_to_boot, ctx, plan)
-        networks = await asyncio.to_thread(self.networks_for, ctx, plan)
-        request_id = ctx.request_id
-        # As Nova's multi_instance_display_name_template: name-1 .. name-N.
-        names = [plan.name] if count == 1 else [f"{plan.name}-{i}" for i in range(1, count + 1)]
-        boots = [
-            BootRequest(
-                instance_uuid=str(uuid.uuid4()),
-                name=name,
-                flavor_ref=plan.flavor_ref,
-                image_ref=plan.image_ref,
-                networks=list(networks),
-                auth_token=ctx.caller.token,
-                request_id=request_id,
-                volume_size_gb=plan.volume_size_gb,
-                availability_zone=plan.availability_zone,
-                scheduler_hints={k: list(v) for k, v in plan.scheduler_hints.items()},
-            )
-            for name in names
-        ]
-        # The first alone: a request every boot would refuse is refused once.
-        await self._start(ctx, boots[0])
-        results = await asyncio.gather(
-            *(self._start(ctx, boot) for boot in boots[1:]), return_exceptions=True
-        )
-        accepted = [boots[0]]
-        refused: list[BaseException] = []
-        for boot, result in zip(boots[1:], results, strict=True):
-            if isinstance(result, BaseException):
-                refused.append(result)
-            else:
-                accepted.append(boot)
-        if refused and len(accepted) < plan.min_count:
-            # Fewer than min_count: none is kept, as Nova fails the whole request.
-            await asyncio.gather(
-                *(self.delete(ctx, b.instance_uuid, f"req-{uuid.uuid4()}") for b in accepted),
-                return_exceptions=True,
-            )
-            raise refused[0]
-        for error in refused:
-            log.warning("one server of a multi-create was refused: %s", error)
-        return CreateResult(accepted, views.reservation_id(request_id))
-
-    async def _start(self, ctx: ApiContext, boot: BootRequest) -> None:
-        volume = f", a new {boot.volume_size_gb} GiB volume" if boot.volume_size_gb else ""
-        hints = f", hints {boot.scheduler_hints}" if boot.scheduler_hints else ""
-        workflow_id = boot_workflow_id(boot.instance_uuid)
-        operation = WithStartWorkflowOperation(
-            BootInstance.run,
-            boot,
-            id=workflow_id,
-            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            task_queue=task_queues.CONTROL,
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(sa.INSTANCE_UUID, boot.instance_uuid),
-                    SearchAttributePair(sa.INSTANCE_NAME, boot.name),
-                    SearchAttributePair(sa.PROJECT_ID, ctx.caller.project_id),
-                    # As Nova's API creates the instance: building, scheduling. The boot then
-                    # upserts nothing until a host is chosen (each upsert is a visibility
-                    # write; docs/performance.md).
-                    SearchAttributePair(sa.VM_STATE, VmState.BUILDING),
-                    SearchAttributePair(sa.TASK_STATE, TaskState.SCHEDULING),
-                ]
-            ),
-            static_summary=f"boot {boot.name}",
-            static_details=(
-                f"Server **{boot.name}** ({boot.instance_uuid}) for {ctx.caller.user_name} in "
-                f"project {ctx.caller.project_name}: flavor {boot.flavor_ref}, image "
-                f"{boot.image_ref}, networks "
-                f"{', '.join(_nic_text(n) for n in boot.networks) or 'none'}{volume}{hints}. "
-                f"Request {boot.request_id}."
-            ),
-        )
-        await self.workflows.accept(operation, BootInstance.accepted, workflow_id, withdraw=True)
-
-    async def delete(self, ctx: ApiContext, server_id: str, request_id: str | None = None) -> None:
-        workflow_id = delete_workflow_id(server_id)
-        operation = WithStartWorkflowOperation(
-            DeleteInstance.run,
-            DeleteRequest(server_id, ctx.caller.token, request_id or ctx.request_id),
-            id=workflow_id,
-            static_summary=f"delete server {server_id}",
-            # A delete already running for this server is the one to wait on.
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            task_queue=task_queues.CONTROL,
-        )
-        await self.workflows.accept(operation, DeleteInstance.accepted, workflow_id, withdraw=False)
-
-    # -- reads ----------------------------------------------------------------------------
-
-    def instance_host(self, ctx: ApiContext, server_id: str) -> str | None:
-        with self.sessions.begin() as session:
-            return visible_instance(session, server_id, ctx).host
-
-
-def router(api: ServerApi) -> APIRouter:
-    r = common_router()
-
-    @r.post("/v2.1/servers", status_code=202)
-    async def create_server(ctx: Ctx, body: Any = Body(None)) -> Any:  # noqa: B008
-        plan = parse_create(ctx, body)
-        accepted = await api.create(ctx, plan)
-        if plan.return_reservation_id:
-            return JSONResponse({"reservation_id": accepted.reservation_id}, status_code=202)
-        first = accepted.boots[0].instance_uuid
-        server_links = views.links(ctx, "servers", first)
-        return JSONResponse(
-            {
-                "server": {
-                    "id": first,
-                    "links": server_links,
-                    "OS-DCF:diskConfig": "MANUAL",
-                    "security_groups": [{"name": "default"}],
-                }
-            },
-            status_code=202,
-            headers={"Location": server_links[0]["href"]},
-        )
-
-    @r.get("/v2.1/servers")
-    def list_servers(ctx: Ctx, session: DbSession, request: Request) -> dict[str, Any]:
-        return _list(ctx, session, request, detail=False)
-
-    @r.get("/v2.1/servers/detail")
-    def list_servers_detail(ctx: Ctx, session: DbSession, request: Request) -> dict[str, Any]:
-        return _list(ctx, session, request, detail=True)
-
-    def _list(ctx: ApiContext, session: Session, request: Request, detail: bool) -> dict[str, Any]:
-        query = ServerQuery(ctx, request.query_params, detail)
-        page, more = query.run(session)
-        if detail:
-            extras = views.ServerExtras.load(session, ctx, page, groups=False)
-            servers = [views.server_detail(ctx, i, extras, show_groups=False) for i in page]
-        else:
-            servers = [views.server_brief(ctx, i) for i in page]
-        out: dict[str, Any] = {"servers": servers}
-        if more and page:
-            collection = "servers/detail" if detail else "servers"
-            out["servers_links"] = views.next_link(
-                ctx, collection, request.query_params.multi_items(), page[-1].uuid
-            )
-        return out
-
-    @r.get("/v2.1/servers/{server_id}")
-    def show_server(server_id: str, ctx: Ctx, session: DbSession) -> dict[str, Any]:
-        instance = visible_instance(session, server_id, ctx)
-        extras = views.ServerExtras.load(session, ctx, [instance], groups=True)
-        view = views.server_detail(ctx, instance, extras, show_groups=True)
-        leftovers = _leftovers(session, [instance.uuid], None)
-        if leftovers:
-            view["bootflow:leftovers"] = [views.leftover_view(x) for x in leftovers]
-        return {"server": view}
-
-    @r.delete("/v2.1/servers/{server_id}", status_code=204)
-    async def delete_server(server_id: str, ctx: Ctx) -> Response:
-        """Nova's delete: 204 once the delete is under way (a building server's boot is
-        cancelled and undone first); the server is gone when GET says 404."""
-        await asyncio.to_thread(api.instance_host, ctx, server_id)  # 404 if not the caller's
-        await api.delete(ctx, server_id)
-        return Response(status_code=204)
-
-    @r.post("/v2.1/servers/{server_id}/action")
-    async def server_action(server_id: str, ctx: Ctx, body: Any = Body(None)) -> Any:  # noqa: B008
-        """Server actions; os-getConsoleOutput (``openstack console log show``) so far."""
-        if not isinstance(body, dict) or len(body) != 1:
-            raise ApiError(400, "A server action request names exactly one action.")
-        ((action, args),) = body.items()
-        if action != "os-getConsoleOutput":
-            raise ApiError(400, f"There is no such action: {action}")
-        length = _console_length((args or {}).get("length") if isinstance(args, dict) else None)
-        host = await asyncio.to_thread(api.instance_host, ctx, server_id)
-        if host is None:
-            raise ApiError(409, f"Instance {server_id} is not ready: it is on no host yet.")
-        output = await api.workflows.console_output(server_id, host, length)
-        return JSONResponse({"output": output})
-
-    # -- instance actions (Nova's os-instance-actions) ---------------------------------------
-
-    def _instance_for_actions(session: Session, server_id: str, ctx: ApiContext) -> Instance:
-        """From 2.21 actions stay visible after a delete, as Nova's."""
-        return visible_instance(
-            session, server_id, ctx, deleted=ctx.at_least(mv.ACTIONS_OF_DELETED)
-        )
-
-    @r.get("/v2.1/servers/{server_id}/os-instance-actions")
-    def list_actions(
-        server_id: str, ctx: Ctx, session: DbSession, request: Request
-    ) -> dict[str, Any]:
-        _instance_for_actions(session, server_id, ctx)
-        query = (
-            select(InstanceAction)
-            .where(InstanceAction.instance_uuid == server_id)
-            .order_by(InstanceAction.start_time.desc(), InstanceAction.id.desc())
-        )
-        found = list(session.scalars(query))
-        out: dict[str, Any] = {}
-        if ctx.at_least(mv.ACTIONS_PAGING):
-            params = request.query_params
-            limit, marker = limit_and_marker(params)
-            if "changes-since" in params:
-                since = parse_time("changes-since", params["changes-since"])
-                found = [a for a in found if (a.finish_time or a.start_time) >= since]
-            if "changes-before" in params and ctx.at_least(mv.CHANGES_BEFORE):
-                before = parse_time("changes-before", params["changes-before"])
-                found = [a for a in found if (a.finish_time or a.start_time) <= before]
-            if marker is not None:
-                ids = [a.request_id for a in found]
-                if marker not in ids:
-                    raise ApiError(400, f"Marker {marker} could not be found.")
-                found = found[ids.index(marker) + 1 :]
-            page = found[:limit]
-            if limit and len(page) == limit:
-                out["links"] = views.next_link(
-                    ctx,
-                    f"servers/{server_id}/os-instance-actions",
-                    params.multi_items(),
-                    page[-1].request_id,
-                )
-            found = page
-        return {"instanceActions": [views.action_view(ctx, a) for a in found], **out}
-
-    @r.get("/v2.1/servers/{server_id}/os-instance-actions/{request_id}")
-    def show_action(
-        server_id: str, request_id: str, ctx: Ctx, session: DbSession
-    ) -> dict[str, Any]:
-        instance = _instance_for_actions(session, server_id, ctx)
-        action = session.scalar(
-            select(InstanceAction)
-            .where(
-                InstanceAction.instance_uuid == server_id, InstanceAction.request_id == request_id
-            )
-            .options(selectinload(InstanceAction.events))
-        )
-        if action is None:
-            raise ApiError(404, f"Action {request_id} not found")
-        view = views.action_view(ctx, action)
-        # Before 2.51 events were for admins only; from 2.51 every reader sees them.
-        if ctx.is_admin or ctx.at_least(mv.EVENTS_FOR_OWNER):
-            project = action.project_id or instance.project_id
-            view["events"] = [views.event_view(ctx, e, project) for e in action.events]
-        return {"instanceAction": view}
-
-    @r.get("/v2.1/os-leftovers")
-    def list_leftovers(ctx: Ctx, session: DbSession) -> dict[str, Any]:
-        """What undo steps could not remove (bootflow's own; Nova has no such list)."""
-        project = None if ctx.is_admin else ctx.caller.project_id
-        return {"leftovers": [views.leftover_view(x) for x in _leftovers(session, None, project)]}
-
-    return r
+@router.post("/v2.1/servers/{server_id}/action")
+async def server_action(server_id: str, ctx: Ctx, api: Api, body: Any = JSON_BODY) -> Any:
+    """Server actions; os-getConsoleOutput (``openstack console log show``) so far."""
+    if not isinstance(body, dict) or len(body) != 1:
+        raise ApiError(400, "A server action request names exactly one action.")
+    ((action, args),) = body.items()
+    if action != "os-getConsoleOutput":
+        raise ApiError(400, f"There is no such action: {action}")
+    length = validated(GetConsoleOutput, args if isinstance(args, dict) else {}).length
+    host = await asyncio.to_thread(api.instance_host, ctx, server_id)
+    if host is None:
+        raise ApiError(409, f"Instance {server_id} is not ready: it is on no host yet.")
+    output = await api.workflows.console_output(server_id, host, length)
+    return JSONResponse({"output": output})

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.requests import Request
 
 from compute.config_drive import hostname_for
 from core.states import api_status
@@ -21,6 +22,7 @@ from db.models.compute import (
     Instance,
     InstanceAction,
     InstanceActionEvent,
+    InstanceFault,
     Leftover,
     ServerGroup,
     ServerGroupMember,
@@ -65,6 +67,20 @@ def next_link(
     query = dict(sorted((k, v) for k, v in params if k != "marker"))
     query["marker"] = marker
     return [{"rel": "next", "href": f"{ctx.base}/v2.1/{collection}?{urlencode(query)}"}]
+
+
+def listed(
+    ctx: ApiContext, key: str, docs: list[dict[str, Any]], request: Request, last_id: str | None
+) -> dict[str, Any]:
+    """Nova's list document: ``{key: docs}``, and ``<key>_links`` to the next page of the
+    collection ``request`` read when ``last_id`` (the last item of a full page) is given."""
+    out: dict[str, Any] = {key: docs}
+    if last_id is not None and docs:
+        collection = request.url.path.rsplit("/v2.1/", 1)[-1]
+        out[f"{key}_links"] = next_link(
+            ctx, collection, request.query_params.multi_items(), last_id
+        )
+    return out
 
 
 def host_id(project_id: str, host: str | None) -> str:
@@ -141,6 +157,16 @@ class ServerExtras:
         return "UP" if service_is_up(node, down_after) else "UNKNOWN"
 
 
+def created_server(ctx: ApiContext, server_id: str) -> dict[str, Any]:
+    """The answer to a create: the first server's id and links."""
+    return {
+        "id": server_id,
+        "links": links(ctx, "servers", server_id),
+        "OS-DCF:diskConfig": "MANUAL",
+        "security_groups": [{"name": "default"}],
+    }
+
+
 def server_brief(ctx: ApiContext, instance: Instance) -> dict[str, Any]:
     return {
         "id": instance.uuid,
@@ -170,7 +196,31 @@ def server_detail(
 ) -> dict[str, Any]:
     """Nova's ``show`` view; ``show_groups`` for GET /servers/{id} from 2.71 (not detail)."""
     status = "DELETED" if instance.deleted else api_status(instance.vm_state, instance.task_state)
-    view: dict[str, Any] = {
+    view = _server_core(ctx, instance, status)
+    if status in _FAULT_STATUSES and instance.faults:
+        view["fault"] = _fault(ctx, instance.faults[-1])
+    if status in _PROGRESS_STATUSES:
+        # Nova's libvirt driver never reports build progress: 0 throughout.
+        view["progress"] = 0
+    view["OS-EXT-AZ:availability_zone"] = extras.availability_zone(instance)
+    view["config_drive"] = CONFIG_DRIVE
+    view["key_name"] = None
+    view["OS-SRV-USG:launched_at"] = nova_datetime(instance.launched_at)
+    view["OS-SRV-USG:terminated_at"] = nova_datetime(instance.terminated_at)
+    view["security_groups"] = [{"name": "default"}]
+    if ctx.is_admin:
+        view.update(_host_attributes(ctx, instance, extras))
+    view["OS-EXT-STS:task_state"] = instance.task_state
+    view["OS-EXT-STS:vm_state"] = instance.vm_state
+    view["OS-EXT-STS:power_state"] = instance.power_state
+    view["os-extended-volumes:volumes_attached"] = _volumes(ctx, instance)
+    view.update(_later_fields(ctx, instance, extras, show_groups))
+    return view
+
+
+def _server_core(ctx: ApiContext, instance: Instance, status: str) -> dict[str, Any]:
+    """The fields every microversion shows, in Nova's order."""
+    return {
         "accessIPv4": "",
         "accessIPv6": "",
         # As Nova: no addresses while building.
@@ -193,42 +243,42 @@ def server_detail(
         "updated": nova_time(instance.updated_at),
         "OS-DCF:diskConfig": "MANUAL",
     }
-    if status in _FAULT_STATUSES and instance.faults:
-        fault = instance.faults[-1]
-        view["fault"] = {
-            "code": fault.code,
-            "created": nova_time(fault.created_at),
-            "message": fault.message,
+
+
+def _fault(ctx: ApiContext, fault: InstanceFault) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "code": fault.code,
+        "created": nova_time(fault.created_at),
+        "message": fault.message,
+    }
+    # As Nova: details of a 500 fault are for admins only.
+    if fault.details and (ctx.is_admin or fault.code != 500):
+        view["details"] = fault.details
+    return view
+
+
+def _host_attributes(ctx: ApiContext, instance: Instance, extras: ServerExtras) -> dict[str, Any]:
+    """OS-EXT-SRV-ATTR, for admins."""
+    node = extras.nodes.get(instance.host or "")
+    view: dict[str, Any] = {
+        "OS-EXT-SRV-ATTR:host": instance.host,
+        "OS-EXT-SRV-ATTR:instance_name": f"instance-{instance.uuid}",
+        "OS-EXT-SRV-ATTR:hypervisor_hostname": node.hypervisor_hostname if node else None,
+    }
+    if ctx.at_least(mv.EXTENDED_ATTRS_V23):
+        view |= {
+            "OS-EXT-SRV-ATTR:hostname": hostname_for(instance.name, instance.uuid),
+            "OS-EXT-SRV-ATTR:kernel_id": "",
+            "OS-EXT-SRV-ATTR:launch_index": extras.launch_index.get(instance.uuid, 0),
+            "OS-EXT-SRV-ATTR:ramdisk_id": "",
+            "OS-EXT-SRV-ATTR:reservation_id": reservation_id(instance.request_id),
+            "OS-EXT-SRV-ATTR:root_device_name": ROOT_DEVICE_NAME,
+            "OS-EXT-SRV-ATTR:user_data": None,
         }
-        # As Nova: details of a 500 fault are for admins only.
-        if fault.details and (ctx.is_admin or fault.code != 500):
-            view["fault"]["details"] = fault.details
-    if status in _PROGRESS_STATUSES:
-        # Nova's libvirt driver never reports build progress: 0 throughout.
-        view["progress"] = 0
-    view["OS-EXT-AZ:availability_zone"] = extras.availability_zone(instance)
-    view["config_drive"] = CONFIG_DRIVE
-    view["key_name"] = None
-    view["OS-SRV-USG:launched_at"] = nova_datetime(instance.launched_at)
-    view["OS-SRV-USG:terminated_at"] = nova_datetime(instance.terminated_at)
-    view["security_groups"] = [{"name": "default"}]
-    hostname = hostname_for(instance.name, instance.uuid)
-    if ctx.is_admin:
-        node = extras.nodes.get(instance.host or "")
-        view["OS-EXT-SRV-ATTR:host"] = instance.host
-        view["OS-EXT-SRV-ATTR:instance_name"] = f"instance-{instance.uuid}"
-        view["OS-EXT-SRV-ATTR:hypervisor_hostname"] = node.hypervisor_hostname if node else None
-        if ctx.at_least(mv.EXTENDED_ATTRS_V23):
-            view["OS-EXT-SRV-ATTR:hostname"] = hostname
-            view["OS-EXT-SRV-ATTR:kernel_id"] = ""
-            view["OS-EXT-SRV-ATTR:launch_index"] = extras.launch_index.get(instance.uuid, 0)
-            view["OS-EXT-SRV-ATTR:ramdisk_id"] = ""
-            view["OS-EXT-SRV-ATTR:reservation_id"] = reservation_id(instance.request_id)
-            view["OS-EXT-SRV-ATTR:root_device_name"] = ROOT_DEVICE_NAME
-            view["OS-EXT-SRV-ATTR:user_data"] = None
-    view["OS-EXT-STS:task_state"] = instance.task_state
-    view["OS-EXT-STS:vm_state"] = instance.vm_state
-    view["OS-EXT-STS:power_state"] = instance.power_state
+    return view
+
+
+def _volumes(ctx: ApiContext, instance: Instance) -> list[dict[str, Any]]:
     volumes = []
     for bdm in instance.block_devices:
         if bdm.volume_id:
@@ -236,7 +286,14 @@ def server_detail(
             if ctx.at_least(mv.EXTENDED_ATTRS_V23):
                 volume["delete_on_termination"] = bdm.delete_on_termination
             volumes.append(volume)
-    view["os-extended-volumes:volumes_attached"] = volumes
+    return volumes
+
+
+def _later_fields(
+    ctx: ApiContext, instance: Instance, extras: ServerExtras, show_groups: bool
+) -> dict[str, Any]:
+    """The fields later microversions add, in the order Nova adds them."""
+    view: dict[str, Any] = {}
     if ctx.at_least(mv.LOCKED):
         view["locked"] = False
     if ctx.at_least(mv.HOST_STATUS) and ctx.is_admin:
@@ -252,7 +309,7 @@ def server_detail(
     if ctx.at_least(mv.LOCKED_REASON):
         view["locked_reason"] = None
     if ctx.at_least(mv.HOSTNAME) and not ctx.is_admin:
-        view["OS-EXT-SRV-ATTR:hostname"] = hostname
+        view["OS-EXT-SRV-ATTR:hostname"] = hostname_for(instance.name, instance.uuid)
     if ctx.at_least(mv.PINNED_AZ):
         view["pinned_availability_zone"] = instance.availability_zone or None
     return view
