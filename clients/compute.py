@@ -24,6 +24,42 @@ class AmbiguousName(LookupError):
     pass
 
 
+def _server_body(
+    name: str,
+    flavor_id: str,
+    image_id: str,
+    network_ids: list[str],
+    volume_size_gb: int | None,
+    availability_zone: str | None,
+) -> dict[str, Any]:
+    """The ``server`` of a create request: on the image, with a blank volume of
+    ``volume_size_gb`` attached when that is given."""
+    server: dict[str, Any] = {
+        "name": name,
+        "flavorRef": flavor_id,
+        "imageRef": image_id,
+        "networks": [{"uuid": n} for n in network_ids] or "none",
+    }
+    if volume_size_gb:
+        server["block_device_mapping_v2"] = [
+            {
+                "boot_index": 0,
+                "uuid": image_id,
+                "source_type": "image",
+                "destination_type": "local",
+            },
+            {
+                "source_type": "blank",
+                "destination_type": "volume",
+                "volume_size": volume_size_gb,
+                "delete_on_termination": True,
+            },
+        ]
+    if availability_zone:
+        server["availability_zone"] = availability_zone
+    return server
+
+
 class ComputeClient:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -50,29 +86,9 @@ class ComputeClient:
     ) -> dict[str, Any]:
         """Boot a server (``min_count``..``max_count`` of them: name-1, name-2, ...); the
         first server's id and links, as Nova answers."""
-        server: dict[str, Any] = {
-            "name": name,
-            "flavorRef": flavor_id,
-            "imageRef": image_id,
-            "networks": [{"uuid": n} for n in network_ids] or "none",
-        }
-        if volume_size_gb:
-            server["block_device_mapping_v2"] = [
-                {
-                    "boot_index": 0,
-                    "uuid": image_id,
-                    "source_type": "image",
-                    "destination_type": "local",
-                },
-                {
-                    "source_type": "blank",
-                    "destination_type": "volume",
-                    "volume_size": volume_size_gb,
-                    "delete_on_termination": True,
-                },
-            ]
-        if availability_zone:
-            server["availability_zone"] = availability_zone
+        server = _server_body(
+            name, flavor_id, image_id, network_ids, volume_size_gb, availability_zone
+        )
         if min_count != 1 or max_count is not None:
             server["min_count"] = min_count
             server["max_count"] = max_count or min_count
@@ -95,32 +111,15 @@ class ComputeClient:
     ) -> list[str]:
         """Boot several servers in one request (name-1..name-N); the ids of those accepted,
         found by the request's reservation id as Nova's clients do."""
-        server: dict[str, Any] = {
-            "name": name,
-            "flavorRef": flavor_id,
-            "imageRef": image_id,
-            "networks": [{"uuid": n} for n in network_ids] or "none",
-            "min_count": min_count,
-            "max_count": max_count,
-            "return_reservation_id": True,
-        }
-        if options.get("availability_zone"):
-            server["availability_zone"] = options["availability_zone"]
-        if options.get("volume_size_gb"):
-            server["block_device_mapping_v2"] = [
-                {
-                    "boot_index": 0,
-                    "uuid": image_id,
-                    "source_type": "image",
-                    "destination_type": "local",
-                },
-                {
-                    "source_type": "blank",
-                    "destination_type": "volume",
-                    "volume_size": options["volume_size_gb"],
-                    "delete_on_termination": True,
-                },
-            ]
+        server = _server_body(
+            name,
+            flavor_id,
+            image_id,
+            network_ids,
+            options.get("volume_size_gb"),
+            options.get("availability_zone"),
+        )
+        server.update(min_count=min_count, max_count=max_count, return_reservation_id=True)
         body: dict[str, Any] = {"server": server}
         if options.get("scheduler_hints"):
             body["os:scheduler_hints"] = options["scheduler_hints"]

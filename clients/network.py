@@ -71,20 +71,35 @@ class NetworkClient:
         # Quoted, dots too: an id (or a name tried as one) must never name another path.
         return f"v2.0/{collection}/{quote(item_id, safe='').replace('.', '%2E')}"
 
+    # Neutron wraps one resource in its singular name ("network") and a list in the plural.
+    def _list(self, collection: str, filters: Mapping[str, FilterValue]) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self._get(f"v2.0/{collection}", filters)[collection]
+        return found
+
+    def _show(self, collection: str, item_id: str) -> dict[str, Any]:
+        found: dict[str, Any] = self._get(self._item(collection, item_id))[collection[:-1]]
+        return found
+
+    def _create(self, collection: str, body: dict[str, Any]) -> dict[str, Any]:
+        one = collection[:-1]
+        created: dict[str, Any] = self._post(f"v2.0/{collection}", {one: body})[one]
+        return created
+
+    def _update(self, collection: str, item_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+        one = collection[:-1]
+        updated: dict[str, Any] = self._put(self._item(collection, item_id), {one: fields})[one]
+        return updated
+
     # -- networks --------------------------------------------------------------------------
 
     def list_networks(
         self, filters: Mapping[str, FilterValue] | None = None, **more: FilterValue
     ) -> list[dict[str, Any]]:
         """Networks visible to the session's project, filtered like ``?name=x&shared=true``."""
-        networks: list[dict[str, Any]] = self._get("v2.0/networks", {**(filters or {}), **more})[
-            "networks"
-        ]
-        return networks
+        return self._list("networks", {**(filters or {}), **more})
 
     def get_network(self, network_id: str) -> dict[str, Any]:
-        network: dict[str, Any] = self._get(self._item("networks", network_id))["network"]
-        return network
+        return self._show("networks", network_id)
 
     def find_network(self, name_or_id: str) -> dict[str, Any]:
         """The network with this id, else the one network with this name.
@@ -131,13 +146,10 @@ class NetworkClient:
             body["mtu"] = mtu
         if project_id is not None:
             body["project_id"] = project_id
-        network: dict[str, Any] = self._post("v2.0/networks", {"network": body})["network"]
-        return network
+        return self._create("networks", body)
 
     def update_network(self, network_id: str, **fields: Any) -> dict[str, Any]:
-        path = self._item("networks", network_id)
-        network: dict[str, Any] = self._put(path, {"network": fields})["network"]
-        return network
+        return self._update("networks", network_id, fields)
 
     def delete_network(self, network_id: str) -> None:
         self._delete(self._item("networks", network_id))
@@ -172,26 +184,18 @@ class NetworkClient:
             body["allocation_pools"] = [dict(p) for p in allocation_pools]
         if project_id is not None:
             body["project_id"] = project_id
-        subnet: dict[str, Any] = self._post("v2.0/subnets", {"subnet": body})["subnet"]
-        return subnet
+        return self._create("subnets", body)
 
     def list_subnets(
         self, filters: Mapping[str, FilterValue] | None = None, **more: FilterValue
     ) -> list[dict[str, Any]]:
-        subnets: list[dict[str, Any]] = self._get("v2.0/subnets", {**(filters or {}), **more})[
-            "subnets"
-        ]
-        return subnets
+        return self._list("subnets", {**(filters or {}), **more})
 
     def get_subnet(self, subnet_id: str) -> dict[str, Any]:
-        subnet: dict[str, Any] = self._get(self._item("subnets", subnet_id))["subnet"]
-        return subnet
+        return self._show("subnets", subnet_id)
 
     def update_subnet(self, subnet_id: str, **fields: Any) -> dict[str, Any]:
-        subnet: dict[str, Any] = self._put(self._item("subnets", subnet_id), {"subnet": fields})[
-            "subnet"
-        ]
-        return subnet
+        return self._update("subnets", subnet_id, fields)
 
     def delete_subnet(self, subnet_id: str) -> None:
         self._delete(self._item("subnets", subnet_id))
@@ -231,19 +235,16 @@ class NetworkClient:
             body["fixed_ips"] = [dict(ip) for ip in fixed_ips]
         if mac_address is not None:
             body["mac_address"] = mac_address
-        port: dict[str, Any] = self._post("v2.0/ports", {"port": body})["port"]
-        return port
+        return self._create("ports", body)
 
     def update_port(self, port_id: str, **fields: Any) -> dict[str, Any]:
         """Change a port; ``host=`` is accepted for ``binding:host_id``."""
         if "host" in fields:
             fields["binding:host_id"] = fields.pop("host")
-        port: dict[str, Any] = self._put(self._item("ports", port_id), {"port": fields})["port"]
-        return port
+        return self._update("ports", port_id, fields)
 
     def get_port(self, port_id: str) -> dict[str, Any]:
-        port: dict[str, Any] = self._get(self._item("ports", port_id))["port"]
-        return port
+        return self._show("ports", port_id)
 
     def list_ports(
         self, filters: Mapping[str, FilterValue] | None = None, **more: FilterValue
@@ -255,8 +256,7 @@ class NetworkClient:
         merged = {**(filters or {}), **more}
         if "host" in merged:
             merged["binding:host_id"] = merged.pop("host")
-        ports: list[dict[str, Any]] = self._get("v2.0/ports", merged)["ports"]
-        return ports
+        return self._list("ports", merged)
 
     def delete_port(self, port_id: str) -> None:
         self._delete(self._item("ports", port_id))
