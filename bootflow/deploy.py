@@ -26,8 +26,7 @@ from clients.errors import ConnectionFailed, HttpError
 from core.codec import new_key as new_codec_key
 from core.config import SECRETS_FILE, Settings, write_json_private
 from core.temporal import ensure_search_attributes, run_once
-from db.migrate import current, upgrade
-from db.session import make_engine, make_session_factory
+from db.migrate import current
 from services.identity.tokens import new_key as new_token_key
 
 log = logging.getLogger("bootflow.deploy")
@@ -97,12 +96,7 @@ def init_database(settings: Settings) -> str | None:
     """Migrate to the latest schema, then seed identity and the flavors; the revision."""
     _require(settings, "database", "service_password")
     keep_first_passwords(settings)
-    upgrade(settings.db_url)
-    engine = make_engine(settings.db_url)
-    try:
-        seed.seed_database(settings, make_session_factory(engine))
-    finally:
-        engine.dispose()
+    seed.migrate_and_seed(settings)
     return current(settings.db_url)
 
 

@@ -25,8 +25,9 @@ from clients.network import NetworkClient
 from clients.session import Credentials, Session
 from core.codec import new_key as new_codec_key
 from core.config import CONFIG_FILE, SECRETS_FILE, Settings, write_json_private
+from db.migrate import upgrade
 from db.models.compute import Flavor
-from db.session import SessionFactory
+from db.session import SessionFactory, make_engine, make_session_factory
 from services.identity.bootstrap import EndpointSeed, UserSeed, bootstrap
 from services.identity.tokens import new_key as new_token_key
 
@@ -116,6 +117,16 @@ def endpoints(settings: Settings) -> list[EndpointSeed]:
         EndpointSeed("volumev3", "cinderv3", settings.endpoint("volume")),
         EndpointSeed("compute", "nova", settings.endpoint("compute")),
     ]
+
+
+def migrate_and_seed(settings: Settings) -> None:
+    """Migrate the database to the latest schema, then seed it; safe to run again."""
+    upgrade(settings.db_url)
+    engine = make_engine(settings.db_url)
+    try:
+        seed_database(settings, make_session_factory(engine))
+    finally:
+        engine.dispose()
 
 
 def seed_database(settings: Settings, sessions: SessionFactory) -> None:

@@ -39,8 +39,6 @@ from bootflow import lifetime, seed
 from core import task_queues
 from core.config import Settings
 from core.temporal import ensure_search_attributes, has_pollers, temporal_answers
-from db.migrate import upgrade
-from db.session import make_engine, make_session_factory
 
 log = logging.getLogger("bootflow.stack")
 
@@ -393,12 +391,7 @@ class Stack:
     def _start(self) -> None:
         s = self.settings
         self._check_ports()
-        upgrade(s.db_url)
-        engine = make_engine(s.db_url)
-        try:
-            seed.seed_database(s, make_session_factory(engine))
-        finally:
-            engine.dispose()
+        seed.migrate_and_seed(s)
 
         temporal = self._temporal()
         codec = self._codec_server()
