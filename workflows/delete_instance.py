@@ -6,6 +6,8 @@ boot failed half-way (or a delete retried after a crash) removes exactly what is
 
 from __future__ import annotations
 
+from typing import Any
+
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
@@ -27,6 +29,17 @@ with workflow.unsafe.imports_passed_through():
     from core.states import TaskState, VmState
     from core.workflow_ids import boot_workflow_id
     from workflows.calls import Acceptance, error_type, fault_of, run
+
+
+# What a delete does once the guests are gone, in order, each with the stage a fault names.
+_AFTER_GUEST: tuple[tuple[str, act.ActivityDef[InstanceRef, Any]], ...] = (
+    ("detach volumes", act.DETACH_VOLUMES),
+    ("delete volumes", act.DELETE_VOLUMES),
+    ("deallocate ports", act.DEALLOCATE_PORTS),
+    ("release claim", act.RELEASE_CLAIM),
+    ("release quota", act.RELEASE_QUOTA),
+    ("mark deleted", act.MARK_DELETED),
+)
 
 
 @workflow.defn(name="DeleteInstance")
@@ -61,18 +74,9 @@ class DeleteInstance:
                 await run(
                     act.DESTROY_GUEST, instance, host=host, summary=f"destroy guest on {host}"
                 )
-            stage = "detach volumes"
-            await run(act.DETACH_VOLUMES, instance)
-            stage = "delete volumes"
-            await run(act.DELETE_VOLUMES, instance)
-            stage = "deallocate ports"
-            await run(act.DEALLOCATE_PORTS, instance)
-            stage = "release claim"
-            await run(act.RELEASE_CLAIM, instance)
-            stage = "release quota"
-            await run(act.RELEASE_QUOTA, instance)
-            stage = "mark deleted"
-            await run(act.MARK_DELETED, instance)
+            for name, step in _AFTER_GUEST:
+                stage = name
+                await run(step, instance)
         except ActivityError as err:
             # As Nova: a delete that fails leaves the server in error, saying where it stopped.
             fault = fault_of(err, f"delete ({stage})")
