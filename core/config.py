@@ -48,6 +48,12 @@ class _DataDirFiles(PydanticBaseSettingsSource):
         return {k: v for k, v in self._values.items() if k in self.settings_cls.model_fields}
 
 
+def _named(*env_names: str, default: Any = "") -> Any:
+    """A field read from these environment variables (first set wins) instead of its
+    ``BOOTFLOW_`` name: the names the Temporal CLI and SDK read."""
+    return Field(default=default, validation_alias=AliasChoices(*env_names))
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BOOTFLOW_", extra="ignore", populate_by_name=True)
 
@@ -71,49 +77,39 @@ class Settings(BaseSettings):
     http_max_connections: int = 64
     http_max_keepalive_connections: int = 32
 
-    temporal_address: str = Field(
-        default="127.0.0.1:7233",
-        validation_alias=AliasChoices("TEMPORAL_ADDRESS", "BOOTFLOW_TEMPORAL_ADDRESS"),
+    temporal_address: str = _named(
+        "TEMPORAL_ADDRESS", "BOOTFLOW_TEMPORAL_ADDRESS", default="127.0.0.1:7233"
     )
-    temporal_namespace: str = Field(
-        default="default",
-        validation_alias=AliasChoices("TEMPORAL_NAMESPACE", "BOOTFLOW_TEMPORAL_NAMESPACE"),
+    temporal_namespace: str = _named(
+        "TEMPORAL_NAMESPACE", "BOOTFLOW_TEMPORAL_NAMESPACE", default="default"
     )
     # A cluster's TLS, mTLS client certificate and API key, under the Temporal CLI's variable
     # names (the SDK's envconfig reads the same; the CLI's older names work too). Each
     # certificate or key is a file (_PATH) or its PEM text (_DATA). TLS is on when any is set.
-    temporal_tls: bool | None = Field(default=None, validation_alias="TEMPORAL_TLS")
-    temporal_tls_client_cert_path: str = Field(
-        default="",
-        validation_alias=AliasChoices("TEMPORAL_TLS_CLIENT_CERT_PATH", "TEMPORAL_TLS_CERT"),
+    temporal_tls: bool | None = _named("TEMPORAL_TLS", default=None)
+    temporal_tls_client_cert_path: str = _named(
+        "TEMPORAL_TLS_CLIENT_CERT_PATH", "TEMPORAL_TLS_CERT"
     )
-    temporal_tls_client_cert_data: str = Field(
-        default="",
-        validation_alias=AliasChoices("TEMPORAL_TLS_CLIENT_CERT_DATA", "TEMPORAL_TLS_CERT_DATA"),
+    temporal_tls_client_cert_data: str = _named(
+        "TEMPORAL_TLS_CLIENT_CERT_DATA", "TEMPORAL_TLS_CERT_DATA"
     )
-    temporal_tls_client_key_path: str = Field(
-        default="",
-        validation_alias=AliasChoices("TEMPORAL_TLS_CLIENT_KEY_PATH", "TEMPORAL_TLS_KEY"),
+    temporal_tls_client_key_path: str = _named("TEMPORAL_TLS_CLIENT_KEY_PATH", "TEMPORAL_TLS_KEY")
+    temporal_tls_client_key_data: SecretStr = _named(
+        "TEMPORAL_TLS_CLIENT_KEY_DATA", "TEMPORAL_TLS_KEY_DATA", default=SecretStr("")
     )
-    temporal_tls_client_key_data: SecretStr = Field(
-        default=SecretStr(""),
-        validation_alias=AliasChoices("TEMPORAL_TLS_CLIENT_KEY_DATA", "TEMPORAL_TLS_KEY_DATA"),
+    temporal_tls_server_ca_cert_path: str = _named(
+        "TEMPORAL_TLS_SERVER_CA_CERT_PATH", "TEMPORAL_TLS_CA"
     )
-    temporal_tls_server_ca_cert_path: str = Field(
-        default="",
-        validation_alias=AliasChoices("TEMPORAL_TLS_SERVER_CA_CERT_PATH", "TEMPORAL_TLS_CA"),
-    )
-    temporal_tls_server_ca_cert_data: str = Field(
-        default="",
-        validation_alias=AliasChoices("TEMPORAL_TLS_SERVER_CA_CERT_DATA", "TEMPORAL_TLS_CA_DATA"),
+    temporal_tls_server_ca_cert_data: str = _named(
+        "TEMPORAL_TLS_SERVER_CA_CERT_DATA", "TEMPORAL_TLS_CA_DATA"
     )
     # The name the server's certificate is checked against, when it is not the address's host.
-    temporal_tls_server_name: str = Field(default="", validation_alias="TEMPORAL_TLS_SERVER_NAME")
+    temporal_tls_server_name: str = _named("TEMPORAL_TLS_SERVER_NAME")
     # Accepted only to refuse it: the Python SDK always verifies the server's name.
-    temporal_tls_disable_host_verification: bool = Field(
-        default=False, validation_alias="TEMPORAL_TLS_DISABLE_HOST_VERIFICATION"
+    temporal_tls_disable_host_verification: bool = _named(
+        "TEMPORAL_TLS_DISABLE_HOST_VERIFICATION", default=False
     )
-    temporal_api_key: SecretStr = Field(default=SecretStr(""), validation_alias="TEMPORAL_API_KEY")
+    temporal_api_key: SecretStr = _named("TEMPORAL_API_KEY", default=SecretStr(""))
     temporal_ui_port: int = 8233
     # The codec server the Web UI decodes payloads through.
     codec_server_port: int = 8234
