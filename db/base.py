@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from sqlalchemy import DateTime, MetaData, String
+from sqlalchemy import DateTime, MetaData, String, UniqueConstraint
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 # Stable constraint names, so Alembic migrations name the same thing on SQLite and PostgreSQL.
@@ -56,3 +56,30 @@ def new_uuid() -> str:
 def new_hex_id() -> str:
     """Keystone-style ids: 32 hex characters."""
     return uuid.uuid4().hex
+
+
+# Columns many tables declare alike, as SQLAlchemy's Annotated mappings: ``id: Mapped[IntPk]``.
+IntPk = Annotated[int, mapped_column(primary_key=True, autoincrement=True)]
+UuidPk = Annotated[str, mapped_column(String(36), primary_key=True, default=new_uuid)]
+HexIdPk = Annotated[str, mapped_column(String(64), primary_key=True, default=new_hex_id)]
+CreatedAt = Annotated[datetime, mapped_column(default=utcnow)]
+
+
+class Timestamps:
+    """``created_at`` and ``updated_at`` (set on every UPDATE), after a table's own columns."""
+
+    created_at: Mapped[CreatedAt]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ProjectUsage:
+    """What a project holds of one resource: a row per (project, resource)."""
+
+    @declared_attr.directive
+    def __table_args__(cls) -> tuple[UniqueConstraint]:
+        return (UniqueConstraint("project_id", "resource"),)
+
+    id: Mapped[IntPk]
+    project_id: Mapped[str] = mapped_column(String(64))
+    resource: Mapped[str] = mapped_column(String(32))
+    in_use: Mapped[int] = mapped_column(default=0)

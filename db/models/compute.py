@@ -9,13 +9,13 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from db.base import Base, utcnow
+from db.base import Base, CreatedAt, IntPk, ProjectUsage, utcnow
 
 
 class Flavor(Base):
     __tablename__ = "flavors"
 
-    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    id: Mapped[IntPk]
     # The API's id for the flavor (Nova's ``flavorid``), e.g. "1" for m1.tiny as devstack has it.
     flavorid: Mapped[str] = mapped_column(unique=True)
     name: Mapped[str] = mapped_column(unique=True)
@@ -26,7 +26,7 @@ class Flavor(Base):
     swap: Mapped[int] = mapped_column(default=0)
     is_public: Mapped[bool] = mapped_column(Boolean, default=True)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[CreatedAt]
 
 
 class Instance(Base):
@@ -61,7 +61,7 @@ class Instance(Base):
     # and delete unbind these instead of deleting them (Nova's preserve_on_delete).
     preserved_ports: Mapped[list[str] | None] = mapped_column(JSON, default=list)
 
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[CreatedAt]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     launched_at: Mapped[datetime | None]
     terminated_at: Mapped[datetime | None]
@@ -80,13 +80,13 @@ class Instance(Base):
 class InstanceFault(Base):
     __tablename__ = "instance_faults"
 
-    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    id: Mapped[IntPk]
     instance_uuid: Mapped[str] = mapped_column(ForeignKey("instances.uuid"), index=True)
     code: Mapped[int]
     message: Mapped[str] = mapped_column(Text)
     details: Mapped[str] = mapped_column(Text, default="")
     host: Mapped[str | None]
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[CreatedAt]
 
     instance: Mapped[Instance] = relationship(back_populates="faults")
 
@@ -97,7 +97,7 @@ class BlockDeviceMapping(Base):
     __tablename__ = "block_device_mappings"
     __table_args__ = (UniqueConstraint("instance_uuid", "device_name"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    id: Mapped[IntPk]
     instance_uuid: Mapped[str] = mapped_column(ForeignKey("instances.uuid"), index=True)
     volume_id: Mapped[str | None] = mapped_column(String(36))
     attachment_id: Mapped[str | None] = mapped_column(String(36))
@@ -105,7 +105,7 @@ class BlockDeviceMapping(Base):
     volume_size: Mapped[int]
     delete_on_termination: Mapped[bool] = mapped_column(Boolean, default=True)
     connection_info: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[CreatedAt]
 
     instance: Mapped[Instance] = relationship(back_populates="block_devices")
 
@@ -115,7 +115,7 @@ class ComputeNode(Base):
 
     __tablename__ = "compute_nodes"
 
-    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    id: Mapped[IntPk]
     host: Mapped[str] = mapped_column(unique=True)
     hypervisor_type: Mapped[str] = mapped_column(String(32))
     hypervisor_hostname: Mapped[str]
@@ -138,8 +138,8 @@ class ComputeNode(Base):
     # Builds that failed here since the last one that succeeded (Nova's BuildFailureWeigher).
     failed_builds: Mapped[int] = mapped_column(default=0, server_default="0")
     # The worker's last heartbeat; a host is down when this is older than service_down_time.
-    heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    heartbeat_at: Mapped[CreatedAt]
+    created_at: Mapped[CreatedAt]
 
 
 class Claim(Base):
@@ -152,7 +152,7 @@ class Claim(Base):
     vcpus: Mapped[int]
     memory_mb: Mapped[int]
     disk_gb: Mapped[int]
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[CreatedAt]
 
 
 class QuotaLimit(Base):
@@ -161,22 +161,16 @@ class QuotaLimit(Base):
     __tablename__ = "quota_limits"
     __table_args__ = (UniqueConstraint("project_id", "resource"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    id: Mapped[IntPk]
     project_id: Mapped[str] = mapped_column(String(64))
     resource: Mapped[str] = mapped_column(String(32))
     hard_limit: Mapped[int] = mapped_column(Integer)
 
 
-class QuotaUsage(Base):
+class QuotaUsage(ProjectUsage, Base):
     """What a project holds now; changed only together with a QuotaReservation row."""
 
     __tablename__ = "quota_usages"
-    __table_args__ = (UniqueConstraint("project_id", "resource"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    project_id: Mapped[str] = mapped_column(String(64))
-    resource: Mapped[str] = mapped_column(String(32))
-    in_use: Mapped[int] = mapped_column(default=0)
 
 
 class QuotaReservation(Base):
@@ -190,7 +184,7 @@ class QuotaReservation(Base):
     cores: Mapped[int]
     ram: Mapped[int]
     disk: Mapped[int]
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[CreatedAt]
 
 
 class InstanceAction(Base):
@@ -199,7 +193,7 @@ class InstanceAction(Base):
     __tablename__ = "instance_actions"
     __table_args__ = (Index("ix_instance_actions_instance", "instance_uuid", "start_time"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    id: Mapped[IntPk]
     instance_uuid: Mapped[str] = mapped_column(String(36))
     action: Mapped[str] = mapped_column(String(32))
     request_id: Mapped[str] = mapped_column(String(64))
@@ -207,7 +201,7 @@ class InstanceAction(Base):
     project_id: Mapped[str] = mapped_column(String(64))
     # The workflow carrying out the request; its activities' events hang off this action.
     workflow_id: Mapped[str] = mapped_column(String(128), index=True)
-    start_time: Mapped[datetime] = mapped_column(default=utcnow)
+    start_time: Mapped[CreatedAt]
     finish_time: Mapped[datetime | None]
     message: Mapped[str | None] = mapped_column(Text)
 
@@ -221,12 +215,12 @@ class InstanceActionEvent(Base):
 
     __tablename__ = "instance_action_events"
 
-    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    id: Mapped[IntPk]
     action_id: Mapped[int] = mapped_column(ForeignKey("instance_actions.id"), index=True)
     event: Mapped[str] = mapped_column(String(64))
     host: Mapped[str | None]
     attempt: Mapped[int] = mapped_column(default=1)
-    start_time: Mapped[datetime] = mapped_column(default=utcnow)
+    start_time: Mapped[CreatedAt]
     finish_time: Mapped[datetime | None]
     result: Mapped[str | None] = mapped_column(String(16))  # Success or Error
     details: Mapped[str | None] = mapped_column(Text)
@@ -239,13 +233,13 @@ class Leftover(Base):
 
     __tablename__ = "leftovers"
 
-    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    id: Mapped[IntPk]
     instance_uuid: Mapped[str] = mapped_column(String(36), index=True)
     project_id: Mapped[str] = mapped_column(String(64))
     step: Mapped[str] = mapped_column(String(64))
     error: Mapped[str] = mapped_column(Text)
     host: Mapped[str | None]
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[CreatedAt]
     resolved_at: Mapped[datetime | None]
 
 
@@ -260,7 +254,7 @@ class ServerGroup(Base):
     user_id: Mapped[str] = mapped_column(String(64))
     # affinity, anti-affinity, soft-affinity or soft-anti-affinity
     policy: Mapped[str] = mapped_column(String(32))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[CreatedAt]
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
 
     members: Mapped[list[ServerGroupMember]] = relationship(

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from db.base import Base, new_hex_id, utcnow
+from db.base import Base, CreatedAt, HexIdPk
 
 DEFAULT_DOMAIN_ID = "default"
 DEFAULT_DOMAIN_NAME = "Default"
@@ -17,32 +17,32 @@ class Project(Base):
     __tablename__ = "projects"
     __table_args__ = (UniqueConstraint("domain_id", "name"),)
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_hex_id)
+    id: Mapped[HexIdPk]
     name: Mapped[str] = mapped_column(String(64))
     domain_id: Mapped[str] = mapped_column(String(64), default=DEFAULT_DOMAIN_ID)
     description: Mapped[str] = mapped_column(Text, default="")
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[CreatedAt]
 
 
 class User(Base):
     __tablename__ = "users"
     __table_args__ = (UniqueConstraint("domain_id", "name"),)
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_hex_id)
+    id: Mapped[HexIdPk]
     name: Mapped[str] = mapped_column(String(255))
     domain_id: Mapped[str] = mapped_column(String(64), default=DEFAULT_DOMAIN_ID)
     # An argon2id hash (salted, slow); the password itself is never stored.
     password_hash: Mapped[str] = mapped_column(Text)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     default_project_id: Mapped[str | None] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[CreatedAt]
 
 
 class Role(Base):
     __tablename__ = "roles"
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_hex_id)
+    id: Mapped[HexIdPk]
     name: Mapped[str] = mapped_column(String(64), unique=True)
 
 
@@ -61,14 +61,14 @@ class RevokedToken(Base):
 
     audit_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[datetime]
-    revoked_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[CreatedAt]
 
 
 class CatalogEndpoint(Base):
     __tablename__ = "catalog_endpoints"
     __table_args__ = (UniqueConstraint("service_type", "interface", "region"),)
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_hex_id)
+    id: Mapped[HexIdPk]
     service_id: Mapped[str] = mapped_column(String(64))
     service_type: Mapped[str] = mapped_column(String(64))
     service_name: Mapped[str] = mapped_column(String(64))

@@ -8,14 +8,14 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Boolean, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from db.base import Base, new_uuid, utcnow
+from db.base import Base, CreatedAt, UuidPk, utcnow
 
 
 class Image(Base):
     __tablename__ = "images"
     __table_args__ = (Index("ix_images_owner_visibility", "owner", "visibility"),)
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    id: Mapped[UuidPk]
     name: Mapped[str | None]
     # queued -> saving -> active; a failed upload goes back to queued (as Glance's
     # ``_restore``). Deleting an image removes its row: there is no "deleted" status.
@@ -37,5 +37,5 @@ class Image(Base):
     # Additional properties (kernel_id, ramdisk_id, hw_architecture, ...), as Glance's.
     properties: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[CreatedAt]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -6,39 +6,41 @@ update), which clients use for display and compare-and-swap."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from db.base import Base, new_uuid, utcnow
+from db.base import Base, Timestamps, UuidPk
 
 
-class Network(Base):
+class StandardAttributes(Timestamps):
+    """Neutron's standard attributes, after a resource's own columns."""
+
+    description: Mapped[str] = mapped_column(default="")
+    revision_number: Mapped[int] = mapped_column(default=1)
+
+
+class Network(StandardAttributes, Base):
     __tablename__ = "networks"
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    id: Mapped[UuidPk]
     name: Mapped[str] = mapped_column(default="")
     project_id: Mapped[str] = mapped_column(String(64))
     shared: Mapped[bool] = mapped_column(Boolean, default=False)
     admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
     status: Mapped[str] = mapped_column(String(16), default="ACTIVE")
     mtu: Mapped[int] = mapped_column(default=1500)
-    description: Mapped[str] = mapped_column(default="")
-    revision_number: Mapped[int] = mapped_column(default=1)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     subnets: Mapped[list[Subnet]] = relationship(
         back_populates="network", order_by="Subnet.created_at"
     )
 
 
-class Subnet(Base):
+class Subnet(StandardAttributes, Base):
     __tablename__ = "subnets"
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    id: Mapped[UuidPk]
     network_id: Mapped[str] = mapped_column(ForeignKey("networks.id"), index=True)
     name: Mapped[str] = mapped_column(default="")
     project_id: Mapped[str] = mapped_column(String(64))
@@ -49,19 +51,15 @@ class Subnet(Base):
     allocation_pools: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     enable_dhcp: Mapped[bool] = mapped_column(Boolean, default=True)
     dns_nameservers: Mapped[list[str]] = mapped_column(JSON, default=list)
-    description: Mapped[str] = mapped_column(default="")
-    revision_number: Mapped[int] = mapped_column(default=1)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     network: Mapped[Network] = relationship(back_populates="subnets")
 
 
-class Port(Base):
+class Port(StandardAttributes, Base):
     __tablename__ = "ports"
     __table_args__ = (Index("ix_ports_device_id", "device_id"),)
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    id: Mapped[UuidPk]
     network_id: Mapped[str] = mapped_column(ForeignKey("networks.id"), index=True)
     project_id: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(default="")
@@ -71,10 +69,6 @@ class Port(Base):
     binding_host_id: Mapped[str] = mapped_column(default="")
     admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
     status: Mapped[str] = mapped_column(String(16), default="DOWN")
-    description: Mapped[str] = mapped_column(default="")
-    revision_number: Mapped[int] = mapped_column(default=1)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     fixed_ips: Mapped[list[IpAllocation]] = relationship(
         back_populates="port", cascade="all, delete-orphan", order_by="IpAllocation.ip_address"

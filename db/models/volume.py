@@ -5,17 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from db.base import Base, new_uuid, utcnow
+from db.base import Base, ProjectUsage, Timestamps, UuidPk
 
 
-class Volume(Base):
+class Volume(Timestamps, Base):
     __tablename__ = "volumes"
     __table_args__ = (Index("ix_volumes_project", "project_id"),)
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    id: Mapped[UuidPk]
     project_id: Mapped[str] = mapped_column(String(64))
     user_id: Mapped[str] = mapped_column(String(64), default="")
     name: Mapped[str | None]
@@ -32,18 +32,16 @@ class Volume(Base):
     # The backing file; never shown to non-admins except inside connection_info.
     path: Mapped[str | None] = mapped_column(Text)
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     attachments: Mapped[list[VolumeAttachment]] = relationship(
         back_populates="volume", order_by="VolumeAttachment.created_at"
     )
 
 
-class VolumeAttachment(Base):
+class VolumeAttachment(Timestamps, Base):
     __tablename__ = "volume_attachments"
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    id: Mapped[UuidPk]
     volume_id: Mapped[str] = mapped_column(ForeignKey("volumes.id"), index=True)
     instance_uuid: Mapped[str | None] = mapped_column(String(36), index=True)
     attached_host: Mapped[str | None]
@@ -56,20 +54,12 @@ class VolumeAttachment(Base):
     attach_time: Mapped[datetime | None]
     connector: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     connection_info: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     volume: Mapped[Volume] = relationship(back_populates="attachments")
 
 
-class VolumeQuotaUsage(Base):
+class VolumeQuotaUsage(ProjectUsage, Base):
     """A project's volumes and gigabytes in use, changed by conditional UPDATEs so two
     concurrent creates can never both take the last unit of quota."""
 
     __tablename__ = "volume_quota_usages"
-    __table_args__ = (UniqueConstraint("project_id", "resource"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    project_id: Mapped[str] = mapped_column(String(64))
-    resource: Mapped[str] = mapped_column(String(32))
-    in_use: Mapped[int] = mapped_column(default=0)
