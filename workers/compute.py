@@ -27,6 +27,7 @@ from activities.volumes import VolumeActivities
 from clients.image import ImageClient
 from clients.network import NetworkClient
 from clients.service_account import service_session
+from clients.session import Session
 from clients.volume import VolumeClient
 from compute import resource_tracker
 from compute.driver import LibvirtDriver
@@ -50,12 +51,10 @@ log = logging.getLogger("bootflow.compute")
 
 
 def build_activities(
-    settings: Settings, host: str, driver: LibvirtDriver
+    settings: Settings, host: str, driver: LibvirtDriver, service: Session
 ) -> list[Callable[..., Any]]:
     """The host's steps: they call the services and the hypervisor and return what they
     made; none writes the database (the workflow records it through the control plane)."""
-    http = http_client(settings)
-    service = service_session(settings, http)
     ports = PortActivities(NetworkClient(service), host=host)
     volumes = VolumeActivities(
         lambda project_id: VolumeClient(service, project_id=project_id), host=host
@@ -63,7 +62,6 @@ def build_activities(
     images = ImageActivities(ImageClient(service), image_cache(settings, host))
     spawn = SpawnActivities(
         driver,
-        FaultPlan.from_json(settings.fault_plan, host),
         boot_files=images.boot_files,
         networks=NetworkClient(service),
         boot_timeout=settings.guest_boot_timeout_seconds,
@@ -139,12 +137,13 @@ async def main(settings: Settings, host: str) -> None:
     log.info(
         "host %s on %s: %d guests restored, %d reaped", host, settings.libvirt_uri, restored, reaped
     )
+    service = service_session(settings, http_client(settings))
     client = await connect(settings)
     worker = Worker(
         client,
         task_queue=task_queues.compute(host),
         activities=[
-            *build_activities(settings, host, driver),
+            *build_activities(settings, host, driver, service),
             *([noop] if settings.bench_floor else []),
         ],
         **worker_tuning(settings),
@@ -154,9 +153,8 @@ async def main(settings: Settings, host: str) -> None:
     )
     beat = asyncio.create_task(heartbeats(sessions, host, settings.heartbeat_seconds))
     cleaner = asyncio.create_task(clean_image_cache(image_cache(settings, host), driver, settings))
-    network = NetworkClient(service_session(settings, http_client(settings)))
     reaper = asyncio.create_task(
-        reap_periodically(sessions, driver, network, settings.reap_interval_seconds)
+        reap_periodically(sessions, driver, NetworkClient(service), settings.reap_interval_seconds)
     )
     await run_until_signalled(worker, beat, cleaner, reaper)
     driver.close()

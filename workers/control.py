@@ -28,6 +28,7 @@ from core import task_queues
 from core.config import Settings
 from core.faults import FaultPlan
 from core.temporal import connect
+from db.session import SessionFactory
 from workers.common import (
     database,
     http_client,
@@ -44,8 +45,7 @@ from workflows.host_reads import ConsoleOutputWorkflow, HostDomainsWorkflow
 WORKFLOWS = [BootInstance, DeleteInstance, HostDomainsWorkflow, ConsoleOutputWorkflow]
 
 
-def build_activities(settings: Settings) -> list[Callable[..., Any]]:
-    sessions = database(settings)
+def build_activities(settings: Settings, sessions: SessionFactory) -> list[Callable[..., Any]]:
     http = http_client(settings)
     service = service_session(settings, http)
 
@@ -92,16 +92,18 @@ async def main(settings: Settings) -> None:
     # their .pyc (PYTHONDONTWRITEBYTECODE=1) each import compiles the source again, ~5% of
     # this worker's CPU under load (docs/performance.md).
     sys.dont_write_bytecode = False
+    sessions = database(settings)
     client = await connect(settings)
     worker = Worker(
         client,
         task_queue=task_queues.CONTROL,
         workflows=[*WORKFLOWS, *([FloorBoot] if settings.bench_floor else [])],
-        activities=[*build_activities(settings), *([noop] if settings.bench_floor else [])],
-        **worker_tuning(settings),
-        interceptors=[
-            ActivityHooks(database(settings), None, FaultPlan.from_json(settings.fault_plan))
+        activities=[
+            *build_activities(settings, sessions),
+            *([noop] if settings.bench_floor else []),
         ],
+        **worker_tuning(settings),
+        interceptors=[ActivityHooks(sessions, None, FaultPlan.from_json(settings.fault_plan))],
     )
     await run_until_signalled(worker)
 
