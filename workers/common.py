@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import signal
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -52,6 +53,18 @@ def worker_tuning(settings: Settings) -> dict[str, Any]:
         "max_concurrent_workflow_tasks": settings.worker_max_concurrent_workflow_tasks,
         "max_cached_workflows": settings.worker_max_cached_workflows,
     }
+
+
+def extra_modules(settings: Settings) -> tuple[list[type], list[Callable[..., Any]]]:
+    """The workflows and activities of ``settings.extra_worker_modules``: each module lists
+    its own in ``WORKFLOWS`` and ``ACTIVITIES`` (either may be absent)."""
+    workflows: list[type] = []
+    activities: list[Callable[..., Any]] = []
+    for name in settings.extra_worker_modules:
+        module = importlib.import_module(name)
+        workflows += getattr(module, "WORKFLOWS", [])
+        activities += getattr(module, "ACTIVITIES", [])
+    return workflows, activities
 
 
 def run_main(main: Coroutine[Any, Any, None]) -> None:

@@ -18,7 +18,6 @@ from typing import Any
 import libvirt
 from temporalio.worker import Worker
 
-from activities.floor import noop
 from activities.hooks import ActivityHooks
 from activities.images import ImageActivities
 from activities.ports import PortActivities
@@ -39,6 +38,7 @@ from core.temporal import connect
 from db.session import SessionFactory
 from workers.common import (
     database,
+    extra_modules,
     http_client,
     run_main,
     run_until_signalled,
@@ -138,13 +138,14 @@ async def main(settings: Settings, host: str) -> None:
         "host %s on %s: %d guests restored, %d reaped", host, settings.libvirt_uri, restored, reaped
     )
     service = service_session(settings, http_client(settings))
+    _, extra_activities = extra_modules(settings)
     client = await connect(settings)
     worker = Worker(
         client,
         task_queue=task_queues.compute(host),
         activities=[
             *build_activities(settings, host, driver, service),
-            *([noop] if settings.bench_floor else []),
+            *extra_activities,
         ],
         **worker_tuning(settings),
         interceptors=[

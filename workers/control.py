@@ -13,7 +13,6 @@ from temporalio.worker import Worker
 
 from activities.boots import BootActivities
 from activities.cleanup import CleanupActivities
-from activities.floor import noop
 from activities.hooks import ActivityHooks
 from activities.identity import IdentityActivities
 from activities.instances import InstanceActivities
@@ -31,6 +30,7 @@ from core.temporal import connect
 from db.session import SessionFactory
 from workers.common import (
     database,
+    extra_modules,
     http_client,
     run_main,
     run_until_signalled,
@@ -39,7 +39,6 @@ from workers.common import (
 )
 from workflows.boot_instance import BootInstance
 from workflows.delete_instance import DeleteInstance
-from workflows.floor import FloorBoot
 from workflows.host_reads import ConsoleOutputWorkflow, HostDomainsWorkflow
 
 WORKFLOWS = [BootInstance, DeleteInstance, HostDomainsWorkflow, ConsoleOutputWorkflow]
@@ -93,15 +92,13 @@ async def main(settings: Settings) -> None:
     # this worker's CPU under load (docs/performance.md).
     sys.dont_write_bytecode = False
     sessions = database(settings)
+    extra_workflows, extra_activities = extra_modules(settings)
     client = await connect(settings)
     worker = Worker(
         client,
         task_queue=task_queues.CONTROL,
-        workflows=[*WORKFLOWS, *([FloorBoot] if settings.bench_floor else [])],
-        activities=[
-            *build_activities(settings, sessions),
-            *([noop] if settings.bench_floor else []),
-        ],
+        workflows=[*WORKFLOWS, *extra_workflows],
+        activities=[*build_activities(settings, sessions), *extra_activities],
         **worker_tuning(settings),
         interceptors=[ActivityHooks(sessions, None, FaultPlan.from_json(settings.fault_plan))],
     )
