@@ -16,9 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import libvirt
-from temporalio.worker import Worker
 
-from activities.hooks import ActivityHooks
 from activities.images import ImageActivities
 from activities.ports import PortActivities
 from activities.spawn import SpawnActivities
@@ -31,19 +29,16 @@ from clients.volume import VolumeClient
 from compute import resource_tracker
 from compute.driver import LibvirtDriver
 from compute.image_cache import ImageCache
-from core import task_queues
 from core.config import Settings
-from core.faults import FaultPlan
 from core.temporal import connect
 from db.session import SessionFactory
 from workers.common import (
     database,
-    extra_modules,
     http_client,
+    new_worker,
     run_main,
     run_until_signalled,
     setup_logging,
-    worker_tuning,
 )
 from workers.reaper import reap_guests, reap_periodically
 
@@ -138,19 +133,9 @@ async def main(settings: Settings, host: str) -> None:
         "host %s on %s: %d guests restored, %d reaped", host, settings.libvirt_uri, restored, reaped
     )
     service = service_session(settings, http_client(settings))
-    _, extra_activities = extra_modules(settings)
     client = await connect(settings)
-    worker = Worker(
-        client,
-        task_queue=task_queues.compute(host),
-        activities=[
-            *build_activities(settings, host, driver, service),
-            *extra_activities,
-        ],
-        **worker_tuning(settings),
-        interceptors=[
-            ActivityHooks(sessions, host, FaultPlan.from_json(settings.fault_plan, host))
-        ],
+    worker = new_worker(
+        client, settings, sessions, host, build_activities(settings, host, driver, service)
     )
     beat = asyncio.create_task(heartbeats(sessions, host, settings.heartbeat_seconds))
     cleaner = asyncio.create_task(clean_image_cache(image_cache(settings, host), driver, settings))

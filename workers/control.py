@@ -9,11 +9,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from temporalio.worker import Worker
-
 from activities.boots import BootActivities
 from activities.cleanup import CleanupActivities
-from activities.hooks import ActivityHooks
 from activities.identity import IdentityActivities
 from activities.instances import InstanceActivities
 from activities.quota import QuotaActivities
@@ -23,19 +20,16 @@ from clients.service_account import service_session
 from clients.session import Session
 from clients.tokens import TokenValidator
 from clients.volume import VolumeClient
-from core import task_queues
 from core.config import Settings
-from core.faults import FaultPlan
 from core.temporal import connect
 from db.session import SessionFactory
 from workers.common import (
     database,
-    extra_modules,
     http_client,
+    new_worker,
     run_main,
     run_until_signalled,
     setup_logging,
-    worker_tuning,
 )
 from workflows.boot_instance import BootInstance
 from workflows.delete_instance import DeleteInstance
@@ -92,15 +86,9 @@ async def main(settings: Settings) -> None:
     # this worker's CPU under load (docs/performance.md).
     sys.dont_write_bytecode = False
     sessions = database(settings)
-    extra_workflows, extra_activities = extra_modules(settings)
     client = await connect(settings)
-    worker = Worker(
-        client,
-        task_queue=task_queues.CONTROL,
-        workflows=[*WORKFLOWS, *extra_workflows],
-        activities=[*build_activities(settings, sessions), *extra_activities],
-        **worker_tuning(settings),
-        interceptors=[ActivityHooks(sessions, None, FaultPlan.from_json(settings.fault_plan))],
+    worker = new_worker(
+        client, settings, sessions, None, build_activities(settings, sessions), WORKFLOWS
     )
     await run_until_signalled(worker)
 
