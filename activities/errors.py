@@ -46,6 +46,27 @@ _BY_STATUS = {
 }
 
 
+def hypervisor_failure(message: str) -> libvirt.libvirtError:
+    """A definitive libvirt error saying ``message`` (an injected one): no error code, not
+    the code and message libvirt last left on this thread."""
+    exc = libvirt.libvirtError(message)
+    exc.err = None
+    exc.args = (message,)
+    return exc
+
+
+def start_refused(instance_uuid: str, host: str, exc: libvirt.libvirtError) -> ApplicationError:
+    """The hypervisor would not start the guest: the build aborts on this host (and the
+    boot reschedules)."""
+    error = request_error(
+        ErrorType.BUILD_ABORTED,
+        f"Build of instance {instance_uuid} aborted: the hypervisor on {host} failed to "
+        f"start it: {exc}",
+    )
+    error.__cause__ = exc
+    return error
+
+
 def transient_libvirt(exc: libvirt.libvirtError) -> bool:
     """Whether a libvirt error is worth another try on the same host; any other one is
     definitive (the build aborts there, and reschedules)."""

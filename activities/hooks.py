@@ -3,7 +3,7 @@
 - the instance's action gets an event for each attempt (host, start, finish, result);
 - a test's fault plan may fail the attempt just before it runs or just after its side
   effect (``<activity>:before`` / ``<activity>:after``), which proves every step is safe to
-  run twice;
+  run twice; this is the only place activities meet the plan;
 - what it raised is classified: transient errors stay retryable, request errors become
   non-retryable ApplicationErrors with a readable type (activities.errors.classify);
 - a step the workflow gave a heartbeat timeout heartbeats while it runs (unless it reports
@@ -28,7 +28,7 @@ from temporalio.worker import (
     Interceptor,
 )
 
-from activities.errors import classify
+from activities.errors import classify, hypervisor_failure, start_refused
 from core import activity_defs as act
 from core.faults import FaultPlan
 from db import actions
@@ -81,13 +81,11 @@ class _Hooks(ActivityInboundInterceptor):
         )
         label = await self._label(instance_uuid)
         try:
-            await self._fault(f"{name}:before", label, info.workflow_id or "")
+            await self._fault(f"{name}:before", label, instance_uuid)
             with _liveness(info, self._heartbeat):
                 result = await super().execute_activity(input)
             # Named now if the step wrote the record (create_instance_record's first try).
-            await self._fault(
-                f"{name}:after", await self._label(instance_uuid), info.workflow_id or ""
-            )
+            await self._fault(f"{name}:after", await self._label(instance_uuid), instance_uuid)
         except BaseException as exc:
             await self._finish(await started, f"{type(exc).__name__}: {exc}")
             classified = classify(exc)
@@ -97,10 +95,10 @@ class _Hooks(ActivityInboundInterceptor):
         await self._finish(await started, None)
         return result
 
-    async def _fault(self, point: str, label: str, workflow: str) -> None:
+    async def _fault(self, point: str, label: str, instance_uuid: str | None) -> None:
         """Apply the fault plan here; a delay is an asyncio sleep, which cancelling the
         activity interrupts (a test can hold a step and cancel it)."""
-        rule = self.hooks.faults.take(point, label, workflow)
+        rule = self.hooks.faults.take(point, label, activity.info().workflow_id or "")
         if rule is None:
             return
         if rule.action == "delay":
@@ -116,6 +114,11 @@ class _Hooks(ActivityInboundInterceptor):
                         raise CancelledError("cancelled while held by the fault plan")
                 await asyncio.sleep(min(0.5, left))
             return
+        if rule.raises == "hypervisor":
+            uuid, host = instance_uuid or label, self.hooks.host or ""
+            self.hooks.faults.fail(
+                rule, lambda message: start_refused(uuid, host, hypervisor_failure(message))
+            )
         self.hooks.faults.fail(rule)
 
     async def _label(self, instance_uuid: str | None) -> str:

@@ -18,6 +18,7 @@ from core.messages import (
     RecordBlockDeviceInput,
     RecordFaultInput,
     RecordLeftoversInput,
+    RequestContext,
     TaskStateInput,
     VolumeRef,
 )
@@ -35,6 +36,21 @@ from db.models.compute import (
     ServerGroupMember,
 )
 from db.session import SessionFactory
+
+
+def _start_action(
+    session: Session, instance_uuid: str, action: str, request_id: str, context: RequestContext
+) -> None:
+    """This workflow's instance action (Nova's os-instance-actions), for the caller."""
+    actions.start_action(
+        session,
+        instance_uuid=instance_uuid,
+        action=action,
+        request_id=request_id,
+        user_id=context.user_id,
+        project_id=context.project_id,
+        workflow_id=activity.info().workflow_id or "",
+    )
 
 
 class InstanceActivities:
@@ -69,15 +85,7 @@ class InstanceActivities:
                 session.add(instance)
                 session.flush()
             _join_group(session, instance, request.scheduler_hints)
-            actions.start_action(
-                session,
-                instance_uuid=instance.uuid,
-                action="create",
-                request_id=request.request_id,
-                user_id=request.context.user_id,
-                project_id=request.context.project_id,
-                workflow_id=activity.info().workflow_id or "",
-            )
+            _start_action(session, instance.uuid, "create", request.request_id, request.context)
             return record_of(instance)
 
     @activity.defn(name=act.DELETE_INSTANCE_RECORD.name)
@@ -200,15 +208,7 @@ class InstanceActivities:
                     ErrorType.INSTANCE_NOT_FOUND,
                     f"Instance {request.instance_uuid} could not be found.",
                 )
-            actions.start_action(
-                session,
-                instance_uuid=instance.uuid,
-                action="delete",
-                request_id=request.request_id,
-                user_id=request.context.user_id,
-                project_id=request.context.project_id,
-                workflow_id=activity.info().workflow_id or "",
-            )
+            _start_action(session, instance.uuid, "delete", request.request_id, request.context)
             # A server still building is not marked: its boot is cancelled first, and the
             # boot's own undo steps write the record until they are done.
             if instance.vm_state != VmState.BUILDING:

@@ -16,7 +16,7 @@ from typing import Any
 import libvirt
 from temporalio import activity
 
-from activities.errors import service_errors, transient_libvirt
+from activities.errors import service_errors, start_refused, transient_libvirt
 from activities.images import BootFiles
 from clients.network import NetworkClient
 from compute import config_drive
@@ -24,7 +24,6 @@ from compute.domain_xml import DiskSpec, DomainSpec, NicSpec, domain_name
 from compute.driver import GuestBootError, LibvirtDriver
 from core import activity_defs as act
 from core.errors import ErrorType, request_error
-from core.faults import FaultPlan
 from core.messages import (
     ConsoleOutput,
     ConsoleOutputInput,
@@ -47,26 +46,15 @@ CONSOLE_IN_FAULT = 600
 SUBNET_CACHE_SECONDS = 60.0
 
 
-def hypervisor_failure(message: str) -> libvirt.libvirtError:
-    """A definitive libvirt error saying ``message`` (an injected one): no error code, not
-    the code and message libvirt last left on this thread."""
-    exc = libvirt.libvirtError(message)
-    exc.err = None
-    exc.args = (message,)
-    return exc
-
-
 class SpawnActivities:
     def __init__(
         self,
         driver: LibvirtDriver,
-        faults: FaultPlan,
         boot_files: Callable[[ImageSpec], BootFiles] = lambda _image: BootFiles(),
         networks: NetworkClient | None = None,
         boot_timeout: float = 120.0,
     ) -> None:
         self.driver = driver
-        self.faults = faults
         self.boot_files = boot_files
         self.networks = networks
         self._subnets: dict[str, tuple[float, dict[str, Any]]] = {}
@@ -154,7 +142,6 @@ class SpawnActivities:
         domain the first try defined and starts it, or finds it up."""
         uuid, host = request.instance_uuid, self.driver.host
         try:
-            self.faults.check("spawn", request.name, error=hypervisor_failure)
             boot = self.boot_files(request.image)
             base = Path(request.cached_image.path)
             root_disk = self.driver.create_root_disk(
@@ -179,11 +166,7 @@ class SpawnActivities:
         except libvirt.libvirtError as exc:
             if transient_libvirt(exc):
                 raise  # transient (a timeout, the connection lost): retried with backoff
-            raise request_error(
-                ErrorType.BUILD_ABORTED,
-                f"Build of instance {uuid} aborted: the hypervisor on {host} failed to "
-                f"start it: {exc}",
-            ) from exc
+            raise start_refused(uuid, host, exc) from exc
         except GuestBootError as exc:
             # Not left running for nothing; the workflow's undo destroys it as well.
             self.driver.destroy(uuid)

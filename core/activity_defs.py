@@ -135,7 +135,3 @@ GET_CONSOLE_OUTPUT = _host_read("get_console_output", m.ConsoleOutputInput, m.Co
 ALL: tuple[ActivityDef[Any, Any], ...] = tuple(
     v for v in list(globals().values()) if isinstance(v, ActivityDef)
 )
-
-# The benchmark's floor (bench/boot.py): a step that does nothing, on either queue. Not in
-# ALL: workers register it only when ``bench_floor`` is set.
-BENCH_NOOP = _def("bench_noop", m.InstanceRef, bool)

@@ -238,8 +238,10 @@ class Settings(BaseSettings):
 
     # Test hook: JSON fault plan (see core.faults); empty in production.
     fault_plan: str = ""
-    # Benchmark hook: workers also run the floor workflow and its no-op activity.
-    bench_floor: bool = False
+    # More modules each worker imports at start and registers the ``WORKFLOWS`` and
+    # ``ACTIVITIES`` of (the control worker both, a compute worker the activities), e.g.
+    # BOOTFLOW_EXTRA_WORKER_MODULES='["bench.floor"]' (bench/boot.py's floor).
+    extra_worker_modules: list[str] = Field(default_factory=list)
 
     @classmethod
     def settings_customise_sources(

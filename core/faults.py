@@ -1,13 +1,15 @@
 """Fault injection for tests: a plan, passed in by the test, that makes named points fail.
 
-A worker reads its plan from ``BOOTFLOW_FAULT_PLAN`` (JSON) at start; with no plan every
-check is a no-op. Each rule names a point (``"spawn"``, or ``"<activity>:before"`` /
-``"<activity>:after"`` around any activity), a glob on the instance name or uuid, what to do
-(``error`` raises, ``delay`` sleeps), how many times (``-1``: always) and how likely it is
-to fire each time (drawn from a seeded generator, so a run can be repeated), and optionally
-which workflow the step must run for (a glob on its id, ``"workflow": "boot-*"``).
+A process reads its plan from ``BOOTFLOW_FAULT_PLAN`` (JSON) at start; with no plan nothing
+fires. Each rule names a point (``"<activity>:before"`` / ``"<activity>:after"`` around any
+activity, applied by activities.hooks; ``"http:<service>"``, by services.common.faults), a
+glob on the instance name or uuid, what to do (``error`` raises, ``delay`` sleeps), how many
+times (``-1``: always) and how likely it is to fire each time (drawn from a seeded
+generator, so a run can be repeated), and optionally which workflow the step must run for (a
+glob on its id, ``"workflow": "boot-*"``). ``"raises": "hypervisor"`` makes the error the
+hypervisor refusing to start the guest (spawn's failure, which reschedules the boot).
 
-    [{"point": "spawn", "match": "*-failspawn", "action": "error",
+    [{"point": "spawn:before", "match": "*-failspawn", "raises": "hypervisor",
       "message": "injected: domain failed to start"}]
     {"seed": 7, "rules": [{"point": "allocate_port:after", "probability": 0.3}]}
 """
@@ -18,7 +20,6 @@ import fnmatch
 import json
 import random
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -46,6 +47,8 @@ class FaultRule:
     host: str | None = None
     # A glob on the workflow the step runs for ("boot-*": a boot's step, not a delete's).
     workflow: str = "*"
+    # What an error is: "fault" (InjectedFault), or "hypervisor" (the guest would not start).
+    raises: str = "fault"
 
 
 class FaultPlan:
@@ -70,21 +73,6 @@ class FaultPlan:
             plan = {"rules": plan}
         rules = [FaultRule(**rule) for rule in plan["rules"]]
         return cls(rules, seed=int(plan.get("seed", 0)), host=host)
-
-    def check(
-        self,
-        point: str,
-        name: str,
-        error: Callable[[str], BaseException] = InjectedFault,
-    ) -> None:
-        """Apply the first rule for ``point`` that matches ``name`` and has uses left."""
-        rule = self.take(point, name)
-        if rule is None:
-            return
-        if rule.action == "delay":
-            time.sleep(rule.seconds)
-        else:
-            self.fail(rule, error)
 
     def fail(self, rule: FaultRule, error: Callable[[str], BaseException] = InjectedFault) -> None:
         """Raise what an ``error`` rule says."""

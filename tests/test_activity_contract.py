@@ -6,12 +6,16 @@ from __future__ import annotations
 import typing
 from pathlib import Path
 
+import pytest
 from temporalio import activity
 
+from bench import floor
+from clients.service_account import service_session
 from compute.driver import LibvirtDriver
 from core import activity_defs
 from core.config import Settings
 from workers import compute, control
+from workers.common import database, extra_modules, http_client
 
 HOST_ACTIVITIES = {
     "allocate_port",
@@ -36,9 +40,10 @@ def _registered(functions: list) -> dict[str, object]:  # type: ignore[type-arg]
 
 def test_workers_register_every_definition_with_its_types(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path)
-    on_control = _registered(control.build_activities(settings))
+    on_control = _registered(control.build_activities(settings, database(settings)))
     driver = LibvirtDriver("test:///default", "node1", tmp_path / "node1")
-    on_host = _registered(compute.build_activities(settings, "node1", driver))
+    service = service_session(settings, http_client(settings))
+    on_host = _registered(compute.build_activities(settings, "node1", driver, service))
 
     assert set(on_host) == HOST_ACTIVITIES
     # The workflows send a step to the queue its definition names: the worker that has it.
@@ -51,3 +56,13 @@ def test_workers_register_every_definition_with_its_types(tmp_path: Path) -> Non
         params = [v for k, v in hints.items() if k != "return"]
         assert params == [definition.input_type], definition.name
         assert hints["return"] is definition.result_type, definition.name
+
+
+def test_extra_worker_modules_add_their_workflows_and_activities(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bench/boot.py runs its floor on the boot's own workers this way; production code
+    does not know the floor."""
+    assert extra_modules(Settings(data_dir=tmp_path)) == ([], [])
+    monkeypatch.setenv("BOOTFLOW_EXTRA_WORKER_MODULES", '["bench.floor"]')
+    assert extra_modules(Settings(data_dir=tmp_path)) == ([floor.FloorBoot], [floor.noop])

@@ -20,13 +20,12 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.errors import classify
+from activities.errors import classify, hypervisor_failure
 from activities.images import BootFiles
-from activities.spawn import SpawnActivities, hypervisor_failure
+from activities.spawn import SpawnActivities
 from compute.domain_xml import DomainSpec
 from compute.driver import LibvirtDriver
 from core.errors import ErrorType
-from core.faults import FaultPlan
 from core.messages import (
     CachedImage,
     FixedIp,
@@ -74,7 +73,6 @@ def _spawner(tmp_path: Path, timeout: float) -> SpawnActivities:
     driver = QemuLikeDriver("test:///default", "node1", tmp_path / "node1", deployment="d-1")
     return SpawnActivities(
         driver,
-        FaultPlan(),
         boot_files=lambda _image: BootFiles(ready_marker=MARKER),
         networks=FakeNetworks(),  # type: ignore[arg-type]
         boot_timeout=timeout,
@@ -147,7 +145,7 @@ class FailingDriver(LibvirtDriver):
 def _failing(tmp_path: Path, code: int) -> SpawnActivities:
     driver = FailingDriver("test:///default", "node1", tmp_path / "node1", deployment="d-1")
     driver.code = code
-    return SpawnActivities(driver, FaultPlan(), networks=FakeNetworks())  # type: ignore[arg-type]
+    return SpawnActivities(driver, networks=FakeNetworks())  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import signal
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 import uvloop
+from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.hooks import ActivityHooks
+from core import task_queues
 from core.config import Settings
+from core.faults import FaultPlan
 from db.session import SessionFactory, make_engine, make_session_factory
 
 log = logging.getLogger("bootflow.worker")
@@ -42,16 +47,46 @@ def http_client(settings: Settings) -> httpx.Client:
     )
 
 
-def worker_tuning(settings: Settings) -> dict[str, Any]:
-    """The Worker arguments set from config (activities are sync, one thread each)."""
-    return {
-        "activity_executor": ThreadPoolExecutor(
+def new_worker(
+    client: Client,
+    settings: Settings,
+    sessions: SessionFactory,
+    host: str | None,
+    activities: list[Callable[..., Any]],
+    workflows: Sequence[type] = (),
+) -> Worker:
+    """The control worker (``host`` None) or a compute host's, on its task queue: the
+    activity hooks around every step (with this process's fault plan), the tuning from
+    config (activities are sync, one thread each), and the extra modules' activities (their
+    workflows on the control worker)."""
+    extra_workflows, extra_activities = extra_modules(settings)
+    return Worker(
+        client,
+        task_queue=task_queues.CONTROL if host is None else task_queues.compute(host),
+        workflows=[*workflows, *extra_workflows] if host is None else [],
+        activities=[*activities, *extra_activities],
+        activity_executor=ThreadPoolExecutor(
             max_workers=settings.worker_activity_threads, thread_name_prefix="activity"
         ),
-        "max_concurrent_activities": settings.worker_activity_threads,
-        "max_concurrent_workflow_tasks": settings.worker_max_concurrent_workflow_tasks,
-        "max_cached_workflows": settings.worker_max_cached_workflows,
-    }
+        max_concurrent_activities=settings.worker_activity_threads,
+        max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
+        max_cached_workflows=settings.worker_max_cached_workflows,
+        interceptors=[
+            ActivityHooks(sessions, host, FaultPlan.from_json(settings.fault_plan, host))
+        ],
+    )
+
+
+def extra_modules(settings: Settings) -> tuple[list[type], list[Callable[..., Any]]]:
+    """The workflows and activities of ``settings.extra_worker_modules``: each module lists
+    its own in ``WORKFLOWS`` and ``ACTIVITIES`` (either may be absent)."""
+    workflows: list[type] = []
+    activities: list[Callable[..., Any]] = []
+    for name in settings.extra_worker_modules:
+        module = importlib.import_module(name)
+        workflows += getattr(module, "WORKFLOWS", [])
+        activities += getattr(module, "ACTIVITIES", [])
+    return workflows, activities
 
 
 def run_main(main: Coroutine[Any, Any, None]) -> None:

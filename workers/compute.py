@@ -16,10 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import libvirt
-from temporalio.worker import Worker
 
-from activities.floor import noop
-from activities.hooks import ActivityHooks
 from activities.images import ImageActivities
 from activities.ports import PortActivities
 from activities.spawn import SpawnActivities
@@ -27,22 +24,21 @@ from activities.volumes import VolumeActivities
 from clients.image import ImageClient
 from clients.network import NetworkClient
 from clients.service_account import service_session
+from clients.session import Session
 from clients.volume import VolumeClient
 from compute import resource_tracker
 from compute.driver import LibvirtDriver
 from compute.image_cache import ImageCache
-from core import task_queues
 from core.config import Settings
-from core.faults import FaultPlan
 from core.temporal import connect
 from db.session import SessionFactory
 from workers.common import (
     database,
     http_client,
+    new_worker,
     run_main,
     run_until_signalled,
     setup_logging,
-    worker_tuning,
 )
 from workers.reaper import reap_guests, reap_periodically
 
@@ -50,12 +46,10 @@ log = logging.getLogger("bootflow.compute")
 
 
 def build_activities(
-    settings: Settings, host: str, driver: LibvirtDriver
+    settings: Settings, host: str, driver: LibvirtDriver, service: Session
 ) -> list[Callable[..., Any]]:
     """The host's steps: they call the services and the hypervisor and return what they
     made; none writes the database (the workflow records it through the control plane)."""
-    http = http_client(settings)
-    service = service_session(settings, http)
     ports = PortActivities(NetworkClient(service), host=host)
     volumes = VolumeActivities(
         lambda project_id: VolumeClient(service, project_id=project_id), host=host
@@ -63,7 +57,6 @@ def build_activities(
     images = ImageActivities(ImageClient(service), image_cache(settings, host))
     spawn = SpawnActivities(
         driver,
-        FaultPlan.from_json(settings.fault_plan, host),
         boot_files=images.boot_files,
         networks=NetworkClient(service),
         boot_timeout=settings.guest_boot_timeout_seconds,
@@ -139,24 +132,15 @@ async def main(settings: Settings, host: str) -> None:
     log.info(
         "host %s on %s: %d guests restored, %d reaped", host, settings.libvirt_uri, restored, reaped
     )
+    service = service_session(settings, http_client(settings))
     client = await connect(settings)
-    worker = Worker(
-        client,
-        task_queue=task_queues.compute(host),
-        activities=[
-            *build_activities(settings, host, driver),
-            *([noop] if settings.bench_floor else []),
-        ],
-        **worker_tuning(settings),
-        interceptors=[
-            ActivityHooks(sessions, host, FaultPlan.from_json(settings.fault_plan, host))
-        ],
+    worker = new_worker(
+        client, settings, sessions, host, build_activities(settings, host, driver, service)
     )
     beat = asyncio.create_task(heartbeats(sessions, host, settings.heartbeat_seconds))
     cleaner = asyncio.create_task(clean_image_cache(image_cache(settings, host), driver, settings))
-    network = NetworkClient(service_session(settings, http_client(settings)))
     reaper = asyncio.create_task(
-        reap_periodically(sessions, driver, network, settings.reap_interval_seconds)
+        reap_periodically(sessions, driver, NetworkClient(service), settings.reap_interval_seconds)
     )
     await run_until_signalled(worker, beat, cleaner, reaper)
     driver.close()

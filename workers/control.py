@@ -9,12 +9,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from temporalio.worker import Worker
-
 from activities.boots import BootActivities
 from activities.cleanup import CleanupActivities
-from activities.floor import noop
-from activities.hooks import ActivityHooks
 from activities.identity import IdentityActivities
 from activities.instances import InstanceActivities
 from activities.quota import QuotaActivities
@@ -24,28 +20,25 @@ from clients.service_account import service_session
 from clients.session import Session
 from clients.tokens import TokenValidator
 from clients.volume import VolumeClient
-from core import task_queues
 from core.config import Settings
-from core.faults import FaultPlan
 from core.temporal import connect
+from db.session import SessionFactory
 from workers.common import (
     database,
     http_client,
+    new_worker,
     run_main,
     run_until_signalled,
     setup_logging,
-    worker_tuning,
 )
 from workflows.boot_instance import BootInstance
 from workflows.delete_instance import DeleteInstance
-from workflows.floor import FloorBoot
 from workflows.host_reads import ConsoleOutputWorkflow, HostDomainsWorkflow
 
 WORKFLOWS = [BootInstance, DeleteInstance, HostDomainsWorkflow, ConsoleOutputWorkflow]
 
 
-def build_activities(settings: Settings) -> list[Callable[..., Any]]:
-    sessions = database(settings)
+def build_activities(settings: Settings, sessions: SessionFactory) -> list[Callable[..., Any]]:
     http = http_client(settings)
     service = service_session(settings, http)
 
@@ -92,16 +85,10 @@ async def main(settings: Settings) -> None:
     # their .pyc (PYTHONDONTWRITEBYTECODE=1) each import compiles the source again, ~5% of
     # this worker's CPU under load (docs/performance.md).
     sys.dont_write_bytecode = False
+    sessions = database(settings)
     client = await connect(settings)
-    worker = Worker(
-        client,
-        task_queue=task_queues.CONTROL,
-        workflows=[*WORKFLOWS, *([FloorBoot] if settings.bench_floor else [])],
-        activities=[*build_activities(settings), *([noop] if settings.bench_floor else [])],
-        **worker_tuning(settings),
-        interceptors=[
-            ActivityHooks(database(settings), None, FaultPlan.from_json(settings.fault_plan))
-        ],
+    worker = new_worker(
+        client, settings, sessions, None, build_activities(settings, sessions), WORKFLOWS
     )
     await run_until_signalled(worker)
 

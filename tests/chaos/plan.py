@@ -122,7 +122,12 @@ def fault_plan(seed: int, planned: list[Server], step_fault_probability: float) 
         )
     for scenario in FAILING_SPAWN:
         rules.append(
-            {"point": "spawn", "match": f"chaos-*-{scenario}", "message": "chaos: guest failed"}
+            {
+                "point": "spawn:before",
+                "match": f"chaos-*-{scenario}",
+                "raises": "hypervisor",
+                "message": "chaos: guest failed",
+            }
         )
     for server in planned:
         if server.scenario not in LEAKS:

@@ -18,12 +18,12 @@ TWICE = "*-twice"  # every host step fails once right after its side effect
 FAULT_PLAN = json.dumps(
     [
         {
-            "point": "spawn",
+            "point": "spawn:before",
             "match": "*-failspawn",
-            "action": "error",
+            "raises": "hypervisor",
             "message": "injected: the domain failed to start",
         },
-        {"point": "spawn", "match": "*-slowspawn", "action": "delay", "seconds": 4},
+        {"point": "spawn:before", "match": "*-slowspawn", "action": "delay", "seconds": 4},
         *(
             {
                 "point": f"{step}:after",
@@ -92,8 +92,9 @@ FAULT_PLAN = json.dumps(
         },
         # *-reschedule's spawn fails on node1 (once); the alternate, node2, works.
         {
-            "point": "spawn",
+            "point": "spawn:before",
             "match": "*-reschedule",
+            "raises": "hypervisor",
             "host": "node1",
             "times": 1,
             "message": "injected: the host's hypervisor failed",

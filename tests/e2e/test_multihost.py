@@ -37,7 +37,14 @@ pytestmark = pytest.mark.e2e
 # Spawn waits this long for servers named mh-slow*, so a test can kill the host mid-boot.
 SLOW_SPAWN_SECONDS = 8
 FAULT_PLAN = json.dumps(
-    [{"point": "spawn", "match": "mh-slow*", "action": "delay", "seconds": SLOW_SPAWN_SECONDS}]
+    [
+        {
+            "point": "spawn:before",
+            "match": "mh-slow*",
+            "action": "delay",
+            "seconds": SLOW_SPAWN_SECONDS,
+        }
+    ]
 )
 
 
