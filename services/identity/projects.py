@@ -11,17 +11,14 @@ from services.common.app import router as common_router
 from services.common.auth import Admin, Token
 from services.common.db import DbSession, flush_unique
 from services.identity.errors import not_found, require_default_domain
+from services.identity.listing import by_name
 from services.identity.schemas import NewProjectRequest
-from services.identity.views import named_collection, project_view
+from services.identity.views import project_view
 
 router = common_router(prefix="/v3/projects")
 
 
-@router.get("")
-def list_projects(
-    _admin: Admin, session: DbSession, request: Request, name: str | None = None
-) -> dict[str, Any]:
-    return named_collection(request, session, Project, project_view, "projects", name)
+router.get("", name="list_projects")(by_name(Project, project_view, "projects"))
 
 
 @router.post("", status_code=201)

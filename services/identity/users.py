@@ -14,17 +14,14 @@ from services.common.auth import Admin, AuthContext, Token
 from services.common.db import DbSession, flush_unique
 from services.identity.accounts import Keystone
 from services.identity.errors import not_found, require_default_domain
+from services.identity.listing import by_name
 from services.identity.schemas import NewUserRequest
-from services.identity.views import listed, named_collection, project_view, user_view
+from services.identity.views import listed, project_view, user_view
 
 router = common_router(prefix="/v3/users")
 
 
-@router.get("")
-def list_users(
-    _admin: Admin, session: DbSession, request: Request, name: str | None = None
-) -> dict[str, Any]:
-    return named_collection(request, session, User, user_view, "users", name)
+router.get("", name="list_users")(by_name(User, user_view, "users"))
 
 
 @router.post("", status_code=201)

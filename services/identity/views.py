@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from fastapi import Request
 from sqlalchemy import select
@@ -128,26 +127,6 @@ def project_view(request: Request, p: Project) -> dict[str, Any]:
 def user_view(request: Request, u: User) -> dict[str, Any]:
     shown = {"enabled": u.enabled, "default_project_id": u.default_project_id}
     return _entity(request, "users", u, **shown, password_expires_at=None)
-
-
-_Named = TypeVar("_Named", Project, User)
-
-
-def named_collection(
-    request: Request,
-    session: Session,
-    entity: type[_Named],
-    view: Callable[[Request, _Named], dict[str, Any]],
-    collection: str,
-    name: str | None,
-) -> dict[str, Any]:
-    """Keystone's ``collection`` of every project (or user) by name, or of those named
-    ``name``."""
-    query = select(entity).order_by(entity.name)
-    if name is not None:
-        query = query.where(entity.name == name)
-    items = [view(request, row) for row in session.scalars(query)]
-    return listed(request, collection, items, collection)
 
 
 def listed(

@@ -122,14 +122,24 @@ class FixedIpBody(_Body):
     ip_address: str | None = Field(None, max_length=64)
 
 
-class PortCreate(_Body):
-    network_id: str = Field(min_length=1, max_length=36)
+class _PortAttributes(_Body):
+    """What a port's owner sets, on create and on update."""
+
     name: Name = ""
     description: Description = ""
     admin_state_up: bool = True
     device_id: Name = ""
     device_owner: Name = ""
     binding_host_id: HostId = Field("", alias="binding:host_id")
+
+
+class _OnNetwork(_Body):
+    network_id: str = Field(min_length=1, max_length=36)
+
+
+# pydantic orders fields from the last base to the first, and the first field that fails is
+# the one a refusal names: network_id, then the port's own attributes, then the rest.
+class PortCreate(_PortAttributes, _OnNetwork):
     binding_vnic_type: Literal["normal"] = Field("normal", alias="binding:vnic_type")
     fixed_ips: list[FixedIpBody] | None = Field(None, max_length=MAX_FIXED_IPS_PER_PORT)
     mac_address: str | None = None
@@ -138,23 +148,27 @@ class PortCreate(_Body):
     port_security_enabled: Literal[True] = True
 
 
-class PortUpdate(_Body):
-    name: Name = ""
-    description: Description = ""
-    admin_state_up: bool = True
-    device_id: Name = ""
-    device_owner: Name = ""
-    binding_host_id: HostId = Field("", alias="binding:host_id")
+class PortUpdate(_PortAttributes):
+    pass
 
 
 # Every attribute Neutron shows on each resource: one that a request may not set is refused
 # as read-only, anything else as unrecognized, just as Neutron tells them apart.
-NETWORK_ATTRIBUTES = frozenset(
+_EVERY_RESOURCE = frozenset(
     {
         "id",
         "name",
         "project_id",
         "tenant_id",
+        "description",
+        "tags",
+        "created_at",
+        "updated_at",
+        "revision_number",
+    }
+)
+NETWORK_ATTRIBUTES = _EVERY_RESOURCE | frozenset(
+    {
         "shared",
         "admin_state_up",
         "status",
@@ -164,20 +178,11 @@ NETWORK_ATTRIBUTES = frozenset(
         "availability_zones",
         "availability_zone_hints",
         "port_security_enabled",
-        "description",
-        "tags",
-        "created_at",
-        "updated_at",
-        "revision_number",
     }
 )
-SUBNET_ATTRIBUTES = frozenset(
+SUBNET_ATTRIBUTES = _EVERY_RESOURCE | frozenset(
     {
-        "id",
-        "name",
         "network_id",
-        "project_id",
-        "tenant_id",
         "cidr",
         "ip_version",
         "gateway_ip",
@@ -188,20 +193,11 @@ SUBNET_ATTRIBUTES = frozenset(
         "ipv6_ra_mode",
         "ipv6_address_mode",
         "subnetpool_id",
-        "description",
-        "tags",
-        "created_at",
-        "updated_at",
-        "revision_number",
     }
 )
-PORT_ATTRIBUTES = frozenset(
+PORT_ATTRIBUTES = _EVERY_RESOURCE | frozenset(
     {
-        "id",
-        "name",
         "network_id",
-        "project_id",
-        "tenant_id",
         "mac_address",
         "fixed_ips",
         "device_id",
@@ -217,11 +213,6 @@ PORT_ATTRIBUTES = frozenset(
         "allowed_address_pairs",
         "extra_dhcp_opts",
         "port_security_enabled",
-        "description",
-        "tags",
-        "created_at",
-        "updated_at",
-        "revision_number",
     }
 )
 

@@ -1,0 +1,34 @@
+"""Keystone's admin-only lists of projects and users: every one by name, or those named
+``?name=``; the two differ only in their rows and how a row is shown."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from fastapi import Request
+from sqlalchemy import select
+
+from db.models.identity import Project, User
+from services.common.auth import Admin
+from services.common.db import DbSession
+from services.identity.views import listed
+
+_Named = TypeVar("_Named", Project, User)
+
+
+def by_name(
+    entity: type[_Named], view: Callable[[Request, _Named], dict[str, Any]], collection: str
+) -> Callable[..., dict[str, Any]]:
+    """The ``GET /v3/{collection}`` endpoint for ``entity``'s rows, shown by ``view``."""
+
+    def listing(
+        _admin: Admin, session: DbSession, request: Request, name: str | None = None
+    ) -> dict[str, Any]:
+        query = select(entity).order_by(entity.name)
+        if name is not None:
+            query = query.where(entity.name == name)
+        items = [view(request, row) for row in session.scalars(query)]
+        return listed(request, collection, items, collection)
+
+    return listing
