@@ -494,7 +494,7 @@ class BootInstance:
         self._enter(stage, details)
         if self._progress.task_state != before:
             state = TaskStateInput(self._progress.instance_uuid, self._progress.task_state)
-            await self._step(act.SET_TASK_STATE, state)
+            await self._step(act.SET_TASK_STATE, state, summary=f"task_state {state.task_state}")
 
     def _settle(self, vm_state: str, stage: str, details: str | None = None) -> None:
         """The boot is over: the record holds ``vm_state`` and no task."""
