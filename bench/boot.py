@@ -384,22 +384,7 @@ async def measure(
     }
     recent = [str(s["id"]) for s in boots.compute.list_servers()][:20]
     results["alone"]["bootflow_stage_ms"] = stage_costs(stack, recent)
-    done = []
-    for index in range(rounds):
-        boots.use_new_network(index)
-        first = index == 0  # the profilers run in the first round only
-        done.append(
-            await one_round(
-                stack,
-                floor,
-                boots,
-                n,
-                boots_first=index % 2 == 1,
-                spy=do_profile and first,
-                on_server=on_server and first,
-            )
-        )
-        print(f"round {index + 1}: throughput x{done[-1]['throughput_ratio']}", flush=True)
+    done = await all_rounds(stack, floor, boots, n, rounds, do_profile, on_server)
     kinds = {kind: pooled(done, kind, n) for kind in ("floor", "bootflow")}
     results["concurrent"] = {kind: kinds[kind]["concurrent"] for kind in kinds}
     results["cpu_seconds_per_boot"] = {kind: kinds[kind]["cpu"] for kind in kinds}
@@ -425,11 +410,47 @@ async def measure(
             for name in PROFILED
             if (RESULTS / f"profile-{name}.txt").exists()
         }
-    alone_ratio = results["alone"]["bootflow"]["p50_ms"] / results["alone"]["floor"]["p50_ms"]
+    results["ratios"] = ratios(results["alone"], kinds, done)
+    return results
+
+
+async def all_rounds(
+    stack: RunningStack,
+    floor: Floor,
+    boots: Boots,
+    n: int,
+    rounds: int,
+    do_profile: bool,
+    on_server: bool,
+) -> list[dict[str, Any]]:
+    done = []
+    for index in range(rounds):
+        boots.use_new_network(index)
+        first = index == 0  # the profilers run in the first round only
+        done.append(
+            await one_round(
+                stack,
+                floor,
+                boots,
+                n,
+                boots_first=index % 2 == 1,
+                spy=do_profile and first,
+                on_server=on_server and first,
+            )
+        )
+        print(f"round {index + 1}: throughput x{done[-1]['throughput_ratio']}", flush=True)
+    return done
+
+
+def ratios(
+    alone: dict[str, Any], kinds: dict[str, Any], done: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """bootflow over the floor: one boot's latency, and throughput pooled over the rounds."""
+    alone_ratio = alone["bootflow"]["p50_ms"] / alone["floor"]["p50_ms"]
     pooled_ratio = (
         kinds["bootflow"]["concurrent"]["per_second"] / kinds["floor"]["concurrent"]["per_second"]
     )
-    results["ratios"] = {
+    return {
         "alone_latency_bootflow_over_floor": round(alone_ratio, 3),
         "concurrent_throughput_bootflow_over_floor": round(pooled_ratio, 3),
         "concurrent_throughput_each_round": [r["throughput_ratio"] for r in done],
@@ -438,7 +459,6 @@ async def measure(
         ),
         "targets": {"alone_latency_at_most": 2.0, "concurrent_throughput_at_least": 0.6},
     }
-    return results
 
 
 def table(results: dict[str, Any]) -> str:
@@ -474,6 +494,21 @@ def server_table(by_kind: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
+# Every process of the benchmark's stack gets these.
+STACK_ENV = {
+    # The floor runs on the boot's own workers (bench/floor.py).
+    "BOOTFLOW_EXTRA_WORKER_MODULES": json.dumps(["bench.floor"]),
+    # Room for every boot of the run (none is deleted) on 3 hosts.
+    "BOOTFLOW_HOST_VCPUS": str(1 << 12),
+    "BOOTFLOW_HOST_MEMORY_MB": str(1 << 20),
+    "BOOTFLOW_HOST_DISK_GB": str(1 << 16),
+    "BOOTFLOW_QUOTA_INSTANCES": "100000",
+    "BOOTFLOW_QUOTA_CORES": "100000",
+    "BOOTFLOW_QUOTA_RAM_MB": str(1 << 30),
+    "BOOTFLOW_QUOTA_DISK_GB": str(1 << 20),
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--boots", type=int, default=200, help="concurrent boots (and floors)")
@@ -502,18 +537,7 @@ def main() -> None:
     if args.server_profile and (why := server_profile.available()):
         parser.error(f"--server-profile: {why}")
     RESULTS.mkdir(exist_ok=True)
-    env = {
-        # The floor runs on the boot's own workers (bench/floor.py).
-        "BOOTFLOW_EXTRA_WORKER_MODULES": json.dumps(["bench.floor"]),
-        # Room for every boot of the run (none is deleted) on 3 hosts.
-        "BOOTFLOW_HOST_VCPUS": str(1 << 12),
-        "BOOTFLOW_HOST_MEMORY_MB": str(1 << 20),
-        "BOOTFLOW_HOST_DISK_GB": str(1 << 16),
-        "BOOTFLOW_QUOTA_INSTANCES": "100000",
-        "BOOTFLOW_QUOTA_CORES": "100000",
-        "BOOTFLOW_QUOTA_RAM_MB": str(1 << 30),
-        "BOOTFLOW_QUOTA_DISK_GB": str(1 << 20),
-    } | {f"BOOTFLOW_{k.upper()}": v for k, v in tuning.items()}
+    env = STACK_ENV | {f"BOOTFLOW_{k.upper()}": v for k, v in tuning.items()}
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
         settings = stack_settings(data_dir, f"sqlite:///{data_dir / 'bootflow.db'}")
@@ -534,8 +558,13 @@ def main() -> None:
         "settings": tuning,
         "concurrent": results["concurrent"] | {"n": args.boots, "rounds": args.rounds},
     }
-    tag = f"-{args.tag}" if args.tag else ""
-    out = RESULTS / f"boot-{datetime.now(UTC):%Y-%m-%d}{tag}.json"
+    report(results, args.tag)
+
+
+def report(results: dict[str, Any], tag: str) -> None:
+    """Writes the JSON and prints the tables."""
+    suffix = f"-{tag}" if tag else ""
+    out = RESULTS / f"boot-{datetime.now(UTC):%Y-%m-%d}{suffix}.json"
     out.write_text(json.dumps(results, indent=1) + "\n")
     print(table(results))
     if "temporal_server_ms_per_workflow" in results:

@@ -184,8 +184,9 @@ def delete(compute: ComputeClient, server_id: str) -> None:
         time.sleep(0.2)
 
 
-def run(rounds: int, work_dir: Path) -> dict[str, object]:
-    settings = Settings(
+def _settings(work_dir: Path) -> Settings:
+    """A stack of one host on qemu:///system, on free ports of its own."""
+    return Settings(
         data_dir=work_dir / "data",
         libvirt_uri=QEMU_URI,
         temporal_address=f"127.0.0.1:{_free_port()}",
@@ -197,9 +198,48 @@ def run(rounds: int, work_dir: Path) -> dict[str, object]:
         compute_port=_free_port(),
         codec_server_port=_free_port(),
     )
-    stack = Stack(settings, hosts=1)
+
+
+@dataclass
+class _Bench:
+    stack: Stack
+    compute: ComputeClient
+    image_id: str
+    network_id: str
+    work_dir: Path
+    left: list[str]  # servers to delete if a round fails: libvirtd outlives the stack
+    saved_xml: Path | None = None
+
+
+def _round(bench: _Bench, n: int) -> Round:
+    """One bootflow boot and one bare ``virsh create`` of the same domain XML; odd rounds
+    boot bare first."""
+    bare = None
+    if n % 2 == 1 and bench.saved_xml is not None:
+        bare = bare_boot(bare_xml(bench.saved_xml, bench.work_dir / f"bare-{n}"))
+    line, active, server_id = bootflow_boot(
+        bench.stack, bench.compute, bench.image_id, bench.network_id, f"bench-{n}", bench.left
+    )
+    saved = bench.stack.settings.host_dir(bench.stack.hosts[0]) / "instances" / server_id
+    bench.saved_xml = bench.work_dir / f"saved-{n}" / "libvirt.xml"
+    shutil.copytree(saved, bench.saved_xml.parent, ignore=shutil.ignore_patterns("console.log"))
+    if bare is None:
+        bare = bare_boot(bare_xml(bench.saved_xml, bench.work_dir / f"bare-{n}"))
+    delete(bench.compute, server_id)
+    bench.left.remove(server_id)
+    print(
+        f"round {n + 1}: bootflow {line:.2f}s to the line ({active:.2f}s to ACTIVE), "
+        f"bare virsh create {bare[0]:.2f}s",
+        flush=True,
+    )
+    return Round(round(line, 3), round(active, 3), round(bare[0], 3),
+                 round(bare[1], 3), cold_cache=n == 0)  # fmt: skip
+
+
+def run(rounds: int, work_dir: Path) -> dict[str, object]:
+    stack = Stack(_settings(work_dir), hosts=1)
     results: list[Round] = []
-    left: list[str] = []  # servers to delete if a round fails: libvirtd outlives the stack
+    left: list[str] = []
     session: Session | None = None
     compute: ComputeClient | None = None
     try:
@@ -213,28 +253,8 @@ def run(rounds: int, work_dir: Path) -> dict[str, object]:
         compute = ComputeClient(session)
         image_id = str(ImageClient(session).find_image(IMAGE_NAME)["id"])
         network_id = str(NetworkClient(session).find_network(NETWORK_NAME)["id"])
-        saved_xml: Path | None = None
-        for n in range(rounds):
-            bare = None
-            if n % 2 == 1 and saved_xml is not None:  # odd rounds: bare first
-                bare = bare_boot(bare_xml(saved_xml, work_dir / f"bare-{n}"))
-            line, active, server_id = bootflow_boot(
-                stack, compute, image_id, network_id, f"bench-{n}", left
-            )
-            saved = stack.settings.host_dir(stack.hosts[0]) / "instances" / server_id
-            saved_xml = work_dir / f"saved-{n}" / "libvirt.xml"
-            shutil.copytree(saved, saved_xml.parent, ignore=shutil.ignore_patterns("console.log"))
-            if bare is None:
-                bare = bare_boot(bare_xml(saved_xml, work_dir / f"bare-{n}"))
-            delete(compute, server_id)
-            left.remove(server_id)
-            results.append(Round(round(line, 3), round(active, 3), round(bare[0], 3),
-                                 round(bare[1], 3), cold_cache=n == 0))  # fmt: skip
-            print(
-                f"round {n + 1}: bootflow {line:.2f}s to the line ({active:.2f}s to ACTIVE), "
-                f"bare virsh create {bare[0]:.2f}s",
-                flush=True,
-            )
+        bench = _Bench(stack, compute, image_id, network_id, work_dir, left)
+        results = [_round(bench, n) for n in range(rounds)]
     finally:
         for server_id in left:
             try:
@@ -245,7 +265,10 @@ def run(rounds: int, work_dir: Path) -> dict[str, object]:
         if session is not None:
             session.close()
         stack.stop()
+    return _summary(results)
 
+
+def _summary(results: list[Round]) -> dict[str, object]:
     warm = [r for r in results if not r.cold_cache] or results
     bootflow_median = statistics.median(r.bootflow_seconds for r in warm)
     bare_median = statistics.median(r.bare_seconds for r in warm)
