@@ -28,7 +28,6 @@ ATTACHMENT_CREATE_MODE_ARG: Final = ApiVersion(3, 54)
 VOLUME_CLUSTER_NAME: Final = ApiVersion(3, 61)
 VOLUME_TYPE_ID_IN_VOLUME_DETAIL: Final = ApiVersion(3, 63)
 USE_QUOTA: Final = ApiVersion(3, 65)
-SHARED_TARGETS_TRISTATE: Final = ApiVersion(3, 69)
 
 MIN_VERSION: Final = ApiVersion(3, 0)
 MAX_VERSION: Final = ApiVersion(3, 70)
