@@ -28,6 +28,7 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select
 
+from core.config import DEFAULT_SCHEDULER_FILTERS
 from db.base import utcnow
 from db.migrate import upgrade
 from db.models.compute import Claim, ComputeNode
@@ -39,18 +40,7 @@ from scheduler.manager import SchedulerConfig, select_hosts
 from tests.support.postgres import create_database, throwaway_cluster
 
 RESULTS = Path(__file__).parent / "results"
-FILTERS = [
-    "ComputeFilter",
-    "AvailabilityZoneFilter",
-    "CoreFilter",
-    "RamFilter",
-    "DiskFilter",
-    "ImagePropertiesFilter",
-    "ServerGroupAntiAffinityFilter",
-    "ServerGroupAffinityFilter",
-    "SameHostFilter",
-    "DifferentHostFilter",
-]
+FILTERS = list(DEFAULT_SCHEDULER_FILTERS)
 CONFIG = SchedulerConfig(filters=FILTERS, service_down=timedelta(seconds=60))
 
 

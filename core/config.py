@@ -54,6 +54,21 @@ def _named(*env_names: str, default: Any = "") -> Any:
     return Field(default=default, validation_alias=AliasChoices(*env_names))
 
 
+# Nova's default enabled filters, in its order.
+DEFAULT_SCHEDULER_FILTERS = (
+    "ComputeFilter",
+    "AvailabilityZoneFilter",
+    "CoreFilter",
+    "RamFilter",
+    "DiskFilter",
+    "ImagePropertiesFilter",
+    "ServerGroupAntiAffinityFilter",
+    "ServerGroupAffinityFilter",
+    "SameHostFilter",
+    "DifferentHostFilter",
+)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BOOTFLOW_", extra="ignore", populate_by_name=True)
 
@@ -192,20 +207,7 @@ class Settings(BaseSettings):
     reap_interval_seconds: float = 60.0
 
     # The scheduler, with Nova's names and defaults.
-    scheduler_filters: list[str] = Field(
-        default_factory=lambda: [
-            "ComputeFilter",
-            "AvailabilityZoneFilter",
-            "CoreFilter",
-            "RamFilter",
-            "DiskFilter",
-            "ImagePropertiesFilter",
-            "ServerGroupAntiAffinityFilter",
-            "ServerGroupAffinityFilter",
-            "SameHostFilter",
-            "DifferentHostFilter",
-        ]
-    )
+    scheduler_filters: list[str] = Field(default_factory=lambda: list(DEFAULT_SCHEDULER_FILTERS))
     ram_weight_multiplier: float = 1.0
     cpu_weight_multiplier: float = 1.0
     disk_weight_multiplier: float = 1.0
