@@ -25,8 +25,9 @@ from db.base import utcnow
 from db.models.compute import Claim, ComputeNode, Instance
 from db.session import SessionFactory
 from scheduler import claims
+from scheduler.filters import up_and_enabled
 from scheduler.host_state import RequestSpec
-from scheduler.manager import SchedulerConfig, resolve_hints, select_hosts, up_and_enabled
+from scheduler.manager import SchedulerConfig, resolve_hints, select_hosts
 
 
 def scheduler_config(settings: Settings) -> SchedulerConfig:
@@ -39,7 +40,6 @@ def scheduler_config(settings: Settings) -> SchedulerConfig:
         build_failure_weight=settings.build_failure_weight_multiplier,
         host_subset_size=settings.host_subset_size,
         max_attempts=settings.scheduler_max_attempts,
-        max_candidates=settings.scheduler_max_candidates,
     )
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import ColumnElement, delete, select, true, update
 from sqlalchemy.orm import Session
 
 from db.models.compute import Claim, ComputeNode, Instance
-from scheduler.host_state import RequestSpec
+from scheduler.host_state import RequestSpec, resources_fit
 from scheduler.manager import group_allows
 
 
@@ -24,7 +24,7 @@ def claim(
 ) -> bool:
     """Hold the request's resources on ``host``; False if they no longer fit there, its
     server group's policy no longer allows it, or its row fails ``only_if`` (a further
-    condition checked in the same UPDATE, such as ``manager.up_and_enabled``)."""
+    condition checked in the same UPDATE, such as ``filters.up_and_enabled``)."""
     existing = session.get(Claim, spec.instance_uuid)
     if existing is not None:
         return existing.host == host
@@ -36,9 +36,7 @@ def claim(
         .where(
             node.host == host,
             true() if only_if is None else only_if,
-            node.vcpus_used + spec.vcpus <= node.vcpus * node.cpu_allocation_ratio,
-            node.memory_mb_used + spec.memory_mb <= node.memory_mb * node.ram_allocation_ratio,
-            node.local_gb_used + spec.root_gb <= node.local_gb * node.disk_allocation_ratio,
+            resources_fit(spec),
         )
         .values(
             vcpus_used=node.vcpus_used + spec.vcpus,

@@ -1,149 +1,138 @@
-"""Host filters with Nova's names and meanings; each removes hosts that can't take a request.
+"""Host filters with Nova's names and meanings, each one SQL condition on compute_nodes.
 
-The resource filters (Core/Ram/Disk) do what Placement does for Nova since Train: compare
-the request with what is free after allocation ratios. They answer from the last-read
-usage; the claim (scheduler.claims) makes the final, atomic decision.
+A filter turns the request into the condition a host must meet (None when the request asks
+nothing of it), so the database decides over every host: a valid host is found however many
+there are. The resource filters (Core/Ram/Disk) do what Placement does for Nova since Train:
+compare the request with what is free after allocation ratios. They answer from the
+last-reported usage; the claim (scheduler.claims) makes the final, atomic decision.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from scheduler.host_state import HostState, RequestSpec
+from sqlalchemy import ColumnElement, and_, func
+
+from db.models.compute import ComputeNode
+from scheduler.host_state import DISK, RAM, VCPU, RequestSpec
+
+node = ComputeNode
 
 
-class HostFilter:
-    name: str = "HostFilter"
+@dataclass(frozen=True)
+class FilterRequest:
+    """What the filters compare each host with."""
 
-    def host_passes(self, host: HostState, spec: RequestSpec) -> bool:
-        raise NotImplementedError
-
-
-@dataclass
-class ComputeFilter(HostFilter):
-    """Enabled hosts whose worker heartbeated within the service-down time."""
-
+    spec: RequestSpec
     now: datetime
     service_down: timedelta
-    name = "ComputeFilter"
-
-    def host_passes(self, host: HostState, spec: RequestSpec) -> bool:
-        return not host.disabled and self.now - host.heartbeat_at <= self.service_down
 
 
-class CoreFilter(HostFilter):
-    name = "CoreFilter"
-
-    def host_passes(self, host: HostState, spec: RequestSpec) -> bool:
-        return host.free_vcpus >= spec.vcpus
+HostFilter = Callable[[FilterRequest], ColumnElement[bool] | None]
 
 
-class RamFilter(HostFilter):
-    name = "RamFilter"
-
-    def host_passes(self, host: HostState, spec: RequestSpec) -> bool:
-        return host.free_ram_mb >= spec.memory_mb
+def up_and_enabled(now: datetime, service_down: timedelta) -> ColumnElement[bool]:
+    """ComputeFilter's rule, which an alternate's claim checks too."""
+    return and_(node.disabled.is_(False), node.heartbeat_at >= now - service_down)
 
 
-class DiskFilter(HostFilter):
-    name = "DiskFilter"
-
-    def host_passes(self, host: HostState, spec: RequestSpec) -> bool:
-        return host.free_disk_gb >= spec.root_gb
+def compute_filter(r: FilterRequest) -> ColumnElement[bool]:
+    """Enabled hosts whose worker heartbeated within the service-down time."""
+    return up_and_enabled(r.now, r.service_down)
 
 
-class AvailabilityZoneFilter(HostFilter):
-    name = "AvailabilityZoneFilter"
-
-    def host_passes(self, host: HostState, spec: RequestSpec) -> bool:
-        return spec.availability_zone in (None, "", host.availability_zone)
+def availability_zone_filter(r: FilterRequest) -> ColumnElement[bool] | None:
+    zone = r.spec.availability_zone
+    return node.availability_zone == zone if zone else None
 
 
-# libvirt's getType() names and Nova's hypervisor_type image property, compared lower-case.
+def core_filter(r: FilterRequest) -> ColumnElement[bool]:
+    return VCPU.fits(r.spec.vcpus)
+
+
+def ram_filter(r: FilterRequest) -> ColumnElement[bool]:
+    return RAM.fits(r.spec.memory_mb)
+
+
+def disk_filter(r: FilterRequest) -> ColumnElement[bool]:
+    return DISK.fits(r.spec.root_gb)
+
+
+# libvirt's getType() names and Nova's hypervisor_type image property, compared lower-case:
+# a host of the key's type runs images that ask for any of the values.
 _HYPERVISOR_ALIASES = {"qemu": {"qemu", "kvm"}, "kvm": {"kvm", "qemu"}, "test": {"test"}}
 
 
-class ImagePropertiesFilter(HostFilter):
+def _hypervisors_running(wanted: str) -> list[str]:
+    """The host hypervisor types that run an image asking for ``wanted`` (lower-case)."""
+    aliases = {have for have, runs in _HYPERVISOR_ALIASES.items() if wanted in runs}
+    return sorted({wanted} | aliases)
+
+
+def image_properties_filter(r: FilterRequest) -> ColumnElement[bool] | None:
     """The image's hw_architecture and hypervisor_type, if it names them, match the host's."""
-
-    name = "ImagePropertiesFilter"
-
-    def host_passes(self, host: HostState, spec: RequestSpec) -> bool:
-        arch = spec.image_properties.get("hw_architecture") or spec.image_properties.get(
-            "architecture"
-        )
-        if arch and arch.lower() != host.cpu_arch.lower():
-            return False
-        wanted = spec.image_properties.get("hypervisor_type") or spec.image_properties.get(
-            "img_hv_type"
-        )
-        if wanted:
-            have = host.hypervisor_type.lower()
-            return wanted.lower() in _HYPERVISOR_ALIASES.get(have, {have})
-        return True
+    props = r.spec.image_properties
+    arch = props.get("hw_architecture") or props.get("architecture")
+    wanted = props.get("hypervisor_type") or props.get("img_hv_type")
+    conditions = []
+    if arch:
+        conditions.append(func.lower(node.cpu_arch) == arch.lower())
+    if wanted:
+        running = _hypervisors_running(wanted.lower())
+        conditions.append(func.lower(node.hypervisor_type).in_(running))
+    return and_(*conditions) if conditions else None
 
 
-class ServerGroupAffinityFilter(HostFilter):
+def server_group_affinity_filter(r: FilterRequest) -> ColumnElement[bool] | None:
     """An affinity group's members all land on one host (the first member's)."""
-
-    name = "ServerGroupAffinityFilter"
-
-    def host_passes(self, host: HostState, spec: RequestSpec) -> bool:
-        if spec.group_policy != "affinity" or not spec.group_hosts:
-            return True
-        return host.host in spec.group_hosts
+    if r.spec.group_policy != "affinity" or not r.spec.group_hosts:
+        return None
+    return node.host.in_(sorted(r.spec.group_hosts))
 
 
-class ServerGroupAntiAffinityFilter(HostFilter):
+def server_group_anti_affinity_filter(r: FilterRequest) -> ColumnElement[bool] | None:
     """An anti-affinity group's members each land on a host of their own."""
-
-    name = "ServerGroupAntiAffinityFilter"
-
-    def host_passes(self, host: HostState, spec: RequestSpec) -> bool:
-        return spec.group_policy != "anti-affinity" or host.host not in spec.group_hosts
+    if r.spec.group_policy != "anti-affinity" or not r.spec.group_hosts:
+        return None
+    return node.host.not_in(sorted(r.spec.group_hosts))
 
 
-class SameHostFilter(HostFilter):
-    name = "SameHostFilter"
-
-    def host_passes(self, host: HostState, spec: RequestSpec) -> bool:
-        return not spec.same_host or host.host in spec.same_host
+def same_host_filter(r: FilterRequest) -> ColumnElement[bool] | None:
+    return node.host.in_(sorted(r.spec.same_host)) if r.spec.same_host else None
 
 
-class DifferentHostFilter(HostFilter):
-    name = "DifferentHostFilter"
-
-    def host_passes(self, host: HostState, spec: RequestSpec) -> bool:
-        return host.host not in spec.different_host
+def different_host_filter(r: FilterRequest) -> ColumnElement[bool] | None:
+    return node.host.not_in(sorted(r.spec.different_host)) if r.spec.different_host else None
 
 
-ALL_FILTERS: dict[str, type[HostFilter]] = {
-    cls.name: cls
-    for cls in (
-        ComputeFilter,
-        AvailabilityZoneFilter,
-        CoreFilter,
-        RamFilter,
-        DiskFilter,
-        ImagePropertiesFilter,
-        ServerGroupAffinityFilter,
-        ServerGroupAntiAffinityFilter,
-        SameHostFilter,
-        DifferentHostFilter,
-    )
+ALL_FILTERS: dict[str, HostFilter] = {
+    "ComputeFilter": compute_filter,
+    "AvailabilityZoneFilter": availability_zone_filter,
+    "CoreFilter": core_filter,
+    "RamFilter": ram_filter,
+    "DiskFilter": disk_filter,
+    "ImagePropertiesFilter": image_properties_filter,
+    "ServerGroupAffinityFilter": server_group_affinity_filter,
+    "ServerGroupAntiAffinityFilter": server_group_anti_affinity_filter,
+    "SameHostFilter": same_host_filter,
+    "DifferentHostFilter": different_host_filter,
 }
 
 
-def build_filters(names: list[str], now: datetime, service_down: timedelta) -> list[HostFilter]:
-    """The enabled filters, in the configured order; an unknown name is a config error."""
+def check_filter_names(names: list[str]) -> None:
+    """An unknown name is a config error, found when the scheduler is configured."""
     unknown = [n for n in names if n not in ALL_FILTERS]
     if unknown:
         raise ValueError(f"unknown scheduler filters {unknown}; known: {sorted(ALL_FILTERS)}")
-    return [
-        ComputeFilter(now, service_down) if n == ComputeFilter.name else ALL_FILTERS[n]()
-        for n in names
-    ]
+
+
+def filter_conditions(
+    names: list[str], request: FilterRequest
+) -> list[tuple[str, ColumnElement[bool] | None]]:
+    """The enabled filters' conditions for this request, in the configured order."""
+    return [(name, ALL_FILTERS[name](request)) for name in names]
 
 
 @dataclass
@@ -159,15 +148,3 @@ class FilterReport:
         removed = ", ".join(f"{name} removed {n}" for name, n in self.removed.items() if n)
         plural = "host" if self.hosts == 1 else "hosts"
         return f"No valid host was found. {self.hosts} {plural}; {removed or 'none removed'}."
-
-
-def run_filters(
-    hosts: list[HostState], spec: RequestSpec, filters: list[HostFilter]
-) -> tuple[list[HostState], FilterReport]:
-    report = FilterReport(hosts=len(hosts), removed={f.name: 0 for f in filters})
-    remaining = hosts
-    for host_filter in filters:
-        passed = [h for h in remaining if host_filter.host_passes(h, spec)]
-        report.removed[host_filter.name] += len(remaining) - len(passed)
-        remaining = passed
-    return remaining, report

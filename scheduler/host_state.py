@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime
+
+from sqlalchemy import ColumnElement, Float, and_, type_coerce
+from sqlalchemy.orm import InstrumentedAttribute
 
 from db.models.compute import ComputeNode
 
@@ -22,6 +26,33 @@ class RequestSpec:
     same_host: frozenset[str] = frozenset()  # hosts of the same_host instances
     different_host: frozenset[str] = frozenset()  # hosts of the different_host instances
     group_uuid: str | None = None
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One resource of a host as SQL over compute_nodes: what it has, what is used, and how
+    far it may be overcommitted. The filters, the weighers and the claim all read it here,
+    so "fits" means one thing to each of them."""
+
+    total: InstrumentedAttribute[int]
+    used: InstrumentedAttribute[int]
+    ratio: InstrumentedAttribute[float]
+
+    def fits(self, amount: int) -> ColumnElement[bool]:
+        return self.used + amount <= self.total * self.ratio
+
+    @functools.cached_property
+    def free(self) -> ColumnElement[float]:
+        return type_coerce(self.total * self.ratio - self.used, Float)
+
+
+VCPU = Resource(ComputeNode.vcpus, ComputeNode.vcpus_used, ComputeNode.cpu_allocation_ratio)
+RAM = Resource(ComputeNode.memory_mb, ComputeNode.memory_mb_used, ComputeNode.ram_allocation_ratio)
+DISK = Resource(ComputeNode.local_gb, ComputeNode.local_gb_used, ComputeNode.disk_allocation_ratio)
+
+
+def resources_fit(spec: RequestSpec) -> ColumnElement[bool]:
+    return and_(VCPU.fits(spec.vcpus), RAM.fits(spec.memory_mb), DISK.fits(spec.root_gb))
 
 
 @dataclass(frozen=True)
@@ -65,15 +96,3 @@ class HostState:
             failed_builds=node.failed_builds,
             running_vms=node.running_vms,
         )
-
-    @property
-    def free_vcpus(self) -> float:
-        return self.vcpus * self.cpu_allocation_ratio - self.vcpus_used
-
-    @property
-    def free_ram_mb(self) -> float:
-        return self.memory_mb * self.ram_allocation_ratio - self.memory_mb_used
-
-    @property
-    def free_disk_gb(self) -> float:
-        return self.local_gb * self.disk_allocation_ratio - self.local_gb_used

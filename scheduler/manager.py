@@ -1,23 +1,24 @@
 """Host selection: which hosts can take a request, best first.
 
-Select reads candidates with the resource, enabled/up and zone filters done in SQL (and at
-most ``max_candidates`` of them, most free RAM first, as Placement returns a bounded set of
-allocation candidates), so at 10,000 hosts a request reads a few hundred rows, not all.
-The Python filters then run on those; only when nothing is left does it read every host
-to say which filter removed how many.
+The database filters and weighs every host (scheduler.filters and scheduler.weighers are
+SQL) and returns only the best few, so the answer is exact at any scale: no valid host is
+missed, and the order is the one weighing every host would give. One query counts the
+hosts that pass and finds each weigher's range among them; the next returns the best.
+When none passes, another counts, per filter in order, how many it removed of those the
+earlier ones left.
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Select, and_, select
+from sqlalchemy import ColumnElement, case, func, literal, not_, select
 from sqlalchemy.orm import Session
 
 from db.models.compute import Claim, ComputeNode, Instance, ServerGroup, ServerGroupMember
-from scheduler.filters import FilterReport, HostFilter, build_filters, run_filters
+from scheduler.filters import FilterReport, FilterRequest, check_filter_names, filter_conditions
 from scheduler.host_state import HostState, RequestSpec
 from scheduler.weighers import (
     BuildFailureWeigher,
@@ -25,7 +26,8 @@ from scheduler.weighers import (
     DiskWeigher,
     RAMWeigher,
     Weigher,
-    weigh,
+    bounds,
+    score,
 )
 
 
@@ -39,7 +41,9 @@ class SchedulerConfig:
     build_failure_weight: float = 1_000_000.0
     host_subset_size: int = 1
     max_attempts: int = 3
-    max_candidates: int = 200
+
+    def __post_init__(self) -> None:
+        check_filter_names(self.filters)
 
     def weighers(self) -> list[Weigher]:
         return [
@@ -55,7 +59,6 @@ class Selection:
     hosts: list[HostState]  # the chosen host first, then alternates
     candidates: int
     report: FilterReport | None = None
-    rejected: list[str] = field(default_factory=list)
 
 
 def resolve_hints(
@@ -99,26 +102,6 @@ def resolve_hints(
     )
 
 
-def up_and_enabled(now: datetime, service_down: timedelta) -> ColumnElement[bool]:
-    """ComputeFilter in SQL: the host is enabled and its worker heartbeated within
-    ``service_down``. The candidates' query applies it, and so does an alternate's claim."""
-    return and_(ComputeNode.disabled.is_(False), ComputeNode.heartbeat_at >= now - service_down)
-
-
-def _candidates(spec: RequestSpec, now: datetime, config: SchedulerConfig) -> Select[ComputeNode]:
-    node = ComputeNode
-    query = select(node).where(
-        up_and_enabled(now, config.service_down),
-        node.vcpus_used + spec.vcpus <= node.vcpus * node.cpu_allocation_ratio,
-        node.memory_mb_used + spec.memory_mb <= node.memory_mb * node.ram_allocation_ratio,
-        node.local_gb_used + spec.root_gb <= node.local_gb * node.disk_allocation_ratio,
-    )
-    if spec.availability_zone:
-        query = query.where(node.availability_zone == spec.availability_zone)
-    free_ram = node.memory_mb * node.ram_allocation_ratio - node.memory_mb_used
-    return query.order_by(free_ram.desc(), node.host).limit(config.max_candidates)
-
-
 def select_hosts(
     session: Session,
     spec: RequestSpec,
@@ -128,28 +111,54 @@ def select_hosts(
     exclude: frozenset[str] = frozenset(),
 ) -> Selection:
     """The hosts that can take ``spec``, best first (up to max_attempts of them)."""
-    filters: list[HostFilter] = build_filters(config.filters, now, config.service_down)
-    rows = session.scalars(_candidates(spec, now, config)).all()
-    hosts = [HostState.from_node(n) for n in rows if n.host not in exclude]
-    passed, _ = run_filters(hosts, spec, filters)
-    if not passed:
-        every = [
-            HostState.from_node(n)
-            for n in session.scalars(select(ComputeNode))
-            if n.host not in exclude
-        ]
-        _, report = run_filters(every, spec, filters)
-        return Selection([], 0, report)
-    ranked = _weigh(passed, config)
+    conditions = filter_conditions(config.filters, FilterRequest(spec, now, config.service_down))
+    hosts: list[ColumnElement[bool]] = [ComputeNode.host.not_in(sorted(exclude))] if exclude else []
+    passing = [*hosts, *(c for _, c in conditions if c is not None)]
+    weighers = [w for w in config.weighers() if w.multiplier]
+    # A claim committed between this query and the next (PostgreSQL reads each statement's
+    # own snapshot) can move its host past the range found here; that only shifts its score.
+    count, *found = session.execute(select(func.count(), *bounds(weighers)).where(*passing)).one()
+    if not count:
+        return Selection([], 0, _report(session, hosts, conditions))
     # Nova's host_subset_size: pick among the best few, so concurrent requests spread out.
-    subset = ranked[: max(1, config.host_subset_size)]
-    first = rng.choice(subset)
+    subset_size = max(1, config.host_subset_size)
+    collation = _CODE_POINT_ORDER[session.get_bind().dialect.name]
+    best = session.scalars(
+        select(ComputeNode)
+        .where(*passing)
+        .order_by(score(weighers, found).desc(), ComputeNode.host.collate(collation))
+        .limit(max(subset_size, config.max_attempts))
+    ).all()
+    ranked = [HostState.from_node(node) for node in best]
+    first = rng.choice(ranked[:subset_size])
     ordered = [first, *(h for h in ranked if h is not first)]
-    return Selection(ordered[: config.max_attempts], len(passed))
+    return Selection(ordered[: config.max_attempts], count)
 
 
-def _weigh(hosts: list[HostState], config: SchedulerConfig) -> list[HostState]:
-    return weigh(hosts, config.weighers())
+# Ties go to the host name that sorts first by code point, as Python's sort puts it,
+# whatever collation the database was created with.
+_CODE_POINT_ORDER = {"postgresql": "C", "sqlite": "BINARY"}
+
+
+def _report(
+    session: Session,
+    hosts: list[ColumnElement[bool]],
+    conditions: list[tuple[str, ColumnElement[bool] | None]],
+) -> FilterReport:
+    """Per filter in order, how many hosts it removed of those the earlier ones left: each
+    host counts against the first filter it fails (one query, each condition once)."""
+    failing = [(not_(c), i) for i, (_, c) in enumerate(conditions) if c is not None]
+    first_failed = case(*failing, else_=-1) if failing else literal(-1)
+    per_host = select(first_failed.label("first_failed")).where(*hosts).subquery()
+    counts = session.execute(
+        select(per_host.c.first_failed, func.count()).group_by(per_host.c.first_failed)
+    ).all()
+    report = FilterReport(hosts=0, removed={name: 0 for name, _ in conditions})
+    for index, count in counts:
+        report.hosts += count
+        if index >= 0:
+            report.removed[conditions[index][0]] += count
+    return report
 
 
 def group_allows(session: Session, spec: RequestSpec, host: str) -> bool:

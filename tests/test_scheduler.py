@@ -4,105 +4,31 @@ from __future__ import annotations
 
 import random
 import threading
-from datetime import timedelta
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, insert, select, update
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.scheduler import SchedulerActivities
 from compute import resource_tracker
 from compute.driver import HostResources
-from core.config import Settings, load_settings
+from core.config import DEFAULT_SCHEDULER_FILTERS, Settings, load_settings
 from core.errors import ErrorType
 from core.messages import ClaimAlternateInput, FlavorSpec, ScheduleInput
 from db.base import utcnow
 from db.models.compute import Claim, ComputeNode, Instance
 from db.session import SessionFactory, make_engine, make_session_factory
 from scheduler import claims
-from scheduler.filters import (
-    AvailabilityZoneFilter,
-    ComputeFilter,
-    CoreFilter,
-    DiskFilter,
-    RamFilter,
-    run_filters,
-)
-from scheduler.host_state import HostState, RequestSpec
+from scheduler.host_state import RequestSpec
 from scheduler.manager import SchedulerConfig, select_hosts
-from scheduler.weighers import RAMWeigher, weigh
 from tests.support.databases import overlapping
 
 TINY = RequestSpec("i-1", vcpus=1, memory_mb=512, root_gb=1)
-
-
-def host(name: str, **kw: object) -> HostState:
-    values: dict[str, object] = dict(
-        host=name,
-        availability_zone="nova",
-        vcpus=4,
-        vcpus_used=0,
-        memory_mb=2048,
-        memory_mb_used=0,
-        local_gb=10,
-        local_gb_used=0,
-        cpu_allocation_ratio=4.0,
-        ram_allocation_ratio=1.0,
-        disk_allocation_ratio=1.0,
-        disabled=False,
-        heartbeat_at=utcnow(),
-    )
-    values.update(kw)
-    return HostState(**values)  # type: ignore[arg-type]
-
-
-def filters() -> list:  # type: ignore[type-arg]
-    return [
-        ComputeFilter(utcnow(), timedelta(seconds=60)),
-        AvailabilityZoneFilter(),
-        CoreFilter(),
-        RamFilter(),
-        DiskFilter(),
-    ]
-
-
-def test_filters_remove_disabled_down_and_full_hosts_and_say_which() -> None:
-    hosts = [
-        host("ok"),
-        host("disabled", disabled=True),
-        host("down", heartbeat_at=utcnow() - timedelta(minutes=5)),
-        host("no-ram", memory_mb_used=1800),
-        host("no-disk", local_gb_used=10),
-        host("other-az", availability_zone="az2"),
-    ]
-    spec = RequestSpec("i-1", 1, 512, 1, availability_zone="nova")
-    passed, report = run_filters(hosts, spec, filters())
-    assert [h.host for h in passed] == ["ok"]
-    assert report.removed == {
-        "ComputeFilter": 2,
-        "AvailabilityZoneFilter": 1,
-        "CoreFilter": 0,
-        "RamFilter": 1,
-        "DiskFilter": 1,
-    }
-    _, none = run_filters(hosts[1:], spec, filters())
-    assert none.explain() == (
-        "No valid host was found. 5 hosts; ComputeFilter removed 2, "
-        "AvailabilityZoneFilter removed 1, RamFilter removed 1, DiskFilter removed 1."
-    )
-
-
-def test_cpu_allocation_ratio_allows_overcommit_of_vcpus_only() -> None:
-    busy = host("h", vcpus=2, vcpus_used=7)  # 2 x 4.0 = 8 vCPUs schedulable
-    assert CoreFilter().host_passes(busy, TINY)
-    assert not CoreFilter().host_passes(host("h", vcpus=2, vcpus_used=8), TINY)
-
-
-def test_ram_weigher_prefers_most_free_ram_with_a_stable_tie_break() -> None:
-    ranked = weigh([host("a", memory_mb_used=1024), host("c"), host("b")], [RAMWeigher()])
-    assert [h.host for h in ranked] == ["b", "c", "a"]
 
 
 def _node(session_factory: object, name: str, memory_mb: int) -> None:
@@ -212,64 +138,9 @@ def test_sync_usage_recomputes_from_claims(database_url: str) -> None:
     engine.dispose()
 
 
-# --- the filters and weighers added for Nova parity -----------------------------------
-
-
-def test_image_properties_filter_matches_architecture_and_hypervisor() -> None:
-    from scheduler.filters import ImagePropertiesFilter
-
-    f = ImagePropertiesFilter()
-    x86_qemu = host("a", cpu_arch="x86_64", hypervisor_type="QEMU")
-    i686_test = host("b", cpu_arch="i686", hypervisor_type="TEST")
-    any_image = RequestSpec("i", 1, 512, 1)
-    wants_x86 = RequestSpec("i", 1, 512, 1, image_properties={"hw_architecture": "x86_64"})
-    wants_kvm = RequestSpec("i", 1, 512, 1, image_properties={"hypervisor_type": "kvm"})
-    assert f.host_passes(x86_qemu, any_image) and f.host_passes(i686_test, any_image)
-    assert f.host_passes(x86_qemu, wants_x86) and not f.host_passes(i686_test, wants_x86)
-    assert f.host_passes(x86_qemu, wants_kvm) and not f.host_passes(i686_test, wants_kvm)
-
-
-def test_group_and_same_different_host_filters() -> None:
-    from scheduler.filters import (
-        DifferentHostFilter,
-        SameHostFilter,
-        ServerGroupAffinityFilter,
-        ServerGroupAntiAffinityFilter,
-    )
-
-    a, b = host("a"), host("b")
-    anti = RequestSpec("i", 1, 512, 1, group_policy="anti-affinity", group_hosts=frozenset({"a"}))
-    aff = RequestSpec("i", 1, 512, 1, group_policy="affinity", group_hosts=frozenset({"a"}))
-    first_of_group = RequestSpec("i", 1, 512, 1, group_policy="affinity")
-    assert [h.host for h in (a, b) if ServerGroupAntiAffinityFilter().host_passes(h, anti)] == ["b"]
-    assert [h.host for h in (a, b) if ServerGroupAffinityFilter().host_passes(h, aff)] == ["a"]
-    assert ServerGroupAffinityFilter().host_passes(b, first_of_group)
-    same = RequestSpec("i", 1, 512, 1, same_host=frozenset({"b"}))
-    different = RequestSpec("i", 1, 512, 1, different_host=frozenset({"b"}))
-    assert [h.host for h in (a, b) if SameHostFilter().host_passes(h, same)] == ["b"]
-    assert [h.host for h in (a, b) if DifferentHostFilter().host_passes(h, different)] == ["a"]
-
-
-def test_build_failure_weigher_outweighs_free_ram() -> None:
-    from scheduler.weighers import BuildFailureWeigher
-
-    roomy_but_failing = host("a", failed_builds=2)
-    tight = host("b", memory_mb_used=1500)
-    ranked = weigh([roomy_but_failing, tight], [RAMWeigher(), BuildFailureWeigher(1_000_000.0)])
-    assert [h.host for h in ranked] == ["b", "a"]
-
-
-def test_unknown_filter_names_are_a_config_error() -> None:
-    from scheduler.filters import build_filters
-
-    with pytest.raises(ValueError, match="NopeFilter"):
-        build_filters(["RamFilter", "NopeFilter"], utcnow(), timedelta(seconds=60))
-
-
-def _config(**kw: object) -> SchedulerConfig:
-    from scheduler.filters import ALL_FILTERS
-
-    return SchedulerConfig(filters=list(ALL_FILTERS), service_down=timedelta(seconds=60), **kw)  # type: ignore[arg-type]
+def _config(**kw: Any) -> SchedulerConfig:
+    kw.setdefault("filters", list(DEFAULT_SCHEDULER_FILTERS))
+    return SchedulerConfig(service_down=timedelta(seconds=60), **kw)
 
 
 def test_select_returns_the_best_host_then_alternates_and_explains_none(
@@ -435,3 +306,283 @@ def test_two_overlapping_releases_of_a_claim_give_back_once(database_url: str) -
         assert node is not None
         assert (node.vcpus_used, node.memory_mb_used, node.running_vms) == (1, 512, 1)
     engine.dispose()
+
+
+# --- exact at any scale: every host is filtered and weighed --------------------------------
+
+MANY = 1000
+LAST = f"host{MANY - 1:04d}"
+OTHERS = frozenset(f"host{i:04d}" for i in range(MANY - 1))
+LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+# A roomy host, up and enabled, with nothing used.
+ROOMY: dict[str, Any] = (
+    dict(hypervisor_type="QEMU", cpu_arch="x86_64", availability_zone="nova", disabled=False)
+    | dict(vcpus=8, memory_mb=16384, local_gb=100, failed_builds=0, running_vms=0)
+    | dict(vcpus_used=0, memory_mb_used=0, local_gb_used=0)
+    | dict(cpu_allocation_ratio=4.0, ram_allocation_ratio=1.0, disk_allocation_ratio=1.0)
+)
+
+
+@pytest.fixture
+def sessions(database_url: str) -> Iterator[SessionFactory]:
+    engine = make_engine(database_url)
+    yield make_session_factory(engine)
+    engine.dispose()
+
+
+def _fleet(sessions: SessionFactory, rows: list[dict[str, Any]]) -> None:
+    """Compute nodes in bulk: each row's values over ROOMY's."""
+    now = utcnow()
+    with sessions.begin() as s:
+        s.execute(
+            insert(ComputeNode),
+            [
+                {**ROOMY, "hypervisor_hostname": r["host"], "heartbeat_at": now, "created_at": now}
+                | r
+                for r in rows
+            ],
+        )
+
+
+def _many(others: dict[str, Any]) -> list[dict[str, Any]]:
+    """MANY hosts, all but the last changed by ``others``. The last has the least free RAM
+    and the last name, so a search that reads the most free RAM first reaches it last."""
+    return [
+        {"host": f"host{i:04d}", "memory_mb_used": i * 8, **(others if i < MANY - 1 else {})}
+        for i in range(MANY)
+    ]
+
+
+# What makes every host but the last fail one filter: (the filter, the others' change, the
+# request's).
+ONLY_THE_LAST: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
+    "disabled": ("ComputeFilter", {"disabled": True}, {}),
+    "down": ("ComputeFilter", {"heartbeat_at": LONG_AGO}, {}),
+    "zone": ("AvailabilityZoneFilter", {"availability_zone": "az1"}, {"availability_zone": "nova"}),
+    "vcpus": ("CoreFilter", {"vcpus_used": 32}, {}),
+    "ram": ("RamFilter", {"memory_mb_used": 16000}, {}),
+    "disk": ("DiskFilter", {"local_gb_used": 100}, {}),
+    "architecture": (
+        "ImagePropertiesFilter",
+        {"cpu_arch": "aarch64"},
+        {"image_properties": {"hw_architecture": "x86_64"}},
+    ),
+    "hypervisor": (
+        "ImagePropertiesFilter",
+        {"hypervisor_type": "TEST"},
+        {"image_properties": {"hypervisor_type": "kvm"}},
+    ),
+    "affinity": (
+        "ServerGroupAffinityFilter",
+        {},
+        {"group_policy": "affinity", "group_hosts": frozenset({LAST})},
+    ),
+    "anti-affinity": (
+        "ServerGroupAntiAffinityFilter",
+        {},
+        {"group_policy": "anti-affinity", "group_hosts": OTHERS},
+    ),
+    "same_host": ("SameHostFilter", {}, {"same_host": frozenset({LAST})}),
+    "different_host": ("DifferentHostFilter", {}, {"different_host": OTHERS}),
+}
+
+
+@pytest.mark.parametrize("case", list(ONLY_THE_LAST))
+def test_the_one_host_of_1000_that_passes_a_filter_is_found(
+    sessions: SessionFactory, case: str
+) -> None:
+    name, others, asked = ONLY_THE_LAST[case]
+    _fleet(sessions, _many(others))
+    spec = RequestSpec("i-1", 1, 512, 1, **asked)
+    with sessions.begin() as s:
+        chosen = select_hosts(s, spec, _config(), utcnow(), random.Random(0))
+    assert [h.host for h in chosen.hosts] == [LAST] and chosen.candidates == 1
+    with sessions.begin() as s:
+        s.execute(update(ComputeNode).where(ComputeNode.host == LAST).values(disabled=True))
+    with sessions.begin() as s:
+        none = select_hosts(s, spec, _config(), utcnow(), random.Random(0))
+    assert none.hosts == [] and none.report is not None
+    removed = (
+        "ComputeFilter removed 1000"
+        if name == "ComputeFilter"
+        else f"ComputeFilter removed 1, {name} removed 999"
+    )
+    assert none.report.explain() == f"No valid host was found. 1000 hosts; {removed}."
+
+
+def test_a_same_host_hint_lands_beside_its_instance_among_1000_hosts(
+    sessions: SessionFactory, tmp_path: Path
+) -> None:
+    _fleet(sessions, _many({}))
+    with sessions.begin() as s:
+        s.add(Claim(instance_uuid="neighbour", host=LAST, vcpus=1, memory_mb=512, disk_gb=1))
+    scheduler = SchedulerActivities(sessions, load_settings(tmp_path))
+    placed = ActivityEnvironment().run(
+        scheduler.schedule_and_claim,
+        ScheduleInput("i-1", TINY_FLAVOR, scheduler_hints={"same_host": ["neighbour"]}),
+    )
+    assert (placed.host, placed.candidates, placed.alternates) == (LAST, 1, [])
+
+
+def test_packing_with_a_negative_ram_multiplier_fills_the_fullest_of_1000_hosts(
+    sessions: SessionFactory,
+) -> None:
+    _fleet(sessions, _many({}))  # free RAM falls with the host number
+    with sessions.begin() as s:
+        chosen = select_hosts(s, TINY, _config(ram_weight=-1.0), utcnow(), random.Random(0))
+    assert [h.host for h in chosen.hosts] == ["host0999", "host0998", "host0997"]
+
+
+def test_a_filter_list_without_ram_filter_leaves_ram_to_the_claim(sessions: SessionFactory) -> None:
+    _fleet(sessions, [{**row, "memory_mb_used": 16000} for row in _many({})])
+    without_ram = [f for f in DEFAULT_SCHEDULER_FILTERS if f != "RamFilter"]
+    with sessions.begin() as s:
+        chosen = select_hosts(s, TINY, _config(filters=without_ram), utcnow(), random.Random(0))
+        refused = select_hosts(s, TINY, _config(), utcnow(), random.Random(0))
+    assert chosen.candidates == MANY and len(chosen.hosts) == 3
+    assert refused.report is not None
+    assert refused.report.explain() == (
+        "No valid host was found. 1000 hosts; RamFilter removed 1000."
+    )
+
+
+def _reference_order(
+    nodes: list[ComputeNode], spec: RequestSpec, config: SchedulerConfig
+) -> list[str]:
+    """Nova's filter scheduler in plain Python over every host: ComputeFilter's enabled
+    check and the resource filters, then every weigher normalized over the hosts that
+    passed, times its multiplier; best first, ties by name."""
+    passing = [
+        n
+        for n in nodes
+        if not n.disabled
+        and n.vcpus_used + spec.vcpus <= n.vcpus * n.cpu_allocation_ratio
+        and n.memory_mb_used + spec.memory_mb <= n.memory_mb * n.ram_allocation_ratio
+        and n.local_gb_used + spec.root_gb <= n.local_gb * n.disk_allocation_ratio
+    ]
+    weighers: list[tuple[float, Callable[[ComputeNode], float]]] = [
+        (config.ram_weight, lambda n: n.memory_mb * n.ram_allocation_ratio - n.memory_mb_used),
+        (config.cpu_weight, lambda n: n.vcpus * n.cpu_allocation_ratio - n.vcpus_used),
+        (config.disk_weight, lambda n: n.local_gb * n.disk_allocation_ratio - n.local_gb_used),
+        (config.build_failure_weight, lambda n: -float(n.failed_builds)),
+    ]
+    scores = {n.host: 0.0 for n in passing}
+    for multiplier, value in weighers:
+        values = [value(n) for n in passing]
+        low, high = min(values, default=0.0), max(values, default=0.0)
+        for n, v in zip(passing, values, strict=True):
+            scores[n.host] += multiplier * ((v - low) / (high - low) if high - low else 0.0)
+    return sorted(scores, key=lambda h: (-scores[h], h))
+
+
+def _random_fleet(rng: random.Random, count: int) -> list[dict[str, Any]]:
+    """Hosts drawn from a few sizes and usages (so ties are common), under names that sort
+    differently by code point than by a natural-language collation."""
+    rows = []
+    for i in range(count):
+        vcpus, memory, disk = rng.choice([2, 8, 64]), rng.choice([2048, 16384]), 100
+        rows.append(
+            {
+                "host": f"{rng.choice(['node', 'Node', 'node-', 'node_', 'nodé'])}{i}",
+                "vcpus": vcpus,
+                "vcpus_used": rng.randrange(0, vcpus * 4 + 1, 2),
+                "memory_mb": memory,
+                "memory_mb_used": rng.randrange(0, memory + 1, 1024),
+                "local_gb": disk,
+                "local_gb_used": rng.randrange(0, disk + 1, 10),
+                "cpu_allocation_ratio": rng.choice([1.0, 2.5, 16.0]),
+                "ram_allocation_ratio": rng.choice([1.0, 1.5, 0.9]),
+                "disk_allocation_ratio": rng.choice([1.0, 1.1]),
+                "failed_builds": rng.choice([0, 0, 0, 1, 3]),
+                "disabled": rng.random() < 0.05,
+            }
+        )
+    return rows
+
+
+def _random_multiplier(rng: random.Random) -> float:
+    return rng.choice([0.0, 1.0, -1.0, 3.0, rng.uniform(-10.0, 10.0)])
+
+
+def test_weighing_in_the_database_orders_hosts_as_weighing_every_host_does(
+    sessions: SessionFactory,
+) -> None:
+    rng = random.Random(20)
+    for count in (1, 2, 30, 200, MANY, MANY):
+        with sessions.begin() as s:
+            s.execute(delete(ComputeNode))
+        _fleet(sessions, _random_fleet(rng, count))
+        config = _config(
+            ram_weight=_random_multiplier(rng),
+            cpu_weight=_random_multiplier(rng),
+            disk_weight=_random_multiplier(rng),
+            build_failure_weight=rng.choice([1_000_000.0, 0.0, _random_multiplier(rng)]),
+            max_attempts=count,
+        )
+        spec = RequestSpec("i-1", rng.choice([1, 4]), rng.choice([512, 4096]), rng.choice([1, 30]))
+        with sessions.begin() as s:
+            expected = _reference_order(list(s.scalars(select(ComputeNode))), spec, config)
+            chosen = select_hosts(s, spec, config, utcnow(), rng)
+        assert [h.host for h in chosen.hosts] == expected, config
+        assert chosen.candidates == len(expected)
+
+
+def test_filters_remove_disabled_down_and_full_hosts_and_say_which(
+    sessions: SessionFactory,
+) -> None:
+    _fleet(
+        sessions,
+        [
+            {"host": "ok"},
+            {"host": "overcommitted", "vcpus": 2, "vcpus_used": 7},  # 2 x 4.0 = 8 schedulable
+            {"host": "disabled", "disabled": True, "memory_mb_used": 16384},
+            {"host": "down", "heartbeat_at": LONG_AGO},
+            {"host": "no-cpu", "vcpus": 2, "vcpus_used": 8},
+            {"host": "no-ram", "memory_mb_used": 16000},
+            {"host": "no-disk", "local_gb_used": 100},
+            {"host": "other-az", "availability_zone": "az2"},
+        ],
+    )
+    spec = RequestSpec("i-1", 1, 512, 1, availability_zone="nova")
+    with sessions.begin() as s:
+        chosen = select_hosts(s, spec, _config(), utcnow(), random.Random(0))
+        assert {h.host for h in chosen.hosts} == {"ok", "overcommitted"}
+        s.execute(update(ComputeNode).where(ComputeNode.host == "ok").values(disabled=True))
+        s.execute(
+            update(ComputeNode).where(ComputeNode.host == "overcommitted").values(vcpus_used=8)
+        )
+        none = select_hosts(s, spec, _config(), utcnow(), random.Random(0))
+    assert none.report is not None
+    assert none.report.explain() == (
+        "No valid host was found. 8 hosts; ComputeFilter removed 3, "
+        "AvailabilityZoneFilter removed 1, CoreFilter removed 2, RamFilter removed 1, "
+        "DiskFilter removed 1."
+    )
+
+
+def test_build_failures_outweigh_free_ram(sessions: SessionFactory) -> None:
+    _fleet(
+        sessions,
+        [
+            {"host": "roomy-but-failing", "failed_builds": 2},
+            {"host": "tight", "memory_mb_used": 12000},
+        ],
+    )
+    with sessions.begin() as s:
+        chosen = select_hosts(s, TINY, _config(), utcnow(), random.Random(0))
+    assert [h.host for h in chosen.hosts] == ["tight", "roomy-but-failing"]
+
+
+def test_an_affinity_groups_first_member_may_go_anywhere(sessions: SessionFactory) -> None:
+    _fleet(sessions, [{"host": "a"}, {"host": "b"}])
+    first = RequestSpec("i-1", 1, 512, 1, group_policy="affinity", group_uuid="g")
+    with sessions.begin() as s:
+        chosen = select_hosts(s, first, _config(), utcnow(), random.Random(0))
+    assert chosen.candidates == 2
+
+
+def test_unknown_filter_names_are_a_config_error() -> None:
+    with pytest.raises(ValueError, match="NopeFilter"):
+        _config(filters=["RamFilter", "NopeFilter"])
