@@ -112,10 +112,13 @@ class SchedulerActivities:
                     return Placement(host.host, selection.candidates, alternates)
         if selection.report is not None:
             raise request_error(ErrorType.NO_VALID_HOST, selection.report.explain())
+        tried = [h.host for h in selection.hosts]
         raise request_error(
             ErrorType.NO_VALID_HOST,
-            f"No valid host was found. {selection.candidates} hosts passed the filters, but "
-            "each filled up (or its server group's policy forbade it) before the claim.",
+            f"No valid host was found. {selection.candidates} hosts passed the filters; "
+            f"the {len(tried)} tried ({', '.join(tried)}) could not be claimed: the request "
+            "does not fit there now (a claim checks vCPUs, RAM and disk whichever filters "
+            "are enabled), or its server group's policy forbids it.",
         )
 
     @activity.defn(name=act.CLAIM_ALTERNATE.name)

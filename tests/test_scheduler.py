@@ -435,7 +435,9 @@ def test_packing_with_a_negative_ram_multiplier_fills_the_fullest_of_1000_hosts(
     assert [h.host for h in chosen.hosts] == ["host0999", "host0998", "host0997"]
 
 
-def test_a_filter_list_without_ram_filter_leaves_ram_to_the_claim(sessions: SessionFactory) -> None:
+def test_a_filter_list_without_ram_filter_leaves_ram_to_the_claim(
+    sessions: SessionFactory, tmp_path: Path
+) -> None:
     _fleet(sessions, [{**row, "memory_mb_used": 16000} for row in _many({})])
     without_ram = [f for f in DEFAULT_SCHEDULER_FILTERS if f != "RamFilter"]
     with sessions.begin() as s:
@@ -445,6 +447,18 @@ def test_a_filter_list_without_ram_filter_leaves_ram_to_the_claim(sessions: Sess
     assert refused.report is not None
     assert refused.report.explain() == (
         "No valid host was found. 1000 hosts; RamFilter removed 1000."
+    )
+    scheduler = SchedulerActivities(
+        sessions, load_settings(tmp_path, scheduler_filters=without_ram)
+    )
+    with pytest.raises(ApplicationError) as failed:
+        ActivityEnvironment().run(scheduler.schedule_and_claim, ScheduleInput("i-1", TINY_FLAVOR))
+    assert failed.value.type == ErrorType.NO_VALID_HOST
+    assert failed.value.message == (
+        "No valid host was found. 1000 hosts passed the filters; the 3 tried (host0000, "
+        "host0001, host0002) could not be claimed: the request does not fit there now (a claim "
+        "checks vCPUs, RAM and disk whichever filters are enabled), or its server group's "
+        "policy forbids it."
     )
 
 
