@@ -76,7 +76,9 @@ DEFAULT_SCHEDULER_FILTERS = (
 class _Options(BaseModel):
     """A group of settings: the fields one component reads. Built alone (as a unit test
     does) it holds its defaults and what it is given by field name; only Settings reads the
-    environment and the data dir's files."""
+    environment and the data dir's files. A group that cannot work without another's fields
+    extends it: the default database is in the data dir, a Temporal client encodes with
+    the codec, the service account signs in at identity's endpoint."""
 
     model_config = ConfigDict(populate_by_name=True)
 
