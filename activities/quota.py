@@ -12,7 +12,7 @@ from clients.image import ImageClient
 from clients.network import NetworkClient
 from clients.session import Session
 from core import activity_defs as act
-from core.config import Settings
+from core.config import ComputeQuotaOptions
 from core.errors import ErrorType, request_error
 from core.messages import (
     FlavorSpec,
@@ -63,7 +63,7 @@ class QuotaActivities:
     def __init__(
         self,
         sessions: SessionFactory,
-        settings: Settings,
+        settings: ComputeQuotaOptions,
         user_session: Callable[[str], Session],
     ) -> None:
         self.sessions = sessions

@@ -10,7 +10,7 @@ from sqlalchemy import update
 from temporalio import activity
 
 from core import activity_defs as act
-from core.config import Settings
+from core.config import SchedulerOptions
 from core.errors import ErrorType, request_error
 from core.messages import (
     ClaimAlternateInput,
@@ -30,7 +30,7 @@ from scheduler.host_state import RequestSpec
 from scheduler.manager import SchedulerConfig, resolve_hints, select_hosts
 
 
-def scheduler_config(settings: Settings) -> SchedulerConfig:
+def scheduler_config(settings: SchedulerOptions) -> SchedulerConfig:
     return SchedulerConfig(
         filters=list(settings.scheduler_filters),
         service_down=timedelta(seconds=settings.service_down_seconds),
@@ -60,7 +60,7 @@ def request_spec(
 
 
 class SchedulerActivities:
-    def __init__(self, sessions: SessionFactory, settings: Settings) -> None:
+    def __init__(self, sessions: SessionFactory, settings: SchedulerOptions) -> None:
         self.sessions = sessions
         self.config = scheduler_config(settings)
         self.rng = random.Random()  # noqa: S311 (spreading load, not secrets)

@@ -35,7 +35,7 @@ from clients.errors import ClientError, Unauthorized
 from clients.service_account import service_session
 from clients.session import Credentials, Session, TokenInfo
 from clients.tokens import AuthContext, TokenValidator
-from core.config import Settings
+from core.config import EndpointOptions, Settings
 from core.temporal import data_converter
 from services.common.auth import validated
 from services.common.state import from_state
@@ -121,7 +121,7 @@ Then, in the UI's codec server settings, tick "Include cross-origin credentials"
 router = APIRouter()
 # The payload codec and settings the app was built with (``app.state``).
 Codec = Annotated[PayloadCodec, from_state("codec")]
-AppSettings = Annotated[Settings, from_state("settings")]
+AppEndpoints = Annotated[EndpointOptions, from_state("settings")]
 
 
 @router.post("/decode")
@@ -146,7 +146,7 @@ def login_form() -> HTMLResponse:
     return _page("bootflow codec server", _LOGIN_FORM)
 
 
-async def _sign_in(settings: Settings, form: dict[str, str]) -> TokenInfo | HTMLResponse:
+async def _sign_in(settings: EndpointOptions, form: dict[str, str]) -> TokenInfo | HTMLResponse:
     """The token the form's credentials get from identity, or the page that says why not."""
     credentials = Credentials(
         settings.auth_url,
@@ -166,7 +166,7 @@ async def _sign_in(settings: Settings, form: dict[str, str]) -> TokenInfo | HTML
 
 
 @router.post("/login")
-async def login(request: Request, settings: AppSettings) -> Response:
+async def login(request: Request, settings: AppEndpoints) -> Response:
     form = {k: v[0] for k, v in parse_qs((await request.body()).decode(errors="replace")).items()}
     token = await _sign_in(settings, form)
     if isinstance(token, HTMLResponse):

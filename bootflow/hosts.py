@@ -22,7 +22,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
 from clients.compute import ComputeClient
 from core import task_queues
-from core.config import Settings
+from core.config import TemporalOptions
 from core.temporal import connect, run_once
 
 # A poller seen this recently is a worker polling now (a long poll lasts about a minute).
@@ -93,7 +93,7 @@ def host_state(compute: ComputeClient, host: str) -> HostState:
     raise LookupError(f"No compute host named {host!r} (its worker has never started)")
 
 
-async def queue_states(settings: Settings, hosts: list[str]) -> dict[str, QueueState]:
+async def queue_states(settings: TemporalOptions, hosts: list[str]) -> dict[str, QueueState]:
     """Each host's activity queue: recent pollers and approximate backlog."""
     client = await connect(settings)
     since = time.time() - POLLER_FRESH_SECONDS
@@ -112,7 +112,7 @@ async def queue_states(settings: Settings, hosts: list[str]) -> dict[str, QueueS
     return out
 
 
-def with_queues(settings: Settings, states: list[HostState]) -> list[HostState]:
+def with_queues(settings: TemporalOptions, states: list[HostState]) -> list[HostState]:
     """The states with their queues filled in, if Temporal answers within a few seconds."""
     try:
         queues = run_once(asyncio.wait_for(queue_states(settings, [s.host for s in states]), 10))
@@ -128,7 +128,7 @@ def drained(state: HostState) -> bool:
 
 
 def drain(
-    settings: Settings,
+    settings: TemporalOptions,
     compute: ComputeClient,
     host: str,
     timeout: float,

@@ -24,7 +24,14 @@ from clients.image import ImageClient
 from clients.network import NetworkClient
 from clients.session import Credentials, Session
 from core.codec import new_key as new_codec_key
-from core.config import CONFIG_FILE, SECRETS_FILE, Settings, write_json_private
+from core.config import (
+    CONFIG_FILE,
+    SECRETS_FILE,
+    EndpointOptions,
+    PathOptions,
+    Settings,
+    write_json_private,
+)
 from db.migrate import upgrade
 from db.models.compute import Flavor
 from db.session import SessionFactory, make_engine, make_session_factory
@@ -104,12 +111,12 @@ def ensure_files(settings: Settings) -> Settings:
     return Settings(data_dir=root, **{k: getattr(settings, k) for k in PINNED})
 
 
-def stored_secret(settings: Settings, key: str) -> str:
+def stored_secret(settings: PathOptions, key: str) -> str:
     value = json.loads((settings.data_dir / SECRETS_FILE).read_text())[key]
     return str(value)
 
 
-def endpoints(settings: Settings) -> list[EndpointSeed]:
+def endpoints(settings: EndpointOptions) -> list[EndpointSeed]:
     return [
         EndpointSeed("identity", "keystone", settings.endpoint("identity")),
         EndpointSeed("image", "glance", settings.endpoint("image")),

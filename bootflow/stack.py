@@ -37,7 +37,7 @@ import psutil
 
 from bootflow import lifetime, seed
 from core import task_queues
-from core.config import Settings
+from core.config import PathOptions, Settings, TemporalOptions
 from core.temporal import ensure_search_attributes, has_pollers, temporal_answers
 
 log = logging.getLogger("bootflow.stack")
@@ -126,7 +126,7 @@ def temporal_binary() -> str:
     return found
 
 
-def temporal_port(settings: Settings) -> int:
+def temporal_port(settings: TemporalOptions) -> int:
     return int(settings.temporal_address.rsplit(":", 1)[1])
 
 
@@ -505,15 +505,15 @@ class Stack:
 # -- one stack per data dir ------------------------------------------------------------------
 
 
-def lock_path(settings: Settings) -> Path:
+def lock_path(settings: PathOptions) -> Path:
     return settings.run_dir / "up.lock"
 
 
-def status_path(settings: Settings) -> Path:
+def status_path(settings: PathOptions) -> Path:
     return settings.run_dir / "status.json"
 
 
-def take_lock(settings: Settings) -> IO[str] | None:
+def take_lock(settings: PathOptions) -> IO[str] | None:
     """The data dir's stack lock, or None if a running stack holds it."""
     path = lock_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -530,7 +530,7 @@ def take_lock(settings: Settings) -> IO[str] | None:
     return handle
 
 
-def running_pid(settings: Settings) -> int | None:
+def running_pid(settings: PathOptions) -> int | None:
     """The pid of the supervisor running on this data dir, if one is."""
     path = lock_path(settings)
     if not path.exists():
@@ -545,7 +545,7 @@ def running_pid(settings: Settings) -> int | None:
     return None
 
 
-def ready_path(settings: Settings) -> Path:
+def ready_path(settings: PathOptions) -> Path:
     return settings.run_dir / "ready"
 
 
@@ -631,7 +631,7 @@ def run_detached(settings: Settings, hosts: int) -> tuple[int, str]:
 # -- what runs on a data dir -----------------------------------------------------------------
 
 
-def stack_processes(settings: Settings) -> list[psutil.Process]:
+def stack_processes(settings: PathOptions) -> list[psutil.Process]:
     """The processes a stack started on this data dir that still run (whether or not their
     supervisor does), found by the mark in their environment."""
     data_dir = str(settings.data_dir)
@@ -653,7 +653,7 @@ def describe(procs: list[psutil.Process]) -> str:
     return ", ".join(f"{process_name(p)} (pid {p.pid})" for p in procs)
 
 
-def stop_processes(settings: Settings) -> list[psutil.Process]:
+def stop_processes(settings: PathOptions) -> list[psutil.Process]:
     """SIGTERM what runs on the data dir, SIGKILL what is left after STOP_TIMEOUT; what ran.
     psutil checks each is still the process it found (a recycled pid is never signalled)."""
     procs = stack_processes(settings)
@@ -679,7 +679,7 @@ def _still_running(procs: list[psutil.Process], timeout: float) -> list[psutil.P
 
 
 def stop_running(
-    settings: Settings, timeout: float = 60.0
+    settings: PathOptions, timeout: float = 60.0
 ) -> tuple[int | None, list[psutil.Process]]:
     """Stop the data dir's supervisor and wait until it has ended (SIGTERM, SIGKILL after
     ``timeout``; its children die with it), then whatever else runs there. The supervisor's
@@ -696,7 +696,7 @@ def stop_running(
     return pid, stop_processes(settings)
 
 
-def read_status(settings: Settings) -> list[ProcessState]:
+def read_status(settings: PathOptions) -> list[ProcessState]:
     """The supervisor's last word on each process, a pid that has since ended shown as such."""
     try:
         document: dict[str, Any] = json.loads(status_path(settings).read_text())

@@ -5,10 +5,10 @@ from __future__ import annotations
 import httpx
 
 from clients.session import Credentials, Session
-from core.config import Settings
+from core.config import ServiceAccountOptions
 
 
-def service_session(settings: Settings, http: httpx.Client | None = None) -> Session:
+def service_session(settings: ServiceAccountOptions, http: httpx.Client | None = None) -> Session:
     return Session(
         Credentials(
             auth_url=settings.auth_url,

@@ -22,12 +22,12 @@ from temporalio.service import TLSConfig
 
 from core import search_attributes
 from core.codec import EncryptionCodec
-from core.config import Settings
+from core.config import CodecOptions, TemporalOptions
 
 T = TypeVar("T")
 
 
-def data_converter(settings: Settings) -> DataConverter:
+def data_converter(settings: CodecOptions) -> DataConverter:
     key = settings.codec_key.get_secret_value()
     if not key:
         raise RuntimeError(
@@ -49,7 +49,7 @@ def _pem(path: str, data: str, what: str, variable: str) -> bytes | None:
     return data.encode() if data else None
 
 
-def tls_config(settings: Settings) -> TLSConfig | bool:
+def tls_config(settings: TemporalOptions) -> TLSConfig | bool:
     """TLS to the cluster, as the Temporal CLI reads its TEMPORAL_TLS_* variables: on when
     TEMPORAL_TLS is true or any certificate, key, server name or API key is given (with only
     TEMPORAL_TLS, the system's roots verify the server); off when TEMPORAL_TLS is false."""
@@ -94,7 +94,7 @@ class TemporalUnreachable(RuntimeError):
     """The Temporal frontend could not be connected to: down, restarting, or not there."""
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(settings: TemporalOptions) -> Client:
     """A client of the configured cluster; TemporalUnreachable if it does not answer.
 
     A client once connected needs no care after that: its calls fail while the server is
@@ -126,13 +126,13 @@ def run_once(work: Coroutine[Any, Any, T]) -> T:
         gc.collect()
 
 
-async def temporal_answers(settings: Settings) -> bool:
+async def temporal_answers(settings: TemporalOptions) -> bool:
     """Whether the Temporal frontend answers (connecting makes a call to it)."""
     await connect(settings)
     return True
 
 
-async def has_pollers(settings: Settings, queue: str, since: float = 0.0) -> bool:
+async def has_pollers(settings: TemporalOptions, queue: str, since: float = 0.0) -> bool:
     """Whether a worker has polled ``queue`` since the ``since`` unix time."""
     client = await connect(settings)
     for kind in (
@@ -151,7 +151,7 @@ async def has_pollers(settings: Settings, queue: str, since: float = 0.0) -> boo
     return False
 
 
-async def ensure_search_attributes(settings: Settings) -> list[str]:
+async def ensure_search_attributes(settings: TemporalOptions) -> list[str]:
     """Register bootflow's search attributes on the namespace; the names it added.
 
     Idempotent, and done through the operator API rather than the dev server's

@@ -15,7 +15,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from clients.service_account import service_session
-from core.config import Settings
+from core.config import EndpointOptions, Settings
 from core.faults import FaultPlan
 from db.session import SessionFactory, make_engine, make_session_factory
 from services.common.auth import TokenValidator
@@ -49,7 +49,7 @@ def build_app(name: str, settings: Settings, sessions: SessionFactory | None = N
     return app
 
 
-def port_of(name: str, settings: Settings) -> int:
+def port_of(name: str, settings: EndpointOptions) -> int:
     port: int = getattr(settings, SERVICES[name][1])
     return port
 

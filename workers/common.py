@@ -17,7 +17,7 @@ from temporalio.worker import Worker
 
 from activities.hooks import ActivityHooks
 from core import task_queues
-from core.config import Settings
+from core.config import DatabaseOptions, HttpOptions, WorkerOptions
 from core.faults import FaultPlan
 from db.session import SessionFactory, make_engine, make_session_factory
 
@@ -32,12 +32,12 @@ def setup_logging() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
-def database(settings: Settings) -> SessionFactory:
+def database(settings: DatabaseOptions) -> SessionFactory:
     engine = make_engine(settings.db_url, pool_size=settings.database_pool_size)
     return make_session_factory(engine)
 
 
-def http_client(settings: Settings) -> httpx.Client:
+def http_client(settings: HttpOptions) -> httpx.Client:
     return httpx.Client(
         timeout=httpx.Timeout(60.0, connect=5.0),
         limits=httpx.Limits(
@@ -49,7 +49,7 @@ def http_client(settings: Settings) -> httpx.Client:
 
 def new_worker(
     client: Client,
-    settings: Settings,
+    settings: WorkerOptions,
     sessions: SessionFactory,
     host: str | None,
     activities: list[Callable[..., Any]],
@@ -77,7 +77,7 @@ def new_worker(
     )
 
 
-def extra_modules(settings: Settings) -> tuple[list[type], list[Callable[..., Any]]]:
+def extra_modules(settings: WorkerOptions) -> tuple[list[type], list[Callable[..., Any]]]:
     """The workflows and activities of ``settings.extra_worker_modules``: each module lists
     its own in ``WORKFLOWS`` and ``ACTIVITIES`` (either may be absent)."""
     workflows: list[type] = []

@@ -19,7 +19,7 @@ from rich.text import Text
 from temporalio.client import Client
 
 from clients.compute import ComputeClient
-from core.config import Settings
+from core.config import TemporalOptions
 from core.messages import BootProgress
 from core.temporal import connect
 from core.workflow_ids import boot_workflow_id
@@ -35,7 +35,7 @@ class Snapshot:
 class ProgressSource:
     """Where the boot is, from the workflow if reachable, else from the record."""
 
-    def __init__(self, settings: Settings, compute: ComputeClient, server_id: str) -> None:
+    def __init__(self, settings: TemporalOptions, compute: ComputeClient, server_id: str) -> None:
         self.compute = compute
         self.server_id = server_id
         self._runner = asyncio.Runner()

@@ -11,7 +11,7 @@ import click
 from bootflow import stack as stacks
 from bootflow.cli.context import CliContext, CliError, pass_context
 from bootflow.cli.output import format_options, listing
-from core.config import Settings
+from core.config import PathOptions
 
 STATUS_COLUMNS = (
     "Process",
@@ -70,7 +70,7 @@ def up(
         raise CliError(str(exc)) from exc
 
 
-def _already_running(settings: Settings, pid: int) -> None:
+def _already_running(settings: PathOptions, pid: int) -> None:
     """Say so, and fail naming each process of it that is not running."""
     states = stacks.read_status(settings)
     down = [s for s in states if s.state != "running"]

@@ -80,7 +80,10 @@ def create_app(settings: Settings, sessions: SessionFactory, validator: TokenVal
     app.state.settings = settings
     app.add_middleware(MicroversionMiddleware)
     app.add_middleware(RequestIdMiddleware)
-    app.state.server_api = ServerApi(settings, sessions, Workflows(settings))
+    workflows = Workflows(temporal=settings, options=settings)
+    app.state.server_api = ServerApi(
+        options=settings, quota=settings, account=settings, sessions=sessions, workflows=workflows
+    )
 
     @app.get("/")
     def versions(request: Request) -> dict[str, Any]:

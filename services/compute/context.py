@@ -11,7 +11,7 @@ from fastapi import Body, Depends, Request
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.config import Settings
+from core.config import ComputeQuotaOptions
 from services.common.auth import Auth, AuthContext
 from services.common.microversions import ApiVersion
 from services.compute.microversions import Version
@@ -77,13 +77,13 @@ async def _context(request: Request, caller: Auth, version: Version) -> ApiConte
 Ctx = Annotated[ApiContext, Depends(_context)]
 
 
-async def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+async def _quota_options(request: Request) -> ComputeQuotaOptions:
+    options: ComputeQuotaOptions = request.app.state.settings
+    return options
 
 
-# FastAPI dependency: the service's settings.
-SettingsDep = Annotated[Settings, Depends(_settings)]
+# FastAPI dependency: the service's quota defaults.
+QuotaOptions = Annotated[ComputeQuotaOptions, Depends(_quota_options)]
 
 # A request body as plain JSON (a missing body is None): each handler checks it against its
 # schema, so a refusal is in Nova's words, not FastAPI's.

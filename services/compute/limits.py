@@ -18,7 +18,7 @@ from services.common.app import ApiError
 from services.common.app import router as common_router
 from services.common.db import DbSession
 from services.compute import microversions as mv
-from services.compute.context import Ctx, SettingsDep
+from services.compute.context import Ctx, QuotaOptions
 from services.compute.server_api import SERVER_GROUP_MEMBERS_QUOTA, quota_defaults
 from services.compute.validation import strict_query
 
@@ -49,7 +49,9 @@ router = common_router()
 
 
 @router.get("/v2.1/limits")
-def limits(ctx: Ctx, session: DbSession, request: Request, settings: SettingsDep) -> dict[str, Any]:
+def limits(
+    ctx: Ctx, session: DbSession, request: Request, settings: QuotaOptions
+) -> dict[str, Any]:
     params = request.query_params
     if ctx.at_least(mv.STRICT_QUERY):
         strict_query(params, {"tenant_id"})

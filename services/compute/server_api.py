@@ -22,7 +22,7 @@ from clients.network import NetworkClient
 from clients.service_account import service_session
 from core import search_attributes as sa
 from core import task_queues
-from core.config import Settings
+from core.config import ComputeApiOptions, ComputeQuotaOptions, ServiceAccountOptions
 from core.messages import BootRequest, DeleteRequest, NetworkRequest
 from core.states import TaskState, VmState
 from core.workflow_ids import boot_workflow_id, delete_workflow_id
@@ -72,7 +72,7 @@ def _nic_text(nic: NetworkRequest) -> str:
     return f"port {nic.port_id} on {nic.network_id}" if nic.port_id else nic.network_id
 
 
-def quota_defaults(settings: Settings) -> dict[str, int]:
+def quota_defaults(settings: ComputeQuotaOptions) -> dict[str, int]:
     """A project's quotas where none is set for it, by resource (db.quotas.RESOURCES)."""
     return dict(
         instances=settings.quota_instances,
@@ -85,13 +85,21 @@ def quota_defaults(settings: Settings) -> dict[str, int]:
 class ServerApi:
     """The server routes' shared state: settings, database, Temporal, an HTTP pool."""
 
-    def __init__(self, settings: Settings, sessions: SessionFactory, workflows: Workflows) -> None:
-        self.settings = settings
+    def __init__(
+        self,
+        options: ComputeApiOptions,
+        quota: ComputeQuotaOptions,
+        account: ServiceAccountOptions,
+        sessions: SessionFactory,
+        workflows: Workflows,
+    ) -> None:
+        self.options = options
+        self.quota = quota
         self.sessions = sessions
         self.workflows = workflows
         self.http = httpx.Client(timeout=httpx.Timeout(30.0, connect=5.0))
         # Finds the endpoints for requests made with a user's own token (acting_as).
-        self.service = service_session(settings, self.http)
+        self.service = service_session(account, self.http)
 
     # -- create ---------------------------------------------------------------------------
 
@@ -127,7 +135,7 @@ class ServerApi:
             select(Flavor).where(Flavor.flavorid == plan.flavor_ref, Flavor.disabled.is_(False))
         )
         project = ctx.caller.project_id
-        limit = quotas.limits(session, project, quota_defaults(self.settings))
+        limit = quotas.limits(session, project, quota_defaults(self.quota))
         used = quotas.usage(session, project)
         # An unknown flavor is the boot's to refuse (naming the flavors there are); the
         # instances quota bounds the request all the same.
@@ -156,7 +164,7 @@ class ServerApi:
 
     def _fit_in_request(self, plan: CreatePlan, count: int) -> int:
         """``count``, or the most one request boots (400 when min_count asks for more)."""
-        most = self.settings.max_servers_per_request
+        most = self.options.max_servers_per_request
         if plan.min_count > most:
             raise ApiError(
                 400,

@@ -23,7 +23,7 @@ from temporalio.exceptions import ApplicationError, FailureError
 from temporalio.service import RPCError, RPCStatusCode
 
 from core import task_queues
-from core.config import Settings
+from core.config import ComputeApiOptions, TemporalOptions
 from core.errors import HTTP_STATUS, ErrorType
 from core.messages import CancelReason, ConsoleOutputInput
 from core.temporal import TemporalUnreachable, connect
@@ -76,8 +76,9 @@ def _application_cause(
 class Workflows:
     """The Temporal client, connected on first use."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    def __init__(self, temporal: TemporalOptions, options: ComputeApiOptions) -> None:
+        self.temporal = temporal
+        self.options = options
         self._client: Client | None = None
         self._lock = asyncio.Lock()
 
@@ -86,7 +87,7 @@ class Workflows:
         async with self._lock:
             if self._client is None:
                 try:
-                    self._client = await connect(self.settings)
+                    self._client = await connect(self.temporal)
                 except TemporalUnreachable as exc:
                     log.error("%s", exc)
                     raise unavailable(
@@ -115,7 +116,7 @@ class Workflows:
                 client.execute_update_with_start_workflow(
                     update, start_workflow_operation=operation, id=update_id
                 ),
-                self.settings.accept_timeout_seconds,
+                self.options.accept_timeout_seconds,
             )
         except WorkflowUpdateFailedError as exc:
             raise _rejected(exc) from exc
@@ -156,7 +157,7 @@ class Workflows:
         raise ApiError(
             503,
             "The compute service did not accept the request within "
-            f"{self.settings.accept_timeout_seconds:g} s (it is overloaded, or a worker is "
+            f"{self.options.accept_timeout_seconds:g} s (it is overloaded, or a worker is "
             "stalled); the request was withdrawn and nothing will be created. Retry later.",
         )
 

@@ -9,7 +9,7 @@ from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.config import Settings
+from core.config import TokenOptions
 from db.models.identity import (
     DEFAULT_DOMAIN_ID,
     DEFAULT_DOMAIN_NAME,
@@ -38,7 +38,7 @@ def _check_domain(ref: DomainRef | None) -> None:
 class Identity:
     """Token issue and validation over the identity tables."""
 
-    def __init__(self, settings: Settings, sessions: SessionFactory) -> None:
+    def __init__(self, settings: TokenOptions, sessions: SessionFactory) -> None:
         self.tokens = TokenProvider(
             settings.token_key.get_secret_value(), settings.token_ttl_seconds
         )

@@ -22,7 +22,7 @@ from fastapi import Depends, Request
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.config import Settings
+from core.config import NetworkQuotaOptions
 from db.models.network import Network, Port, Subnet
 from services.common.app import ApiError
 from services.common.app import router as common_router
@@ -50,7 +50,7 @@ class Limits:
     port: int
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Limits:
+    def from_settings(cls, settings: NetworkQuotaOptions) -> Limits:
         return cls(
             network=settings.quota_network, subnet=settings.quota_subnet, port=settings.quota_port
         )

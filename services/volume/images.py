@@ -19,7 +19,7 @@ from typing import Any, Final
 from clients.errors import ClientError, NotFound, transient
 from clients.service_account import service_session
 from clients.session import Session
-from core.config import Settings
+from core.config import ServiceAccountOptions
 from services.common.app import ApiError, unavailable
 from services.volume import backend
 from services.volume.backend import GiB, ImageData
@@ -70,7 +70,7 @@ _UNUSABLE = "Invalid image identifier or unable to access requested image."
 class ImageService:
     """The image service as the volume service's own account sees it (session made lazily)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: ServiceAccountOptions) -> None:
         self._settings = settings
         self._session: Session | None = None
         self._lock = threading.Lock()

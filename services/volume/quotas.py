@@ -16,7 +16,7 @@ from sqlalchemy import CursorResult, Table, case, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from core.config import Settings
+from core.config import VolumeQuotaOptions
 from db.models.volume import VolumeQuotaUsage
 from services.common.app import ApiError
 
@@ -41,7 +41,7 @@ class Limits:
     gigabytes: int
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Limits:
+    def from_settings(cls, settings: VolumeQuotaOptions) -> Limits:
         return cls(volumes=settings.quota_volumes, gigabytes=settings.quota_gigabytes)
 
     def of(self, resource: str) -> int:
