@@ -4,7 +4,6 @@ on a host failure, claim an alternate instead (Nova's reschedule)."""
 from __future__ import annotations
 
 import random
-from datetime import timedelta
 
 from sqlalchemy import update
 from temporalio import activity
@@ -25,22 +24,9 @@ from db.base import utcnow
 from db.models.compute import Claim, ComputeNode, Instance
 from db.session import SessionFactory
 from scheduler import claims
-from scheduler.filters import up_and_enabled
+from scheduler.filters import check_filter_names, up_and_enabled
 from scheduler.host_state import RequestSpec
-from scheduler.manager import SchedulerConfig, resolve_hints, select_hosts
-
-
-def scheduler_config(settings: SchedulerOptions) -> SchedulerConfig:
-    return SchedulerConfig(
-        filters=list(settings.scheduler_filters),
-        service_down=timedelta(seconds=settings.service_down_seconds),
-        ram_weight=settings.ram_weight_multiplier,
-        cpu_weight=settings.cpu_weight_multiplier,
-        disk_weight=settings.disk_weight_multiplier,
-        build_failure_weight=settings.build_failure_weight_multiplier,
-        host_subset_size=settings.host_subset_size,
-        max_attempts=settings.scheduler_max_attempts,
-    )
+from scheduler.manager import resolve_hints, select_hosts
 
 
 def request_spec(
@@ -62,7 +48,9 @@ def request_spec(
 class SchedulerActivities:
     def __init__(self, sessions: SessionFactory, settings: SchedulerOptions) -> None:
         self.sessions = sessions
-        self.config = scheduler_config(settings)
+        # A misspelt filter stops the control worker at start, not every boot.
+        check_filter_names(settings.scheduler_filters)
+        self.options = settings
         self.rng = random.Random()  # noqa: S311 (spreading load, not secrets)
 
     @activity.defn(name=act.SCHEDULE_AND_CLAIM.name)
@@ -85,7 +73,7 @@ class SchedulerActivities:
             selection = select_hosts(
                 session,
                 spec,
-                self.config,
+                self.options,
                 utcnow(),
                 self.rng,
                 exclude=frozenset([held.host]) if held else frozenset(),
@@ -94,7 +82,7 @@ class SchedulerActivities:
                 return Placement(
                     held.host,
                     selection.candidates + 1,
-                    [h.host for h in selection.hosts][: self.config.max_attempts - 1],
+                    [h.host for h in selection.hosts][: self.options.scheduler_max_attempts - 1],
                 )
         for index, host in enumerate(selection.hosts):
             # One transaction per attempt: a host that filled up meanwhile fails its
@@ -135,7 +123,7 @@ class SchedulerActivities:
                 request.scheduler_hints,
                 instance.project_id if instance else "",
             )
-            alive = up_and_enabled(utcnow(), self.config.service_down)
+            alive = up_and_enabled(utcnow(), self.options.service_down)
             claimed = claims.claim(session, spec, request.host, only_if=alive)
         if not claimed:
             activity.logger.info(

@@ -21,27 +21,27 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, insert
 
-from core.config import DEFAULT_SCHEDULER_FILTERS
+from core.config import DEFAULT_SCHEDULER_FILTERS, SchedulerOptions
 from db.base import utcnow
 from db.migrate import upgrade
 from db.models.compute import Claim, ComputeNode
 from db.session import SessionFactory, make_engine, make_session_factory
 from scheduler import claims
 from scheduler.host_state import RequestSpec
-from scheduler.manager import SchedulerConfig, select_hosts
+from scheduler.manager import select_hosts
 from tests.support.postgres import create_database, throwaway_cluster
 
 RESULTS = Path(__file__).parent / "results"
 FILTERS = list(DEFAULT_SCHEDULER_FILTERS)
 CONFIGS = {
-    "spread": SchedulerConfig(filters=FILTERS, service_down=timedelta(seconds=60)),
-    "pack": SchedulerConfig(filters=FILTERS, service_down=timedelta(seconds=60), ram_weight=-1.0),
+    "spread": SchedulerOptions(),
+    "pack": SchedulerOptions(ram_weight_multiplier=-1.0),
 }
 
 
@@ -96,7 +96,7 @@ def request(n: int, rng: random.Random, hosts: int) -> RequestSpec:
 
 
 def scheduled_claim(
-    sessions: SessionFactory, config: SchedulerConfig, spec: RequestSpec, rng: random.Random
+    sessions: SessionFactory, config: SchedulerOptions, spec: RequestSpec, rng: random.Random
 ) -> None:
     with sessions.begin() as s:
         selection = select_hosts(s, spec, config, utcnow(), rng)
@@ -108,7 +108,7 @@ def scheduled_claim(
 
 
 def timed(
-    sessions: SessionFactory, config: SchedulerConfig, hosts: int, count: int
+    sessions: SessionFactory, config: SchedulerOptions, hosts: int, count: int
 ) -> dict[str, float]:
     rng = random.Random(1)
     samples = []
@@ -126,7 +126,7 @@ def timed(
 
 
 def concurrent_claims(
-    sessions: SessionFactory, config: SchedulerConfig, hosts: int, callers: int, seconds: float
+    sessions: SessionFactory, config: SchedulerOptions, hosts: int, callers: int, seconds: float
 ) -> float:
     done = 0
     lock = threading.Lock()
@@ -193,7 +193,7 @@ def measure(
     kind: str,
     size: int,
     name: str,
-    config: SchedulerConfig,
+    config: SchedulerOptions,
     count: int,
     seconds: float,
 ) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -94,18 +95,22 @@ class PathOptions(_Options):
 
     @property
     def logs_dir(self) -> Path:
+        """One log file per process of the stack."""
         return self.data_dir / "logs"
 
     @property
     def run_dir(self) -> Path:
+        """The supervisor's lock, status and ready files."""
         return self.data_dir / "run"
 
     @property
     def images_dir(self) -> Path:
+        """The image service's store: one file an image."""
         return self.data_dir / "images"
 
     @property
     def volumes_dir(self) -> Path:
+        """The volume service's file backend: one file a volume."""
         return self.data_dir / "volumes"
 
     def host_dir(self, host: str) -> Path:
@@ -335,11 +340,13 @@ class SchedulerOptions(_Options):
     host_subset_size: int = 1
     # Hosts a build may try: the chosen one and up to max_attempts - 1 alternates.
     scheduler_max_attempts: int = 3
-    # Candidates read per request (Placement's max_placement_results plays this part).
-    scheduler_max_candidates: int = 200
     # A host whose heartbeat is older than this is down (Nova's service_down_time): the
     # scheduler passes it over and the compute API shows it down.
     service_down_seconds: float = 60.0
+
+    @property
+    def service_down(self) -> timedelta:
+        return timedelta(seconds=self.service_down_seconds)
 
 
 class SupervisorOptions(_Options):

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import ColumnElement, case, func, literal, not_, select
 from sqlalchemy.orm import Session
 
+from core.config import SchedulerOptions
 from db.models.compute import Claim, ComputeNode, Instance, ServerGroup, ServerGroupMember
-from scheduler.filters import FilterReport, FilterRequest, check_filter_names, filter_conditions
+from scheduler.filters import FilterReport, FilterRequest, filter_conditions
 from scheduler.host_state import HostState, RequestSpec
 from scheduler.weighers import (
     BuildFailureWeigher,
@@ -31,27 +32,14 @@ from scheduler.weighers import (
 )
 
 
-@dataclass(frozen=True)
-class SchedulerConfig:
-    filters: list[str]
-    service_down: timedelta
-    ram_weight: float = 1.0
-    cpu_weight: float = 1.0
-    disk_weight: float = 1.0
-    build_failure_weight: float = 1_000_000.0
-    host_subset_size: int = 1
-    max_attempts: int = 3
-
-    def __post_init__(self) -> None:
-        check_filter_names(self.filters)
-
-    def weighers(self) -> list[Weigher]:
-        return [
-            RAMWeigher(self.ram_weight),
-            CPUWeigher(self.cpu_weight),
-            DiskWeigher(self.disk_weight),
-            BuildFailureWeigher(self.build_failure_weight),
-        ]
+def weighers(options: SchedulerOptions) -> list[Weigher]:
+    """Nova's weighers with the configured multipliers."""
+    return [
+        RAMWeigher(options.ram_weight_multiplier),
+        CPUWeigher(options.cpu_weight_multiplier),
+        DiskWeigher(options.disk_weight_multiplier),
+        BuildFailureWeigher(options.build_failure_weight_multiplier),
+    ]
 
 
 @dataclass
@@ -105,34 +93,36 @@ def resolve_hints(
 def select_hosts(
     session: Session,
     spec: RequestSpec,
-    config: SchedulerConfig,
+    options: SchedulerOptions,
     now: datetime,
     rng: random.Random,
     exclude: frozenset[str] = frozenset(),
 ) -> Selection:
     """The hosts that can take ``spec``, best first (up to max_attempts of them)."""
-    conditions = filter_conditions(config.filters, FilterRequest(spec, now, config.service_down))
+    conditions = filter_conditions(
+        options.scheduler_filters, FilterRequest(spec, now, options.service_down)
+    )
     hosts: list[ColumnElement[bool]] = [ComputeNode.host.not_in(sorted(exclude))] if exclude else []
     passing = [*hosts, *(c for _, c in conditions if c is not None)]
-    weighers = [w for w in config.weighers() if w.multiplier]
+    active = [w for w in weighers(options) if w.multiplier]
     # A claim committed between this query and the next (PostgreSQL reads each statement's
     # own snapshot) can move its host past the range found here; that only shifts its score.
-    count, *found = session.execute(select(func.count(), *bounds(weighers)).where(*passing)).one()
+    count, *found = session.execute(select(func.count(), *bounds(active)).where(*passing)).one()
     if not count:
         return Selection([], 0, _report(session, hosts, conditions))
     # Nova's host_subset_size: pick among the best few, so concurrent requests spread out.
-    subset_size = max(1, config.host_subset_size)
+    subset_size = max(1, options.host_subset_size)
     collation = _CODE_POINT_ORDER[session.get_bind().dialect.name]
     best = session.scalars(
         select(ComputeNode)
         .where(*passing)
-        .order_by(score(weighers, found).desc(), ComputeNode.host.collate(collation))
-        .limit(max(subset_size, config.max_attempts))
+        .order_by(score(active, found).desc(), ComputeNode.host.collate(collation))
+        .limit(max(subset_size, options.scheduler_max_attempts))
     ).all()
     ranked = [HostState.from_node(node) for node in best]
     first = rng.choice(ranked[:subset_size])
     ordered = [first, *(h for h in ranked if h is not first)]
-    return Selection(ordered[: config.max_attempts], count)
+    return Selection(ordered[: options.scheduler_max_attempts], count)
 
 
 # Ties go to the host name that sorts first by code point, as Python's sort puts it,

@@ -17,7 +17,7 @@ from temporalio.testing import ActivityEnvironment
 from activities.scheduler import SchedulerActivities
 from compute import resource_tracker
 from compute.driver import HostResources
-from core.config import DEFAULT_SCHEDULER_FILTERS, Settings, load_settings
+from core.config import DEFAULT_SCHEDULER_FILTERS, SchedulerOptions, Settings, load_settings
 from core.errors import ErrorType
 from core.messages import ClaimAlternateInput, FlavorSpec, ScheduleInput
 from db.base import utcnow
@@ -25,7 +25,7 @@ from db.models.compute import Claim, ComputeNode, Instance
 from db.session import SessionFactory, make_engine, make_session_factory
 from scheduler import claims
 from scheduler.host_state import RequestSpec
-from scheduler.manager import SchedulerConfig, select_hosts
+from scheduler.manager import select_hosts
 from tests.support.databases import overlapping
 
 TINY = RequestSpec("i-1", vcpus=1, memory_mb=512, root_gb=1)
@@ -138,9 +138,15 @@ def test_sync_usage_recomputes_from_claims(database_url: str) -> None:
     engine.dispose()
 
 
-def _config(**kw: Any) -> SchedulerConfig:
-    kw.setdefault("filters", list(DEFAULT_SCHEDULER_FILTERS))
-    return SchedulerConfig(service_down=timedelta(seconds=60), **kw)
+def _config(**kw: Any) -> SchedulerOptions:
+    """The scheduler's options, given by short names: filters, max_attempts, and each
+    weigher's multiplier as <name>_weight."""
+    names = {"filters": "scheduler_filters", "max_attempts": "scheduler_max_attempts"}
+    options = {
+        names.get(key, f"{key}_multiplier" if key.endswith("_weight") else key): value
+        for key, value in kw.items()
+    }
+    return SchedulerOptions(**options)
 
 
 def test_select_returns_the_best_host_then_alternates_and_explains_none(
@@ -462,9 +468,7 @@ def test_a_filter_list_without_ram_filter_leaves_ram_to_the_claim(
     )
 
 
-def _reference_order(
-    nodes: list[ComputeNode], spec: RequestSpec, config: SchedulerConfig
-) -> list[str]:
+def _reference_order(nodes: list[ComputeNode], spec: RequestSpec, c: SchedulerOptions) -> list[str]:
     """Nova's filter scheduler in plain Python over every host: ComputeFilter's enabled
     check and the resource filters, then every weigher normalized over the hosts that
     passed, times its multiplier; best first, ties by name."""
@@ -477,10 +481,16 @@ def _reference_order(
         and n.local_gb_used + spec.root_gb <= n.local_gb * n.disk_allocation_ratio
     ]
     weighers: list[tuple[float, Callable[[ComputeNode], float]]] = [
-        (config.ram_weight, lambda n: n.memory_mb * n.ram_allocation_ratio - n.memory_mb_used),
-        (config.cpu_weight, lambda n: n.vcpus * n.cpu_allocation_ratio - n.vcpus_used),
-        (config.disk_weight, lambda n: n.local_gb * n.disk_allocation_ratio - n.local_gb_used),
-        (config.build_failure_weight, lambda n: -float(n.failed_builds)),
+        (
+            c.ram_weight_multiplier,
+            lambda n: n.memory_mb * n.ram_allocation_ratio - n.memory_mb_used,
+        ),
+        (c.cpu_weight_multiplier, lambda n: n.vcpus * n.cpu_allocation_ratio - n.vcpus_used),
+        (
+            c.disk_weight_multiplier,
+            lambda n: n.local_gb * n.disk_allocation_ratio - n.local_gb_used,
+        ),
+        (c.build_failure_weight_multiplier, lambda n: -float(n.failed_builds)),
     ]
     scores = {n.host: 0.0 for n in passing}
     for multiplier, value in weighers:
@@ -597,6 +607,6 @@ def test_an_affinity_groups_first_member_may_go_anywhere(sessions: SessionFactor
     assert chosen.candidates == 2
 
 
-def test_unknown_filter_names_are_a_config_error() -> None:
+def test_unknown_filter_names_stop_the_scheduler_at_start(sessions: SessionFactory) -> None:
     with pytest.raises(ValueError, match="NopeFilter"):
-        _config(filters=["RamFilter", "NopeFilter"])
+        SchedulerActivities(sessions, _config(filters=["RamFilter", "NopeFilter"]))
