@@ -155,7 +155,14 @@ async def heartbeats(
                 await asyncio.to_thread(conductor.report, host, capacities[host])
         except Exception as exc:
             hosts = ", ".join(capacities)
-            log.warning("heartbeat of %s failed (%s); retrying in %.0fs", hosts, exc, every)
+            # An outage in a line; anything else with its traceback.
+            log.warning(
+                "heartbeat of %s failed (%s); retrying in %.0fs",
+                hosts,
+                exc,
+                every,
+                exc_info=not transient(exc),
+            )
 
 
 async def main(settings: Settings, host: str) -> None:
