@@ -16,8 +16,8 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from temporalio import activity
 from temporalio.exceptions import CancelledError
@@ -30,11 +30,8 @@ from temporalio.worker import (
 
 from activities.errors import classify, hypervisor_failure, start_refused
 from core import activity_defs as act
+from core.conductor import StepEvent
 from core.faults import FaultPlan
-from db import actions
-from db.base import utcnow
-from db.instances import instance_name
-from db.session import SessionFactory
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +39,30 @@ log = logging.getLogger(__name__)
 REPORTS_OWN_PROGRESS = frozenset({act.FETCH_IMAGE.name})
 # The liveness heartbeat's period: this often, and at least three a heartbeat timeout.
 LIVENESS_EVERY_SECONDS = 3.0
+# The longest a finished step waits for its event to be recorded (the record is written
+# beside the step, and its worker reports the step done after it): an event store that
+# stalls costs an event, never the step (nor its heartbeat timeout).
+RECORD_WAIT_SECONDS = 5.0
+
+
+class EventRecorder(Protocol):
+    """Where the instance-action events go, and where an instance's name (what fault rules
+    match) comes from: the database on the control worker, which is the control plane
+    (``db.actions.EventLog``); the conductor API on a compute host, which opens no database
+    connection (``clients.conductor.ConductorClient``)."""
+
+    def start_event(self, step: StepEvent) -> int | None:
+        """The event's id, or None when the workflow has no action on the instance (yet)."""
+        ...
+
+    def finish_event(self, event_id: int, error: str | None) -> None: ...
+
+    def instance_name(self, instance_uuid: str) -> str | None: ...
 
 
 class ActivityHooks(Interceptor):
-    def __init__(self, sessions: SessionFactory, host: str | None, faults: FaultPlan) -> None:
-        self.sessions = sessions
+    def __init__(self, events: EventRecorder, host: str | None, faults: FaultPlan) -> None:
+        self.events = events
         self.host = host
         self.faults = faults
         self.names: dict[str, str] = {}  # instance uuid -> name, for fault rules
@@ -77,7 +93,7 @@ class _Hooks(ActivityInboundInterceptor):
         instance_uuid = getattr(input.args[0], "instance_uuid", None) if input.args else None
         # Written beside the step, not before it: the event must not add to its latency.
         started = asyncio.create_task(
-            self._start(info.workflow_id, instance_uuid, name, info.attempt, utcnow())
+            self._start(info.workflow_id, instance_uuid, name, info.attempt, datetime.now(UTC))
         )
         label = await self._label(instance_uuid)
         try:
@@ -87,12 +103,12 @@ class _Hooks(ActivityInboundInterceptor):
             # Named now if the step wrote the record (create_instance_record's first try).
             await self._fault(f"{name}:after", await self._label(instance_uuid), instance_uuid)
         except BaseException as exc:
-            await self._finish(await started, f"{type(exc).__name__}: {exc}")
+            await self._finish(started, f"{type(exc).__name__}: {exc}")
             classified = classify(exc)
             if classified is exc:
                 raise
             raise classified from exc
-        await self._finish(await started, None)
+        await self._finish(started, None)
         return result
 
     async def _fault(self, point: str, label: str, instance_uuid: str | None) -> None:
@@ -127,7 +143,7 @@ class _Hooks(ActivityInboundInterceptor):
             return instance_uuid or ""
         name = self.hooks.names.get(instance_uuid)
         if name is None:
-            name = await asyncio.to_thread(instance_name, self.hooks.sessions, instance_uuid)
+            name = await asyncio.to_thread(self.hooks.events.instance_name, instance_uuid)
             if name is not None:
                 self.hooks.names[instance_uuid] = name
         return name or instance_uuid
@@ -143,27 +159,20 @@ class _Hooks(ActivityInboundInterceptor):
         if not (workflow_id and instance_uuid):
             return None
         try:
-            return await asyncio.to_thread(
-                actions.start_event,
-                self.hooks.sessions,
-                workflow_id,
-                instance_uuid,
-                name,
-                self.hooks.host,
-                attempt,
-                started_at,
-            )
-        except Exception:
-            log.exception("could not record the start of %s for %s", name, instance_uuid)
+            step = StepEvent(workflow_id, instance_uuid, name, self.hooks.host, attempt, started_at)
+            return await asyncio.to_thread(self.hooks.events.start_event, step)
+        except Exception as exc:
+            log.warning("could not record the start of %s for %s: %r", name, instance_uuid, exc)
             return None
 
-    async def _finish(self, event_id: int | None, error: str | None) -> None:
-        if event_id is None:
-            return
+    async def _finish(self, started: asyncio.Task[int | None], error: str | None) -> None:
         try:
-            await asyncio.to_thread(actions.finish_event, self.hooks.sessions, event_id, error)
-        except Exception:
-            log.exception("could not record the end of event %s", event_id)
+            async with asyncio.timeout(RECORD_WAIT_SECONDS):
+                event_id = await started
+                if event_id is not None:
+                    await asyncio.to_thread(self.hooks.events.finish_event, event_id, error)
+        except Exception as exc:
+            log.warning("could not record the end of a step's event: %r", exc)
 
 
 @contextmanager

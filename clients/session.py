@@ -6,6 +6,7 @@ every service client built on it finds its endpoint in the token's catalog.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +21,8 @@ from clients.errors import ConnectionFailed, raise_for_status, service_name
 # Renew a token this long before it expires, so a request never carries a dying one.
 _RENEW_MARGIN = timedelta(minutes=2)
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+# The version at the end of a catalog URL (Nova's ``.../v2.1``, Keystone's ``.../v3``).
+_VERSION_SUFFIX = re.compile(r"/v\d+(\.\d+)?$")
 
 
 @dataclass
@@ -189,10 +192,15 @@ class Session:
         path: str,
         *,
         headers: dict[str, str] | None = None,
+        unversioned: bool = False,
         **kwargs: Any,
     ) -> httpx.Response:
-        """Send an authenticated request to a catalog service; raise a typed error on failure."""
-        url = f"{self.endpoint(service_type)}/{path.lstrip('/')}"
+        """Send an authenticated request to a catalog service; raise a typed error on failure.
+        ``unversioned``: ``path`` is from the service's root, not its catalog URL's version."""
+        endpoint = self.endpoint(service_type)
+        if unversioned:
+            endpoint = _VERSION_SUFFIX.sub("", endpoint)
+        url = f"{endpoint}/{path.lstrip('/')}"
         service = service_name(service_type)
         response = self._send(
             method, url, service, headers={**(headers or {}), "X-Auth-Token": self.token}, **kwargs

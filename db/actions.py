@@ -12,7 +12,9 @@ from datetime import datetime
 from sqlalchemy import Integer, String, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
+from core.conductor import StepEvent
 from db.base import UTCDateTime, utcnow
+from db.instances import instance_name
 from db.models.compute import InstanceAction, InstanceActionEvent
 from db.session import SessionFactory, engine_of
 
@@ -135,3 +137,29 @@ def list_actions(session: Session, instance_uuid: str, action: str) -> list[Inst
             )
         )
     )
+
+
+class EventLog:
+    """The events written straight to the database (activities.hooks.EventRecorder): the
+    control worker's, which is the control plane. A compute host records through the
+    conductor API instead."""
+
+    def __init__(self, sessions: SessionFactory) -> None:
+        self.sessions = sessions
+
+    def start_event(self, step: StepEvent) -> int | None:
+        return start_event(
+            self.sessions,
+            step.workflow_id,
+            step.instance_uuid,
+            step.event,
+            step.host,
+            step.attempt,
+            step.started_at,
+        )
+
+    def finish_event(self, event_id: int, error: str | None) -> None:
+        finish_event(self.sessions, event_id, error)
+
+    def instance_name(self, instance_uuid: str) -> str | None:
+        return instance_name(self.sessions, instance_uuid)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from sqlalchemy import bindparam, select, update
 
+from core.conductor import ABSENT, InstanceOnHost
 from core.messages import InstanceRecord
 from core.states import VmState
 from db.base import utcnow
@@ -46,26 +46,9 @@ def instance_name(sessions: SessionFactory, instance_uuid: str) -> str | None:
         return session.scalar(select(Instance.name).where(Instance.uuid == instance_uuid))
 
 
-@dataclass(frozen=True)
-class Placement:
-    """What a host may hold of an instance."""
-
-    # Its guest and ports: it exists, is not deleted, is placed on the host, did not fail
-    # (a failed build was undone; what is left of it is a leak).
-    here: bool
-    # An active instance's ports are those it records (their MACs): any other port of it is
-    # a leak. None while it builds: every port it has may be one being made.
-    macs: frozenset[str] | None
-    # The user's own ports it was booted on: unbound when released, never deleted.
-    preserved: frozenset[str]
-
-
-ABSENT = Placement(here=False, macs=None, preserved=frozenset())
-
-
 def placements(
     sessions: SessionFactory, instance_uuids: Iterable[str], host: str
-) -> dict[str, Placement]:
+) -> dict[str, InstanceOnHost]:
     """What ``host`` may hold of each of ``instance_uuids`` (ABSENT for one with no record)."""
     wanted = set(instance_uuids)
     with sessions.begin() as session:
@@ -88,7 +71,7 @@ def placements(
                 for ips in (addresses or {}).values()
                 for ip in ips
             )
-        out[uuid] = Placement(
+        out[uuid] = InstanceOnHost(
             here=not deleted and placed == host and vm_state != VmState.ERROR,
             macs=macs,
             preserved=frozenset(preserved or []),
@@ -109,3 +92,17 @@ def resolve_leftovers(sessions: SessionFactory, instance_uuid: str, host: str) -
             .values(resolved_at=utcnow())
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def active_instances(sessions: SessionFactory, host: str) -> list[str]:
+    """Uuids of the instances ``host`` should be running."""
+    with sessions.begin() as session:
+        return list(
+            session.scalars(
+                select(Instance.uuid).where(
+                    Instance.host == host,
+                    Instance.vm_state == VmState.ACTIVE,
+                    Instance.deleted.is_(False),
+                )
+            )
+        )

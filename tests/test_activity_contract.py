@@ -15,7 +15,7 @@ from compute.driver import LibvirtDriver
 from core import activity_defs
 from core.config import Settings
 from workers import compute, control
-from workers.common import database, extra_modules, http_client
+from workers.common import extra_modules, http_client
 
 HOST_ACTIVITIES = {
     "allocate_port",
@@ -40,10 +40,11 @@ def _registered(functions: list) -> dict[str, object]:  # type: ignore[type-arg]
 
 def test_workers_register_every_definition_with_its_types(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path)
-    on_control = _registered(control.build_activities(settings, database(settings)))
+    on_control = _registered(control.build_activities(settings, control.database(settings)))
     driver = LibvirtDriver("test:///default", "node1", tmp_path / "node1")
     service = service_session(settings, http_client(settings))
-    on_host = _registered(compute.build_activities(settings, "node1", driver, service))
+    cache = compute.image_cache(settings, "node1")
+    on_host = _registered(compute.build_activities(settings, cache, driver, service))
 
     assert set(on_host) == HOST_ACTIVITIES
     # The workflows send a step to the queue its definition names: the worker that has it.

@@ -20,6 +20,7 @@ from temporalio.worker import Interceptor, UnsandboxedWorkflowRunner, Worker
 
 from activities.hooks import ActivityHooks
 from core.faults import FaultPlan
+from db.actions import EventLog
 from db.migrate import upgrade
 from db.session import make_engine, make_session_factory
 from tests.support.devserver import dev_server
@@ -58,7 +59,7 @@ async def client(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Clie
 def _hooks(tmp_path: Path) -> ActivityHooks:
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     upgrade(url)
-    return ActivityHooks(make_session_factory(make_engine(url)), "node1", FaultPlan())
+    return ActivityHooks(EventLog(make_session_factory(make_engine(url))), "node1", FaultPlan())
 
 
 async def _probe(client: Client, interceptors: list[Interceptor], seconds: float) -> str:

@@ -20,6 +20,7 @@ from compute.driver import HostResources
 from core.config import DEFAULT_SCHEDULER_FILTERS, SchedulerOptions, Settings, load_settings
 from core.errors import ErrorType
 from core.messages import ClaimAlternateInput, FlavorSpec, ScheduleInput
+from db import hosts as db_hosts
 from db.base import utcnow
 from db.models.compute import Claim, ComputeNode, Instance
 from db.session import SessionFactory, make_engine, make_session_factory
@@ -234,7 +235,8 @@ TINY_FLAVOR = FlavorSpec("1", "m1.tiny", vcpus=1, memory_mb=512, root_gb=1)
 
 def _report(sessions: SessionFactory, name: str, settings: Settings) -> None:
     found = HostResources("QEMU", name, "x86_64", vcpus=8, memory_mb=8192, disk_gb=100)
-    resource_tracker.report(sessions, name, found, settings)
+    with sessions.begin() as s:
+        db_hosts.report(s, name, resource_tracker.capacity(found, settings))
 
 
 def test_each_host_reports_its_zone_and_a_boot_lands_in_the_zone_it_asks(

@@ -1,4 +1,6 @@
-"""What both workers share: logging, the DB, HTTP, and running until told to stop."""
+"""What both workers share: logging, HTTP, the Temporal worker, and running until told to
+stop. Only the control worker opens the database (workers.control); a compute host reaches
+it through the conductor API."""
 
 from __future__ import annotations
 
@@ -15,11 +17,10 @@ import uvloop
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.hooks import ActivityHooks
+from activities.hooks import ActivityHooks, EventRecorder
 from core import task_queues
-from core.config import DatabaseOptions, HttpOptions, WorkerOptions
+from core.config import HttpOptions, WorkerOptions
 from core.faults import FaultPlan
-from db.session import SessionFactory, make_engine, make_session_factory
 
 log = logging.getLogger("bootflow.worker")
 
@@ -30,11 +31,6 @@ def setup_logging() -> None:
     )
     # httpx logs every request URL at INFO; keep it quiet (and tokens never go in URLs).
     logging.getLogger("httpx").setLevel(logging.WARNING)
-
-
-def database(settings: DatabaseOptions) -> SessionFactory:
-    engine = make_engine(settings.db_url, pool_size=settings.database_pool_size)
-    return make_session_factory(engine)
 
 
 def http_client(settings: HttpOptions) -> httpx.Client:
@@ -50,15 +46,15 @@ def http_client(settings: HttpOptions) -> httpx.Client:
 def new_worker(
     client: Client,
     settings: WorkerOptions,
-    sessions: SessionFactory,
+    events: EventRecorder,
     host: str | None,
     activities: list[Callable[..., Any]],
     workflows: Sequence[type] = (),
 ) -> Worker:
     """The control worker (``host`` None) or a compute host's, on its task queue: the
-    activity hooks around every step (with this process's fault plan), the tuning from
-    config (activities are sync, one thread each), and the extra modules' activities (their
-    workflows on the control worker)."""
+    activity hooks around every step (recording its events in ``events``, with this
+    process's fault plan), the tuning from config (activities are sync, one thread each),
+    and the extra modules' activities (their workflows on the control worker)."""
     extra_workflows, extra_activities = extra_modules(settings)
     return Worker(
         client,
@@ -71,9 +67,7 @@ def new_worker(
         max_concurrent_activities=settings.worker_activity_threads,
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
         max_cached_workflows=settings.worker_max_cached_workflows,
-        interceptors=[
-            ActivityHooks(sessions, host, FaultPlan.from_json(settings.fault_plan, host))
-        ],
+        interceptors=[ActivityHooks(events, host, FaultPlan.from_json(settings.fault_plan, host))],
     )
 
 

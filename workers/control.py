@@ -1,4 +1,5 @@
-"""The control worker: runs the workflows and the control-plane activities.
+"""The control worker: runs the workflows and the control-plane activities, and is the one
+worker that opens the database (its steps' events included).
 
 bootflow run control-worker     (started by `bootflow up`)
 """
@@ -20,11 +21,11 @@ from clients.service_account import service_session
 from clients.session import Session
 from clients.tokens import TokenValidator
 from clients.volume import VolumeClient
-from core.config import Settings
+from core.config import DatabaseOptions, Settings
 from core.temporal import connect
-from db.session import SessionFactory
+from db.actions import EventLog
+from db.session import SessionFactory, make_engine, make_session_factory
 from workers.common import (
-    database,
     http_client,
     new_worker,
     run_main,
@@ -36,6 +37,11 @@ from workflows.delete_instance import DeleteInstance
 from workflows.host_reads import ConsoleOutputWorkflow, HostDomainsWorkflow
 
 WORKFLOWS = [BootInstance, DeleteInstance, HostDomainsWorkflow, ConsoleOutputWorkflow]
+
+
+def database(settings: DatabaseOptions) -> SessionFactory:
+    engine = make_engine(settings.db_url, pool_size=settings.database_pool_size)
+    return make_session_factory(engine)
 
 
 def build_activities(settings: Settings, sessions: SessionFactory) -> list[Callable[..., Any]]:
@@ -88,7 +94,12 @@ async def main(settings: Settings) -> None:
     sessions = database(settings)
     client = await connect(settings)
     worker = new_worker(
-        client, settings, sessions, None, build_activities(settings, sessions), WORKFLOWS
+        client,
+        settings,
+        EventLog(sessions),
+        None,
+        build_activities(settings, sessions),
+        WORKFLOWS,
     )
     await run_until_signalled(worker)
 

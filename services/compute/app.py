@@ -11,10 +11,12 @@ servers (another project's is 404), an admin sees all with ``all_tenants``.
 One module per resource, each with a module-level router: ``servers``,
 ``instance_actions``, ``leftovers``, ``flavors``, ``limits``, ``server_groups``,
 ``hypervisors``, ``compute_services`` (os-services), ``zones`` (availability zones,
-aggregates). Request bodies are declared in ``schemas`` (as Nova's), Nova's documents are
-built in ``views``; ``create`` turns a create body into a plan, ``server_api`` carries it
-out through ``temporal_calls``; ``listing`` is the server list's filters and paging,
-``microversions`` the version headers, ``context`` what every handler gets.
+aggregates), and bootflow's own ``conductor`` (``/bootflow/v1/conductor``: what compute
+hosts write and read of the database, done here for them). Request bodies are declared in
+``schemas`` (as Nova's), Nova's documents are built in ``views``; ``create`` turns a create
+body into a plan, ``server_api`` carries it out through ``temporal_calls``; ``listing`` is
+the server list's filters and paging, ``microversions`` the version headers, ``context``
+what every handler gets.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from services.common.app import nova_error
 from services.common.auth import TokenValidator
 from services.compute import (
     compute_services,
+    conductor,
     flavors,
     hypervisors,
     instance_actions,
@@ -125,4 +128,5 @@ _RESOURCES = (
     hypervisors,
     zones,
     compute_services,
+    conductor,
 )

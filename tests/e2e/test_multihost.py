@@ -124,6 +124,8 @@ def test_processes_share_no_environment_and_no_data_dir(deployed: Deployment) ->
         assert not (Path(data_dirs[name]) / "bootflow.json").exists()
         assert "BOOTFLOW_TOKEN_KEY" not in envs[name]  # only identity has it
     assert envs["node1"]["BOOTFLOW_LIBVIRT_URI"] != envs["node2"]["BOOTFLOW_LIBVIRT_URI"]
+    # A hypervisor host is not given the database: it goes through the conductor API.
+    assert "BOOTFLOW_DATABASE_URL" not in envs["node1"] | envs["node2"]
     # node2 reached Temporal only through the mTLS proxy, with a client certificate.
     assert envs["node2"]["TEMPORAL_ADDRESS"] == deployed.proxy.address
     assert "TEMPORAL_TLS_CLIENT_CERT_PATH" in envs["node2"]

@@ -96,12 +96,14 @@ class Deployment:
     def compute_env(
         self, host: str, vcpus: int, memory_mb: int, *, tls: bool = False
     ) -> dict[str, str]:
-        """A hypervisor host's worker: its own data dir and its own libvirt hypervisor."""
+        """A hypervisor host's worker: its own data dir and its own libvirt hypervisor, and no
+        database (it goes through the compute API's conductor API)."""
         data_dir = self.root / f"host-{host}"
         data_dir.mkdir(parents=True, exist_ok=True)
         xml = data_dir / "hypervisor.xml"
         xml.write_text(hypervisor_xml(vcpus, memory_mb))
-        env = self.common | {
+        common = {k: v for k, v in self.common.items() if k != "BOOTFLOW_DATABASE_URL"}
+        env = common | {
             "BOOTFLOW_DATA_DIR": str(data_dir),
             "BOOTFLOW_LIBVIRT_URI": f"test://{xml}",
         }
