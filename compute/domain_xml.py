@@ -11,6 +11,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
+from core.messages import FlavorSpec
+
 METADATA_NS = "urn:bootflow:libvirt:instance:1"
 METADATA_PREFIX = "bootflow"
 
@@ -36,10 +38,7 @@ class DomainSpec:
     name: str  # the server's name, shown as the domain's title
     host: str
     project_id: str
-    flavor_name: str
-    vcpus: int
-    memory_mb: int
-    root_gb: int
+    flavor: FlavorSpec
     image_id: str
     domain_type: str  # test, qemu or kvm
     arch: str
@@ -78,8 +77,8 @@ def build(spec: DomainSpec) -> str:
     _sub(domain, "uuid", spec.instance_uuid)
     _sub(domain, "title", spec.name)
     _metadata(_sub(domain, "metadata"), spec)
-    _sub(domain, "memory", str(spec.memory_mb), unit="MiB")
-    _sub(domain, "vcpu", str(spec.vcpus))
+    _sub(domain, "memory", str(spec.flavor.memory_mb), unit="MiB")
+    _sub(domain, "vcpu", str(spec.flavor.vcpus))
     _os(_sub(domain, "os"), spec)
     # Without ACPI, libvirt passes -no-acpi and a guest's poweroff only halts it.
     features = _sub(domain, "features")
@@ -103,10 +102,10 @@ def _metadata(metadata: ET.Element, spec: DomainSpec) -> None:
     _sub(
         owner,
         f"{ns}flavor",
-        name=spec.flavor_name,
-        vcpus=str(spec.vcpus),
-        memory_mb=str(spec.memory_mb),
-        root_gb=str(spec.root_gb),
+        name=spec.flavor.name,
+        vcpus=str(spec.flavor.vcpus),
+        memory_mb=str(spec.flavor.memory_mb),
+        root_gb=str(spec.flavor.root_gb),
     )
     _sub(owner, f"{ns}image", uuid=spec.image_id)
 

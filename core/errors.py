@@ -9,42 +9,41 @@ transient and retried with backoff. This module is imported by workflows: no I/O
 from __future__ import annotations
 
 from datetime import timedelta
+from enum import StrEnum
 from typing import Final
 
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 
-class ErrorType:
-    UNAUTHORIZED: Final = "Unauthorized"
-    FORBIDDEN: Final = "Forbidden"
-    INVALID_REQUEST: Final = "InvalidRequest"
-    FLAVOR_NOT_FOUND: Final = "FlavorNotFound"
-    IMAGE_NOT_FOUND: Final = "ImageNotFound"
-    IMAGE_NOT_ACTIVE: Final = "ImageNotActive"
-    NETWORK_NOT_FOUND: Final = "NetworkNotFound"
-    PORT_NOT_FOUND: Final = "PortNotFound"
-    PORT_IN_USE: Final = "PortInUse"
-    QUOTA_EXCEEDED: Final = "QuotaExceeded"
-    INSTANCE_NOT_FOUND: Final = "InstanceNotFound"
-    INSTANCE_INVALID_STATE: Final = "InstanceInvalidState"
-    NO_VALID_HOST: Final = "NoValidHost"
-    BUILD_ABORTED: Final = "BuildAbortException"
-    MAX_RETRIES_EXCEEDED: Final = "MaxRetriesExceeded"
-    IMAGE_VERIFICATION_FAILED: Final = "ImageVerificationFailed"
+class ErrorType(StrEnum):
+    UNAUTHORIZED = "Unauthorized"
+    FORBIDDEN = "Forbidden"
+    INVALID_REQUEST = "InvalidRequest"
+    FLAVOR_NOT_FOUND = "FlavorNotFound"
+    IMAGE_NOT_FOUND = "ImageNotFound"
+    IMAGE_NOT_ACTIVE = "ImageNotActive"
+    NETWORK_NOT_FOUND = "NetworkNotFound"
+    PORT_NOT_FOUND = "PortNotFound"
+    PORT_IN_USE = "PortInUse"
+    QUOTA_EXCEEDED = "QuotaExceeded"
+    INSTANCE_NOT_FOUND = "InstanceNotFound"
+    INSTANCE_INVALID_STATE = "InstanceInvalidState"
+    NO_VALID_HOST = "NoValidHost"
+    BUILD_ABORTED = "BuildAbortException"
+    MAX_RETRIES_EXCEEDED = "MaxRetriesExceeded"
+    IMAGE_VERIFICATION_FAILED = "ImageVerificationFailed"
     # A service the step needs (or the database) stayed down, restarting or overloaded
     # through the step's retries: nothing is wrong with the request; retry it later.
-    SERVICE_UNAVAILABLE: Final = "ServiceUnavailable"
+    SERVICE_UNAVAILABLE = "ServiceUnavailable"
     # What a workflow fails with when a stage failed in a way no type above names.
-    BUILD_FAILED: Final = "BuildFailed"
-    DELETE_FAILED: Final = "DeleteFailed"
+    BUILD_FAILED = "BuildFailed"
+    DELETE_FAILED = "DeleteFailed"
 
 
 # Every type above: an ApplicationError with another type is an unexpected exception the SDK
 # converted (its type is the exception's class name).
-KNOWN_TYPES: Final = frozenset(
-    v for k, v in vars(ErrorType).items() if not k.startswith("_") and isinstance(v, str)
-)
+KNOWN_TYPES: Final = frozenset(ErrorType)
 
 # What the compute API answers for a request error, as Nova does.
 HTTP_STATUS: Final[dict[str, int]] = {

@@ -52,3 +52,21 @@ def test_debug_before_or_after_the_subcommand_shows_the_traceback(
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
     done = _run(tmp_path, "server", "list", "--no-such-option")
     assert done.returncode == 2 and "No such option '--no-such-option'" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("server", "create", "vm1", "--flavor", "1", "--image", "i", "--network", "n"),
+        ("host", "drain", "node1"),
+        ("init",),
+    ],
+    ids=" ".join,
+)
+def test_a_negative_number_of_seconds_is_a_usage_error(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    option = "--wait" if args == ("init",) else "--timeout"
+    done = _run(tmp_path, *args, option, "-1")
+    assert done.returncode == 2, done.stderr
+    assert "-1.0 is not in the range x>=0" in done.stderr

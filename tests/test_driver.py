@@ -15,6 +15,7 @@ import pytest
 from compute import domain_xml
 from compute.domain_xml import DiskSpec, DomainSpec, NicSpec
 from compute.driver import MAX_CONSOLE_BYTES, GuestBootError, LibvirtDriver
+from core.messages import FlavorSpec
 
 
 def spec(host: str, tmp: Path, instance_uuid: str | None = None) -> DomainSpec:
@@ -24,10 +25,7 @@ def spec(host: str, tmp: Path, instance_uuid: str | None = None) -> DomainSpec:
         name="vm1",
         host=host,
         project_id="proj",
-        flavor_name="m1.tiny",
-        vcpus=1,
-        memory_mb=512,
-        root_gb=1,
+        flavor=FlavorSpec("1", "m1.tiny", vcpus=1, memory_mb=512, root_gb=1),
         image_id="img",
         domain_type="test",
         arch="i686",
@@ -108,8 +106,8 @@ def test_root_disk_is_a_qcow2_overlay_of_the_flavor_size(tmp_path: Path) -> None
 def test_libvirt_errors_surface_as_libvirt_errors(tmp_path: Path) -> None:
     driver = LibvirtDriver("test:///default", "node1", tmp_path)
     bad = spec("node1", tmp_path)
-    bad.memory_mb = 0
-    bad.vcpus = 0
+    bad.flavor.memory_mb = 0
+    bad.flavor.vcpus = 0
     with pytest.raises(libvirt.libvirtError):
         driver.spawn(bad)
 

@@ -15,6 +15,7 @@ from clients.conductor import ConductorClient
 from clients.network import NetworkClient
 from compute.domain_xml import DomainSpec
 from compute.driver import LibvirtDriver
+from core.messages import FlavorSpec
 from db.models.compute import Leftover
 from db.session import SessionFactory
 from tests.support.cloud import loopback_cloud
@@ -28,10 +29,7 @@ def _spec(instance_uuid: str, host: str, tmp: Path) -> DomainSpec:
         name="vm",
         host=host,
         project_id="p",
-        flavor_name="m1.tiny",
-        vcpus=1,
-        memory_mb=64,
-        root_gb=1,
+        flavor=FlavorSpec("1", "m1.tiny", vcpus=1, memory_mb=64, root_gb=1),
         image_id="img",
         domain_type="test",
         arch="i686",

@@ -13,6 +13,7 @@ import click
 
 from bootflow import hosts, seed
 from bootflow.cli.context import CliContext, CliError, pass_context
+from bootflow.cli.options import seconds_option
 from bootflow.cli.output import format_options, listing
 from clients.compute import ComputeClient
 from core import task_queues
@@ -109,13 +110,7 @@ def enable(obj: CliContext, name: str) -> None:
 
 @host.command("drain")
 @click.argument("name")
-@click.option(
-    "--timeout",
-    type=click.FloatRange(0),
-    default=900.0,
-    show_default=True,
-    help="Seconds to wait for the host to become idle.",
-)
+@seconds_option("--timeout", 900.0, "Seconds to wait for the host to become idle.")
 @pass_context
 def drain(obj: CliContext, name: str, timeout: float) -> None:
     """Disable host NAME, then wait until no instance on it has a task in flight and its

@@ -6,16 +6,13 @@ import click
 
 from bootflow import deploy
 from bootflow.cli.context import CliContext, CliError, pass_context
+from bootflow.cli.options import seconds_option
 
 
 @click.command()
 @click.argument("steps", nargs=-1, type=click.Choice(deploy.STEPS))
-@click.option(
-    "--wait",
-    type=click.FloatRange(0),
-    default=60.0,
-    show_default=True,
-    help="Seconds to keep retrying while Temporal or the services are not up yet.",
+@seconds_option(
+    "--wait", 60.0, "Seconds to keep retrying while Temporal or the services are not up yet."
 )
 @click.option(
     "--new-secrets",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import click
@@ -11,8 +11,12 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from bootflow.cli.context import CliContext, pass_context
+
 FORMATS = ("table", "json", "value", "yaml")
 F = TypeVar("F", bound=Callable[..., Any])
+# A column's cell: the item's value under this key, or what this function makes of the item.
+Cell = str | Callable[[dict[str, Any]], Any]
 
 
 def format_options(func: F) -> F:
@@ -108,3 +112,25 @@ def listing(
         for row in picked:
             table.add_row(*(_text(v) for v in row.values()))
         _console().print(table)
+
+
+def list_command(
+    fetch: Callable[[CliContext], Iterable[dict[str, Any]]],
+    cells: Mapping[str, Cell],
+    name: str = "list",
+    help: str | None = None,
+) -> click.Command:
+    """A command listing what ``fetch`` returns, one a row, under the headers of ``cells``."""
+
+    @click.command(name, help=help)
+    @format_options
+    @pass_context
+    def command(obj: CliContext, fmt: str, columns: tuple[str, ...]) -> None:
+        rows = [{h: _cell(item, cell) for h, cell in cells.items()} for item in fetch(obj)]
+        listing(rows, tuple(cells), fmt, columns)
+
+    return command
+
+
+def _cell(item: dict[str, Any], cell: Cell) -> Any:
+    return item.get(cell) if isinstance(cell, str) else cell(item)

@@ -17,47 +17,30 @@ from rich.progress import (
 )
 
 from bootflow.cli.context import CliContext, pass_context
-from bootflow.cli.output import format_options, listing, show
+from bootflow.cli.output import format_options, list_command, show
 from clients.volume import VolumeClient
 
-
-@click.group()
-def flavor() -> None:
-    """Flavors."""
-
-
-@flavor.command("list")
-@format_options
-@pass_context
-def list_flavors(obj: CliContext, fmt: str, columns: tuple[str, ...]) -> None:
-    rows = [
+flavor = click.Group("flavor", help="Flavors.")
+flavor.add_command(
+    list_command(
+        lambda obj: obj.compute.list_flavors(),
         {
-            "ID": f["id"],
-            "Name": f["name"],
-            "RAM": f["ram"],
-            "Disk": f["disk"],
-            "VCPUs": f["vcpus"],
-            "Is Public": f["os-flavor-access:is_public"],
-        }
-        for f in obj.compute.list_flavors()
-    ]
-    listing(rows, ("ID", "Name", "RAM", "Disk", "VCPUs", "Is Public"), fmt, columns)
+            "ID": "id",
+            "Name": "name",
+            "RAM": "ram",
+            "Disk": "disk",
+            "VCPUs": "vcpus",
+            "Is Public": "os-flavor-access:is_public",
+        },
+    )
+)
 
-
-@click.group()
-def image() -> None:
-    """Images."""
-
-
-@image.command("list")
-@format_options
-@pass_context
-def list_images(obj: CliContext, fmt: str, columns: tuple[str, ...]) -> None:
-    rows = [
-        {"ID": i["id"], "Name": i.get("name"), "Status": i["status"]}
-        for i in obj.images.list_images()
-    ]
-    listing(rows, ("ID", "Name", "Status"), fmt, columns)
+image = click.Group("image", help="Images.")
+image.add_command(
+    list_command(
+        lambda obj: obj.images.list_images(), {"ID": "id", "Name": "name", "Status": "status"}
+    )
+)
 
 
 def image_row(image: dict[str, Any]) -> dict[str, Any]:
@@ -159,58 +142,37 @@ def create_image(
     show(image_row(obj.images.get_image(created["id"])), fmt, columns)
 
 
-@click.group()
-def volume() -> None:
-    """Volumes."""
-
-
-@volume.command("list")
-@format_options
-@pass_context
-def list_volumes(obj: CliContext, fmt: str, columns: tuple[str, ...]) -> None:
-    client = VolumeClient(obj.session)
-    rows = [
+volume = click.Group("volume", help="Volumes.")
+volume.add_command(
+    list_command(
+        lambda obj: VolumeClient(obj.session).list_volumes(),
         {
-            "ID": v["id"],
-            "Name": v.get("name"),
-            "Status": v["status"],
-            "Size": v["size"],
-            "Attached to": [a["server_id"] for a in v.get("attachments", [])],
-        }
-        for v in client.list_volumes()
-    ]
-    listing(rows, ("ID", "Name", "Status", "Size", "Attached to"), fmt, columns)
+            "ID": "id",
+            "Name": "name",
+            "Status": "status",
+            "Size": "size",
+            "Attached to": lambda v: [a["server_id"] for a in v.get("attachments", [])],
+        },
+    )
+)
 
+network = click.Group("network", help="Networks.")
+network.add_command(
+    list_command(
+        lambda obj: obj.networks.list_networks(),
+        {"ID": "id", "Name": "name", "Subnets": lambda n: ", ".join(n.get("subnets", []))},
+    )
+)
 
-@click.group()
-def network() -> None:
-    """Networks."""
-
-
-@network.command("list")
-@format_options
-@pass_context
-def list_networks(obj: CliContext, fmt: str, columns: tuple[str, ...]) -> None:
-    rows = [
-        {"ID": n["id"], "Name": n["name"], "Subnets": ", ".join(n.get("subnets", []))}
-        for n in obj.networks.list_networks()
-    ]
-    listing(rows, ("ID", "Name", "Subnets"), fmt, columns)
-
-
-@click.command()
-@format_options
-@pass_context
-def leftovers(obj: CliContext, fmt: str, columns: tuple[str, ...]) -> None:
-    """What failed undo steps left behind (every project's, for an admin)."""
-    rows = [
-        {
-            "Server ID": x["instance_uuid"],
-            "Step": x["step"],
-            "Host": x["host"],
-            "Error": x["error"],
-            "Since": x["created_at"],
-        }
-        for x in obj.compute.list_leftovers()
-    ]
-    listing(rows, ("Server ID", "Step", "Host", "Error", "Since"), fmt, columns)
+leftovers = list_command(
+    lambda obj: obj.compute.list_leftovers(),
+    {
+        "Server ID": "instance_uuid",
+        "Step": "step",
+        "Host": "host",
+        "Error": "error",
+        "Since": "created_at",
+    },
+    name="leftovers",
+    help="What failed undo steps left behind (every project's, for an admin).",
+)

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from bootflow.cli.context import CliContext, CliError, pass_context
+from bootflow.cli.options import seconds_option
 from bootflow.cli.output import format_options, listing, show
 from bootflow.cli.progress import ProgressSource, watch
 from clients.errors import NotFound
@@ -107,13 +108,7 @@ def server() -> None:
     help="Accept the request only if at least this many fit (default: --count).",
 )
 @click.option("--wait", is_flag=True, help="Wait until the server is ACTIVE or ERROR.")
-@click.option(
-    "--timeout",
-    type=float,
-    default=600.0,
-    show_default=True,
-    help="With --wait: give up waiting after this many seconds.",
-)
+@seconds_option("--timeout", 600.0, "With --wait: give up waiting after this many seconds.")
 @format_options
 @pass_context
 def create(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Boolean, ForeignKey, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from db.base import Base, CreatedAt, HexIdPk
 
@@ -13,25 +13,31 @@ DEFAULT_DOMAIN_ID = "default"
 DEFAULT_DOMAIN_NAME = "Default"
 
 
-class Project(Base):
+class InDomain:
+    """Keystone's projects and users: each in a domain, its name unique there."""
+
+    @declared_attr.directive
+    def __table_args__(cls) -> tuple[UniqueConstraint]:
+        return (UniqueConstraint("domain_id", "name"),)
+
+    domain_id: Mapped[str] = mapped_column(String(64), default=DEFAULT_DOMAIN_ID)
+
+
+class Project(InDomain, Base):
     __tablename__ = "projects"
-    __table_args__ = (UniqueConstraint("domain_id", "name"),)
 
     id: Mapped[HexIdPk]
     name: Mapped[str] = mapped_column(String(64))
-    domain_id: Mapped[str] = mapped_column(String(64), default=DEFAULT_DOMAIN_ID)
     description: Mapped[str] = mapped_column(Text, default="")
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[CreatedAt]
 
 
-class User(Base):
+class User(InDomain, Base):
     __tablename__ = "users"
-    __table_args__ = (UniqueConstraint("domain_id", "name"),)
 
     id: Mapped[HexIdPk]
     name: Mapped[str] = mapped_column(String(255))
-    domain_id: Mapped[str] = mapped_column(String(64), default=DEFAULT_DOMAIN_ID)
     # An argon2id hash (salted, slow); the password itself is never stored.
     password_hash: Mapped[str] = mapped_column(Text)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Request, Response
+from fastapi import Response
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -16,7 +16,7 @@ from services.network import quotas
 from services.network.access import get_network, network_visible, owner_project, require_owner
 from services.network.errors import invalid_shared_setting, network_in_use, policy_denied
 from services.network.filters import NETWORK_FILTERS
-from services.network.listing import Fields, list_visible
+from services.network.listing import add_list_and_show
 from services.network.quotas import Quotas
 from services.network.schemas import (
     NETWORK_ATTRIBUTES,
@@ -26,9 +26,18 @@ from services.network.schemas import (
     apply_update,
     parse_body,
 )
-from services.network.views import network_view, select_fields
+from services.network.views import network_view
 
 router = common_router(prefix="/v2.0/networks")
+add_list_and_show(
+    router,
+    Network,
+    NETWORK_FILTERS,
+    network_visible,
+    get_network,
+    network_view,
+    selectinload(Network.subnets),
+)
 
 
 @router.post("", status_code=201)
@@ -52,22 +61,6 @@ def create_network(
     session.flush()
     quotas.check(session, limits, "network", project_id)
     return {"network": network_view(network)}
-
-
-@router.get("")
-def list_networks(request: Request, caller: Auth, session: DbSession) -> dict[str, Any]:
-    visible = network_visible(caller)
-    load = selectinload(Network.subnets)
-    networks = list_visible(session, request, Network, NETWORK_FILTERS, visible, network_view, load)
-    return {"networks": networks}
-
-
-@router.get("/{network_id}")
-def show_network(
-    network_id: str, caller: Auth, session: DbSession, fields: Fields = None
-) -> dict[str, Any]:
-    network = get_network(session, caller, network_id)
-    return {"network": select_fields(network_view(network), fields or [])}
 
 
 @router.put("/{network_id}")

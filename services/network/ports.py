@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
-from fastapi import Request, Response
+from fastapi import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
@@ -37,7 +37,7 @@ from services.network.errors import (
     policy_denied,
 )
 from services.network.filters import PORT_FILTERS
-from services.network.listing import Fields, list_visible
+from services.network.listing import add_list_and_show
 from services.network.quotas import Quotas
 from services.network.schemas import (
     PORT_ATTRIBUTES,
@@ -48,9 +48,12 @@ from services.network.schemas import (
     apply_update,
     parse_body,
 )
-from services.network.views import port_status, port_view, select_fields
+from services.network.views import port_status, port_view
 
 router = common_router(prefix="/v2.0/ports")
+add_list_and_show(
+    router, Port, PORT_FILTERS, port_visible, get_port, port_view, selectinload(Port.fixed_ips)
+)
 
 # Neutron's default base_mac: OpenStack's OUI, the last three octets random.
 MAC_PREFIX = "fa:16:3e"
@@ -198,22 +201,6 @@ def create_port(body: JsonBody, caller: Auth, session: DbSession, limits: Quotas
     # The allocations were inserted on their own; load them for the answer.
     session.expire(port, ["fixed_ips"])
     return {"port": port_view(port)}
-
-
-@router.get("")
-def list_ports(request: Request, caller: Auth, session: DbSession) -> dict[str, Any]:
-    load = selectinload(Port.fixed_ips)
-    ports = list_visible(
-        session, request, Port, PORT_FILTERS, port_visible(caller), port_view, load
-    )
-    return {"ports": ports}
-
-
-@router.get("/{port_id}")
-def show_port(
-    port_id: str, caller: Auth, session: DbSession, fields: Fields = None
-) -> dict[str, Any]:
-    return {"port": select_fields(port_view(get_port(session, caller, port_id)), fields or [])}
 
 
 @router.put("/{port_id}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Request, Response
+from fastapi import Response
 from sqlalchemy import select
 
 from db.models.network import IpAllocation, Subnet
@@ -21,7 +21,7 @@ from services.network.access import (
 )
 from services.network.errors import invalid_input, subnet_in_use
 from services.network.filters import SUBNET_FILTERS
-from services.network.listing import Fields, list_visible
+from services.network.listing import add_list_and_show
 from services.network.quotas import Quotas
 from services.network.schemas import (
     SUBNET_ATTRIBUTES,
@@ -31,9 +31,10 @@ from services.network.schemas import (
     apply_update,
     parse_body,
 )
-from services.network.views import select_fields, subnet_view
+from services.network.views import subnet_view
 
 router = common_router(prefix="/v2.0/subnets")
+add_list_and_show(router, Subnet, SUBNET_FILTERS, subnet_visible, get_subnet, subnet_view)
 
 
 @router.post("", status_code=201)
@@ -70,22 +71,6 @@ def create_subnet(
     session.flush()
     quotas.check(session, limits, "subnet", project_id)
     return {"subnet": subnet_view(subnet)}
-
-
-@router.get("")
-def list_subnets(request: Request, caller: Auth, session: DbSession) -> dict[str, Any]:
-    visible = subnet_visible(caller)
-    subnets = list_visible(session, request, Subnet, SUBNET_FILTERS, visible, subnet_view)
-    return {"subnets": subnets}
-
-
-@router.get("/{subnet_id}")
-def show_subnet(
-    subnet_id: str, caller: Auth, session: DbSession, fields: Fields = None
-) -> dict[str, Any]:
-    return {
-        "subnet": select_fields(subnet_view(get_subnet(session, caller, subnet_id)), fields or [])
-    }
 
 
 @router.put("/{subnet_id}")

@@ -30,6 +30,7 @@ import pytest
 from bootflow.seed import IMAGE_NAME
 from compute import domain_xml
 from compute.domain_xml import DiskSpec, DomainSpec
+from core.messages import FlavorSpec
 from tests.e2e.test_boot import nothing_left
 from tests.support.stack import RunningStack, running_stack, stack_settings, wait_until
 
@@ -110,10 +111,7 @@ def decoy(conn: libvirt.virConnect, tmp_path: Path) -> libvirt.virDomain:
         name="not-ours",
         host="node1",
         project_id="p",
-        flavor_name="m1.tiny",
-        vcpus=1,
-        memory_mb=64,
-        root_gb=1,
+        flavor=FlavorSpec("1", "m1.tiny", vcpus=1, memory_mb=64, root_gb=1),
         image_id="img",
         domain_type="qemu",
         arch="x86_64",
