@@ -5,7 +5,7 @@ multiplier); and claims per second under 20 concurrent callers; on SQLite and Po
     .venv/bin/python -m bench.scheduler [--quick] [--sizes 1000,10000] [--backends sqlite]
                                         [--count 300] [--seconds 10] [--label before]
 
-Each select filters and weighs every host in one query (scheduler.manager) and returns the
+Each select filters and weighs every host in one statement (scheduler.manager) and returns the
 best few. Writes bench/results/scheduler-<date>.json.
 """
 
@@ -107,7 +107,7 @@ def scheduled_claim(
     cpu = time.thread_time() - cpu
     for host in selection.hosts:
         with sessions.begin() as s:
-            if claims.claim(s, spec, host.host):
+            if claims.claim(s, spec, host):
                 return cpu * 1000
     raise RuntimeError("no host claimed")
 
