@@ -83,8 +83,9 @@ def ascii_lower(text: str) -> str:
 
 
 class AsciiLower(FunctionElement[str]):
-    """A column folded to lower case in A-Z only, the same on every database: PostgreSQL's
-    lower() also folds other letters (by the database's locale), SQLite's does not."""
+    """A column folded to lower case in A-Z only, the same on every database: SQLite's
+    lower() does only that; PostgreSQL's does under the "C" collation, and under others
+    folds further letters by the database's locale."""
 
     type = String()
     inherit_cache = True
@@ -92,13 +93,12 @@ class AsciiLower(FunctionElement[str]):
 
 @compiles(AsciiLower)
 def _lower(element: AsciiLower, compiler: SQLCompiler, **kw: object) -> str:
-    return f"lower({compiler.process(element.clauses, **kw)})"  # SQLite: A-Z only
+    return f"lower({compiler.process(element.clauses, **kw)})"
 
 
 @compiles(AsciiLower, "postgresql")
-def _translate(element: AsciiLower, compiler: SQLCompiler, **kw: object) -> str:
-    column = compiler.process(element.clauses, **kw)
-    return f"translate({column}, '{_ASCII_UPPER}', '{_ASCII_UPPER.lower()}')"
+def _lower_c(element: AsciiLower, compiler: SQLCompiler, **kw: object) -> str:
+    return f'lower({compiler.process(element.clauses, **kw)} COLLATE "C")'
 
 
 def image_properties_filter(r: FilterRequest) -> ColumnElement[bool] | None:

@@ -3,9 +3,9 @@
 The database filters and weighs every host (scheduler.filters and scheduler.weighers are
 SQL) and returns only the best few, so the answer is exact at any scale: no valid host is
 missed, and the order is the one weighing every host would give. One statement does it:
-the passing hosts with window aggregates (how many passed, each weigher's range among
-them), then the best by weighted sum. When none passes, another counts, per filter in
-order, how many it removed of those the earlier ones left.
+the passing hosts, how many passed and each weigher's range among them, then the best by
+weighted sum. When none passes, another counts, per filter in order, how many it removed
+of those the earlier ones left.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import random
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, case, func, literal, not_, select
+from sqlalchemy import ColumnElement, Select, case, func, literal, not_, select, true
 from sqlalchemy.orm import Session
 
 from core.config import SchedulerOptions
@@ -127,23 +127,26 @@ def select_hosts(
 def _best(
     passing: list[ColumnElement[bool]], active: list[Weigher], limit: int, collation: str
 ) -> Select[tuple[str, int]]:
-    """The best ``limit`` passing hosts and how many passed: window aggregates over the
-    passing hosts give the count and each weigher's range, the outer query the order."""
-    columns = [ComputeNode.host, func.count().over().label("candidates")]
-    for i, weigher in enumerate(active):
-        value = weigher.value()
-        columns += [
-            value.label(f"value{i}"),
-            func.min(value).over().label(f"low{i}"),
-            func.max(value).over().label(f"high{i}"),
-        ]
-    hosts = select(*columns).where(*passing).cte("passing")
+    """The best ``limit`` passing hosts and how many passed, in one statement: the passing
+    hosts with each weigher's value (filtered once, kept), their count and each weigher's
+    range over them, then the order. Both kept as computed (MATERIALIZED): window
+    aggregates or filtering twice cost more, and the planner may not re-run either."""
+    values = [w.value().label(f"value{i}") for i, w in enumerate(active)]
+    passed = select(ComputeNode.host, *values).where(*passing)
+    hosts = passed.cte("passing").prefix_with("MATERIALIZED")
+    ranges_of = [func.count().label("candidates")]
+    for i in range(len(active)):
+        value = hosts.c[f"value{i}"]
+        ranges_of += [func.min(value).label(f"low{i}"), func.max(value).label(f"high{i}")]
+    ranges = select(*ranges_of).cte("ranges").prefix_with("MATERIALIZED")
     weighed = [
-        Weighed(hosts.c[f"value{i}"], hosts.c[f"low{i}"], hosts.c[f"high{i}"])
+        Weighed(hosts.c[f"value{i}"], ranges.c[f"low{i}"], ranges.c[f"high{i}"])
         for i in range(len(active))
     ]
     return (
-        select(hosts.c.host, hosts.c.candidates)
+        select(hosts.c.host, ranges.c.candidates)
+        .select_from(ranges)
+        .join(hosts, true())
         .order_by(score(active, weighed).desc(), hosts.c.host.collate(collation))
         .limit(limit)
     )

@@ -2,8 +2,8 @@
 the filters, times its multiplier; the sums order the hosts, best first.
 
 The scores are SQL over compute_nodes, so the database weighs every passing host and
-returns the best few, in one statement: window aggregates give each weigher's lowest and
-highest value among the passing hosts, and the weighted sum is taken from those. The order
+returns the best few, in one statement: an aggregate over the passing hosts gives each
+weigher's lowest and highest value among them, and the weighted sum is taken from those. The order
 is the one weighing all of them in Python gives (the same floating-point operations in the
 same order, ties broken by host name in code point order), whatever the multipliers.
 """
