@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from temporalio import activity
 
 from core import activity_defs as act
@@ -69,38 +69,40 @@ class SchedulerActivities:
                 request.scheduler_hints,
                 request.project_id,
             )
-            held = session.get(Claim, request.instance_uuid)
+            held = session.scalar(
+                select(Claim.host).where(Claim.instance_uuid == request.instance_uuid)
+            )
             selection = select_hosts(
                 session,
                 spec,
                 self.options,
                 utcnow(),
                 self.rng,
-                exclude=frozenset([held.host]) if held else frozenset(),
+                exclude=frozenset([held]) if held else frozenset(),
             )
             if held is not None:
                 return Placement(
-                    held.host,
+                    held,
                     selection.candidates + 1,
-                    [h.host for h in selection.hosts][: self.options.scheduler_max_attempts - 1],
+                    selection.hosts[: self.options.scheduler_max_attempts - 1],
                 )
         for index, host in enumerate(selection.hosts):
             # One transaction per attempt: a host that filled up meanwhile fails its
             # conditional UPDATE, and the next-best host is tried.
             with self.sessions.begin() as session:
-                if claims.claim(session, spec, host.host):
-                    alternates = [h.host for h in selection.hosts[index + 1 :]]
+                if claims.claim(session, spec, host):
+                    alternates = selection.hosts[index + 1 :]
                     activity.logger.info(
                         "claimed %s for %s (%d candidates, alternates %s)",
-                        host.host,
+                        host,
                         request.instance_uuid,
                         selection.candidates,
                         alternates,
                     )
-                    return Placement(host.host, selection.candidates, alternates)
+                    return Placement(host, selection.candidates, alternates)
         if selection.report is not None:
             raise request_error(ErrorType.NO_VALID_HOST, selection.report.explain())
-        tried = [h.host for h in selection.hosts]
+        tried = selection.hosts
         raise request_error(
             ErrorType.NO_VALID_HOST,
             f"No valid host was found. {selection.candidates} hosts passed the filters; "

@@ -13,7 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, func
+from sqlalchemy import ColumnElement, String, and_
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from db.models.compute import ComputeNode
 from scheduler.host_state import DISK, RAM, VCPU, RequestSpec
@@ -71,17 +74,45 @@ def _hypervisors_running(wanted: str) -> list[str]:
     return sorted({wanted} | aliases)
 
 
+_ASCII_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_TO_ASCII_LOWER = str.maketrans(_ASCII_UPPER, _ASCII_UPPER.lower())
+
+
+def ascii_lower(text: str) -> str:
+    return text.translate(_TO_ASCII_LOWER)
+
+
+class AsciiLower(FunctionElement[str]):
+    """A column folded to lower case in A-Z only, the same on every database: SQLite's
+    lower() does only that; PostgreSQL's does under the "C" collation, and under others
+    folds further letters by the database's locale."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(AsciiLower)
+def _lower(element: AsciiLower, compiler: SQLCompiler, **kw: object) -> str:
+    return f"lower({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(AsciiLower, "postgresql")
+def _lower_c(element: AsciiLower, compiler: SQLCompiler, **kw: object) -> str:
+    return f'lower({compiler.process(element.clauses, **kw)} COLLATE "C")'
+
+
 def image_properties_filter(r: FilterRequest) -> ColumnElement[bool] | None:
-    """The image's hw_architecture and hypervisor_type, if it names them, match the host's."""
+    """The image's hw_architecture and hypervisor_type, if it names them, match the host's
+    (ignoring case in A-Z)."""
     props = r.spec.image_properties
     arch = props.get("hw_architecture") or props.get("architecture")
     wanted = props.get("hypervisor_type") or props.get("img_hv_type")
     conditions = []
     if arch:
-        conditions.append(func.lower(node.cpu_arch) == arch.lower())
+        conditions.append(AsciiLower(node.cpu_arch) == ascii_lower(arch))
     if wanted:
-        running = _hypervisors_running(wanted.lower())
-        conditions.append(func.lower(node.hypervisor_type).in_(running))
+        running = _hypervisors_running(ascii_lower(wanted))
+        conditions.append(AsciiLower(node.hypervisor_type).in_(running))
     return and_(*conditions) if conditions else None
 
 
@@ -92,11 +123,21 @@ def server_group_affinity_filter(r: FilterRequest) -> ColumnElement[bool] | None
     return node.host.in_(sorted(r.spec.group_hosts))
 
 
-def server_group_anti_affinity_filter(r: FilterRequest) -> ColumnElement[bool] | None:
+def not_on(hosts: frozenset[str]) -> ColumnElement[bool] | None:
+    return node.host.not_in(sorted(hosts)) if hosts else None
+
+
+def anti_affinity_hosts(r: FilterRequest) -> frozenset[str]:
     """An anti-affinity group's members each land on a host of their own."""
-    if r.spec.group_policy != "anti-affinity" or not r.spec.group_hosts:
-        return None
-    return node.host.not_in(sorted(r.spec.group_hosts))
+    return r.spec.group_hosts if r.spec.group_policy == "anti-affinity" else frozenset()
+
+
+def different_hosts(r: FilterRequest) -> frozenset[str]:
+    return r.spec.different_host
+
+
+def server_group_anti_affinity_filter(r: FilterRequest) -> ColumnElement[bool] | None:
+    return not_on(anti_affinity_hosts(r))
 
 
 def same_host_filter(r: FilterRequest) -> ColumnElement[bool] | None:
@@ -104,7 +145,7 @@ def same_host_filter(r: FilterRequest) -> ColumnElement[bool] | None:
 
 
 def different_host_filter(r: FilterRequest) -> ColumnElement[bool] | None:
-    return node.host.not_in(sorted(r.spec.different_host)) if r.spec.different_host else None
+    return not_on(different_hosts(r))
 
 
 ALL_FILTERS: dict[str, HostFilter] = {
@@ -128,11 +169,35 @@ def check_filter_names(names: list[str]) -> None:
         raise ValueError(f"unknown scheduler filters {unknown}; known: {sorted(ALL_FILTERS)}")
 
 
+# The filters whose condition is "not one of these hosts": the select asks it of all of them
+# at once, in one NOT IN.
+AVOIDING: dict[str, Callable[[FilterRequest], frozenset[str]]] = {
+    "ServerGroupAntiAffinityFilter": anti_affinity_hosts,
+    "DifferentHostFilter": different_hosts,
+}
+
+
 def filter_conditions(
     names: list[str], request: FilterRequest
 ) -> list[tuple[str, ColumnElement[bool] | None]]:
     """The enabled filters' conditions for this request, in the configured order."""
     return [(name, ALL_FILTERS[name](request)) for name in names]
+
+
+def passing_conditions(
+    names: list[str], request: FilterRequest, exclude: frozenset[str]
+) -> list[ColumnElement[bool]]:
+    """What a host must meet to pass every enabled filter and not be one of ``exclude``:
+    the filters' conditions with every host they name to avoid in one NOT IN, last."""
+    avoided = set(exclude)
+    conditions = []
+    for name in names:
+        if name in AVOIDING:
+            avoided |= AVOIDING[name](request)
+        elif (condition := ALL_FILTERS[name](request)) is not None:
+            conditions.append(condition)
+    last = not_on(frozenset(avoided))
+    return conditions if last is None else [*conditions, last]
 
 
 @dataclass

@@ -1,10 +1,9 @@
-"""What the scheduler knows of a host, and what a request asks of one."""
+"""What a request asks of a host, and a host's resources as SQL."""
 
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from sqlalchemy import ColumnElement, Float, and_, type_coerce
 from sqlalchemy.orm import InstrumentedAttribute
@@ -53,46 +52,3 @@ DISK = Resource(ComputeNode.local_gb, ComputeNode.local_gb_used, ComputeNode.dis
 
 def resources_fit(spec: RequestSpec) -> ColumnElement[bool]:
     return and_(VCPU.fits(spec.vcpus), RAM.fits(spec.memory_mb), DISK.fits(spec.root_gb))
-
-
-@dataclass(frozen=True)
-class HostState:
-    host: str
-    availability_zone: str
-    vcpus: int
-    vcpus_used: int
-    memory_mb: int
-    memory_mb_used: int
-    local_gb: int
-    local_gb_used: int
-    cpu_allocation_ratio: float
-    ram_allocation_ratio: float
-    disk_allocation_ratio: float
-    disabled: bool
-    heartbeat_at: datetime
-    cpu_arch: str = ""
-    hypervisor_type: str = ""
-    failed_builds: int = 0
-    running_vms: int = 0
-
-    @classmethod
-    def from_node(cls, node: ComputeNode) -> HostState:
-        return cls(
-            host=node.host,
-            availability_zone=node.availability_zone,
-            vcpus=node.vcpus,
-            vcpus_used=node.vcpus_used,
-            memory_mb=node.memory_mb,
-            memory_mb_used=node.memory_mb_used,
-            local_gb=node.local_gb,
-            local_gb_used=node.local_gb_used,
-            cpu_allocation_ratio=node.cpu_allocation_ratio,
-            ram_allocation_ratio=node.ram_allocation_ratio,
-            disk_allocation_ratio=node.disk_allocation_ratio,
-            disabled=node.disabled,
-            heartbeat_at=node.heartbeat_at,
-            cpu_arch=node.cpu_arch,
-            hypervisor_type=node.hypervisor_type,
-            failed_builds=node.failed_builds,
-            running_vms=node.running_vms,
-        )

@@ -2,10 +2,10 @@
 
 The database filters and weighs every host (scheduler.filters and scheduler.weighers are
 SQL) and returns only the best few, so the answer is exact at any scale: no valid host is
-missed, and the order is the one weighing every host would give. One query counts the
-hosts that pass and finds each weigher's range among them; the next returns the best.
-When none passes, another counts, per filter in order, how many it removed of those the
-earlier ones left.
+missed, and the order is the one weighing every host would give. One statement does it:
+the passing hosts, how many passed and each weigher's range among them, then the best by
+weighted sum. When none passes, another counts, per filter in order, how many it removed
+of those the earlier ones left.
 """
 
 from __future__ import annotations
@@ -14,20 +14,25 @@ import random
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, case, func, literal, not_, select
+from sqlalchemy import ColumnElement, Select, case, func, literal, not_, select, true
 from sqlalchemy.orm import Session
 
 from core.config import SchedulerOptions
 from db.models.compute import Claim, ComputeNode, Instance, ServerGroup, ServerGroupMember
-from scheduler.filters import FilterReport, FilterRequest, filter_conditions
-from scheduler.host_state import HostState, RequestSpec
+from scheduler.filters import (
+    FilterReport,
+    FilterRequest,
+    filter_conditions,
+    passing_conditions,
+)
+from scheduler.host_state import RequestSpec
 from scheduler.weighers import (
     BuildFailureWeigher,
     CPUWeigher,
     DiskWeigher,
     RAMWeigher,
+    Weighed,
     Weigher,
-    bounds,
     score,
 )
 
@@ -44,7 +49,7 @@ def weighers(options: SchedulerOptions) -> list[Weigher]:
 
 @dataclass
 class Selection:
-    hosts: list[HostState]  # the chosen host first, then alternates
+    hosts: list[str]  # the chosen host first, then alternates
     candidates: int
     report: FilterReport | None = None
 
@@ -99,30 +104,52 @@ def select_hosts(
     exclude: frozenset[str] = frozenset(),
 ) -> Selection:
     """The hosts that can take ``spec``, best first (up to max_attempts of them)."""
-    conditions = filter_conditions(
-        options.scheduler_filters, FilterRequest(spec, now, options.service_down)
-    )
-    hosts: list[ColumnElement[bool]] = [ComputeNode.host.not_in(sorted(exclude))] if exclude else []
-    passing = [*hosts, *(c for _, c in conditions if c is not None)]
-    active = [w for w in weighers(options) if w.multiplier]
-    # A claim committed between this query and the next (PostgreSQL reads each statement's
-    # own snapshot) can move its host past the range found here; that only shifts its score.
-    count, *found = session.execute(select(func.count(), *bounds(active)).where(*passing)).one()
-    if not count:
-        return Selection([], 0, _report(session, hosts, conditions))
+    request = FilterRequest(spec, now, options.service_down)
+    passing = passing_conditions(options.scheduler_filters, request, exclude)
     # Nova's host_subset_size: pick among the best few, so concurrent requests spread out.
     subset_size = max(1, options.host_subset_size)
     collation = _CODE_POINT_ORDER[session.get_bind().dialect.name]
-    best = session.scalars(
-        select(ComputeNode)
-        .where(*passing)
-        .order_by(score(active, found).desc(), ComputeNode.host.collate(collation))
-        .limit(max(subset_size, options.scheduler_max_attempts))
-    ).all()
-    ranked = [HostState.from_node(node) for node in best]
+    active = [w for w in weighers(options) if w.multiplier]
+    limit = max(subset_size, options.scheduler_max_attempts)
+    rows = session.connection().execute(_best(passing, active, limit, collation)).all()
+    if not rows:
+        hosts: list[ColumnElement[bool]] = (
+            [ComputeNode.host.not_in(sorted(exclude))] if exclude else []
+        )
+        conditions = filter_conditions(options.scheduler_filters, request)
+        return Selection([], 0, _report(session, hosts, conditions))
+    ranked = [row.host for row in rows]
     first = rng.choice(ranked[:subset_size])
-    ordered = [first, *(h for h in ranked if h is not first)]
-    return Selection(ordered[: options.scheduler_max_attempts], count)
+    ordered = [first, *(h for h in ranked if h != first)]
+    return Selection(ordered[: options.scheduler_max_attempts], rows[0].candidates)
+
+
+def _best(
+    passing: list[ColumnElement[bool]], active: list[Weigher], limit: int, collation: str
+) -> Select[tuple[str, int]]:
+    """The best ``limit`` passing hosts and how many passed, in one statement: the passing
+    hosts with each weigher's value (filtered once, kept), their count and each weigher's
+    range over them, then the order. Both kept as computed (MATERIALIZED): window
+    aggregates or filtering twice cost more, and the planner may not re-run either."""
+    values = [w.value().label(f"value{i}") for i, w in enumerate(active)]
+    passed = select(ComputeNode.host, *values).where(*passing)
+    hosts = passed.cte("passing").prefix_with("MATERIALIZED")
+    ranges_of = [func.count().label("candidates")]
+    for i in range(len(active)):
+        value = hosts.c[f"value{i}"]
+        ranges_of += [func.min(value).label(f"low{i}"), func.max(value).label(f"high{i}")]
+    ranges = select(*ranges_of).cte("ranges").prefix_with("MATERIALIZED")
+    weighed = [
+        Weighed(hosts.c[f"value{i}"], ranges.c[f"low{i}"], ranges.c[f"high{i}"])
+        for i in range(len(active))
+    ]
+    return (
+        select(hosts.c.host, ranges.c.candidates)
+        .select_from(ranges)
+        .join(hosts, true())
+        .order_by(score(active, weighed).desc(), hosts.c.host.collate(collation))
+        .limit(limit)
+    )
 
 
 # Ties go to the host name that sorts first by code point, as Python's sort puts it,
@@ -156,10 +183,13 @@ def group_allows(session: Session, spec: RequestSpec, host: str) -> bool:
     racing for hosts can't both win a placement the policy forbids."""
     if spec.group_uuid is None or spec.group_policy not in ("affinity", "anti-affinity"):
         return True
+    conn = session.connection()
     # Serializes the group's members' claims (PostgreSQL row lock; SQLite is serial anyway).
-    session.scalar(select(ServerGroup).where(ServerGroup.uuid == spec.group_uuid).with_for_update())
+    conn.execute(
+        select(ServerGroup.uuid).where(ServerGroup.uuid == spec.group_uuid).with_for_update()
+    )
     member_hosts = set(
-        session.scalars(
+        conn.scalars(
             select(Claim.host)
             .join(ServerGroupMember, ServerGroupMember.instance_uuid == Claim.instance_uuid)
             .where(

@@ -2,8 +2,8 @@
 the filters, times its multiplier; the sums order the hosts, best first.
 
 The scores are SQL over compute_nodes, so the database weighs every passing host and
-returns the best few. One query finds each weigher's lowest and highest value among the
-passing hosts; the next orders them by the weighted sum with those as constants. The order
+returns the best few, in one statement: an aggregate over the passing hosts gives each
+weigher's lowest and highest value among them, and the weighted sum is taken from those. The order
 is the one weighing all of them in Python gives (the same floating-point operations in the
 same order, ties broken by host name in code point order), whatever the multipliers.
 """
@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import functools
 import operator
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Float, func, literal, type_coerce
+from sqlalchemy import ColumnElement, Float, case, cast, literal
 
 from db.models.compute import ComputeNode
 from scheduler.host_state import DISK, RAM, VCPU
@@ -46,7 +45,8 @@ class DiskWeigher(Weigher):
         return DISK.free
 
 
-_FAILED_BUILDS = type_coerce(-ComputeNode.failed_builds, Float)
+# A real CAST: an integer here would make the normalizing division an integer one.
+_FAILED_BUILDS = cast(-ComputeNode.failed_builds, Float)
 
 
 class BuildFailureWeigher(Weigher):
@@ -57,21 +57,24 @@ class BuildFailureWeigher(Weigher):
         return _FAILED_BUILDS
 
 
-def bounds(weighers: list[Weigher]) -> list[ColumnElement[float]]:
-    """Aggregates for each weigher's lowest and highest value, in turn."""
-    return [f(w.value()) for w in weighers for f in (func.min, func.max)]
+@dataclass(frozen=True)
+class Weighed:
+    """One weigher's value for a passing host, and its lowest and highest among them."""
+
+    value: ColumnElement[float]
+    low: ColumnElement[float]
+    high: ColumnElement[float]
 
 
-def score(weighers: list[Weigher], found: Sequence[float]) -> ColumnElement[float]:
-    """The weighted sum, weigher by weigher, given what ``bounds`` found over the passing
-    hosts. A weigher whose values are all the same there, or whose multiplier is 0, adds 0
-    to every score, so it is left out."""
+def score(weighers: list[Weigher], weighed: list[Weighed]) -> ColumnElement[float]:
+    """The weighted sum, weigher by weigher. A weigher whose values are all the same among
+    the passing hosts adds 0 to every score; one whose multiplier is 0 is left out."""
     terms = []
-    for i, weigher in enumerate(weighers):
-        low, high = float(found[2 * i]), float(found[2 * i + 1])
-        if weigher.multiplier and high > low:
-            normalized = (weigher.value() - literal(low, Float)) / literal(high - low, Float)
-            terms.append(literal(weigher.multiplier, Float) * normalized)
+    for weigher, w in zip(weighers, weighed, strict=True):
+        if weigher.multiplier:
+            normalized = (w.value - w.low) / (w.high - w.low)
+            weighted = literal(weigher.multiplier, Float) * normalized
+            terms.append(case((w.high > w.low, weighted), else_=literal(0.0, Float)))
     if not terms:
         return literal(0.0, Float)
     return functools.reduce(operator.add, terms)

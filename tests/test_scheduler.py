@@ -115,6 +115,27 @@ def test_claim_is_keyed_by_instance_and_release_is_idempotent(database_url: str)
     engine.dispose()
 
 
+def test_a_retried_claim_answers_from_the_claim_it_holds_and_counts_once(
+    database_url: str,
+) -> None:
+    engine = make_engine(database_url, pool_size=5)
+    sessions = make_session_factory(engine)
+    _node(sessions, "h1", memory_mb=512)  # room for exactly this claim
+    _node(sessions, "h2", memory_mb=4096)
+    # Two tries of one claim at once (an activity retried while its first try still runs):
+    # both find it made, once.
+    assert overlapping(sessions, lambda s: claims.claim(s, TINY, "h1")) == (True, True)
+    with sessions.begin() as s:
+        assert claims.claim(s, TINY, "h1")  # full now, but it is this instance's claim
+        assert not claims.claim(s, TINY, "h2")  # it holds h1, not h2
+    with sessions.begin() as s:
+        used = dict(s.execute(select(ComputeNode.host, ComputeNode.memory_mb_used)).all())
+        held = s.execute(select(Claim.instance_uuid, Claim.host)).all()
+    assert used == {"h1": 512, "h2": 0}
+    assert [tuple(row) for row in held] == [("i-1", "h1")]
+    engine.dispose()
+
+
 def test_sync_usage_recomputes_from_claims(database_url: str) -> None:
     engine = make_engine(database_url)
     sessions = make_session_factory(engine)
@@ -164,7 +185,7 @@ def test_select_returns_the_best_host_then_alternates_and_explains_none(
         chosen = select_hosts(
             s, RequestSpec("i", 1, 1024, 1), _config(max_attempts=3), utcnow(), rng
         )
-        assert [h.host for h in chosen.hosts] == ["h2", "h1", "h3"]
+        assert chosen.hosts == ["h2", "h1", "h3"]
         assert chosen.candidates == 3 and chosen.report is None
         none = select_hosts(s, RequestSpec("i", 1, 5000, 1), _config(), utcnow(), rng)
     assert none.hosts == [] and none.report is not None
@@ -184,7 +205,7 @@ def test_host_subset_size_spreads_the_first_choice(database_url: str) -> None:
     with sessions.begin() as s:
         for _ in range(30):
             chosen = select_hosts(s, TINY, _config(host_subset_size=3), utcnow(), rng)
-            firsts.add(chosen.hosts[0].host)
+            firsts.add(chosen.hosts[0])
     assert firsts == {"h1", "h2", "h3"}
     engine.dispose()
 
@@ -406,7 +427,7 @@ def test_the_one_host_of_1000_that_passes_a_filter_is_found(
     spec = RequestSpec("i-1", 1, 512, 1, **asked)
     with sessions.begin() as s:
         chosen = select_hosts(s, spec, _config(), utcnow(), random.Random(0))
-    assert [h.host for h in chosen.hosts] == [LAST] and chosen.candidates == 1
+    assert chosen.hosts == [LAST] and chosen.candidates == 1
     with sessions.begin() as s:
         s.execute(update(ComputeNode).where(ComputeNode.host == LAST).values(disabled=True))
     with sessions.begin() as s:
@@ -440,7 +461,7 @@ def test_packing_with_a_negative_ram_multiplier_fills_the_fullest_of_1000_hosts(
     _fleet(sessions, _many({}))  # free RAM falls with the host number
     with sessions.begin() as s:
         chosen = select_hosts(s, TINY, _config(ram_weight=-1.0), utcnow(), random.Random(0))
-    assert [h.host for h in chosen.hosts] == ["host0999", "host0998", "host0997"]
+    assert chosen.hosts == ["host0999", "host0998", "host0997"]
 
 
 def test_a_filter_list_without_ram_filter_leaves_ram_to_the_claim(
@@ -551,7 +572,7 @@ def test_weighing_in_the_database_orders_hosts_as_weighing_every_host_does(
         with sessions.begin() as s:
             expected = _reference_order(list(s.scalars(select(ComputeNode))), spec, config)
             chosen = select_hosts(s, spec, config, utcnow(), rng)
-        assert [h.host for h in chosen.hosts] == expected, config
+        assert chosen.hosts == expected, config
         assert chosen.candidates == len(expected)
 
 
@@ -574,7 +595,7 @@ def test_filters_remove_disabled_down_and_full_hosts_and_say_which(
     spec = RequestSpec("i-1", 1, 512, 1, availability_zone="nova")
     with sessions.begin() as s:
         chosen = select_hosts(s, spec, _config(), utcnow(), random.Random(0))
-        assert {h.host for h in chosen.hosts} == {"ok", "overcommitted"}
+        assert set(chosen.hosts) == {"ok", "overcommitted"}
         s.execute(update(ComputeNode).where(ComputeNode.host == "ok").values(disabled=True))
         s.execute(
             update(ComputeNode).where(ComputeNode.host == "overcommitted").values(vcpus_used=8)
@@ -598,7 +619,7 @@ def test_build_failures_outweigh_free_ram(sessions: SessionFactory) -> None:
     )
     with sessions.begin() as s:
         chosen = select_hosts(s, TINY, _config(), utcnow(), random.Random(0))
-    assert [h.host for h in chosen.hosts] == ["tight", "roomy-but-failing"]
+    assert chosen.hosts == ["tight", "roomy-but-failing"]
 
 
 def test_an_affinity_groups_first_member_may_go_anywhere(sessions: SessionFactory) -> None:
@@ -607,6 +628,56 @@ def test_an_affinity_groups_first_member_may_go_anywhere(sessions: SessionFactor
     with sessions.begin() as s:
         chosen = select_hosts(s, first, _config(), utcnow(), random.Random(0))
     assert chosen.candidates == 2
+
+
+def test_image_properties_ignore_case_in_a_to_z_alike_on_every_database(
+    sessions: SessionFactory,
+) -> None:
+    _fleet(
+        sessions,
+        [
+            {"host": "shouting", "cpu_arch": "X86_64", "hypervisor_type": "QEMU"},
+            {"host": "upper", "cpu_arch": "ÄRCH64"},
+            {"host": "lower", "cpu_arch": "ärch64"},
+        ],
+    )
+
+    def hosts_for(**image: str) -> set[str]:
+        spec = RequestSpec("i-1", 1, 512, 1, image_properties=image)
+        with sessions.begin() as s:
+            return set(select_hosts(s, spec, _config(), utcnow(), random.Random(0)).hosts)
+
+    assert hosts_for(hw_architecture="x86_64", hypervisor_type="KVM") == {"shouting"}
+    # Letters beyond A-Z are compared as written (PostgreSQL's lower() would fold them by
+    # its locale, SQLite's would not).
+    assert hosts_for(hw_architecture="ÄRCH64") == {"upper"}
+    assert hosts_for(hw_architecture="äRCH64") == {"lower"}
+
+
+def test_hosts_to_avoid_are_reported_by_the_filter_that_removed_them(
+    sessions: SessionFactory,
+) -> None:
+    _fleet(sessions, [{"host": name} for name in ("a", "b", "c", "d", "e")])
+    spec = RequestSpec(
+        "i-1",
+        1,
+        512,
+        1,
+        group_policy="anti-affinity",
+        group_hosts=frozenset({"a", "b"}),
+        different_host=frozenset({"b", "c"}),
+    )
+    with sessions.begin() as s:
+        chosen = select_hosts(s, spec, _config(), utcnow(), random.Random(0))
+        assert (sorted(chosen.hosts), chosen.candidates) == (["d", "e"], 2)
+        s.execute(update(ComputeNode).where(ComputeNode.host == "e").values(disabled=True))
+    with sessions.begin() as s:
+        tried = select_hosts(s, spec, _config(), utcnow(), random.Random(0), frozenset({"d"}))
+    assert tried.hosts == [] and tried.report is not None
+    assert tried.report.explain() == (
+        "No valid host was found. 4 hosts; ComputeFilter removed 1, "
+        "ServerGroupAntiAffinityFilter removed 2, DifferentHostFilter removed 1."
+    )
 
 
 def test_unknown_filter_names_stop_the_scheduler_at_start(sessions: SessionFactory) -> None:
