@@ -26,6 +26,7 @@ from bootflow.stack import fleets
 from compute.domain_xml import DomainSpec
 from compute.driver import LibvirtDriver, guests_by_host
 from core.conductor import ABSENT, HostCapacity, InstanceOnHost
+from core.config import Settings
 from core.messages import HostDomains, HostDomainsInput
 from core.temporal import connect, has_pollers
 from db.migrate import upgrade
@@ -37,7 +38,7 @@ from tests.support.records import instance_row
 from tests.support.stack import wait_until
 from tests.test_compute_worker import compute_worker, control_plane
 from tests.test_reap import _spec as _reap_spec
-from workers.compute import heartbeats
+from workers.compute import clean, heartbeats, image_cache
 from workers.reaper import reap_hosts
 from workflows.host_reads import HostDomainsWorkflow
 
@@ -190,6 +191,23 @@ def test_the_reaper_lists_once_for_all_hosts_and_reaps_each_hosts_own(tmp_path: 
         assert network.listings == 2
     finally:
         conn.close()
+
+
+def test_a_processs_one_image_cache_keeps_what_any_of_its_hosts_uses(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    cache = image_cache(settings, ["sim1", "sim2"])
+    assert cache.base_dir == settings.host_dir("sim1") / "_base"
+    cache.base_dir.mkdir(parents=True)
+    for image in ("used-by-sim1", "used-by-sim2", "unused"):
+        (cache.base_dir / image).write_bytes(b"x")
+    drivers = [LibvirtDriver("test:///default", h, settings.host_dir(h)) for h in ("sim1", "sim2")]
+    for n, driver in enumerate(drivers, 1):
+        driver.record_bases(str(uuid.uuid4()), [cache.path(f"used-by-sim{n}")])
+
+    assert clean(cache, drivers, max_unused=0) == ["unused"]
+    assert cache.path("used-by-sim1").exists() and cache.path("used-by-sim2").exists()
+    for driver in drivers:
+        driver.close()
 
 
 def _count_statements(sessions_engine: Any) -> list[str]:

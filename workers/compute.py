@@ -16,6 +16,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import libvirt
@@ -163,6 +164,13 @@ async def join_all(
     await asyncio.gather(*(one(d) for d in drivers))
 
 
+def clean(cache: ImageCache, drivers: list[LibvirtDriver], max_unused: float) -> list[str]:
+    """Remove the cached images no instance of the process's hosts uses, unused for
+    ``max_unused`` seconds; their names."""
+    used: set[Path] = set().union(*(d.bases_in_use() for d in drivers))
+    return cache.cleanup(used, max_unused)
+
+
 async def clean_image_cache(
     cache: ImageCache, drivers: list[LibvirtDriver], settings: HostOptions
 ) -> None:
@@ -171,9 +179,8 @@ async def clean_image_cache(
     while True:
         await asyncio.sleep(settings.image_cache_interval_seconds)
         try:
-            used = set().union(*(d.bases_in_use() for d in drivers))
             removed = await asyncio.to_thread(
-                cache.cleanup, used, settings.image_cache_max_unused_seconds
+                clean, cache, drivers, settings.image_cache_max_unused_seconds
             )
         except Exception:
             log.exception("cleaning the image cache %s failed", cache.base_dir)
