@@ -14,9 +14,11 @@ bench/results/fleet-<date>.json.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import platform
+import random
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -24,8 +26,12 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from sqlalchemy import select
 
 from bootflow.stack import fleets
+from core import task_queues
+from core.temporal import has_pollers
+from db.models.compute import ComputeNode
 from tests.support.stack import RunningStack, running_stack, stack_settings
 
 RESULTS = Path(__file__).parent / "results"
@@ -55,6 +61,21 @@ def measure_idle(stack: RunningStack, seconds: float) -> dict[str, dict[str, flo
     }
 
 
+def check_hosts(stack: RunningStack, hosts: list[str], sample: int = 25) -> dict[str, int]:
+    """How many hosts have a row that beat since the stack started, and of a random sample
+    of their queues how many a worker polls: the measurement is of hosts that serve."""
+    since = datetime.fromtimestamp(min(c.started_at for c in stack.stack.children), UTC)
+    with stack.sessions.begin() as s:
+        beats = s.scalars(select(ComputeNode.heartbeat_at)).all()
+    reported = sum(1 for b in beats if b.replace(tzinfo=b.tzinfo or UTC) >= since)
+    queues = random.sample(hosts, min(sample, len(hosts)))
+    polled = sum(
+        asyncio.run(has_pollers(stack.settings, task_queues.compute(h), since.timestamp()))
+        for h in queues
+    )
+    return {"hosts_reported": reported, "queues_sampled": len(queues), "queues_polled": polled}
+
+
 def summarize(processes: dict[str, dict[str, float]]) -> dict[str, Any]:
     fleet = {n: v for n, v in processes.items() if n.startswith("fleet")}
     return {
@@ -76,9 +97,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             start_seconds = time.monotonic() - started
             print(f"{args.hosts} hosts up in {start_seconds:.1f}s; settling {args.settle:.0f}s")
             time.sleep(args.settle)
+            serving = check_hosts(stack, stack.stack.hosts)
             processes = measure_idle(stack, args.seconds)
     hosts = [f"node{i}" for i in range(1, args.hosts + 1)]
     return {
+        **serving,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "hosts": args.hosts,
@@ -95,6 +118,10 @@ def show(result: dict[str, Any]) -> None:
     print(f"{'process':<12} {'CPU %':>7} {'RSS MiB':>9}")
     for name, v in sorted(result["processes"].items(), key=lambda kv: -kv[1]["rss_mib"]):
         print(f"{name:<12} {v['cpu_percent']:>7.2f} {v['rss_mib']:>9.1f}")
+    print(
+        f"{result['hosts_reported']} hosts reported; {result['queues_polled']} of "
+        f"{result['queues_sampled']} sampled queues polled"
+    )
     print(
         f"start {result['start_seconds']}s; fleet {result['fleet_rss_mib']} MiB "
         f"{result['fleet_cpu_percent']}%; stack {result['stack_rss_mib']} MiB "

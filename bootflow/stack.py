@@ -44,6 +44,9 @@ log = logging.getLogger("bootflow.stack")
 
 SERVICES = ("identity", "image", "network", "volume", "compute")
 START_TIMEOUT = 90.0
+# More time for the workers to start, a host of a fleet (each joins through the compute API
+# and gets a Worker): 1,000 hosts started in 20-40 s on 2 busy cores (docs/performance.md).
+FLEET_START_SECONDS_PER_HOST = 0.1
 STOP_TIMEOUT = 15.0
 # Files and dirs the stack creates: its owner's only (the database holds password hashes).
 PRIVATE_UMASK = 0o077
@@ -257,6 +260,11 @@ class Child:
         )
 
 
+def start_timeout(hosts: int, hosts_per_process: int | None) -> float:
+    """How long the workers may take to start: longer for a fleet's many hosts."""
+    return START_TIMEOUT + (hosts * FLEET_START_SECONDS_PER_HOST if hosts_per_process else 0)
+
+
 def fleets(hosts: list[str], per_process: int) -> list[list[str]]:
     """``hosts`` in processes of at most ``per_process``, as even as can be."""
     count = -(-len(hosts) // per_process)
@@ -376,8 +384,8 @@ class Stack:
             self.children.append(child)
         self.write_status()
 
-    def _await(self, children: list[Child], what: str) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
+    def _await(self, children: list[Child], what: str, timeout: float = START_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
         pending = list(children)
         while pending:
             for child in list(pending):
@@ -392,7 +400,7 @@ class Stack:
             if pending and time.monotonic() > deadline:
                 names = ", ".join(c.name for c in pending)
                 raise StackError(
-                    f"{names} did not become ready in {START_TIMEOUT:.0f}s ({what}); "
+                    f"{names} did not become ready in {timeout:.0f}s ({what}); "
                     f"see the logs in {self.settings.logs_dir}"
                 )
             if pending:
@@ -446,7 +454,7 @@ class Stack:
         ]
         for child in workers:
             self._spawn(child)
-        self._await(workers, "workers")
+        self._await(workers, "workers", start_timeout(len(self.hosts), self.hosts_per_process))
 
     def _compute_workers(self) -> list[Child]:
         """A process per host, or the fleets (started at once, like every worker): each
@@ -677,7 +685,7 @@ def run_detached(
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-    deadline = time.monotonic() + START_TIMEOUT * 2
+    deadline = time.monotonic() + START_TIMEOUT + start_timeout(hosts, hosts_per_process)
     while not ready.exists():
         if proc.poll() is not None:
             tail = log_path.read_text(errors="replace").strip().splitlines()[-5:]
