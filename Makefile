@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install guest libvirtd demo test lint typecheck bench bench-scheduler bench-images bench-real chaos clean
+.PHONY: install guest libvirtd demo test lint typecheck bench bench-scheduler bench-images bench-fleet bench-real chaos clean
 
 # System packages, the virtualenv and the project with its dev tools; redone when
 # pyproject.toml or the package list changes.
@@ -66,6 +66,10 @@ bench-scheduler: install
 
 bench-images: install
 	$(BIN)/python -m bench.image_transfer
+
+# 1,000 idle simulated hosts (`bootflow up --hypervisor fake`): start time, RSS and CPU.
+bench-fleet: install
+	$(BIN)/python -m bench.fleet
 
 # A real boot through bootflow against a bare `virsh create` of the same guest (needs root
 # or a running libvirtd).

@@ -44,6 +44,9 @@ log = logging.getLogger("bootflow.stack")
 
 SERVICES = ("identity", "image", "network", "volume", "compute")
 START_TIMEOUT = 90.0
+# More time for the workers to start, a host of a fleet (each joins through the compute API
+# and gets a Worker): 1,000 hosts started in 20-40 s on 2 busy cores (docs/performance.md).
+FLEET_START_SECONDS_PER_HOST = 0.1
 STOP_TIMEOUT = 15.0
 # Files and dirs the stack creates: its owner's only (the database holds password hashes).
 PRIVATE_UMASK = 0o077
@@ -67,6 +70,18 @@ DEV_SERVER_TUNING = (
     "--sqlite-pragma",
     "synchronous=normal",
 )
+# A fleet's hundreds of host queues: each one partition (the server's default is 4), since
+# an idle worker's pollers wait on every partition and the server's cost grows with them.
+FLEET_DEV_SERVER_TUNING = (
+    "--dynamic-config-value",
+    "matching.numTaskqueueReadPartitions=1",
+    "--dynamic-config-value",
+    "matching.numTaskqueueWritePartitions=1",
+)
+# The most compute hosts `bootflow up` starts: a process each on a real hypervisor, and
+# simulated ones (--hypervisor fake) in fleet processes.
+MAX_HOSTS = 64
+MAX_FAKE_HOSTS = 2000
 
 
 class StackError(RuntimeError):
@@ -77,7 +92,8 @@ class StackError(RuntimeError):
 
 TEST_URI = "test:///default"
 QEMU_URI = "qemu:///system"
-HYPERVISORS = {"test": TEST_URI, "qemu": QEMU_URI}
+# fake: the test driver's, for simulating many hosts (fleet processes, bootflow.stack.Stack).
+HYPERVISORS = {"test": TEST_URI, "fake": TEST_URI, "qemu": QEMU_URI}
 
 
 def libvirt_unreachable(uri: str) -> str | None:
@@ -244,14 +260,35 @@ class Child:
         )
 
 
+def start_timeout(hosts: int, hosts_per_process: int | None) -> float:
+    """How long the workers may take to start: longer for a fleet's many hosts."""
+    return START_TIMEOUT + (hosts * FLEET_START_SECONDS_PER_HOST if hosts_per_process else 0)
+
+
+def fleets(hosts: list[str], per_process: int) -> list[list[str]]:
+    """``hosts`` in processes of at most ``per_process``, as even as can be."""
+    count = -(-len(hosts) // per_process)
+    size = -(-len(hosts) // count)
+    return [hosts[i : i + size] for i in range(0, len(hosts), size)]
+
+
 class Stack:
-    def __init__(self, settings: Settings, hosts: int, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        hosts: int,
+        env: dict[str, str] | None = None,
+        hosts_per_process: int | None = None,
+    ) -> None:
+        """``hosts_per_process``: simulated hosts (the test driver) served that many a
+        process; None runs each host in its own process, the production shape."""
         with owner_only():
             make_private(settings.data_dir)
             self.settings = seed.ensure_files(settings)
         # Extra environment for every child (tests pass BOOTFLOW_FAULT_PLAN this way).
         self.env = dict(env or {})
         self.hosts = [f"node{i}" for i in range(1, hosts + 1)]
+        self.hosts_per_process = hosts_per_process
         self.children: list[Child] = []
         self._http = httpx.Client(timeout=2.0)
 
@@ -273,6 +310,7 @@ class Stack:
             "--ui-codec-endpoint", s.url(s.codec_server_port),
             "--log-level", "warn",
             *DEV_SERVER_TUNING,
+            *(FLEET_DEV_SERVER_TUNING if self.hosts_per_process else ()),
         ]
         # fmt: on
         return Child("temporal", argv, self._temporal_ready)
@@ -346,8 +384,8 @@ class Stack:
             self.children.append(child)
         self.write_status()
 
-    def _await(self, children: list[Child], what: str) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
+    def _await(self, children: list[Child], what: str, timeout: float = START_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
         pending = list(children)
         while pending:
             for child in list(pending):
@@ -362,7 +400,7 @@ class Stack:
             if pending and time.monotonic() > deadline:
                 names = ", ".join(c.name for c in pending)
                 raise StackError(
-                    f"{names} did not become ready in {START_TIMEOUT:.0f}s ({what}); "
+                    f"{names} did not become ready in {timeout:.0f}s ({what}); "
                     f"see the logs in {self.settings.logs_dir}"
                 )
             if pending:
@@ -411,19 +449,34 @@ class Stack:
         seed.write_openrc(s)
 
         workers = [
-            self._worker("control", self._python("run", "control-worker"), task_queues.CONTROL)
-        ]
-        workers += [
-            self._worker(
-                host,
-                self._python("run", "compute-worker", "--host", host),
-                task_queues.compute(host),
-            )
-            for host in self.hosts
+            self._worker("control", self._python("run", "control-worker"), task_queues.CONTROL),
+            *self._compute_workers(),
         ]
         for child in workers:
             self._spawn(child)
-        self._await(workers, "workers")
+        self._await(workers, "workers", start_timeout(len(self.hosts), self.hosts_per_process))
+
+    def _compute_workers(self) -> list[Child]:
+        """A process per host, or the fleets (started at once, like every worker): each
+        serves its hosts from a file, and is ready once its last host's queue is polled
+        (a fleet reports all its hosts before any of them polls)."""
+        if self.hosts_per_process is None:
+            return [
+                self._worker(
+                    host,
+                    self._python("run", "compute-worker", "--host", host),
+                    task_queues.compute(host),
+                )
+                for host in self.hosts
+            ]
+        children = []
+        for number, hosts in enumerate(fleets(self.hosts, self.hosts_per_process), 1):
+            name = f"fleet{number}"
+            hosts_file = self.settings.run_dir / f"{name}.hosts"
+            write_private(hosts_file, "".join(f"{h}\n" for h in hosts))
+            argv = self._python("run", "compute-worker", "--hosts-file", str(hosts_file))
+            children.append(self._worker(name, argv, task_queues.compute(hosts[-1])))
+        return children
 
     def stop(self) -> None:
         """Stop every child, newest first: workers, then services, then Temporal."""
@@ -496,10 +549,16 @@ class Stack:
             f"  Temporal      {s.temporal_address}   Web UI http://{s.bind_host}:{s.temporal_ui_port}"
             f" (payloads decoded by {s.url(s.codec_server_port)})",
             *(f"  {n:<13} {s.url(getattr(s, f'{n}_port'))}" for n in SERVICES),
-            f"  workers       control, {', '.join(self.hosts)} ({s.libvirt_uri})",
+            f"  workers       control, {self._hosts_text()} ({s.libvirt_uri})",
             f"  credentials   source {s.data_dir / 'openrc'}",
         ]
         return "\n".join(lines)
+
+    def _hosts_text(self) -> str:
+        if self.hosts_per_process is None:
+            return ", ".join(self.hosts)
+        processes = len(fleets(self.hosts, self.hosts_per_process))
+        return f"{self.hosts[0]}..{self.hosts[-1]} in {processes} fleet processes"
 
 
 # -- one stack per data dir ------------------------------------------------------------------
@@ -549,7 +608,12 @@ def ready_path(settings: PathOptions) -> Path:
     return settings.run_dir / "ready"
 
 
-def run_foreground(settings: Settings, hosts: int, on_ready: Callable[[str], None]) -> int:
+def run_foreground(
+    settings: Settings,
+    hosts: int,
+    on_ready: Callable[[str], None],
+    hosts_per_process: int | None = None,
+) -> int:
     """Start the stack, supervise it until SIGINT/SIGTERM/SIGHUP, stop it. The exit status."""
     # This process is the stack: whatever it creates is its owner's only.
     os.umask(PRIVATE_UMASK)
@@ -571,7 +635,7 @@ def run_foreground(settings: Settings, hosts: int, on_ready: Callable[[str], Non
     left = stop_processes(settings)
     if left:
         log.warning("stopped what an earlier stack left running: %s", describe(left))
-    stack = Stack(settings, hosts)
+    stack = Stack(settings, hosts, hosts_per_process=hosts_per_process)
     ready = ready_path(stack.settings)
     ready.unlink(missing_ok=True)
     try:
@@ -588,7 +652,9 @@ def run_foreground(settings: Settings, hosts: int, on_ready: Callable[[str], Non
         lock.close()
 
 
-def run_detached(settings: Settings, hosts: int) -> tuple[int, str]:
+def run_detached(
+    settings: Settings, hosts: int, hosts_per_process: int | None = None
+) -> tuple[int, str]:
     """Start a supervisor in the background; return its pid once the stack is ready."""
     os.umask(PRIVATE_UMASK)
     make_private(settings.data_dir)
@@ -608,15 +674,18 @@ def run_detached(settings: Settings, hosts: int) -> tuple[int, str]:
                 "up",
                 "--hosts",
                 str(hosts),
-                "--libvirt-uri",
-                settings.libvirt_uri,
+                *(
+                    ["--libvirt-uri", settings.libvirt_uri]
+                    if hosts_per_process is None
+                    else ["--hypervisor", "fake", "--hosts-per-process", str(hosts_per_process)]
+                ),
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-    deadline = time.monotonic() + START_TIMEOUT * 2
+    deadline = time.monotonic() + START_TIMEOUT + start_timeout(hosts, hosts_per_process)
     while not ready.exists():
         if proc.poll() is not None:
             tail = log_path.read_text(errors="replace").strip().splitlines()[-5:]

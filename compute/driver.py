@@ -2,9 +2,11 @@
 
 One connection per worker process (``test:///default`` gives each process its own
 in-memory hypervisor; ``qemu:///system`` is one libvirtd that every host and stack on the
-machine shares). Every call is keyed by the instance uuid, which is also the domain's
-uuid, so a retried spawn finds the domain the first try defined instead of making another.
-A domain whose metadata names another deployment or host is as good as absent.
+machine shares); a fleet process's simulated hosts share its one connection. Every call
+is keyed by the instance uuid, which is also the domain's uuid, so a retried spawn finds
+the domain the first try defined instead of making another. A domain whose metadata names
+another deployment or host is as good as absent: hosts sharing a connection each see only
+their own.
 """
 
 from __future__ import annotations
@@ -98,6 +100,29 @@ def _undefine(domain: libvirt.virDomain) -> None:
         domain.undefine()
 
 
+def _owner(domain: libvirt.virDomain) -> tuple[str, str] | None:
+    """The (deployment, host) of a domain's bootflow metadata; None for a domain with none."""
+    try:
+        metadata = domain.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, domain_xml.METADATA_NS, 0)
+    except libvirt.libvirtError:
+        return None  # no bootflow metadata: not a bootflow domain
+    return domain_xml.owner(metadata)
+
+
+def guests_by_host(conn: libvirt.virConnect, deployment: str) -> dict[str, list[GuestInfo]]:
+    """Every domain of ``deployment`` on the connection, by the host its metadata names: one
+    listing for all the hosts that share the connection (a fleet process's)."""
+    out: dict[str, list[GuestInfo]] = {}
+    for domain in conn.listAllDomains():
+        owner = _owner(domain)
+        if owner is None or owner[0] != deployment:
+            continue
+        state, _reason = domain.state()
+        guest = GuestInfo(domain.name(), domain.UUIDString(), _POWER_STATE.get(state, 0))
+        out.setdefault(owner[1], []).append(guest)
+    return out
+
+
 class LibvirtDriver:
     def __init__(
         self,
@@ -106,13 +131,17 @@ class LibvirtDriver:
         host_dir: Path,
         deployment: str = "",
         virt_type: str = "qemu",
+        conn: libvirt.virConnect | None = None,
     ) -> None:
+        """``conn``: a connection to ``uri`` the caller shares among hosts (and closes);
+        else the driver opens its own."""
         self.uri = uri
         self.host = host
         self.host_dir = host_dir
         self.deployment = deployment
         self.virt_type = virt_type
-        self.conn = libvirt.open(uri)
+        self._owns_conn = conn is None
+        self.conn = libvirt.open(uri) if conn is None else conn
 
     # -- the host ---------------------------------------------------------------------
 
@@ -141,13 +170,7 @@ class LibvirtDriver:
     # -- guests -----------------------------------------------------------------------
 
     def _mine(self, domain: libvirt.virDomain) -> bool:
-        try:
-            metadata = domain.metadata(
-                libvirt.VIR_DOMAIN_METADATA_ELEMENT, domain_xml.METADATA_NS, 0
-            )
-        except libvirt.libvirtError:
-            return False  # no bootflow metadata: not a bootflow domain
-        return domain_xml.owner(metadata) == (self.deployment, self.host)
+        return _owner(domain) == (self.deployment, self.host)
 
     def _lookup(self, instance_uuid: str) -> libvirt.virDomain | None:
         """The domain, if it exists and is this host's; another host's is as good as absent."""
@@ -257,13 +280,7 @@ class LibvirtDriver:
 
     def guests(self) -> list[GuestInfo]:
         """This host's domains: those whose bootflow metadata names this host."""
-        out = []
-        for domain in self.conn.listAllDomains():
-            if not self._mine(domain):
-                continue
-            state, _reason = domain.state()
-            out.append(GuestInfo(domain.name(), domain.UUIDString(), _POWER_STATE.get(state, 0)))
-        return out
+        return guests_by_host(self.conn, self.deployment).get(self.host, [])
 
     def restore(self, instance_uuid: str) -> bool:
         """Start a guest that should run but does not: define it again from its saved
@@ -336,4 +353,5 @@ class LibvirtDriver:
             time.sleep(poll)
 
     def close(self) -> None:
-        self.conn.close()
+        if self._owns_conn:
+            self.conn.close()

@@ -150,6 +150,9 @@ class WorkerOptions(_Options):
     # Test hook: JSON fault plan (see core.faults) of the workers and services; empty in
     # production.
     fault_plan: str = ""
+    # Activity pollers of each host of a fleet process (`bootflow up --hypervisor fake`): each
+    # is a long poll the Temporal server holds open, 5 a worker by the SDK's default.
+    fleet_activity_task_polls: int = 1
 
 
 class HttpOptions(_Options):
@@ -356,6 +359,9 @@ class SupervisorOptions(_Options):
     supervisor_backoff_seconds: float = 1.0
     supervisor_backoff_max_seconds: float = 60.0
     supervisor_stable_seconds: float = 60.0
+    # Simulated compute hosts (`bootflow up --hypervisor fake`) one worker process serves; a
+    # real hypervisor's hosts are one process each, the production shape.
+    hosts_per_process: int = Field(default=250, ge=1)
 
 
 class Settings(

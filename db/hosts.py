@@ -7,12 +7,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Collection
 
-from sqlalchemy import select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from core.conductor import HostCapacity
 from db.base import utcnow
-from db.models.compute import ComputeNode
+from db.models.compute import Claim, ComputeNode
 
 
 def report(session: Session, host: str, capacity: HostCapacity) -> None:
@@ -36,3 +36,36 @@ def heartbeat(session: Session, hosts: Collection[str]) -> list[str]:
         .execution_options(synchronize_session=False)
     )
     return sorted(set(hosts) - set(beaten))
+
+
+def usage_drifted(session: Session, hosts: Collection[str]) -> list[str]:
+    """Those of ``hosts`` whose usage is not the sum of their claims, sorted: one read, so
+    a heartbeat syncs only them (a claim and a release change both in one transaction, so
+    usage drifts only when something bypassed them)."""
+    names = set(hosts)
+    totals = (
+        select(
+            Claim.host,
+            func.sum(Claim.vcpus).label("vcpus"),
+            func.sum(Claim.memory_mb).label("memory_mb"),
+            func.sum(Claim.disk_gb).label("disk_gb"),
+            func.count().label("vms"),
+        )
+        .where(Claim.host.in_(names))
+        .group_by(Claim.host)
+        .subquery()
+    )
+    drifted = session.scalars(
+        select(ComputeNode.host)
+        .outerjoin(totals, totals.c.host == ComputeNode.host)
+        .where(ComputeNode.host.in_(names))
+        .where(
+            or_(
+                ComputeNode.vcpus_used != func.coalesce(totals.c.vcpus, 0),
+                ComputeNode.memory_mb_used != func.coalesce(totals.c.memory_mb, 0),
+                ComputeNode.local_gb_used != func.coalesce(totals.c.disk_gb, 0),
+                ComputeNode.running_vms != func.coalesce(totals.c.vms, 0),
+            )
+        )
+    )
+    return sorted(drifted)

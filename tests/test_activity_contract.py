@@ -43,7 +43,7 @@ def test_workers_register_every_definition_with_its_types(tmp_path: Path) -> Non
     on_control = _registered(control.build_activities(settings, control.database(settings)))
     driver = LibvirtDriver("test:///default", "node1", tmp_path / "node1")
     service = service_session(settings, http_client(settings))
-    cache = compute.image_cache(settings, "node1")
+    cache = compute.image_cache(settings, ["node1"])
     on_host = _registered(compute.build_activities(settings, cache, driver, service))
 
     assert set(on_host) == HOST_ACTIVITIES

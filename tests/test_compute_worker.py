@@ -11,7 +11,7 @@ import json
 import os
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -52,11 +52,28 @@ class DestroyProbe:
 
 
 @contextmanager
+def control_plane(database_url: str, tmp_path: Path) -> Iterator[tuple[int, LoopbackCloud]]:
+    """A Temporal dev server's port, and what a compute worker calls: identity, network and
+    the compute API (its conductor API)."""
+    with (
+        dev_server(tmp_path / "temporal.log") as temporal_port,
+        loopback_cloud(
+            database_url, tmp_path / "cloud", services=("identity", "network", "compute")
+        ) as cloud,
+    ):
+        yield temporal_port, cloud
+
+
+@contextmanager
 def compute_worker(
-    cloud: LoopbackCloud, temporal_port: int, data_dir: Path, log: Path
+    cloud: LoopbackCloud,
+    temporal_port: int,
+    data_dir: Path,
+    log: Path,
+    hosts: Sequence[str] = ("node1",),
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """``bootflow run compute-worker --host node1`` as a host runs it, with a database URL
-    that nothing answers on."""
+    """``bootflow run compute-worker --host node1`` as a host runs it (or a fleet's, with
+    more hosts), with a database URL that nothing answers on."""
     settings = cloud.settings
     env = {k: v for k, v in os.environ.items() if k in KEEP}
     env |= {
@@ -76,7 +93,7 @@ def compute_worker(
     }
     with open(log, "ab") as out:
         proc = lifetime.spawn(
-            [BOOTFLOW, "run", "compute-worker", "--host", "node1"],
+            [BOOTFLOW, "run", "compute-worker", *(a for h in hosts for a in ("--host", h))],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -134,12 +151,7 @@ def test_a_compute_worker_works_without_reaching_the_database(
     gone, web = str(uuid.uuid4()), str(uuid.uuid4())
     # What a boot that moved on left here: an instance dir, and the leftover its undo recorded.
     (host_dir / "hosts" / "node1" / "instances" / gone).mkdir(parents=True)
-    with (
-        dev_server(tmp_path / "temporal.log") as temporal_port,
-        loopback_cloud(
-            database_url, tmp_path / "cloud", services=("identity", "network", "compute")
-        ) as cloud,
-    ):
+    with control_plane(database_url, tmp_path) as (temporal_port, cloud):
         with cloud.sessions.begin() as s:
             s.add_all(
                 [instance_row(gone, None, deleted=True), instance_row(web, None, name="web-1")]

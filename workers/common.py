@@ -10,6 +10,7 @@ import logging
 import signal
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AsyncExitStack
 from typing import Any
 
 import httpx
@@ -50,24 +51,28 @@ def new_worker(
     host: str | None,
     activities: list[Callable[..., Any]],
     workflows: Sequence[type] = (),
+    **tuning: Any,
 ) -> Worker:
     """The control worker (``host`` None) or a compute host's, on its task queue: the
     activity hooks around every step (recording its events in ``events``, with this
     process's fault plan), the tuning from config (activities are sync, one thread each),
-    and the extra modules' activities (their workflows on the control worker)."""
+    and the extra modules' activities (their workflows on the control worker). ``tuning``:
+    more Worker arguments (a fleet's hosts share a thread pool and poll less)."""
     extra_workflows, extra_activities = extra_modules(settings)
+    executor = tuning.pop("activity_executor", None) or ThreadPoolExecutor(
+        max_workers=settings.worker_activity_threads, thread_name_prefix="activity"
+    )
     return Worker(
         client,
         task_queue=task_queues.CONTROL if host is None else task_queues.compute(host),
         workflows=[*workflows, *extra_workflows] if host is None else [],
         activities=[*activities, *extra_activities],
-        activity_executor=ThreadPoolExecutor(
-            max_workers=settings.worker_activity_threads, thread_name_prefix="activity"
-        ),
+        activity_executor=executor,
         max_concurrent_activities=settings.worker_activity_threads,
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
         max_cached_workflows=settings.worker_max_cached_workflows,
         interceptors=[ActivityHooks(events, host, FaultPlan.from_json(settings.fault_plan, host))],
+        **tuning,
     )
 
 
@@ -90,15 +95,26 @@ def run_main(main: Coroutine[Any, Any, None]) -> None:
     uvloop.run(main)
 
 
-async def run_until_signalled(worker: Worker, *background: asyncio.Task[None]) -> None:
-    """Run the worker until SIGTERM or SIGINT, then shut it down gracefully."""
+async def run_until_signalled(
+    workers: Worker | Sequence[Worker], *background: asyncio.Task[None]
+) -> None:
+    """Run the worker(s) until SIGTERM or SIGINT, then shut them down gracefully, together."""
+    running = [workers] if isinstance(workers, Worker) else list(workers)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with worker:
-        log.info("polling task queue %s", worker.task_queue)
+    async with AsyncExitStack() as started:
+        for worker in running:
+            await started.enter_async_context(worker)
+        queues = [w.task_queue for w in running]
+        log.info("polling task queue%s %s", "s" * (len(queues) > 1), _queues(queues))
         await stop.wait()
         log.info("stopping")
+        await asyncio.gather(*(w.shutdown() for w in running))
     for task in background:
         task.cancel()
+
+
+def _queues(names: list[str]) -> str:
+    return ", ".join(names) if len(names) <= 3 else f"{names[0]} .. {names[-1]} ({len(names)})"

@@ -1,6 +1,8 @@
 """A compute host's worker: the host-bound activities, on the host's own task queue.
 
     bootflow run compute-worker --host node1     (started by `bootflow up`, one per host)
+    bootflow run compute-worker --hosts-file F   (a fleet: many simulated hosts, `up
+                                                  --hypervisor fake`)
 
 It holds the host's one libvirt connection, reports the host's capacity into
 ``compute_nodes`` on start and heartbeats it, restarts the guests it should be running
@@ -12,10 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import libvirt
+from temporalio.worker import PollerBehaviorSimpleMaximum
 
 from activities.images import ImageActivities
 from activities.ports import PortActivities
@@ -29,10 +34,10 @@ from clients.service_account import service_session
 from clients.session import Session
 from clients.volume import VolumeClient
 from compute import resource_tracker
-from compute.driver import LibvirtDriver
+from compute.driver import GuestInfo, LibvirtDriver, guests_by_host
 from compute.image_cache import ImageCache
 from core.conductor import HostCapacity
-from core.config import HostOptions, PathOptions, Settings
+from core.config import HostOptions, PathOptions, Settings, WorkerOptions
 from core.temporal import connect
 from workers.common import (
     http_client,
@@ -49,6 +54,11 @@ log = logging.getLogger("bootflow.compute")
 # doubled each time up to the most.
 JOIN_RETRY_SECONDS = 1.0
 JOIN_RETRY_MAX_SECONDS = 30.0
+# Hosts of a fleet that join at once (each join is a few calls to the compute API).
+JOIN_CONCURRENCY = 8
+# The process's threads for blocking calls besides the steps' (joins, heartbeats, reaping,
+# the steps' event records): more than asyncio's default, for a fleet's many hosts.
+DEFAULT_THREADS = 32
 
 
 def build_activities(
@@ -79,8 +89,9 @@ def build_activities(
     ]
 
 
-def image_cache(settings: PathOptions, host: str) -> ImageCache:
-    return ImageCache(settings.host_dir(host) / "_base")
+def image_cache(settings: PathOptions, hosts: Sequence[str]) -> ImageCache:
+    """The process's one image cache: in its (first) host's dir, shared by a fleet's hosts."""
+    return ImageCache(settings.host_dir(hosts[0]) / "_base")
 
 
 def restore_guests(conductor: ConductorClient, driver: LibvirtDriver) -> int:
@@ -97,23 +108,34 @@ def restore_guests(conductor: ConductorClient, driver: LibvirtDriver) -> int:
     return restored
 
 
-def start_host(conductor: ConductorClient, driver: LibvirtDriver, capacity: HostCapacity) -> None:
-    """Report the host, reap what it should not hold, restart the guests it should run."""
+def start_host(
+    conductor: ConductorClient,
+    driver: LibvirtDriver,
+    capacity: HostCapacity,
+    guests: list[GuestInfo] | None = None,
+) -> None:
+    """Report the host, reap what it should not hold, restart the guests it should run.
+    ``guests``: the host's domains when the caller listed them for all its hosts at once."""
     conductor.report(driver.host, capacity)
-    reaped = reap_guests(conductor, driver)
+    reaped = reap_guests(conductor, driver, guests)
     restored = restore_guests(conductor, driver)
     log.info(
         "host %s on %s: %d guests restored, %d reaped", driver.host, driver.uri, restored, reaped
     )
 
 
-async def join(conductor: ConductorClient, driver: LibvirtDriver, capacity: HostCapacity) -> None:
+async def join(
+    conductor: ConductorClient,
+    driver: LibvirtDriver,
+    capacity: HostCapacity,
+    guests: list[GuestInfo] | None = None,
+) -> None:
     """``start_host``, tried again with backoff while the control plane (the compute API,
     or identity for the service account's token) is down; a refusal is raised."""
     wait = JOIN_RETRY_SECONDS
     while True:
         try:
-            await asyncio.to_thread(start_host, conductor, driver, capacity)
+            await asyncio.to_thread(start_host, conductor, driver, capacity, guests)
             return
         except ClientError as exc:
             if not transient(exc):
@@ -125,22 +147,46 @@ async def join(conductor: ConductorClient, driver: LibvirtDriver, capacity: Host
         wait = min(2 * wait, JOIN_RETRY_MAX_SECONDS)
 
 
-async def clean_image_cache(
-    cache: ImageCache, driver: LibvirtDriver, settings: HostOptions
+async def join_all(
+    conductor: ConductorClient, drivers: list[LibvirtDriver], capacities: dict[str, HostCapacity]
 ) -> None:
-    """Remove cached images no instance has used for a while (Nova's image cache
-    manager), every ``image_cache_interval_seconds``."""
+    """Every host joins, a few at a time; their guests are listed once for all of them,
+    before any is restored (a shared connection lists every host's)."""
+    listed = await asyncio.to_thread(guests_by_host, drivers[0].conn, drivers[0].deployment)
+    shared = all(d.conn is drivers[0].conn for d in drivers)
+    gate = asyncio.Semaphore(JOIN_CONCURRENCY)
+
+    async def one(driver: LibvirtDriver) -> None:
+        async with gate:
+            guests = listed.get(driver.host, []) if shared else None
+            await join(conductor, driver, capacities[driver.host], guests)
+
+    await asyncio.gather(*(one(d) for d in drivers))
+
+
+def clean(cache: ImageCache, drivers: list[LibvirtDriver], max_unused: float) -> list[str]:
+    """Remove the cached images no instance of the process's hosts uses, unused for
+    ``max_unused`` seconds; their names."""
+    used: set[Path] = set().union(*(d.bases_in_use() for d in drivers))
+    return cache.cleanup(used, max_unused)
+
+
+async def clean_image_cache(
+    cache: ImageCache, drivers: list[LibvirtDriver], settings: HostOptions
+) -> None:
+    """Remove cached images no instance of the process's hosts has used for a while (Nova's
+    image cache manager), every ``image_cache_interval_seconds``."""
     while True:
         await asyncio.sleep(settings.image_cache_interval_seconds)
         try:
             removed = await asyncio.to_thread(
-                cache.cleanup, driver.bases_in_use(), settings.image_cache_max_unused_seconds
+                clean, cache, drivers, settings.image_cache_max_unused_seconds
             )
         except Exception:
-            log.exception("cleaning the image cache of %s failed", driver.host)
+            log.exception("cleaning the image cache %s failed", cache.base_dir)
             continue
         if removed:
-            log.info("image cache of %s: removed unused %s", driver.host, ", ".join(removed))
+            log.info("image cache %s: removed unused %s", cache.base_dir, ", ".join(removed))
 
 
 async def heartbeats(
@@ -167,32 +213,70 @@ async def heartbeats(
             )
 
 
-async def main(settings: Settings, host: str) -> None:
+def fleet_tuning(settings: WorkerOptions, executor: Executor) -> dict[str, Any]:
+    """The Worker arguments of a fleet's hosts: one thread pool for the process, and few
+    pollers a host (each poller is a long poll the server holds open)."""
+    polls = PollerBehaviorSimpleMaximum(settings.fleet_activity_task_polls)
+    return {"activity_executor": executor, "activity_task_poller_behavior": polls}
+
+
+def drivers_for(settings: Settings, hosts: Sequence[str]) -> list[LibvirtDriver]:
+    """A driver per host; a fleet's share one connection (its simulated hypervisor)."""
+    shared = libvirt.open(settings.libvirt_uri) if len(hosts) > 1 else None
+    return [
+        LibvirtDriver(
+            settings.libvirt_uri,
+            host,
+            settings.host_dir(host),
+            settings.deployment_id,
+            settings.libvirt_virt_type,
+            conn=shared,
+        )
+        for host in hosts
+    ]
+
+
+async def main(settings: Settings, hosts: Sequence[str]) -> None:
+    """Serve ``hosts``: one (a real host, the production shape) or a fleet of simulated
+    ones. Each host has its own task queue, Worker, row and heartbeat and runs the same
+    steps; the process shares one Temporal client, libvirt connection, image cache,
+    heartbeat call and reaper among them."""
     setup_logging()
-    driver = LibvirtDriver(
-        settings.libvirt_uri,
-        host,
-        settings.host_dir(host),
-        settings.deployment_id,
-        settings.libvirt_virt_type,
-    )
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(DEFAULT_THREADS))
+    drivers = drivers_for(settings, hosts)
     service = service_session(settings, http_client(settings))
     conductor = ConductorClient(service)
-    capacity = resource_tracker.capacity(driver.resources(), settings)
-    await join(conductor, driver, capacity)
+    capacities = {d.host: resource_tracker.capacity(d.resources(), settings) for d in drivers}
+    await join_all(conductor, drivers, capacities)
     client = await connect(settings)
-    cache = image_cache(settings, host)
-    worker = new_worker(
-        client, settings, conductor, host, build_activities(settings, cache, driver, service)
-    )
-    beat = asyncio.create_task(heartbeats(conductor, {host: capacity}, settings.heartbeat_seconds))
-    cleaner = asyncio.create_task(clean_image_cache(cache, driver, settings))
+    cache = image_cache(settings, hosts)
+    tuning: dict[str, Any] = {}
+    if len(drivers) > 1:
+        executor = ThreadPoolExecutor(settings.worker_activity_threads, "activity")
+        tuning = fleet_tuning(settings, executor)
+    workers = [
+        new_worker(
+            client,
+            settings,
+            conductor,
+            d.host,
+            build_activities(settings, cache, d, service),
+            **tuning,
+        )
+        for d in drivers
+    ]
+    beat = asyncio.create_task(heartbeats(conductor, capacities, settings.heartbeat_seconds))
+    cleaner = asyncio.create_task(clean_image_cache(cache, drivers, settings))
+    network = NetworkClient(service)
     reaper = asyncio.create_task(
-        reap_periodically(conductor, driver, NetworkClient(service), settings.reap_interval_seconds)
+        reap_periodically(conductor, drivers, network, settings.reap_interval_seconds)
     )
-    await run_until_signalled(worker, beat, cleaner, reaper)
-    driver.close()
+    await run_until_signalled(workers, beat, cleaner, reaper)
+    for driver in drivers:
+        driver.close()
+    if len(drivers) > 1:
+        drivers[0].conn.close()  # the shared one, which no driver owns
 
 
-def run(settings: Settings, host: str) -> None:
-    run_main(main(settings, host))
+def run(settings: Settings, hosts: Sequence[str]) -> None:
+    run_main(main(settings, hosts))

@@ -4,7 +4,7 @@ starts)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import IO, Any
 
 import click
 
@@ -28,24 +28,46 @@ STATUS_COLUMNS = (
 @click.command()
 @click.option(
     "--hosts",
-    type=click.IntRange(1, 64),
+    type=click.IntRange(1, stacks.MAX_FAKE_HOSTS),
     default=1,
     show_default=True,
-    help="Compute hosts to start (node1..nodeN), each its own worker.",
+    help=f"Compute hosts to start (node1..nodeN), each its own worker; at most "
+    f"{stacks.MAX_HOSTS}, or {stacks.MAX_FAKE_HOSTS} with --hypervisor fake.",
 )
 @click.option("--detach", is_flag=True, help="Run in the background; `bootflow down` stops it.")
 @click.option(
     "--hypervisor",
     type=click.Choice(sorted(stacks.HYPERVISORS)),
-    help="qemu: real guests under libvirtd (qemu:///system); test: libvirt's test driver. "
+    help="qemu: real guests under libvirtd (qemu:///system); test: libvirt's test driver; "
+    "fake: the test driver's, many hosts a worker process (simulating a large cloud). "
     "Default: the data dir's earlier choice, else qemu when libvirtd answers.",
 )
 @click.option("--libvirt-uri", help="Any libvirt URI for the hosts (overrides --hypervisor).")
+@click.option(
+    "--hosts-per-process",
+    type=click.IntRange(1),
+    help="With --hypervisor fake: hosts one worker process serves [default: the "
+    "hosts_per_process setting, 250].",
+)
 @pass_context
 def up(
-    obj: CliContext, hosts: int, detach: bool, hypervisor: str | None, libvirt_uri: str | None
+    obj: CliContext,
+    hosts: int,
+    detach: bool,
+    hypervisor: str | None,
+    libvirt_uri: str | None,
+    hosts_per_process: int | None,
 ) -> None:
     """Start the embedded stack: Temporal, the services and the workers."""
+    fake = hypervisor == "fake" and not libvirt_uri
+    if not fake and hosts > stacks.MAX_HOSTS:
+        raise CliError(
+            f"--hosts {hosts}: at most {stacks.MAX_HOSTS} hosts, one process each; "
+            "--hypervisor fake simulates more"
+        )
+    if hosts_per_process is not None and not fake:
+        raise CliError("--hosts-per-process is for --hypervisor fake only")
+    per_process = (hosts_per_process or obj.settings.hosts_per_process) if fake else None
     try:
         settings = stacks.choose_hypervisor(obj.settings, hypervisor, libvirt_uri)
     except stacks.StackError as exc:
@@ -55,7 +77,7 @@ def up(
         if pid is not None:
             _already_running(settings, pid)
             return
-        pid, log_text = stacks.run_detached(settings, hosts)
+        pid, log_text = stacks.run_detached(settings, hosts, per_process)
         summary = (
             log_text[log_text.rfind("bootflow is up") :] if "bootflow is up" in log_text else ""
         )
@@ -65,7 +87,12 @@ def up(
         )
         return
     try:
-        stacks.run_foreground(settings, hosts, on_ready=lambda text: click.echo(text, nl=True))
+        stacks.run_foreground(
+            settings,
+            hosts,
+            on_ready=lambda text: click.echo(text, nl=True),
+            hosts_per_process=per_process,
+        )
     except stacks.StackError as exc:
         raise CliError(str(exc)) from exc
 
@@ -207,9 +234,26 @@ def run_control(obj: CliContext) -> None:
 
 
 @run.command("compute-worker")
-@click.option("--host", required=True, help="This compute host's name (its task queue).")
+@click.option(
+    "--host",
+    "hosts",
+    multiple=True,
+    help="A compute host's name (its task queue); repeat it for a fleet of simulated hosts.",
+)
+@click.option(
+    "--hosts-file",
+    type=click.File(),
+    help="A fleet's host names, one a line (`bootflow up --hypervisor fake` writes them).",
+)
 @pass_context
-def run_compute(obj: CliContext, host: str) -> None:
+def run_compute(obj: CliContext, hosts: tuple[str, ...], hosts_file: IO[str] | None) -> None:
     from workers import compute
 
-    compute.run(obj.settings, host)
+    names = list(hosts)
+    if hosts_file is not None:
+        names += [line.strip() for line in hosts_file if line.strip()]
+    if not names:
+        raise click.UsageError("name the host(s): --host NAME or --hosts-file FILE")
+    if len(set(names)) != len(names):
+        raise click.UsageError("a host is named twice")
+    compute.run(obj.settings, names)

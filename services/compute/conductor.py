@@ -5,8 +5,9 @@ opens no database connection (``clients/conductor.py`` calls this).
 bootflow's own, outside Nova's ``/v2.1`` documents and their microversions; admins only (the
 workers' service account). Every list in a body is bounded (``core.conductor``), and a body
 that breaks its schema is Nova's 400. Each write is a short transaction of its own, so a
-heartbeat for many hosts is one statement plus one usage sync per host, each committed
-before the next (a sync locks its host's row, and claims wait on that lock).
+heartbeat for many hosts (a fleet process's) is one statement and one read, plus a usage
+sync only for each host whose usage drifted from its claims, each committed before the
+next (a sync locks its host's row, and claims wait on that lock).
 """
 
 from __future__ import annotations
@@ -74,12 +75,13 @@ def report(host: HostPath, capacity: HostCapacity, sessions: Sessions) -> Respon
 
 @router.post("/heartbeats")
 def heartbeat(body: Heartbeat, sessions: Sessions) -> dict[str, Any]:
-    """Liveness of every host a process runs, in one write; then each host's usage from its
-    claims (Nova's update_available_resource). Answers the hosts it has no row of: their
-    worker reports them again."""
+    """Liveness of every host a process runs, in one write; then the usage of those whose
+    usage drifted from their claims is set from them (Nova's update_available_resource).
+    Answers the hosts it has no row of: their worker reports them again."""
     with sessions.begin() as session:
         unknown = hosts.heartbeat(session, body.hosts)
-    for host in sorted(set(body.hosts) - set(unknown)):
+        drifted = hosts.usage_drifted(session, body.hosts)
+    for host in drifted:
         with sessions.begin() as session:
             sync_usage(session, host)
     return {"unknown": unknown}

@@ -200,9 +200,13 @@ def stack_settings(data_dir: Path, database_url: str) -> Settings:
 
 @contextmanager
 def running_stack(
-    settings: Settings, hosts: int = 2, env: dict[str, str] | None = None
+    settings: Settings,
+    hosts: int = 2,
+    env: dict[str, str] | None = None,
+    hosts_per_process: int | None = None,
 ) -> Iterator[RunningStack]:
-    stack = Stack(settings, hosts, env=env)
+    """``hosts_per_process``: simulated hosts in fleet processes (`up --hypervisor fake`)."""
+    stack = Stack(settings, hosts, env=env, hosts_per_process=hosts_per_process)
     try:
         stack.start()
         engine = make_engine(stack.settings.db_url)
