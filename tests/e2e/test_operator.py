@@ -18,6 +18,7 @@ from bootflow.seed import stored_secret
 from clients.compute import ComputeClient
 from core.messages import BootProgress
 from core.temporal import connect, data_converter
+from tests.histories import LOCAL_ACTIVITY_MARKER
 from tests.support.history import assert_sealed, input_token
 from tests.support.stack import TINY_SERVER, RunningStack, wait_until
 
@@ -133,7 +134,8 @@ def test_progress_query_and_server_show_agree(stack: RunningStack) -> None:
 
 def test_the_timeline_reads_like_the_boot(stack: RunningStack) -> None:
     """The Web UI's view: the workflow's summary and details, each activity's summary (the
-    timeline) naming its stage and host, and where the boot was placed among how many."""
+    timeline, local activities' markers included) naming its stage and host, and where the
+    boot was placed among how many."""
     uuid = boot(stack, "op-timeline", "--wait")
     host = stack.instance(uuid).host  # type: ignore[union-attr]
 
@@ -143,7 +145,11 @@ def test_the_timeline_reads_like_the_boot(stack: RunningStack) -> None:
         described = await handle.describe()
         summaries = []
         async for event in handle.fetch_history_events():
-            if event.HasField("activity_task_scheduled_event_attributes"):
+            # A regular step's scheduled event, or a local step's marker: both say it.
+            marker = event.marker_recorded_event_attributes.marker_name
+            if event.HasField("activity_task_scheduled_event_attributes") or (
+                marker == LOCAL_ACTIVITY_MARKER
+            ):
                 assert event.HasField("user_metadata"), event
                 [text] = await client.data_converter.decode([event.user_metadata.summary], [str])
                 summaries.append(text)
