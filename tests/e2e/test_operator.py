@@ -82,12 +82,12 @@ def test_search_attributes_find_boots_by_state_host_and_name(stack: RunningStack
     ) == [f"boot-{failed}"]
     assert visible(stack, f'VmState="error" AND InstanceUUID="{ok}"') == []
     # Each upsert changes something, starting from what the start indexed: an unchanged
-    # state costs no event or visibility write. The baseline boot takes no patch, so the SDK
-    # upserts no TemporalChangeVersion.
+    # state costs no event or visibility write. The SDK upserts TemporalChangeVersion once
+    # per patch a run takes: the one patch since the baseline, local-control-steps.
     started, *upserts = indexed_upserts(stack, f"boot-{ok}")
     assert [json.loads(started[k]) for k in ("VmState", "TaskState")] == ["building", "scheduling"]
     versions = [u for u in upserts if "TemporalChangeVersion" in u]
-    assert versions == []
+    assert versions == [{"TemporalChangeVersion": b'["local-control-steps"]'}]
     indexed = dict(started)
     for fields in (u for u in upserts if "TemporalChangeVersion" not in u):
         assert any(indexed.get(k) != v for k, v in fields.items()), (fields, indexed)
