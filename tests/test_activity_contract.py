@@ -16,6 +16,8 @@ from core import activity_defs
 from core.config import Settings
 from workers import compute, control
 from workers.common import extra_modules, http_client
+from workflows.boot_instance import BootInstance
+from workflows.delete_instance import DeleteInstance
 
 HOST_ACTIVITIES = {
     "allocate_port",
@@ -51,6 +53,9 @@ def test_workers_register_every_definition_with_its_types(tmp_path: Path) -> Non
     assert {d.name for d in activity_defs.ALL if d.on_host} == HOST_ACTIVITIES
     assert set(on_control) | set(on_host) == {d.name for d in activity_defs.ALL}
     assert not set(on_control) & set(on_host)
+    # A local step runs in the worker that runs the workflow: the control worker.
+    assert {d.name for d in activity_defs.ALL if d.local} <= set(on_control)
+    assert {BootInstance, DeleteInstance} <= set(control.WORKFLOWS)
     for definition in activity_defs.ALL:
         fn = on_control.get(definition.name) or on_host[definition.name]
         hints = typing.get_type_hints(fn)

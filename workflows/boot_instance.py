@@ -69,6 +69,7 @@ with workflow.unsafe.imports_passed_through():
         error_type,
         fault_of,
         host_failure,
+        local_steps,
         run,
     )
 
@@ -158,14 +159,24 @@ class BootInstance:
         # The record's and the quota's undo are for a rejection only: an accepted boot that
         # fails keeps both, in error, until the server is deleted (as in Nova).
         instance = InstanceRef(request.instance_uuid)
+        # A local step may have done its work in a workflow task that never completed (its
+        # worker died): history says nothing of it, and a cancel in the retried task stops
+        # the run before any push after the first step. So with local steps both undos
+        # (keyed by the instance, harmless when there is nothing to undo) come first.
+        early = local_steps()
+        if early:
+            self._rejection.push_activity(act.RELEASE_QUOTA, instance)
+            self._rejection.push_activity(act.DELETE_INSTANCE_RECORD, instance)
         try:
             self._enter("authenticate")
             context = await self._step(act.AUTHENTICATE, AuthenticateInput(request.auth_token))
             self._enter("validate", f"validate and reserve quota for {context.project_name}")
-            self._rejection.push_activity(act.RELEASE_QUOTA, instance)
+            if not early:
+                self._rejection.push_activity(act.RELEASE_QUOTA, instance)
             valid = await self._step(act.VALIDATE_AND_RESERVE, ValidateInput(request, context))
             self._enter("create record")
-            self._rejection.push_activity(act.DELETE_INSTANCE_RECORD, instance)
+            if not early:
+                self._rejection.push_activity(act.DELETE_INSTANCE_RECORD, instance)
             await self._step(
                 act.CREATE_INSTANCE_RECORD,
                 CreateInstanceInput(

@@ -9,7 +9,14 @@ from typing import Any, NoReturn, TypeVar, cast
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, TimeoutError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    CancelledError,
+    FailureError,
+    RetryState,
+    TimeoutError,
+)
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
@@ -34,6 +41,16 @@ def _queue(defn: ActivityDef[Any, Any], host: str | None) -> str:
     return task_queues.compute(host) if host is not None else task_queues.CONTROL
 
 
+# Since this patch, short control steps (``ActivityDef.local``) run as local activities;
+# histories recorded before it ran them as regular ones, and replay so.
+LOCAL_STEPS_PATCH = "local-control-steps"
+
+
+def local_steps() -> bool:
+    """Whether this run takes its short control steps as local activities."""
+    return workflow.patched(LOCAL_STEPS_PATCH)
+
+
 async def run(
     defn: ActivityDef[InT, OutT],
     arg: InT,
@@ -43,23 +60,65 @@ async def run(
     retry: RetryPolicy | None = None,
     schedule_to_start: timedelta | None = None,
 ) -> OutT:
-    """Run ``defn`` (on ``host``'s queue if it is a host step) as its definition says; an
-    undo step passes its own ``retry`` and pickup timeout."""
+    """Run ``defn`` (on ``host``'s queue if it is a host step, in this worker if it is a
+    local one) as its definition says; an undo step passes its own ``retry`` and pickup
+    timeout. Either way a failure is an ActivityError, a cancel one caused by
+    CancelledError."""
+    queue = _queue(defn, host)
+    said = summary or defn.name.replace("_", " ")
+    if defn.local and local_steps():
+        return await _run_local(defn, arg, retry or defn.retry, said)
     result = await workflow.execute_activity(
         defn.name,
         arg,
         result_type=defn.result_type,
-        task_queue=_queue(defn, host),
+        task_queue=queue,
         start_to_close_timeout=defn.start_to_close,
         schedule_to_start_timeout=schedule_to_start or defn.schedule_to_start,
         heartbeat_timeout=defn.heartbeat,
         retry_policy=retry or defn.retry,
-        summary=summary or defn.name.replace("_", " "),
+        summary=said,
         # On cancellation, wait for a running step to finish before undoing: an undo that
         # ran beside the step it undoes could miss what the step was still making.
         cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     )
     return cast(OutT, result)
+
+
+async def _run_local(
+    defn: ActivityDef[InT, OutT], arg: InT, retry: RetryPolicy, summary: str
+) -> OutT:
+    """``defn`` as a local activity, shielded from a cancel of the workflow: the SDK would
+    raise a cancel inside the step's thread (mid-transaction) at once, while a regular
+    control step, which never heartbeats, runs to its end. So does this one; the caller
+    then sees the cancel. A failure is an ActivityError, as a regular step's: the SDK
+    raises a local step's own error bare (a timeout comes wrapped already)."""
+    local = workflow.execute_local_activity(
+        defn.name,
+        arg,
+        result_type=defn.result_type,
+        start_to_close_timeout=defn.start_to_close,
+        retry_policy=retry,
+        summary=summary,
+        cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    )
+    try:
+        return cast(OutT, await _uncancellable(local))
+    except ActivityError:
+        raise
+    except FailureError as err:
+        final = isinstance(err, ApplicationError) and err.non_retryable
+        raise ActivityError(
+            "Local activity failed",
+            scheduled_event_id=0,
+            started_event_id=0,
+            identity="",
+            activity_type=defn.name,
+            activity_id="",
+            retry_state=(
+                RetryState.NON_RETRYABLE_FAILURE if final else RetryState.MAXIMUM_ATTEMPTS_REACHED
+            ),
+        ) from err
 
 
 class Compensation:

@@ -290,8 +290,9 @@ def test_token_and_password_never_in_history_plaintext(stack: RunningStack) -> N
     assert codec is not None
     assert asyncio.run(input_token(found, codec)) == demo.token
     password = stored_secret(stack.settings, "demo_password")
-    # Every payload is encrypted (search attributes and patch markers are plain by design)
-    # and neither secret is in any payload's decoded bytes nor anywhere else in an event.
+    # Every payload is encrypted (search attributes and the data of SDK core's markers, for
+    # patches and local steps, are plain by design) and neither secret is in any payload's
+    # decoded bytes nor anywhere else in an event.
     sealed = assert_sealed(found, [demo.token, demo.token[:32], password])
     assert len([p for p in sealed if p.encoding == "binary/encrypted"]) > 10
     text = json.dumps(found.to_json_dict())

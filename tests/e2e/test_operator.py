@@ -18,6 +18,7 @@ from bootflow.seed import stored_secret
 from clients.compute import ComputeClient
 from core.messages import BootProgress
 from core.temporal import connect, data_converter
+from tests.histories import LOCAL_ACTIVITY_MARKER
 from tests.support.history import assert_sealed, input_token
 from tests.support.stack import TINY_SERVER, RunningStack, wait_until
 
@@ -81,12 +82,12 @@ def test_search_attributes_find_boots_by_state_host_and_name(stack: RunningStack
     ) == [f"boot-{failed}"]
     assert visible(stack, f'VmState="error" AND InstanceUUID="{ok}"') == []
     # Each upsert changes something, starting from what the start indexed: an unchanged
-    # state costs no event or visibility write. The baseline boot takes no patch, so the SDK
-    # upserts no TemporalChangeVersion.
+    # state costs no event or visibility write. The SDK upserts TemporalChangeVersion once
+    # per patch a run takes: the one patch since the baseline, local-control-steps.
     started, *upserts = indexed_upserts(stack, f"boot-{ok}")
     assert [json.loads(started[k]) for k in ("VmState", "TaskState")] == ["building", "scheduling"]
     versions = [u for u in upserts if "TemporalChangeVersion" in u]
-    assert versions == []
+    assert versions == [{"TemporalChangeVersion": b'["local-control-steps"]'}]
     indexed = dict(started)
     for fields in (u for u in upserts if "TemporalChangeVersion" not in u):
         assert any(indexed.get(k) != v for k, v in fields.items()), (fields, indexed)
@@ -133,7 +134,8 @@ def test_progress_query_and_server_show_agree(stack: RunningStack) -> None:
 
 def test_the_timeline_reads_like_the_boot(stack: RunningStack) -> None:
     """The Web UI's view: the workflow's summary and details, each activity's summary (the
-    timeline) naming its stage and host, and where the boot was placed among how many."""
+    timeline, local activities' markers included) naming its stage and host, and where the
+    boot was placed among how many."""
     uuid = boot(stack, "op-timeline", "--wait")
     host = stack.instance(uuid).host  # type: ignore[union-attr]
 
@@ -143,7 +145,11 @@ def test_the_timeline_reads_like_the_boot(stack: RunningStack) -> None:
         described = await handle.describe()
         summaries = []
         async for event in handle.fetch_history_events():
-            if event.HasField("activity_task_scheduled_event_attributes"):
+            # A regular step's scheduled event, or a local step's marker: both say it.
+            marker = event.marker_recorded_event_attributes.marker_name
+            if event.HasField("activity_task_scheduled_event_attributes") or (
+                marker == LOCAL_ACTIVITY_MARKER
+            ):
                 assert event.HasField("user_metadata"), event
                 [text] = await client.data_converter.decode([event.user_metadata.summary], [str])
                 summaries.append(text)

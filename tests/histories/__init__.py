@@ -7,6 +7,7 @@ the suite instead of passing as coverage.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Collection
 
 from temporalio.api.enums.v1 import EventType
@@ -33,6 +34,21 @@ def steps_of(history: WorkflowHistory) -> list[str]:
     ]
 
 
+# SDK core's marker for a local activity; its "data" detail (plain JSON) names the activity.
+LOCAL_ACTIVITY_MARKER = "core_local_activity"
+
+
+def local_steps_of(history: WorkflowHistory) -> list[str]:
+    """The local activities the workflow ran, in order (one marker each)."""
+    return [
+        json.loads(e.marker_recorded_event_attributes.details["data"].payloads[0].data)[
+            "activity_type"
+        ]
+        for e in history.events
+        if e.marker_recorded_event_attributes.marker_name == LOCAL_ACTIVITY_MARKER
+    ]
+
+
 def cancel_reasons(history: WorkflowHistory) -> list[str]:
     return [
         e.workflow_execution_cancel_requested_event_attributes.cause
@@ -55,7 +71,7 @@ def _kind(
             return f"a {started.workflow_type.name}, not a {workflow}"
         if history.events[-1].event_type != _ENDS[ends]:
             return f"does not end {ends}"
-        done = set(steps_of(history))
+        done = set(steps_of(history)) | set(local_steps_of(history))
         if missing := set(steps) - done:
             return f"never ran {sorted(missing)}"
         if extra := set(no_steps) & done:

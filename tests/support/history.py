@@ -32,9 +32,13 @@ PLAIN_SEARCH_ATTRIBUTES = frozenset(
     {key.name for key in search_attributes.ALL} | {"TemporalChangeVersion"}
 )
 _SEARCH_ATTRIBUTES = "search_attributes.indexed_fields["
-# SDK core's own marker for workflow.patched: {"id": <patch id>, "deprecated": ...}.
-_PATCH_MARKER = "core_patch"
-_PATCH_DATA = "marker_recorded_event_attributes.details[patch-data]"
+# SDK core's own markers, whose data core writes and reads back itself, in plain JSON:
+# workflow.patched's {"id": <patch id>, "deprecated": ...}, and a local activity's
+# {"seq", "attempt", "activity_id", "activity_type", times} (its result is encrypted).
+_CORE_MARKERS = {
+    "core_patch": "marker_recorded_event_attributes.details[patch-data]",
+    "core_local_activity": "marker_recorded_event_attributes.details[data]",
+}
 
 
 @dataclass(frozen=True)
@@ -91,15 +95,13 @@ def _plain_by_design(found: FoundPayload, event: HistoryEvent) -> bool:
     if _SEARCH_ATTRIBUTES in found.path:
         key = found.path.rsplit("[", 1)[1].rstrip("]")
         return key in PLAIN_SEARCH_ATTRIBUTES
-    return (
-        found.path.startswith(_PATCH_DATA)
-        and event.marker_recorded_event_attributes.marker_name == _PATCH_MARKER
-    )
+    plain = _CORE_MARKERS.get(event.marker_recorded_event_attributes.marker_name)
+    return plain is not None and found.path.startswith(plain)
 
 
 def leaks(history: WorkflowHistory | Mapping[str, Any] | Path, secrets: Iterable[str]) -> list[str]:
     """What a history gives away: each payload that is not encrypted (search attributes and
-    SDK core's patch markers excepted, as they must stay plain), and each place where a
+    SDK core's markers' data excepted, as they must stay plain), and each place where a
     secret's bytes can be read, in a payload's decoded bytes or anywhere in an event."""
     found = load(history)
     needles = [s.encode() for s in secrets if s]
