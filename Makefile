@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# pytest processes in `make test`; each runs whole files, with its own shared stacks.
+TEST_PROCESSES ?= 2
 
-.PHONY: install guest libvirtd demo test lint typecheck bench bench-scheduler bench-images bench-fleet bench-real chaos clean
+.PHONY: install guest libvirtd demo test lint typecheck bench bench-scheduler bench-images bench-fleet bench-scale bench-real chaos clean
 
 # System packages, the virtualenv and the project with its dev tools; redone when
 # pyproject.toml or the package list changes.
@@ -45,7 +47,7 @@ test: install guest
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy core workflows activities bootflow workers services clients compute scheduler db
 	$(BIN)/lint-imports
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_PROCESSES) --dist loadfile
 
 lint: install
 	$(BIN)/ruff check .
@@ -70,6 +72,10 @@ bench-images: install
 # 1,000 idle simulated hosts (`bootflow up --hypervisor fake`): start time, RSS and CPU.
 bench-fleet: install
 	$(BIN)/python -m bench.fleet
+
+# 10, 100 and 1,000 fake hosts in one run (bench/scale.py, docs/performance.md).
+bench-scale: install
+	$(BIN)/python -m bench.scale
 
 # A real boot through bootflow against a bare `virsh create` of the same guest (needs root
 # or a running libvirtd).
