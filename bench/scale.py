@@ -79,10 +79,6 @@ def rally_runner(stack: RunningStack, boots: Boots, prefix: str) -> rally.Runner
     return rally.Runner(lambda: ComputeClient(stack.demo()), server, prefix=prefix)
 
 
-async def settle() -> None:
-    await asyncio.sleep(SETTLE_SECONDS)
-
-
 async def at_size(stack: RunningStack, args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {"idle": await asyncio.to_thread(idle, stack)}
     client = await connect(stack.settings)
@@ -90,19 +86,19 @@ async def at_size(stack: RunningStack, args: argparse.Namespace) -> dict[str, An
     boots.use_new_network(0)
     out["floor_alone"] = await alone(floor.one, 10)
     out["boot_alone"] = await alone(boots.one, 10)
-    await settle()
+    await asyncio.sleep(args.settle)
     out["floor_concurrent"], _ = await concurrent_floor(floor, args.boots)
-    await settle()
+    await asyncio.sleep(args.settle)
     out["boot_concurrent"], _ = await concurrent_boots(boots, args.boots)
     boots.use_new_network(1)
-    await settle()
+    await asyncio.sleep(args.settle)
     runner = rally_runner(stack, boots, "rally-boot")
     done, load = await asyncio.to_thread(
         rally.constant, runner.boot_only, args.times, args.concurrency
     )
     out["rally_boot_server"] = rally.report(done, load)
     boots.use_new_network(2)
-    await settle()
+    await asyncio.sleep(args.settle)
     runner = rally_runner(stack, boots, "rally-bootdel")
     done, load = await asyncio.to_thread(
         rally.constant, runner.boot_and_delete, args.times, args.concurrency
@@ -176,6 +172,12 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--boots", type=int, default=100, help="boots (and floors) at once")
     parser.add_argument("--hosts-per-process", type=int, default=250)
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=SETTLE_SECONDS,
+        help="seconds before each concurrent phase, for the server's timers (bench/boot.py)",
+    )
     args = parser.parse_args()
     random.seed(0)
     sizes = {str(n): run_size(n, args) for n in args.hosts}
