@@ -111,20 +111,14 @@ class Runner:
             raise TimeoutError(f"not done after {self.poll.timeout:.0f} s")
         time.sleep(self.poll.interval)
 
-    def boot_and_delete(self) -> Iteration:
+    def iterate(self, delete: bool) -> Iteration:
+        """One iteration of boot_server, or of boot_and_delete_server with ``delete``."""
         out = Iteration()
         try:
             server_id, out.boot_s = self.boot()
-            out.delete_s = self.delete(server_id)
+            if delete:
+                out.delete_s = self.delete(server_id)
         except Exception as exc:  # Rally counts a failed iteration and goes on
-            out.error = f"{type(exc).__name__}: {exc}"
-        return out
-
-    def boot_only(self) -> Iteration:
-        out = Iteration()
-        try:
-            _, out.boot_s = self.boot()
-        except Exception as exc:
             out.error = f"{type(exc).__name__}: {exc}"
         return out
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import platform
@@ -62,8 +63,7 @@ def idle(stack: RunningStack, seconds: float = IDLE_SECONDS) -> dict[str, Any]:
 
 def scheduler_latency(hosts: int, count: int = 200) -> dict[str, float]:
     """select+claim with every filter on, Nova's spreading weighers, over ``hosts`` hosts."""
-    with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{tmp}/scheduler.db"
+    with scheduler_bench.database("sqlite") as url:
         upgrade(url)
         engine = make_engine(url, pool_size=5)
         try:
@@ -74,9 +74,19 @@ def scheduler_latency(hosts: int, count: int = 200) -> dict[str, float]:
             engine.dispose()
 
 
-def rally_runner(stack: RunningStack, boots: Boots, prefix: str) -> rally.Runner:
+async def rally_scenario(
+    stack: RunningStack, boots: Boots, args: argparse.Namespace, round_index: int, delete: bool
+) -> dict[str, Any]:
+    """Rally's boot_server (boot_and_delete_server with ``delete``) on a network of its own,
+    after the settle."""
+    boots.use_new_network(round_index)
+    await asyncio.sleep(args.settle)
     server = rally.Server(flavor="1", image=boots.image, network=boots.network)
-    return rally.Runner(lambda: ComputeClient(stack.demo()), server, prefix=prefix)
+    prefix = "rally-bootdel" if delete else "rally-boot"
+    runner = rally.Runner(lambda: ComputeClient(stack.demo()), server, prefix=prefix)
+    iteration = functools.partial(runner.iterate, delete)
+    done, load = await asyncio.to_thread(rally.constant, iteration, args.times, args.concurrency)
+    return rally.report(done, load)
 
 
 async def at_size(stack: RunningStack, args: argparse.Namespace) -> dict[str, Any]:
@@ -90,20 +100,8 @@ async def at_size(stack: RunningStack, args: argparse.Namespace) -> dict[str, An
     out["floor_concurrent"], _ = await concurrent_floor(floor, args.boots)
     await asyncio.sleep(args.settle)
     out["boot_concurrent"], _ = await concurrent_boots(boots, args.boots)
-    boots.use_new_network(1)
-    await asyncio.sleep(args.settle)
-    runner = rally_runner(stack, boots, "rally-boot")
-    done, load = await asyncio.to_thread(
-        rally.constant, runner.boot_only, args.times, args.concurrency
-    )
-    out["rally_boot_server"] = rally.report(done, load)
-    boots.use_new_network(2)
-    await asyncio.sleep(args.settle)
-    runner = rally_runner(stack, boots, "rally-bootdel")
-    done, load = await asyncio.to_thread(
-        rally.constant, runner.boot_and_delete, args.times, args.concurrency
-    )
-    out["rally_boot_and_delete_server"] = rally.report(done, load)
+    out["rally_boot_server"] = await rally_scenario(stack, boots, args, 1, delete=False)
+    out["rally_boot_and_delete_server"] = await rally_scenario(stack, boots, args, 2, delete=True)
     out["ratios"] = {
         "boot_throughput_over_floor": round(
             out["boot_concurrent"]["per_second"] / out["floor_concurrent"]["per_second"], 3
