@@ -260,10 +260,10 @@ BAD_SUBNETS: list[tuple[dict[str, Any], int, str, str]] = [
     ),
     ({"cidr": None}, 400, "HTTPBadRequest", "Invalid input for cidr"),
     (
-        {"host_routes": [{"destination": "0.0.0.0/0", "nexthop": "10.0.0.9"}]},
+        {"host_routes": [{"destination": "10.20.0.5/24", "nexthop": "10.0.0.9"}]},
         400,
         "HTTPBadRequest",
-        "Setting 'host_routes' is not supported",
+        "it should be specified as '10.20.0.0/24'",
     ),
 ]
 

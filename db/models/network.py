@@ -51,6 +51,8 @@ class Subnet(StandardAttributes, Base):
     allocation_pools: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     enable_dhcp: Mapped[bool] = mapped_column(Boolean, default=True)
     dns_nameservers: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # [{"destination": "10.20.0.0/24", "nexthop": "10.0.0.9"}], as Neutron's host_routes.
+    host_routes: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
 
     network: Mapped[Network] = relationship(back_populates="subnets")
 

@@ -155,16 +155,26 @@ def plan_layout(
     elif gateway_text is None:
         gateway = None
     else:
-        gateway = parse_address(gateway_text, "gateway_ip")
-        # Neutron allows a gateway outside the subnet (an on-link route), but never the
-        # subnet's own network or broadcast address.
-        if gateway in (cidr.network_address, cidr.broadcast_address):
-            raise invalid_input("Gateway is not valid on subnet")
+        gateway = parse_gateway(cidr, gateway_text)
     if pools_given is None:
         return Layout(cidr, gateway, default_pools(cidr, gateway))
     pools = _parse_pools(cidr, pools_given)
     if not pools:
         raise invalid_attribute("allocation_pools", "at least one pool is needed")
+    check_gateway_out_of_pools(gateway, pools)
+    return Layout(cidr, gateway, pools)
+
+
+def parse_gateway(cidr: IPv4Network, text: str) -> IPv4Address:
+    gateway = parse_address(text, "gateway_ip")
+    # Neutron allows a gateway outside the subnet (an on-link route), but never the
+    # subnet's own network or broadcast address.
+    if gateway in (cidr.network_address, cidr.broadcast_address):
+        raise invalid_input("Gateway is not valid on subnet")
+    return gateway
+
+
+def check_gateway_out_of_pools(gateway: IPv4Address | None, pools: Iterable[Pool]) -> None:
     for pool in pools:
         if gateway is not None and gateway in pool:
             raise ApiError(
@@ -172,7 +182,6 @@ def plan_layout(
                 f"Gateway ip {gateway} conflicts with allocation pool {pool}",
                 "GatewayConflictWithAllocationPools",
             )
-    return Layout(cidr, gateway, pools)
 
 
 def check_no_overlap(new: IPv4Network, network_id: str, existing: Iterable[Subnet]) -> None:

@@ -10,9 +10,9 @@ from sqlalchemy.orm import selectinload
 
 from db.models.network import Network, Port
 from services.common.app import router as common_router
-from services.common.auth import Auth
+from services.common.auth import Auth, AuthContext
 from services.common.db import DbSession
-from services.network import quotas
+from services.network import bulk, quotas
 from services.network.access import get_network, network_visible, owner_project, require_owner
 from services.network.errors import invalid_shared_setting, network_in_use, policy_denied
 from services.network.filters import NETWORK_FILTERS
@@ -44,7 +44,18 @@ add_list_and_show(
 def create_network(
     body: JsonBody, caller: Auth, session: DbSession, limits: Quotas
 ) -> dict[str, Any]:
-    new = parse_body(body, "network", NetworkCreate, NETWORK_ATTRIBUTES, "POST")
+    items, is_bulk = bulk.bodies(body, "network")
+    news = [parse_body(b, "network", NetworkCreate, NETWORK_ATTRIBUTES, "POST") for b in items]
+    networks = [_insert_network(session, caller, new) for new in news]
+    session.flush()
+    # Once per project, after every insert: a bulk counts all it adds (and takes no lock
+    # while holding a quota lock).
+    for project_id in sorted({n.project_id for n in networks}):
+        quotas.check(session, limits, "network", project_id)
+    return bulk.answer("network", [network_view(n) for n in networks], is_bulk)
+
+
+def _insert_network(session: DbSession, caller: AuthContext, new: NetworkCreate) -> Network:
     project_id = owner_project(caller, new.project_id, new.tenant_id)
     if new.shared and not caller.is_admin:
         raise policy_denied("(rule:create_network and rule:create_network:shared)")
@@ -58,9 +69,7 @@ def create_network(
         subnets=[],
     )
     session.add(network)
-    session.flush()
-    quotas.check(session, limits, "network", project_id)
-    return {"network": network_view(network)}
+    return network
 
 
 @router.put("/{network_id}")

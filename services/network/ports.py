@@ -18,7 +18,7 @@ from services.common.app import ApiError
 from services.common.app import router as common_router
 from services.common.auth import Auth, AuthContext
 from services.common.db import DbSession
-from services.network import ipam, quotas
+from services.network import bulk, ipam, quotas
 from services.network.access import (
     get_network,
     get_port,
@@ -168,7 +168,20 @@ def _allocate(
 
 @router.post("", status_code=201)
 def create_port(body: JsonBody, caller: Auth, session: DbSession, limits: Quotas) -> dict[str, Any]:
-    new = parse_body(body, "port", PortCreate, PORT_ATTRIBUTES, "POST")
+    items, is_bulk = bulk.bodies(body, "port")
+    news = [parse_body(b, "port", PortCreate, PORT_ATTRIBUTES, "POST") for b in items]
+    ports = [_insert_new_port(session, caller, new) for new in news]
+    # Last: its lock is held to commit, and nothing after it waits on another request.
+    for project_id in sorted({p.project_id for p in ports}):
+        quotas.check(session, limits, "port", project_id)
+    for port in ports:
+        # The allocations were inserted on their own; load them for the answer.
+        session.expire(port, ["fixed_ips"])
+    return bulk.answer("port", [port_view(p) for p in ports], is_bulk)
+
+
+def _insert_new_port(session: Session, caller: AuthContext, new: PortCreate) -> Port:
+    """The port ``new`` asks for, with its MAC and addresses; its quota is not checked."""
     require_binding_admin(caller, new, "create_port")
     project_id = owner_project(caller, new.project_id, new.tenant_id)
     network = get_network(session, caller, new.network_id, lock="use")
@@ -196,11 +209,7 @@ def create_port(body: JsonBody, caller: Auth, session: DbSession, limits: Quotas
     port.status = port_status(port)
     _insert_port(session, port, mac)
     _allocate(session, caller, port, network, requests)
-    # Last: its lock is held to commit, and nothing after it waits on another request.
-    quotas.check(session, limits, "port", project_id)
-    # The allocations were inserted on their own; load them for the answer.
-    session.expire(port, ["fixed_ips"])
-    return {"port": port_view(port)}
+    return port
 
 
 @router.put("/{port_id}")

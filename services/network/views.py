@@ -56,7 +56,7 @@ def subnet_view(subnet: Subnet) -> dict[str, Any]:
         "allocation_pools": [dict(p) for p in subnet.allocation_pools],
         "enable_dhcp": subnet.enable_dhcp,
         "dns_nameservers": list(subnet.dns_nameservers),
-        "host_routes": [],
+        "host_routes": [dict(r) for r in subnet.host_routes],
         "ipv6_ra_mode": None,
         "ipv6_address_mode": None,
         "subnetpool_id": None,
