@@ -293,6 +293,7 @@ class NetworkQuotaOptions(_Options):
     quota_network: int = 100
     quota_subnet: int = 100
     quota_port: int = 500
+    quota_router: int = 10
 
 
 class VolumeQuotaOptions(_Options):

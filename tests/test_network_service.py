@@ -713,7 +713,7 @@ def test_malformed_requests_are_400_in_neutrons_shape(
         == 413
     )
 
-    missing = _raw(cloud, demo, "GET", "v2.0/routers")
+    missing = _raw(cloud, demo, "GET", "v2.0/floatingips")
     assert missing.status_code == 404 and "NeutronError" in missing.json()
     assert demo.list_networks() == [demo.get_network(network["id"])]  # nothing half-created
 

@@ -86,3 +86,16 @@ class IpAllocation(Base):
     network_id: Mapped[str] = mapped_column(String(36))
 
     port: Mapped[Port] = relationship(back_populates="fixed_ips")
+
+
+class Router(StandardAttributes, Base):
+    """Neutron's router as a resource: its interfaces are ports whose ``device_id`` is the
+    router's and whose ``device_owner`` is ``network:router_interface``."""
+
+    __tablename__ = "routers"
+
+    id: Mapped[UuidPk]
+    name: Mapped[str] = mapped_column(default="")
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
+    status: Mapped[str] = mapped_column(String(16), default="ACTIVE")

@@ -12,7 +12,7 @@ from typing import Literal, TypeVar
 from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.orm import Session
 
-from db.models.network import Network, Port, Subnet
+from db.models.network import Network, Port, Router, Subnet
 from services.common.auth import AuthContext
 from services.network.errors import (
     bad_request,
@@ -54,7 +54,7 @@ Lock = Literal["use", "write", "delete"] | None
 
 
 _Row = TypeVar("_Row", Network, Subnet)
-_Seen = TypeVar("_Seen", Network, Subnet, Port)
+_Seen = TypeVar("_Seen", Network, Subnet, Port, Router)
 
 
 def only_visible(query: Select[_Seen], visible: ColumnElement[bool] | None) -> Select[_Seen]:

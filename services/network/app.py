@@ -15,7 +15,15 @@ from core.config import Settings
 from db.session import SessionFactory
 from services.common.app import create_app as create_base_app
 from services.common.auth import TokenValidator
-from services.network import discovery, networks, ports, quotas, subnets
+from services.network import (
+    discovery,
+    networks,
+    ports,
+    quotas,
+    router_interfaces,
+    routers,
+    subnets,
+)
 from services.network.errors import neutron_error
 
 
@@ -44,6 +52,6 @@ def create_app(settings: Settings, sessions: SessionFactory, validator: TokenVal
     app.state.quota_limits = quotas.Limits.from_settings(settings)
     app.state.token_validator = validator
     app.add_exception_handler(RequestValidationError, _invalid)
-    for module in (discovery, networks, subnets, ports, quotas):
+    for module in (discovery, networks, subnets, ports, routers, router_interfaces, quotas):
         app.include_router(module.router)
     return app

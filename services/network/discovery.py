@@ -24,6 +24,12 @@ _EXTENSIONS = (
     ),
     ("quotas", "Quota management support", "Expose functions for quotas management per project"),
     (
+        "router",
+        "Neutron L3 Router",
+        "Router abstraction for basic L3 forwarding between L2 Neutron networks and access "
+        "to external networks via a NAT gateway.",
+    ),
+    (
         "standard-attr-description",
         "standard-attr-description",
         "Extension to add descriptions to standard attributes",

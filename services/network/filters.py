@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, false, select, true
 from sqlalchemy.orm import InstrumentedAttribute
 
-from db.models.network import IpAllocation, Network, Port, Subnet
+from db.models.network import IpAllocation, Network, Port, Router, Subnet
 from services.network.errors import bad_request, invalid_attribute
 
 # name, values -> a WHERE clause
@@ -76,7 +76,9 @@ def _fixed_ips(name: str, values: list[str]) -> ColumnElement[bool]:
     return Port.id.in_(select(IpAllocation.port_id).where(and_(*conditions)))
 
 
-def _standard(model: type[Network] | type[Subnet] | type[Port]) -> dict[str, FilterSpec]:
+def standard(
+    model: type[Network] | type[Subnet] | type[Port] | type[Router],
+) -> dict[str, FilterSpec]:
     return {
         "id": column(model.id),
         "name": column(model.name),
@@ -88,7 +90,7 @@ def _standard(model: type[Network] | type[Subnet] | type[Port]) -> dict[str, Fil
 
 
 NETWORK_FILTERS: dict[str, FilterSpec] = {
-    **_standard(Network),
+    **standard(Network),
     "shared": column(Network.shared, bool),
     "admin_state_up": column(Network.admin_state_up, bool),
     "status": column(Network.status),
@@ -96,7 +98,7 @@ NETWORK_FILTERS: dict[str, FilterSpec] = {
     "router:external": _router_external,
 }
 SUBNET_FILTERS: dict[str, FilterSpec] = {
-    **_standard(Subnet),
+    **standard(Subnet),
     "network_id": column(Subnet.network_id),
     "cidr": column(Subnet.cidr),
     "ip_version": column(Subnet.ip_version, int),
@@ -104,7 +106,7 @@ SUBNET_FILTERS: dict[str, FilterSpec] = {
     "enable_dhcp": column(Subnet.enable_dhcp, bool),
 }
 PORT_FILTERS: dict[str, FilterSpec] = {
-    **_standard(Port),
+    **standard(Port),
     "network_id": column(Port.network_id),
     "mac_address": lambda _name, values: Port.mac_address.in_([v.lower() for v in values]),
     "device_id": column(Port.device_id),

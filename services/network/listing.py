@@ -11,7 +11,7 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.interfaces import LoaderOption
 
-from db.models.network import Network, Port, Subnet
+from db.models.network import Network, Port, Router, Subnet
 from services.common.auth import Auth, AuthContext
 from services.common.db import DbSession
 from services.network.access import only_visible
@@ -21,7 +21,7 @@ from services.network.views import select_fields
 # ``?fields=name&fields=id`` on a show.
 Fields = Annotated[list[str] | None, Query()]
 
-_Row = TypeVar("_Row", Network, Subnet, Port)
+_Row = TypeVar("_Row", Network, Subnet, Port, Router)
 
 
 def list_visible(

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
 from fastapi import Response
@@ -18,7 +16,7 @@ from services.common.app import ApiError
 from services.common.app import router as common_router
 from services.common.auth import Auth, AuthContext
 from services.common.db import DbSession
-from services.network import bulk, ipam, quotas
+from services.network import bulk, fixed_ips, ipam, quotas
 from services.network.access import (
     get_network,
     get_port,
@@ -30,7 +28,6 @@ from services.network.access import (
 from services.network.claims import claim
 from services.network.errors import (
     invalid_attribute,
-    invalid_input,
     ip_generation_failure,
     mac_generation_failure,
     mac_in_use,
@@ -39,9 +36,9 @@ from services.network.errors import (
 from services.network.filters import PORT_FILTERS
 from services.network.listing import add_list_and_show
 from services.network.quotas import Quotas
+from services.network.routers import check_not_an_interface
 from services.network.schemas import (
     PORT_ATTRIBUTES,
-    FixedIpBody,
     JsonBody,
     PortCreate,
     PortUpdate,
@@ -81,43 +78,7 @@ def require_binding_admin(caller: AuthContext, body: PortCreate | PortUpdate, ac
         raise policy_denied(f"(rule:{action} and rule:{action}:binding:host_id)")
 
 
-@dataclass(frozen=True)
-class FixedIpRequest:
-    subnet: Subnet
-    ip: IPv4Address | None
-
-
-def _resolve_fixed_ips(
-    session: Session, caller: AuthContext, network: Network, given: list[FixedIpBody]
-) -> list[FixedIpRequest]:
-    """Each asked-for IP with its subnet, checked to belong to ``network``."""
-    requests = []
-    for entry in given:
-        ip = ipam.parse_address(entry.ip_address, "fixed_ips") if entry.ip_address else None
-        if entry.subnet_id:
-            subnet = get_subnet(session, caller, entry.subnet_id)
-            if subnet.network_id != network.id:
-                raise invalid_input(
-                    f"Failed to create port on network {network.id}, because fixed_ips "
-                    f"included invalid subnet {subnet.id}."
-                )
-        elif ip is not None:
-            found = [s for s in network.subnets if ip in IPv4Network(s.cidr)]
-            if not found:
-                raise invalid_input(
-                    f"IP address {ip} is not a valid IP for any of the subnets on the "
-                    "specified network."
-                )
-            subnet = found[0]
-        else:
-            raise invalid_attribute("fixed_ips", "each entry needs a subnet_id or ip_address")
-        if ip is not None:
-            ipam.check_fixed_ip(subnet, ip)
-        requests.append(FixedIpRequest(subnet, ip))
-    return requests
-
-
-def _insert_port(session: Session, port: Port, mac: str | None) -> None:
+def insert_port(session: Session, port: Port, mac: str | None) -> None:
     """Insert ``port`` with ``mac``, or with a random unique MAC when none was asked for."""
     if mac is not None:
         port.mac_address = mac
@@ -144,7 +105,7 @@ def _allocate(
     caller: AuthContext,
     port: Port,
     network: Network,
-    requests: list[FixedIpRequest] | None,
+    requests: list[fixed_ips.FixedIpRequest] | None,
 ) -> None:
     if requests is None:
         # No fixed_ips given: one address from the first subnet that has one, as Neutron.
@@ -159,11 +120,7 @@ def _allocate(
         if network.subnets:
             raise ip_generation_failure(network.id)
         return
-    # Subnets in id order (a single lock order); asked-for addresses before automatic ones,
-    # so an automatic pick cannot take an address the same request names.
-    for request in sorted(requests, key=lambda r: (r.subnet.id, r.ip is None)):
-        subnet = _use_subnet(session, caller, request.subnet.id)
-        ipam.allocate(session, subnet, port.id, request.ip)
+    fixed_ips.allocate_all(session, caller, port, requests)
 
 
 @router.post("", status_code=201)
@@ -192,7 +149,7 @@ def _insert_new_port(session: Session, caller: AuthContext, new: PortCreate) -> 
         raise policy_denied("(rule:create_port and rule:create_port:mac_address)")
     requests = None
     if new.fixed_ips is not None:
-        requests = _resolve_fixed_ips(session, caller, network, new.fixed_ips)
+        requests = fixed_ips.resolve(session, caller, network, new.fixed_ips)
         if not network_owner and any(r.ip is not None for r in requests):
             raise policy_denied("(rule:create_port and rule:create_port:fixed_ips:ip_address)")
     port = Port(
@@ -207,7 +164,7 @@ def _insert_new_port(session: Session, caller: AuthContext, new: PortCreate) -> 
         admin_state_up=new.admin_state_up,
     )
     port.status = port_status(port)
-    _insert_port(session, port, mac)
+    insert_port(session, port, mac)
     _allocate(session, caller, port, network, requests)
     return port
 
@@ -218,7 +175,14 @@ def update_port(port_id: str, body: JsonBody, caller: Auth, session: DbSession) 
     require_binding_admin(caller, update, "update_port")
     # Locked: two concurrent updates must not both bump the revision from the same number.
     port = get_port(session, caller, port_id, lock=True)
-    if apply_update(port, update):
+    moved = "fixed_ips" in update.model_fields_set and fixed_ips.update(
+        session, caller, port, update.fixed_ips
+    )
+    # One revision for the whole update, whichever attributes it changed.
+    changed = apply_update(port, update, skip=frozenset({"fixed_ips"}))
+    if moved and not changed:
+        port.revision_number += 1
+    if moved or changed:
         port.status = port_status(port)
         session.flush()
     return {"port": port_view(port)}
@@ -227,6 +191,7 @@ def update_port(port_id: str, body: JsonBody, caller: Auth, session: DbSession) 
 @router.delete("/{port_id}", status_code=204)
 def delete_port(port_id: str, caller: Auth, session: DbSession) -> Response:
     port = get_port(session, caller, port_id)
+    check_not_an_interface(session, port)
     # The allocations go with it (delete-orphan), so its addresses are free once committed.
     session.delete(port)
     session.flush()

@@ -23,36 +23,42 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.config import NetworkQuotaOptions
-from db.models.network import Network, Port, Subnet
+from db.models.network import Network, Port, Router, Subnet
 from services.common.app import ApiError
 from services.common.app import router as common_router
 from services.common.auth import Auth
 from services.network.access import owns
 from services.network.errors import policy_denied
 
-Resource = Literal["network", "subnet", "port"]
-RESOURCES: Final[tuple[Resource, ...]] = ("network", "subnet", "port")
+Resource = Literal["network", "subnet", "port", "router"]
+RESOURCES: Final[tuple[Resource, ...]] = ("network", "subnet", "port", "router")
 # Each resource's owner column: a project's rows are what its quota counts.
 _OWNER: Final = {
     "network": Network.project_id,
     "subnet": Subnet.project_id,
     "port": Port.project_id,
+    "router": Router.project_id,
 }
 
 
 @dataclass(frozen=True)
 class Limits:
-    """A project's limits (Neutron's [quotas] quota_network, quota_subnet, quota_port);
+    """A project's limits (Neutron's [quotas] quota_network, quota_subnet, quota_port,
+    quota_router);
     negative means unlimited, as in Neutron."""
 
     network: int
     subnet: int
     port: int
+    router: int
 
     @classmethod
     def from_settings(cls, settings: NetworkQuotaOptions) -> Limits:
         return cls(
-            network=settings.quota_network, subnet=settings.quota_subnet, port=settings.quota_port
+            network=settings.quota_network,
+            subnet=settings.quota_subnet,
+            port=settings.quota_port,
+            router=settings.quota_router,
         )
 
     def of(self, resource: Resource) -> int:

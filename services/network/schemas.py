@@ -16,8 +16,6 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from services.network.errors import bad_request, invalid_attribute
 from services.network.host_routes import check_route_syntax
 
-MAX_FIXED_IPS_PER_PORT = 5
-
 # A request body as plain JSON (malformed JSON is still FastAPI's 400); read by parse_body.
 JsonBody = Annotated[Any, Body()]
 
@@ -143,6 +141,17 @@ class FixedIpBody(_Body):
     ip_address: str | None = Field(None, max_length=64)
 
 
+def _distinct_addresses(value: list[FixedIpBody] | None) -> list[FixedIpBody] | None:
+    # Neutron's type:fixed_ips; one subnet named twice is two addresses there, which is fine.
+    seen: set[str] = set()
+    for entry in value or []:
+        if entry.ip_address is not None:
+            if entry.ip_address in seen:
+                raise ValueError(f"Duplicate IP address '{entry.ip_address}'")
+            seen.add(entry.ip_address)
+    return value
+
+
 class _PortAttributes(_Body):
     """What a port's owner sets, on create and on update."""
 
@@ -162,15 +171,19 @@ class _OnNetwork(_Body):
 # the one a refusal names: network_id, then the port's own attributes, then the rest.
 class PortCreate(_PortAttributes, _OnNetwork):
     binding_vnic_type: Literal["normal"] = Field("normal", alias="binding:vnic_type")
-    fixed_ips: list[FixedIpBody] | None = Field(None, max_length=MAX_FIXED_IPS_PER_PORT)
+    fixed_ips: list[FixedIpBody] | None = None
     mac_address: str | None = None
+
+    _fixed_ips = field_validator("fixed_ips")(_distinct_addresses)
     project_id: ProjectId | None = None
     tenant_id: ProjectId | None = None
     port_security_enabled: Literal[True] = True
 
 
 class PortUpdate(_PortAttributes):
-    pass
+    fixed_ips: list[FixedIpBody] = Field(default_factory=list)
+
+    _fixed_ips = field_validator("fixed_ips")(_distinct_addresses)
 
 
 # Every attribute Neutron shows on each resource: one that a request may not set is refused
@@ -330,3 +343,8 @@ def apply_update(row: _Revised, update: _Body, skip: frozenset[str] = frozenset(
     if changed:
         row.revision_number += 1
     return changed
+
+
+# For request bodies and attributes defined beside their resource (routers.py, ...).
+RequestBody = _Body
+EVERY_RESOURCE = _EVERY_RESOURCE

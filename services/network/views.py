@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from ipaddress import IPv4Address
 from typing import Any
 
-from db.models.network import Network, Port, Subnet
+from db.models.network import Network, Port, Router, Subnet
 
 
 def isotime(value: datetime) -> str:
@@ -15,7 +15,7 @@ def isotime(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _standard(row: Network | Subnet | Port) -> dict[str, Any]:
+def standard(row: Network | Subnet | Port | Router) -> dict[str, Any]:
     """The attributes Neutron adds to every resource (project, description, tags, times)."""
     return {
         "project_id": row.project_id,
@@ -41,7 +41,7 @@ def network_view(network: Network) -> dict[str, Any]:
         "availability_zones": [],
         "availability_zone_hints": [],
         "port_security_enabled": True,
-        **_standard(network),
+        **standard(network),
     }
 
 
@@ -60,7 +60,7 @@ def subnet_view(subnet: Subnet) -> dict[str, Any]:
         "ipv6_ra_mode": None,
         "ipv6_address_mode": None,
         "subnetpool_id": None,
-        **_standard(subnet),
+        **standard(subnet),
     }
 
 
@@ -91,7 +91,7 @@ def port_view(port: Port) -> dict[str, Any]:
         "allowed_address_pairs": [],
         "extra_dhcp_opts": [],
         "port_security_enabled": True,
-        **_standard(port),
+        **standard(port),
     }
 
 

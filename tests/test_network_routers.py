@@ -1,0 +1,244 @@
+"""Routers as a resource: CRUD, interfaces by subnet or port, and what they keep in use."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from clients.errors import HttpError
+from clients.network import NetworkClient
+from tests.support.cloud import LoopbackCloud
+from tests.test_network_service import TIMESTAMP, _raw, admin, alt, client, cloud, demo
+
+__all__ = ["admin", "alt", "client", "cloud", "demo"]
+
+
+def _call(client: NetworkClient, method: str, path: str, body: Any = None) -> Any:
+    answer = client.session.request("network", method, f"v2.0/{path}", json=body)
+    return answer.json() if answer.content else None
+
+
+def _refused(
+    client: NetworkClient, method: str, path: str, body: Any = None
+) -> tuple[int, str | None, str]:
+    with pytest.raises(HttpError) as refused:
+        _call(client, method, path, body)
+    return refused.value.status, refused.value.error_type, refused.value.message
+
+
+def _router(client: NetworkClient, **fields: Any) -> dict[str, Any]:
+    created: dict[str, Any] = _call(client, "POST", "routers", {"router": fields})["router"]
+    return created
+
+
+def _add(client: NetworkClient, router_id: str, **body: str) -> dict[str, Any]:
+    info: dict[str, Any] = _call(client, "PUT", f"routers/{router_id}/add_router_interface", body)
+    return info
+
+
+def _remove(client: NetworkClient, router_id: str, **body: str) -> dict[str, Any]:
+    info: dict[str, Any] = _call(
+        client, "PUT", f"routers/{router_id}/remove_router_interface", body
+    )
+    return info
+
+
+def test_router_crud_and_json_shape(cloud: LoopbackCloud, demo: NetworkClient) -> None:
+    project = demo.session.token_info().project_id
+    router = _router(demo, name="r1", admin_state_up=False, description="edge")
+    assert set(router) == {
+        "id",
+        "name",
+        "admin_state_up",
+        "status",
+        "external_gateway_info",
+        "project_id",
+        "tenant_id",
+        "description",
+        "tags",
+        "created_at",
+        "updated_at",
+        "revision_number",
+    }
+    assert (router["name"], router["admin_state_up"], router["status"]) == ("r1", False, "ACTIVE")
+    assert router["external_gateway_info"] is None and router["description"] == "edge"
+    assert router["project_id"] == router["tenant_id"] == project
+    assert TIMESTAMP.match(router["created_at"])
+    assert _call(demo, "GET", f"routers/{router['id']}") == {"router": router}
+    other = _router(demo, name="r2")
+    assert other["admin_state_up"] is True
+    listed = _call(demo, "GET", "routers")["routers"]
+    assert [r["id"] for r in listed] == [router["id"], other["id"]]
+    assert [r["id"] for r in _call(demo, "GET", "routers?name=r2")["routers"]] == [other["id"]]
+    assert _call(demo, "GET", "routers?admin_state_up=false&fields=id")["routers"] == [
+        {"id": router["id"]}
+    ]
+    updated = _call(
+        demo, "PUT", f"routers/{router['id']}", {"router": {"name": "r1b", "admin_state_up": True}}
+    )["router"]
+    assert (updated["name"], updated["admin_state_up"]) == ("r1b", True)
+    assert updated["revision_number"] == router["revision_number"] + 1
+    assert _call(demo, "DELETE", f"routers/{router['id']}") is None
+    assert _refused(demo, "GET", f"routers/{router['id']}") == (
+        404,
+        "RouterNotFound",
+        f"Router {router['id']} could not be found",
+    )
+    aliases = {e["alias"] for e in _raw(cloud, demo, "GET", "v2.0/extensions").json()["extensions"]}
+    assert "router" in aliases
+
+
+def test_bad_router_requests(demo: NetworkClient, alt: NetworkClient) -> None:
+    router = _router(demo, name="r")
+    network = demo.create_network("net")
+    assert _refused(demo, "POST", "routers", {"router": {"bogus": 1}})[:2] == (
+        400,
+        "HTTPBadRequest",
+    )
+    assert _refused(demo, "POST", "routers", {"router": {"status": "DOWN"}})[2] == (
+        "Attribute 'status' not allowed in POST"
+    )
+    assert _refused(demo, "POST", "routers", {"router": {"distributed": True}})[2] == (
+        "Setting 'distributed' is not supported by this cloud"
+    )
+    # Tempest's test_router_add_gateway_invalid_network_returns_404 and ..._not_external_...
+    missing = "2e7a1bb4-b9de-4c5b-8d2e-6e5ba9b6ce8e"
+    gateway = {"router": {"external_gateway_info": {"network_id": missing}}}
+    assert _refused(demo, "PUT", f"routers/{router['id']}", gateway)[:2] == (404, "NetworkNotFound")
+    gateway = {"router": {"external_gateway_info": {"network_id": network["id"]}}}
+    assert _refused(demo, "PUT", f"routers/{router['id']}", gateway) == (
+        400,
+        "BadRequest",
+        f"Bad router request: Network {network['id']} is not an external network.",
+    )
+    assert _refused(demo, "POST", "routers", gateway)[:2] == (400, "BadRequest")
+    for method in ("GET", "PUT", "DELETE"):
+        body = {"router": {"name": "x"}} if method == "PUT" else None
+        assert _refused(alt, method, f"routers/{router['id']}", body)[:2] == (404, "RouterNotFound")
+    assert [r["id"] for r in _call(demo, "GET", "routers")["routers"]] == [router["id"]]
+
+
+def test_interfaces_by_subnet_and_port(demo: NetworkClient) -> None:
+    router = _router(demo, name="r")
+    network = demo.create_network("net")
+    subnet = demo.create_subnet(network["id"], "10.0.0.0/24")
+    info = _add(demo, router["id"], subnet_id=subnet["id"])
+    assert info == {
+        "id": router["id"],
+        "tenant_id": router["project_id"],
+        "project_id": router["project_id"],
+        "port_id": info["port_id"],
+        "network_id": network["id"],
+        "subnet_id": subnet["id"],
+        "subnet_ids": [subnet["id"]],
+    }
+    port = demo.get_port(info["port_id"])
+    assert (port["device_id"], port["device_owner"]) == (router["id"], "network:router_interface")
+    assert port["fixed_ips"] == [{"subnet_id": subnet["id"], "ip_address": "10.0.0.1"}]
+    assert [p["id"] for p in demo.list_ports(device_id=router["id"])] == [port["id"]]
+    # Tempest's test_router_interface_port_update_with_fixed_ip: the same subnet again.
+    kept = demo.update_port(port["id"], fixed_ips=[{"subnet_id": subnet["id"]}])
+    assert kept["fixed_ips"] == port["fixed_ips"]
+
+    second = demo.create_network("net2")
+    other = demo.create_subnet(second["id"], "10.1.0.0/24")
+    free = demo.create_port(second["id"], device_id="", device_owner="", host="")
+    by_port = _add(demo, router["id"], port_id=free["id"])
+    assert (by_port["port_id"], by_port["subnet_id"]) == (free["id"], other["id"])
+    taken = demo.get_port(free["id"])
+    assert (taken["device_id"], taken["device_owner"]) == (router["id"], "network:router_interface")
+
+    assert _remove(demo, router["id"], port_id=free["id"])["port_id"] == free["id"]
+    assert _remove(demo, router["id"], subnet_id=subnet["id"])["port_id"] == port["id"]
+    # The interfaces' ports go with them, and their addresses are free again.
+    assert demo.list_ports() == []
+    demo.delete_subnet(subnet["id"])
+    _call(demo, "DELETE", f"routers/{router['id']}")
+
+
+def test_a_routers_ports_keep_its_subnet_network_and_itself(demo: NetworkClient) -> None:
+    router = _router(demo, name="r")
+    network = demo.create_network("net")
+    subnet = demo.create_subnet(network["id"], "10.0.0.0/24")
+    info = _add(demo, router["id"], subnet_id=subnet["id"])
+    with pytest.raises(HttpError) as in_use:
+        demo.delete_subnet(subnet["id"])
+    assert (in_use.value.status, in_use.value.error_type) == (409, "SubnetInUse")
+    with pytest.raises(HttpError) as net_in_use:
+        demo.delete_network(network["id"])
+    assert (net_in_use.value.status, net_in_use.value.error_type) == (409, "NetworkInUse")
+    assert _refused(demo, "DELETE", f"routers/{router['id']}") == (
+        409,
+        "RouterInUse",
+        f"Router {router['id']} still has ports",
+    )
+    with pytest.raises(HttpError) as direct:
+        demo.delete_port(info["port_id"])
+    assert (direct.value.status, direct.value.error_type, direct.value.message) == (
+        409,
+        "L3PortInUse",
+        f"Port {info['port_id']} has owner network:router_interface and therefore cannot be "
+        "deleted directly via the port API.",
+    )
+    assert demo.get_subnet(subnet["id"])["id"] == subnet["id"]
+    _remove(demo, router["id"], subnet_id=subnet["id"])
+    demo.delete_network(network["id"])
+    _call(demo, "DELETE", f"routers/{router['id']}")
+
+
+def test_bad_interface_requests(demo: NetworkClient, alt: NetworkClient) -> None:
+    router = _router(demo, name="r")
+    network = demo.create_network("net")
+    subnet = demo.create_subnet(network["id"], "10.0.0.0/24")
+    no_gateway = demo.create_subnet(demo.create_network("n2")["id"], "10.9.0.0/24", gateway_ip=None)
+    path = f"routers/{router['id']}/add_router_interface"
+    assert _refused(demo, "PUT", path, {}) == (
+        400,
+        "BadRequest",
+        "Bad router request: Either subnet_id or port_id must be specified.",
+    )
+    assert _refused(demo, "PUT", path, {"subnet_id": "x"}) == (
+        400,
+        "BadRequest",
+        "Bad router request: 'x' is not a valid UUID.",
+    )
+    both = {"subnet_id": subnet["id"], "port_id": subnet["id"]}
+    assert _refused(demo, "PUT", path, both)[2] == (
+        "Bad router request: Cannot specify both subnet-id and port-id."
+    )
+    assert _refused(demo, "PUT", path, {"subnet_id": no_gateway["id"]})[2] == (
+        "Bad router request: Subnet for router interface must have a gateway IP."
+    )
+    _add(demo, router["id"], subnet_id=subnet["id"])
+    assert _refused(demo, "PUT", path, {"subnet_id": subnet["id"]})[2] == (
+        f"Bad router request: Router already has a port on subnet {subnet['id']}."
+    )
+    # Tempest's test_add_router_interfaces_on_overlapping_subnets_returns_400.
+    overlapping = demo.create_subnet(demo.create_network("n3")["id"], "10.0.0.0/24")
+    assert _refused(demo, "PUT", path, {"subnet_id": overlapping["id"]}) == (
+        400,
+        "BadRequest",
+        f"Bad router request: Cidr 10.0.0.0/24 of subnet {overlapping['id']} overlaps with "
+        f"cidr 10.0.0.0/24 of subnet {subnet['id']}.",
+    )
+    used = demo.create_port(network["id"], device_id="vm-1", device_owner="compute:nova", host="")
+    assert _refused(demo, "PUT", path, {"port_id": used["id"]})[:2] == (409, "PortInUse")
+    missing = "2e7a1bb4-b9de-4c5b-8d2e-6e5ba9b6ce8e"
+    assert _refused(demo, "PUT", path, {"subnet_id": missing})[:2] == (404, "SubnetNotFound")
+    assert _refused(demo, "PUT", path, {"port_id": missing})[:2] == (404, "PortNotFound")
+    remove = f"routers/{router['id']}/remove_router_interface"
+    assert _refused(demo, "PUT", remove, {"port_id": used["id"]})[:2] == (
+        404,
+        "RouterInterfaceNotFound",
+    )
+    assert _refused(demo, "PUT", remove, {"subnet_id": no_gateway["id"]})[:2] == (
+        404,
+        "RouterInterfaceNotFoundForSubnet",
+    )
+    # Another project's router is not there for it.
+    assert _refused(alt, "PUT", path, {"subnet_id": subnet["id"]})[:2] == (404, "RouterNotFound")
+    assert _refused(
+        demo, "PUT", f"routers/{missing}/add_router_interface", {"subnet_id": subnet["id"]}
+    )[:2] == (404, "RouterNotFound")
+    assert len(demo.list_ports(device_id=router["id"])) == 1
