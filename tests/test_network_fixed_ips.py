@@ -4,19 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
-from clients.errors import HttpError
 from clients.network import NetworkClient
+from tests.support.neutron import refusal
 from tests.test_network_service import _ips, admin, alt, client, cloud, demo
 
 __all__ = ["admin", "alt", "client", "cloud", "demo"]
-
-
-def _refused(call: Any) -> tuple[int, str | None, str]:
-    with pytest.raises(HttpError) as refused:
-        call()
-    return refused.value.status, refused.value.error_type, refused.value.message
 
 
 def _two_subnets(client: NetworkClient) -> tuple[str, dict[str, Any], dict[str, Any]]:
@@ -72,7 +64,7 @@ def test_several_addresses_on_one_subnet_and_a_chosen_one_replaced(demo: Network
     assert _ips(moved) == ["10.0.0.50", "10.0.0.60"]
     # The released addresses are free for the next port, the kept ones are not.
     assert _ips(_port(demo, network_id, [{"subnet_id": first["id"]}])) == ["10.0.0.2"]
-    assert _refused(lambda: _port(demo, network_id, [{"ip_address": "10.0.0.60"}])) == (
+    assert refusal(lambda: _port(demo, network_id, [{"ip_address": "10.0.0.60"}])) == (
         409,
         "IpAddressAlreadyAllocated",
         f"IP address 10.0.0.60 already allocated in subnet {first['id']}",
@@ -93,36 +85,36 @@ def test_bad_fixed_ip_changes_are_refused_and_change_nothing(
     def put(fixed_ips: Any) -> Any:
         return lambda: demo.update_port(port["id"], fixed_ips=fixed_ips)
 
-    assert _refused(put([{"ip_address": "10.0.0.77"}])) == (
+    assert refusal(put([{"ip_address": "10.0.0.77"}])) == (
         409,
         "IpAddressAlreadyAllocated",
         f"IP address 10.0.0.77 already allocated in subnet {first['id']}",
     )
-    assert _refused(put([{"subnet_id": elsewhere["id"]}])) == (
+    assert refusal(put([{"subnet_id": elsewhere["id"]}])) == (
         400,
         "InvalidInput",
         f"Invalid input for operation: Failed to create port on network {network_id}, "
         f"because fixed_ips included invalid subnet {elsewhere['id']}.",
     )
-    assert _refused(put([{"subnet_id": first["id"], "ip_address": "10.0.1.5"}]))[:2] == (
+    assert refusal(put([{"subnet_id": first["id"], "ip_address": "10.0.1.5"}]))[:2] == (
         400,
         "InvalidIpForSubnet",
     )
-    assert _refused(put([{"ip_address": "10.7.0.5"}]))[:2] == (400, "InvalidInput")
-    assert _refused(put([{"subnet_id": first["id"]}] * 6)) == (
+    assert refusal(put([{"ip_address": "10.7.0.5"}]))[:2] == (400, "InvalidInput")
+    assert refusal(put([{"subnet_id": first["id"]}] * 6)) == (
         400,
         "InvalidInput",
         "Invalid input for operation: Exceeded maximum amount of fixed ips per port.",
     )
-    status, kind, message = _refused(put([{"ip_address": "10.0.0.9"}, {"ip_address": "10.0.0.9"}]))
+    status, kind, message = refusal(put([{"ip_address": "10.0.0.9"}, {"ip_address": "10.0.0.9"}]))
     assert (status, kind) == (
         400,
         "HTTPBadRequest",
     ) and "Duplicate IP address '10.0.0.9'" in message
-    assert _refused(put(None))[:2] == (400, "HTTPBadRequest")
-    assert _refused(put([{}]))[:2] == (400, "HTTPBadRequest")
-    assert _refused(put([{"subnet_id": "nope"}]))[:2] == (404, "SubnetNotFound")
-    assert _refused(lambda: alt.update_port(port["id"], fixed_ips=[]))[:2] == (404, "PortNotFound")
+    assert refusal(put(None))[:2] == (400, "HTTPBadRequest")
+    assert refusal(put([{}]))[:2] == (400, "HTTPBadRequest")
+    assert refusal(put([{"subnet_id": "nope"}]))[:2] == (404, "SubnetNotFound")
+    assert refusal(lambda: alt.update_port(port["id"], fixed_ips=[]))[:2] == (404, "PortNotFound")
     assert demo.get_port(port["id"])["fixed_ips"] == [
         {"subnet_id": first["id"], "ip_address": "10.0.0.2"}
     ]
@@ -135,7 +127,7 @@ def test_only_the_networks_owner_picks_addresses_on_a_shared_network(
     network = admin.create_network("shared", shared=True)
     subnet = admin.create_subnet(network["id"], "10.0.0.0/24")
     port = _port(alt, network["id"])
-    status, kind, _ = _refused(
+    status, kind, _ = refusal(
         lambda: alt.update_port(port["id"], fixed_ips=[{"ip_address": "10.0.0.40"}])
     )
     assert (status, kind) == (403, "PolicyNotAuthorized")

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
-from clients.errors import HttpError
 from clients.network import NetworkClient
+from tests.support.neutron import refusal
 from tests.test_network_service import admin, alt, client, cloud, demo
 
 __all__ = ["admin", "alt", "client", "cloud", "demo"]
@@ -21,12 +19,6 @@ def _create(client: NetworkClient, network_id: str, **subnet: Any) -> dict[str, 
     answer = client.session.request("network", "POST", "v2.0/subnets", json={"subnet": body})
     created: dict[str, Any] = answer.json()["subnet"]
     return created
-
-
-def _refused(call: Any) -> tuple[int, str | None, str]:
-    with pytest.raises(HttpError) as refused:
-        call()
-    return refused.value.status, refused.value.error_type, refused.value.message
 
 
 def test_host_routes_are_kept_shown_and_replaced(demo: NetworkClient) -> None:
@@ -69,12 +61,12 @@ def test_the_gateway_moves_clear_of_pools_and_ports(demo: NetworkClient) -> None
     assert updated["revision_number"] == subnet["revision_number"] + 1
     assert demo.update_subnet(subnet["id"], gateway_ip=None)["gateway_ip"] is None
 
-    assert _refused(lambda: demo.update_subnet(subnet["id"], gateway_ip="10.0.0.15")) == (
+    assert refusal(lambda: demo.update_subnet(subnet["id"], gateway_ip="10.0.0.15")) == (
         409,
         "GatewayConflictWithAllocationPools",
         "Gateway ip 10.0.0.15 conflicts with allocation pool 10.0.0.10-10.0.0.20",
     )
-    assert _refused(lambda: demo.update_subnet(subnet["id"], gateway_ip="10.0.0.255"))[:2] == (
+    assert refusal(lambda: demo.update_subnet(subnet["id"], gateway_ip="10.0.0.255"))[:2] == (
         400,
         "InvalidInput",
     )
@@ -85,7 +77,7 @@ def test_the_gateway_moves_clear_of_pools_and_ports(demo: NetworkClient) -> None
         host="",
         fixed_ips=[{"subnet_id": subnet["id"], "ip_address": "10.0.0.30"}],
     )
-    assert _refused(lambda: demo.update_subnet(subnet["id"], gateway_ip="10.0.0.30")) == (
+    assert refusal(lambda: demo.update_subnet(subnet["id"], gateway_ip="10.0.0.30")) == (
         409,
         "GatewayIpInUse",
         f"Current gateway ip 10.0.0.30 already in use by port {port['id']}. Unable to update.",
@@ -147,7 +139,7 @@ BAD_ROUTES: list[tuple[Any, int, str, str]] = [
 def test_bad_host_routes_are_refused_as_neutron_does(demo: NetworkClient) -> None:
     network = demo.create_network("net")
     for routes, status, kind, words in BAD_ROUTES:
-        got = _refused(
+        got = refusal(
             lambda r=routes: demo.session.request(
                 "network",
                 "POST",
@@ -169,14 +161,14 @@ def test_bad_host_routes_are_refused_as_neutron_does(demo: NetworkClient) -> Non
     subnet = _create(demo, network["id"], host_routes=twenty)
     assert len(subnet["host_routes"]) == 20
     many = [*twenty, {"destination": "10.40.0.0/24", "nexthop": "10.0.0.9"}]
-    assert _refused(lambda: demo.update_subnet(subnet["id"], host_routes=many)) == (
+    assert refusal(lambda: demo.update_subnet(subnet["id"], host_routes=many)) == (
         400,
         "HostRoutesExhausted",
         f"Unable to complete operation for {subnet['id']}. The number of host routes exceeds "
         "the limit 20.",
     )
     six = [f"8.8.8.{i}" for i in range(6)]
-    assert _refused(lambda: demo.update_subnet(subnet["id"], dns_nameservers=six)) == (
+    assert refusal(lambda: demo.update_subnet(subnet["id"], dns_nameservers=six)) == (
         400,
         "DNSNameServersExhausted",
         f"Unable to complete operation for {subnet['id']}. The number of DNS nameservers "
@@ -189,6 +181,6 @@ def test_bad_host_routes_are_refused_as_neutron_does(demo: NetworkClient) -> Non
 def test_only_the_networks_owner_changes_routes(demo: NetworkClient, alt: NetworkClient) -> None:
     network = demo.create_network("net")
     subnet = _create(demo, network["id"])
-    got = _refused(lambda: alt.update_subnet(subnet["id"], host_routes=[ROUTE]))
+    got = refusal(lambda: alt.update_subnet(subnet["id"], host_routes=[ROUTE]))
     assert got[:2] == (404, "SubnetNotFound")
     assert demo.get_subnet(subnet["id"])["host_routes"] == []

@@ -812,7 +812,7 @@ def test_neutron_default_quotas_refuse_the_501st_port_and_the_101st_network_and_
     demo.create_port(network["id"], device_id="", device_owner="", host="")
 
     shown = _raw(cloud, demo, "GET", f"v2.0/quotas/{project}")
-    assert shown.json() == {"quota": {"network": 100, "subnet": 100, "port": 500}}
+    assert shown.json() == {"quota": {"network": 100, "subnet": 100, "port": 500, "router": 10}}
     alt_project = alt.session.token_info().project_id
     denied = _raw(cloud, demo, "GET", f"v2.0/quotas/{alt_project}")
     assert denied.status_code == 403

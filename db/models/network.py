@@ -99,3 +99,16 @@ class Router(StandardAttributes, Base):
     project_id: Mapped[str] = mapped_column(String(64), index=True)
     admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
     status: Mapped[str] = mapped_column(String(16), default="ACTIVE")
+    # Neutron's extraroute: [{"destination": "10.2.0.0/24", "nexthop": "10.0.0.9"}].
+    routes: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+
+
+class NetworkQuota(Base):
+    """A project's limit for one resource set through Neutron's quota API; a resource
+    without a row has the service's default (Neutron's ``quotas`` table)."""
+
+    __tablename__ = "network_quotas"
+
+    project_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    resource: Mapped[str] = mapped_column(String(32), primary_key=True)
+    limit: Mapped[int]

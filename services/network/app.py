@@ -19,6 +19,7 @@ from services.network import (
     discovery,
     networks,
     ports,
+    quota_api,
     quotas,
     router_interfaces,
     routers,
@@ -52,6 +53,6 @@ def create_app(settings: Settings, sessions: SessionFactory, validator: TokenVal
     app.state.quota_limits = quotas.Limits.from_settings(settings)
     app.state.token_validator = validator
     app.add_exception_handler(RequestValidationError, _invalid)
-    for module in (discovery, networks, subnets, ports, routers, router_interfaces, quotas):
+    for module in (discovery, networks, subnets, ports, routers, router_interfaces, quota_api):
         app.include_router(module.router)
     return app

@@ -15,6 +15,7 @@ _RESOURCES = (("network", "networks"), ("subnet", "subnets"), ("port", "ports"))
 _EXTENSIONS = (
     ("binding", "Port Binding", "Expose port bindings of a virtual port to external application"),
     ("external-net", "Neutron external network", "Adds external network attribute"),
+    ("extraroute", "Neutron Extra Route", "Extra routes configuration for L3 router"),
     ("net-mtu", "Network MTU", "Provides MTU attribute for a network resource."),
     ("port-security", "Port Security", "Provides port security"),
     (
@@ -23,6 +24,11 @@ _EXTENSIONS = (
         "Extension that indicates that project_id field is enabled.",
     ),
     ("quotas", "Quota management support", "Expose functions for quotas management per project"),
+    (
+        "quota_details",
+        "Quota details management support",
+        "Expose functions for quotas usage statistics per project",
+    ),
     (
         "router",
         "Neutron L3 Router",

@@ -43,7 +43,7 @@ def invalid_input(reason: str) -> ApiError:
 
 def invalid_attribute(attribute: str, reason: str) -> ApiError:
     """An attribute whose value fails validation, in Neutron's words."""
-    return bad_request(f"Invalid input for {attribute}. Reason: {reason}")
+    return bad_request(f"Invalid input for {attribute}. Reason: {reason}.")
 
 
 def policy_denied(rule: str) -> ApiError:

@@ -1,4 +1,6 @@
-"""Per-project quotas on networks, subnets and ports, counted from the rows themselves.
+"""Per-project quotas on networks, subnets, ports and routers, counted from the rows
+themselves; a project's limits are the service's defaults or what an admin set through
+Neutron's quota API (``quota_api.py``).
 
 As Neutron's quota driver counts resources (no usage table that could drift from them), a
 create inserts its row, then counts the project's rows of that kind and refuses (409
@@ -16,19 +18,15 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Final, Literal
 
 from fastapi import Depends, Request
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.config import NetworkQuotaOptions
-from db.models.network import Network, Port, Router, Subnet
+from db.models.network import Network, NetworkQuota, Port, Router, Subnet
 from services.common.app import ApiError
-from services.common.app import router as common_router
-from services.common.auth import Auth
-from services.network.access import owns
-from services.network.errors import policy_denied
 
 Resource = Literal["network", "subnet", "port", "router"]
 RESOURCES: Final[tuple[Resource, ...]] = ("network", "subnet", "port", "router")
@@ -83,10 +81,17 @@ def _lock(session: Session, resource: Resource, project_id: str) -> None:
     session.execute(select(func.pg_advisory_xact_lock(key)))
 
 
+def project_limits(session: Session, defaults: Limits, project_id: str) -> dict[Resource, int]:
+    """The project's limits: what the quota API set for it, else the service's default."""
+    rows = session.scalars(select(NetworkQuota).where(NetworkQuota.project_id == project_id))
+    given = {row.resource: row.limit for row in rows}
+    return {resource: given.get(resource, defaults.of(resource)) for resource in RESOURCES}
+
+
 def check(session: Session, limits: Limits, resource: Resource, project_id: str) -> None:
     """After the new row is flushed: 409 OverQuota if the project now holds more than its
     limit (the request then rolls back, the new row with it)."""
-    limit = limits.of(resource)
+    limit = project_limits(session, limits, project_id)[resource]
     if limit < 0:
         return
     _lock(session, resource, project_id)
@@ -101,15 +106,3 @@ async def _limits(request: Request) -> Limits:
 
 # FastAPI dependency: the service's quota limits.
 Quotas = Annotated[Limits, Depends(_limits)]
-
-
-router = common_router(prefix="/v2.0/quotas")
-
-
-@router.get("/{project_id}")
-def show_quota(project_id: str, caller: Auth, limits: Quotas) -> dict[str, Any]:
-    """Neutron's ``GET /v2.0/quotas/{project_id}``: a project's limits, for its own members
-    and admins."""
-    if not owns(caller, project_id):
-        raise policy_denied("rule:get_quota")
-    return {"quota": {resource: limits.of(resource) for resource in RESOURCES}}

@@ -25,16 +25,16 @@ from services.common.auth import Auth, AuthContext
 from services.common.db import DbSession
 from services.network import ipam, quotas
 from services.network.access import get_network, get_port, get_subnet
+from services.network.extra_routes import check_interface_unused
 from services.network.ports import insert_port
 from services.network.quotas import Quotas
 from services.network.routers import (
-    ROUTER_INTERFACE,
     bad_router_request,
     get_router,
     interface_ports,
 )
 from services.network.schemas import JsonBody
-from services.network.views import port_status
+from services.network.views import ROUTER_INTERFACE, port_status
 
 router = common_router(prefix="/v2.0/routers")
 
@@ -102,6 +102,7 @@ def _by_subnet(session: Session, caller: AuthContext, router: Router, subnet_id:
         project_id=subnet.project_id,
         device_id=router.id,
         device_owner=ROUTER_INTERFACE,
+        admin_state_up=True,
     )
     port.status = port_status(port)
     insert_port(session, port, None)
@@ -184,6 +185,10 @@ def remove_router_interface(
                 "RouterInterfaceNotFoundForSubnet",
             )
         port = found[0]
+    for held in port.fixed_ips:
+        subnet = session.get(Subnet, held.subnet_id)
+        if subnet is not None:
+            check_interface_unused(row, subnet)
     answer = _info(row, port, [a.subnet_id for a in port.fixed_ips])
     session.delete(port)
     session.flush()

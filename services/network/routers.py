@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import Response
+from pydantic import field_validator
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
@@ -21,22 +22,24 @@ from services.common.auth import Auth, AuthContext
 from services.common.db import DbSession
 from services.network import quotas
 from services.network.access import get_network, owner_project, owns
+from services.network.extra_routes import check_routes
 from services.network.filters import FilterSpec, column, standard
 from services.network.listing import add_list_and_show
 from services.network.quotas import Quotas
 from services.network.schemas import (
     EVERY_RESOURCE,
     Description,
+    HostRouteBody,
     JsonBody,
     Name,
     ProjectId,
     RequestBody,
     apply_update,
+    check_host_routes,
     parse_body,
 )
+from services.network.views import ROUTER_INTERFACE
 from services.network.views import standard as standard_view
-
-ROUTER_INTERFACE = "network:router_interface"
 
 ROUTER_FILTERS: dict[str, FilterSpec] = {
     **standard(Router),
@@ -87,8 +90,13 @@ def router_view(router: Router) -> dict[str, Any]:
         "admin_state_up": router.admin_state_up,
         "status": router.status,
         "external_gateway_info": None,
+        "routes": [dict(r) for r in router.routes],
         **standard_view(router),
     }
+
+
+def _check_routes(value: list[HostRouteBody] | None) -> list[HostRouteBody] | None:
+    return None if value is None else check_host_routes(value)
 
 
 class _RouterAttributes(RequestBody):
@@ -104,7 +112,10 @@ class RouterCreate(_RouterAttributes):
 
 
 class RouterUpdate(_RouterAttributes):
-    pass
+    # Null clears them, as Neutron's convert_none_to_empty_list.
+    routes: list[HostRouteBody] | None = None
+
+    _routes = field_validator("routes", mode="after")(_check_routes)
 
 
 def _check_gateway(session: Session, caller: AuthContext, info: dict[str, Any] | None) -> None:
@@ -148,8 +159,16 @@ def update_router(
     update = parse_body(body, "router", RouterUpdate, ROUTER_ATTRIBUTES, "PUT")
     row = get_router(session, caller, router_id, lock=True)
     _check_gateway(session, caller, update.external_gateway_info)
-    if apply_update(row, update, skip=frozenset({"external_gateway_info"})):
-        session.flush()
+    rerouted = False
+    if "routes" in update.model_fields_set:
+        routes = [r.model_dump() for r in update.routes or []]
+        check_routes(session, row, interface_ports(session, row), routes)
+        rerouted = routes != row.routes
+        row.routes = routes
+    changed = apply_update(row, update, skip=frozenset({"external_gateway_info", "routes"}))
+    if rerouted and not changed:
+        row.revision_number += 1
+    session.flush()
     return {"router": router_view(row)}
 
 

@@ -87,7 +87,7 @@ class HostRouteBody(_Body):
     nexthop: str = Field(max_length=64)
 
 
-def _check_host_routes(value: list[HostRouteBody]) -> list[HostRouteBody]:
+def check_host_routes(value: list[HostRouteBody]) -> list[HostRouteBody]:
     """Neutron's ``type:hostroutes``: a CIDR and an address each, no route twice."""
     seen: list[dict[str, str]] = []
     for route in value:
@@ -114,7 +114,7 @@ class SubnetCreate(_Body):
     tenant_id: ProjectId | None = None
 
     _nameservers = field_validator("dns_nameservers")(_check_nameservers)
-    _routes = field_validator("host_routes", mode="after")(_check_host_routes)
+    _routes = field_validator("host_routes", mode="after")(check_host_routes)
 
     @field_validator("ip_version")
     @classmethod
@@ -133,7 +133,7 @@ class SubnetUpdate(_Body):
     gateway_ip: Annotated[str, Field(max_length=64)] | None = None
 
     _nameservers = field_validator("dns_nameservers")(_check_nameservers)
-    _routes = field_validator("host_routes", mode="after")(_check_host_routes)
+    _routes = field_validator("host_routes", mode="after")(check_host_routes)
 
 
 class FixedIpBody(_Body):
@@ -268,6 +268,8 @@ READ_ONLY = frozenset(
         "ip_version",
         "binding:vif_type",
         "binding:vif_details",
+        # A router's routes are set by a PUT only (Neutron's extraroute).
+        "routes",
     }
 )
 

@@ -64,9 +64,16 @@ def subnet_view(subnet: Subnet) -> dict[str, Any]:
     }
 
 
+# A router's interface port (``device_id`` the router's).
+ROUTER_INTERFACE = "network:router_interface"
+
+
 def port_status(port: Port) -> str:
-    """ACTIVE once the port is up, bound to a host and attached to a device."""
+    """ACTIVE once the port is up, bound to a host and attached to a device. A router's
+    interface needs no host: the service is its L3 agent, and Tempest waits for ACTIVE."""
     bound = bool(port.binding_host_id and port.device_id)
+    if port.device_owner == ROUTER_INTERFACE and port.device_id:
+        bound = True
     return "ACTIVE" if bound and port.admin_state_up else "DOWN"
 
 

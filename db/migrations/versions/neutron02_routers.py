@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column("project_id", sa.String(length=64), nullable=False),
         sa.Column("admin_state_up", sa.Boolean(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("routes", sa.JSON(), nullable=False),
         sa.Column("description", sa.String(length=255), nullable=False),
         sa.Column("revision_number", sa.Integer(), nullable=False),
         sa.Column("created_at", db.base.UTCDateTime(timezone=True), nullable=False),
