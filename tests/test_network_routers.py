@@ -194,6 +194,8 @@ def test_bad_interface_requests(demo: NetworkClient, alt: NetworkClient) -> None
         "BadRequest",
         "Bad router request: 'x' is not a valid UUID.",
     )
+    for body in ([], "x", {"subnet_id": None}, {"port_id": 5}, {"subnet_id": "x" * 5000}):
+        assert refused(demo, "PUT", path, body)[:2] == (400, "BadRequest"), body
     both = {"subnet_id": subnet["id"], "port_id": subnet["id"]}
     assert refused(demo, "PUT", path, both)[2] == (
         "Bad router request: Cannot specify both subnet-id and port-id."
@@ -278,6 +280,8 @@ def test_extra_routes_go_through_the_routers_interfaces(demo: NetworkClient) -> 
         f"Unable to complete operation for {router['id']}. The number of routes exceeds the "
         "maximum 30.",
     )
+    v6 = [{"destination": "2001::/64", "nexthop": "2003::1"}]
+    assert refused(demo, "PUT", path, {"router": {"routes": v6}})[:2] == (400, "InvalidRoutes")
     bad = [{"destination": "10.9.0.0", "nexthop": "10.0.0.5"}]
     assert refused(demo, "PUT", path, {"router": {"routes": bad}})[:2] == (400, "HTTPBadRequest")
     assert refused(demo, "POST", "routers", {"router": {"routes": routes}})[2] == (
