@@ -15,6 +15,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from subprocess import PIPE
 from typing import Any
 
 import subunit
@@ -22,12 +23,12 @@ import tempest
 import testtools
 import yaml
 
-from bootflow import lifetime
 from bootflow.seed import IMAGE_NAME, admin_session, stand_in_image, stored_secret
 from clients.image import ImageClient
 from clients.network import NetworkClient
 from clients.session import Session
 from core.config import Settings
+from tests.support.cleanup import when_this_process_ends
 
 PASSWORD = "tempest-secret-1"
 # Tempest's servers boot on this network, shared so every account's project can use it.
@@ -339,19 +340,19 @@ class TestResult:
 
 
 def _stestr(workspace: Path, *args: str, timeout: float) -> subprocess.CompletedProcess[bytes]:
+    """``stestr ARGS`` in its own process group, which is killed whole when the call ends or
+    when this process dies first (stestr's test workers are its children's children)."""
     env = os.environ | {
         "TEMPEST_CONFIG_DIR": str(workspace / "etc"),
         "TEMPEST_CONFIG": "tempest.conf",
     }
-    stestr = str(Path(sys.executable).parent / "stestr")
-    return subprocess.run(
-        [stestr, *args],
-        cwd=workspace,
-        env=env,
-        capture_output=True,
-        timeout=timeout,
-        preexec_fn=lifetime.die_with_parent(),
+    argv = [str(Path(sys.executable).parent / "stestr"), *args]
+    proc = subprocess.Popen(
+        argv, cwd=workspace, env=env, stdout=PIPE, stderr=PIPE, start_new_session=True
     )
+    with when_this_process_ends(["kill", "-KILL", "--", f"-{proc.pid}"]):
+        out, err = proc.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
 
 def run_tests(
