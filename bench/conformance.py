@@ -131,7 +131,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bootflow-conformance-"))
-    data_dir, workspace = workdir / "stack", workdir / "tempest"
+    # The stack's data dir, with Tempest's workspace in it.
+    data_dir = workdir / "stack"
+    workspace = data_dir / "tempest"
     data_dir.mkdir(parents=True, exist_ok=True)
     tests = [p for patterns in GROUPS.values() for p in patterns]
     if args.filter:

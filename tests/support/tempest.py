@@ -72,8 +72,6 @@ personality = false
 disk_config = false
 # No metadata service (the config drive carries what a guest needs).
 metadata_service = false
-# No host aggregates' CRUD: aggregates are read-only in bootflow.
-# No hostId-based scheduler hints besides the server-group filters.
 [volume-feature-enabled]
 # No Cinder backups, snapshots, clones, extend, manage/unmanage or volume transfer.
 backup = false
