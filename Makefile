@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # pytest processes in `make test`; each runs whole files, with its own shared stacks.
 TEST_PROCESSES ?= 2
 
-.PHONY: install guest libvirtd demo test lint typecheck bench bench-scheduler bench-images bench-fleet bench-scale bench-real chaos clean
+.PHONY: install guest libvirtd demo test lint typecheck bench bench-scheduler bench-images bench-fleet bench-scale bench-real chaos conformance clean
 
 # System packages, the virtualenv and the project with its dev tools; redone when
 # pyproject.toml or the package list changes.
@@ -76,6 +76,11 @@ bench-fleet: install
 # 10, 100 and 1,000 fake hosts in one run (bench/scale.py, docs/performance.md).
 bench-scale: install
 	$(BIN)/python -m bench.scale
+
+# Tempest 47.0.0 (OpenStack's own suite) on issue 20's groups against a fresh stack, at most
+# 2 workers; summary in bench/results/conformance.json (README, "Conformance").
+conformance: install
+	$(BIN)/python -m bench.conformance
 
 # A real boot through bootflow against a bare `virsh create` of the same guest (needs root
 # or a running libvirtd).
