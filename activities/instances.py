@@ -81,6 +81,8 @@ class InstanceActivities:
                     availability_zone=request.availability_zone,
                     addresses={},
                     preserved_ports=list(request.preserved_ports),
+                    key_name=request.key.name if request.key else None,
+                    key_data=request.key.public_key if request.key else None,
                 )
                 session.add(instance)
                 session.flush()

@@ -94,6 +94,7 @@ class SpawnActivities:
             name=request.name,
             project_id=request.project_id,
             availability_zone=None,
+            key=(key.name, key.type, key.public_key) if (key := request.key) else None,
         )
         return config_drive.files(meta, config_drive.network_data(self._nic_networks(request)))
 

@@ -31,6 +31,7 @@ from core.config import (
     PathOptions,
     Settings,
     write_json_private,
+    write_private,
 )
 from db.migrate import upgrade
 from db.models.compute import Flavor
@@ -299,25 +300,50 @@ def _seed_network(networks: NetworkClient, project_id: str) -> None:
         networks.create_subnet(network["id"], SUBNET_CIDR, name=SUBNET_NAME, project_id=project_id)
 
 
-def write_openrc(settings: Settings) -> Path:
-    """The demo user's credentials, in the shape the openstack CLI reads."""
-    path = settings.data_dir / "openrc"
+# Whose credentials ``up`` writes, as devstack's ``accrc/<project>/<user>``: (user, project,
+# the secrets.json key of the password).
+OPENRC_USERS = (
+    (ADMIN_USER, "admin", "admin_password"),
+    (DEMO_USER, DEMO_PROJECT, "demo_password"),
+)
+
+
+def openrc_path(settings: PathOptions, user: str, project: str) -> Path:
+    """A user's openrc in devstack's layout: ``accrc/<project>/<user>``."""
+    return settings.data_dir / "accrc" / project / user
+
+
+def _openrc_text(settings: Settings, user: str, project: str, secret: str) -> str:
     lines = {
         "OS_AUTH_URL": settings.auth_url,
         "OS_IDENTITY_API_VERSION": "3",
-        "OS_USERNAME": DEMO_USER,
-        "OS_PASSWORD": stored_secret(settings, "demo_password"),
-        "OS_PROJECT_NAME": DEMO_PROJECT,
+        "OS_USERNAME": user,
+        "OS_PASSWORD": stored_secret(settings, secret),
+        "OS_PROJECT_NAME": project,
         "OS_USER_DOMAIN_NAME": "Default",
         "OS_PROJECT_DOMAIN_NAME": "Default",
         "OS_REGION_NAME": settings.region,
     }
-    text = "# bootflow: the demo user's credentials. `source` this file.\n" + "".join(
-        f"export {k}={v}\n" for k, v in lines.items()
+    return f"# bootflow: {user}'s credentials in project {project}. `source` this file.\n" + (
+        "".join(f"export {k}={v}\n" for k, v in lines.items())
     )
-    path.write_text(text)
-    path.chmod(0o600)
-    return path
+
+
+def write_openrc(settings: Settings) -> Path:
+    """Each user's credentials in the shape the openstack CLI reads, owner-only (they hold
+    passwords): ``accrc/<project>/<user>`` for the admin and the demo user, and ``openrc``
+    (the demo user's, what the README sources), which it returns."""
+    demo = settings.data_dir / "openrc"
+    for user, project, secret in OPENRC_USERS:
+        text = _openrc_text(settings, user, project, secret)
+        path = openrc_path(settings, user, project)
+        for folder in (path.parent.parent, path.parent):
+            folder.mkdir(mode=0o700, exist_ok=True)
+            folder.chmod(0o700)
+        write_private(path, text)
+        if (user, project) == (DEMO_USER, DEMO_PROJECT):
+            write_private(demo, text)
+    return demo
 
 
 def read_openrc(path: Path) -> dict[str, str]:

@@ -37,7 +37,7 @@ import psutil
 
 from bootflow import lifetime, seed
 from core import task_queues
-from core.config import PathOptions, Settings, TemporalOptions
+from core.config import PathOptions, Settings, TemporalOptions, write_private
 from core.temporal import ensure_search_attributes, has_pollers, temporal_answers
 
 log = logging.getLogger("bootflow.stack")
@@ -184,15 +184,6 @@ def make_private(data_dir: Path) -> None:
                 os.chmod(path, stat.S_IMODE(mode) & 0o700)
             except PermissionError:
                 log.warning("cannot make %s owner-only: not its owner", path)
-
-
-def write_private(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` at once (readers never see half), owner-only."""
-    partial = path.with_name(f".{path.name}.{os.getpid()}")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(partial, path)
 
 
 # -- the children ----------------------------------------------------------------------------
@@ -550,7 +541,8 @@ class Stack:
             f" (payloads decoded by {s.url(s.codec_server_port)})",
             *(f"  {n:<13} {s.url(getattr(s, f'{n}_port'))}" for n in SERVICES),
             f"  workers       control, {self._hosts_text()} ({s.libvirt_uri})",
-            f"  credentials   source {s.data_dir / 'openrc'}",
+            f"  credentials   source {s.data_dir / 'openrc'} (demo); the admin's: source "
+            f"{seed.openrc_path(s, seed.ADMIN_USER, 'admin')}",
         ]
         return "\n".join(lines)
 

@@ -139,8 +139,10 @@ class ComputeClient:
         result: list[dict[str, Any]] = self._call("GET", "servers/detail", params=params)["servers"]
         return result
 
-    def find_server(self, name_or_id: str) -> dict[str, Any]:
-        """By id, else by a unique name (the openstack CLI's lookup and messages)."""
+    def find_server(self, name_or_id: str, *, all_projects: bool = False) -> dict[str, Any]:
+        """By id (an admin's reaches any project's), else by a unique name: the caller's
+        project's, or with ``all_projects`` (admins) every project's (the openstack CLI's
+        lookup and messages)."""
         if is_uuid(name_or_id):
             try:
                 return self.get_server(name_or_id)
@@ -148,7 +150,8 @@ class ComputeClient:
                 pass
         # Nova's name filter is a regular expression: ask for the exact name, keep exact hits.
         pattern = f"^{re.escape(name_or_id)}$"
-        matches = [s for s in self.list_servers(name=pattern) if s["name"] == name_or_id]
+        found = self.list_servers(all_projects=all_projects, name=pattern)
+        matches = [s for s in found if s["name"] == name_or_id]
         if not matches:
             raise NotFound(404, f"No server with a name or ID of '{name_or_id}' exists.")
         if len(matches) > 1:

@@ -56,8 +56,15 @@ def meta_data(
     project_id: str,
     availability_zone: str | None,
     launch_index: int = 0,
+    key: tuple[str, str, str] | None = None,
 ) -> dict[str, Any]:
-    """``openstack/latest/meta_data.json`` (the fields of Nova's InstanceMetadata)."""
+    """``openstack/latest/meta_data.json`` (the fields of Nova's InstanceMetadata); ``key``
+    the boot's key pair (name, type, public key) as ``public_keys`` and ``keys``."""
+    public_keys, keys = {}, []
+    if key is not None:
+        name, kind, data = key
+        public_keys[name] = data
+        keys.append({"name": name, "type": kind, "data": data})
     return {
         "uuid": instance_uuid,
         "name": name,
@@ -66,8 +73,8 @@ def meta_data(
         "availability_zone": availability_zone or "nova",
         "project_id": project_id,
         "meta": {},
-        "public_keys": {},
-        "keys": [],
+        "public_keys": public_keys,
+        "keys": keys,
         "devices": [],
     }
 

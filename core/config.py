@@ -404,6 +404,16 @@ def load_settings(data_dir: str | os.PathLike[str] | None = None, **overrides: A
     return Settings(data_dir=resolve_data_dir(data_dir), **overrides)
 
 
+def write_private(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` at once (readers never see half), owner-only however
+    the file was before."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(partial, path)
+
+
 def write_json_private(path: Path, values: dict[str, Any]) -> None:
     """Write a JSON file readable only by its owner (it may hold secrets)."""
     path.parent.mkdir(parents=True, exist_ok=True)

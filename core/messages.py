@@ -26,6 +26,16 @@ class NetworkRequest:
 
 
 @dataclass
+class KeyPairSpec:
+    """The key pair a server boots with (Nova's ``key_name``): its public key goes into the
+    guest's config drive."""
+
+    name: str
+    public_key: str
+    type: str = "ssh"
+
+
+@dataclass
 class BootRequest:
     """What a user asked for; the input of ``BootInstance``."""
 
@@ -43,6 +53,7 @@ class BootRequest:
     # Nova's os:scheduler_hints: "group" (a server group uuid), "same_host" and
     # "different_host" (instance uuids), each a list of values.
     scheduler_hints: dict[str, list[str]] = field(default_factory=dict)
+    key: KeyPairSpec | None = None
 
 
 @dataclass
@@ -169,6 +180,7 @@ class CreateInstanceInput:
     # The user's own ports (NetworkRequest.port_id): recorded so that undo and delete unbind
     # them instead of deleting them.
     preserved_ports: list[str] = field(default_factory=list)
+    key: KeyPairSpec | None = None
 
 
 @dataclass
@@ -332,6 +344,7 @@ class SpawnInput:
     cached_image: CachedImage
     ports: list[PortSpec]
     attachments: list[AttachmentSpec]
+    key: KeyPairSpec | None = None
 
 
 @dataclass

@@ -23,6 +23,7 @@ import pytest
 from db.migrate import upgrade
 from tests.support.databases import BACKENDS, new_database
 from tests.support.postgres import throwaway_cluster
+from tests.support.started import started  # noqa: F401 - the fixture, for every test file
 
 # Popped at import, before any test builds Settings or starts a child process (both would
 # otherwise read it, and point at that database instead of the test's own).

@@ -70,3 +70,35 @@ def test_a_negative_number_of_seconds_is_a_usage_error(
     done = _run(tmp_path, *args, option, "-1")
     assert done.returncode == 2, done.stderr
     assert "-1.0 is not in the range x>=0" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("status", "--data-dir", "{x}"),
+        ("--data-dir", "{other}", "status", "--data-dir", "{x}"),
+        ("--data-dir", "{x}", "status"),
+        ("down", "--data-dir", "{x}"),
+    ],
+    ids=" ".join,
+)
+def test_data_dir_before_or_after_the_subcommand(tmp_path: Path, args: tuple[str, ...]) -> None:
+    """``bootflow up --data-dir X`` as users type it; given twice, the later one wins."""
+    x, other = tmp_path / "x", tmp_path / "other"
+    done = _run(tmp_path, *(a.format(x=x, other=other) for a in args))
+    said = done.stdout + done.stderr
+    assert str(x) in said, said
+    assert str(other) not in said and str(tmp_path / "data") not in said
+
+
+def test_data_dir_after_a_command_finds_its_openrc(tmp_path: Path) -> None:
+    x = tmp_path / "x"
+    x.mkdir()
+    (x / "openrc").write_text(
+        "export OS_AUTH_URL=http://127.0.0.1:9/v3\nexport OS_USERNAME=demo\n"
+        "export OS_PASSWORD=p\nexport OS_PROJECT_NAME=demo\n"
+    )
+    done = _run(tmp_path, "server", "list", "--data-dir", str(x))
+    assert done.returncode == 1
+    assert "127.0.0.1:9" in done.stderr and "is the stack up?" in done.stderr
+    assert "--data-dir" in _run(tmp_path, "up", "--help").stdout

@@ -33,9 +33,7 @@ from db.models.compute import (
     ServerGroup,
     ServerGroupMember,
 )
-from services.compute.context import ApiContext
 from services.compute.hosts import service_uuid
-from services.compute.server_api import ServerApi
 from tests.support.cloud import LoopbackCloud, loopback_cloud
 from tests.support.databases import BACKENDS, new_database
 
@@ -905,18 +903,6 @@ def test_create_checks_hints_networks_and_quota_up_front(cloud: LoopbackCloud) -
         s.add(QuotaUsage(project_id=demo, resource="instances", in_use=2))
     message = _error(_create(cloud, {"min_count": 2, "max_count": 4}), 403, "forbidden")
     assert message.startswith("Quota exceeded for instances: requested 2, but already used 2 of 3")
-
-
-@pytest.fixture
-def started(monkeypatch: pytest.MonkeyPatch) -> list[BootRequest]:
-    """The boots a create would start: ``ServerApi._start`` records them (no Temporal here)."""
-    boots: list[BootRequest] = []
-
-    async def start(self: ServerApi, ctx: ApiContext, boot: BootRequest) -> None:
-        boots.append(boot)
-
-    monkeypatch.setattr(ServerApi, "_start", start)
-    return boots
 
 
 def _unlimited(cloud: LoopbackCloud, project: str) -> None:

@@ -150,3 +150,38 @@ def test_the_guest_reads_its_addresses_whatever_the_key_order(
         "fa:16:3e:00:00:02 192.168.7.9 255.255.255.128 -",
         "fa:16:3e:00:00:03 - - -",
     ]
+
+
+def test_the_guest_puts_the_key_pairs_public_keys_in_authorized_keys(tmp_path: Path) -> None:
+    busybox = shutil.which("busybox")
+    assert busybox, "busybox-static is missing (scripts/install-system-deps.sh installs it)"
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOb+/x= me@laptop"
+    meta = tmp_path / "meta_data.json"
+    for name, data in (("with-newline", key + "\n"), ("without", key)):
+        meta.write_text(
+            json.dumps(
+                config_drive.meta_data(
+                    instance_uuid="u-1",
+                    name="My VM",
+                    project_id="p",
+                    availability_zone=None,
+                    key=("laptop", "ssh", data),
+                )
+            )
+        )
+        text = GUEST_INIT.read_text()
+        tokens, _program = _guest_parser()
+        start = text.index("public_keys() {")
+        public_keys = text[start : text.index("\n}\n", start) + 3]
+        out = subprocess.run(
+            [busybox, "sh", "-c", f"{tokens}\n{public_keys}\npublic_keys {meta}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert out.splitlines() == [key], name
+    meta.write_text(json.dumps(config_drive.meta_data(
+        instance_uuid="u-1", name="vm", project_id="p", availability_zone=None
+    )))  # fmt: skip
+    script = f"{tokens}\n{public_keys}\npublic_keys {meta}"
+    assert subprocess.run([busybox, "sh", "-c", script], capture_output=True).stdout == b""

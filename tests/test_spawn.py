@@ -31,6 +31,7 @@ from core.messages import (
     FixedIp,
     FlavorSpec,
     ImageSpec,
+    KeyPairSpec,
     PortSpec,
     SpawnInput,
 )
@@ -82,6 +83,7 @@ def _spawner(tmp_path: Path, timeout: float) -> SpawnActivities:
 def test_spawn_returns_once_the_guest_prints_its_line(tmp_path: Path) -> None:
     spawner = _spawner(tmp_path, timeout=30)
     request = _request(tmp_path)
+    request.key = KeyPairSpec("laptop", "ssh-ed25519 AAAAC3Nza me@laptop")
     log = spawner.driver.console_log(request.instance_uuid)
 
     def guest() -> None:
@@ -98,15 +100,20 @@ def test_spawn_returns_once_the_guest_prints_its_line(tmp_path: Path) -> None:
     assert result.power_state == 1
     assert elapsed >= 0.5  # it waited for the line
 
-    # The guest got a config drive with its port's address and subnet.
+    # The guest got a config drive with its port's address and subnet, and its key pair.
     drive = spawner.driver.instance_dir(request.instance_uuid) / "disk.config"
-    network = json.loads(
-        subprocess.run(
-            ["isoinfo", "-R", "-i", str(drive), "-x", "/openstack/latest/network_data.json"],
-            capture_output=True,
-            check=True,
-        ).stdout
-    )
+
+    def read(name: str) -> Any:
+        path = f"/openstack/latest/{name}"
+        found = subprocess.run(["isoinfo", "-R", "-i", str(drive), "-x", path], capture_output=True)
+        return json.loads(found.stdout)
+
+    network = read("network_data.json")
+    meta = read("meta_data.json")
+    assert meta["public_keys"] == {"laptop": "ssh-ed25519 AAAAC3Nza me@laptop"}
+    assert meta["keys"] == [
+        {"name": "laptop", "type": "ssh", "data": "ssh-ed25519 AAAAC3Nza me@laptop"}
+    ]
     assert network["links"][0]["ethernet_mac_address"] == "fa:16:3e:00:00:09"
     assert network["networks"][0]["ip_address"] == "10.0.0.9"
     assert network["networks"][0]["routes"][0]["gateway"] == "10.0.0.1"

@@ -189,6 +189,7 @@ class BootInstance:
                     availability_zone=request.availability_zone,
                     scheduler_hints=request.scheduler_hints,
                     preserved_ports=[n.port_id for n in request.networks if n.port_id],
+                    key=request.key,
                 ),
             )
         except ActivityError as err:
@@ -303,6 +304,7 @@ class BootInstance:
             cached_image=cached,
             ports=ports,
             attachments=attachments,
+            key=boot.request.key,
         )
         spawned = await self._step(act.SPAWN, spawn, host=host, summary=f"spawn on {host}")
         return ports, spawned

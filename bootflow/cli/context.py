@@ -33,6 +33,12 @@ class CliContext:
     _settings: Settings | None = None
     _session: Session | None = None
 
+    def use_data_dir(self, data_dir: Path) -> None:
+        """The data dir a subcommand was given (it wins over one given before it)."""
+        self.data_dir = data_dir
+        self._settings = None
+        self._session = None
+
     @property
     def settings(self) -> Settings:
         if self._settings is None:

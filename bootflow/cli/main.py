@@ -2,7 +2,8 @@
 
 Exit codes: 0 done, 1 failed (one line on stderr says why), 2 wrong usage.
 ``--debug`` shows the traceback behind a failure; like the openstack CLI's, it goes before
-or after the subcommand (``bootflow server list --debug``).
+or after the subcommand (``bootflow server list --debug``), and so does ``--data-dir``
+(``bootflow up --data-dir X``).
 """
 
 from __future__ import annotations
@@ -14,17 +15,14 @@ import click
 
 from bootflow.cli import console, hosts, init, replay, resources, servers, stack
 from bootflow.cli.context import CliContext, CliError
+from bootflow.cli.options import data_dir_option
 from bootflow.stack import StackError
 from clients.compute import AmbiguousName
 from clients.errors import ClientError, ConnectionFailed, HttpError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--data-dir",
-    type=click.Path(path_type=Path),
-    envvar="BOOTFLOW_DATA_DIR",
-    help="The stack's data dir (default ./.bootflow).",
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"]}, params=[data_dir_option(top=True)]
 )
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 @click.option("--os-auth-url", envvar="OS_AUTH_URL", help="Identity endpoint (OS_AUTH_URL).")
@@ -72,8 +70,10 @@ def _set_debug(ctx: click.Context, _param: click.Parameter, value: bool) -> None
         found.debug = True
 
 
-def _accept_debug(command: click.Command) -> None:
-    """``--debug`` on ``command`` and every subcommand of it, as on ``bootflow`` itself."""
+def _accept_everywhere(command: click.Command) -> None:
+    """``--debug`` and ``--data-dir`` on ``command`` and every subcommand of it, as on
+    ``bootflow`` itself: users type them after the command (``bootflow up --data-dir X``)."""
+    command.params.append(data_dir_option())
     command.params.append(
         click.Option(
             ["--debug"],
@@ -85,11 +85,11 @@ def _accept_debug(command: click.Command) -> None:
     )
     if isinstance(command, click.Group):
         for sub in command.commands.values():
-            _accept_debug(sub)
+            _accept_everywhere(sub)
 
 
 for _command in cli.commands.values():
-    _accept_debug(_command)
+    _accept_everywhere(_command)
 
 
 def _message(exc: BaseException) -> str:

@@ -242,11 +242,19 @@ def _list_row(server: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
 
 @server.command("show")
 @click.argument("server_ref", metavar="SERVER")
+@click.option(
+    "--all-projects",
+    is_flag=True,
+    help="Find the server by name in every project (admins; by ID an admin finds any).",
+)
 @format_options
 @pass_context
-def show_server(obj: CliContext, server_ref: str, fmt: str, columns: tuple[str, ...]) -> None:
-    """Show a server (by name or ID)."""
-    show(server_row(obj.compute.find_server(server_ref), _names(obj)), fmt, columns)
+def show_server(
+    obj: CliContext, server_ref: str, all_projects: bool, fmt: str, columns: tuple[str, ...]
+) -> None:
+    """Show a server (by name or ID); an admin sees its host."""
+    found = obj.compute.find_server(server_ref, all_projects=all_projects)
+    show(server_row(found, _names(obj)), fmt, columns)
 
 
 @server.command("delete")

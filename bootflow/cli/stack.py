@@ -3,11 +3,13 @@ starts)."""
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime
 from typing import IO, Any
 
 import click
 
+from bootflow import guests
 from bootflow import stack as stacks
 from bootflow.cli.context import CliContext, CliError, pass_context
 from bootflow.cli.output import format_options, listing
@@ -122,9 +124,52 @@ def _not_running(state: stacks.ProcessState) -> str:
 
 
 @click.command()
+@click.option(
+    "--destroy-guests",
+    is_flag=True,
+    help="Also stop the real guests (QEMU) the stack's hosts run under libvirtd; their "
+    "servers stay, and the next `bootflow up` starts them again. Asked when interactive.",
+)
 @pass_context
-def down(obj: CliContext) -> None:
-    """Stop the stack running on this data dir, and anything it left running there."""
+def down(obj: CliContext, destroy_guests: bool) -> None:
+    """Stop the stack running on this data dir, and anything it left running there. Real
+    guests outlive it: it says which, and stops them with --destroy-guests."""
+    _stop_stack(obj)
+    _left_guests(obj, destroy_guests)
+
+
+def _left_guests(obj: CliContext, destroy: bool) -> None:
+    settings = obj.settings
+    left = guests.running_guests(settings)
+    if not left:
+        return
+    named = ", ".join(g.label for g in left)
+    count = f"{len(left)} guest{'s' if len(left) > 1 else ''}"
+    if not destroy and _interactive():
+        destroy = click.confirm(
+            f"{count} of this stack still running under {settings.libvirt_uri}: {named}. "
+            "Stop them?",
+            default=False,
+        )
+    if destroy:
+        stopped = guests.stop_guests(settings, left)
+        click.echo(
+            f"stopped {len(stopped)} of {count}: {named} (their servers stay; "
+            "`bootflow up` starts them again)"
+        )
+        return
+    click.echo(
+        f"{count} of this stack still running under {settings.libvirt_uri}: {named}; "
+        "`bootflow down --destroy-guests` stops them"
+    )
+
+
+def _interactive() -> bool:
+    """Whether a user is there to answer a prompt."""
+    return sys.stdin.isatty()
+
+
+def _stop_stack(obj: CliContext) -> None:
     pid, left = stacks.stop_running(obj.settings)
     if pid is not None:
         click.echo(f"stopped the stack (pid {pid})")

@@ -60,6 +60,10 @@ class Instance(Base):
     # The user's own ports the instance was booted on (``networks: [{"port": ...}]``): undo
     # and delete unbind these instead of deleting them (Nova's preserve_on_delete).
     preserved_ports: Mapped[list[str] | None] = mapped_column(JSON, default=list)
+    # The key pair the server was booted with, copied as Nova copies it (deleting the key
+    # pair later changes neither what the server shows nor what its config drive holds).
+    key_name: Mapped[str | None] = mapped_column(String(255))
+    key_data: Mapped[str | None] = mapped_column(Text)
 
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -75,6 +79,23 @@ class Instance(Base):
     block_devices: Mapped[list[BlockDeviceMapping]] = relationship(
         back_populates="instance", order_by="BlockDeviceMapping.id", cascade="all, delete-orphan"
     )
+
+
+class KeyPair(Base):
+    """Nova's key pairs: a user's public keys by name (the API database's ``key_pairs``).
+    A user's, not a project's: names are unique per user."""
+
+    __tablename__ = "key_pairs"
+    __table_args__ = (UniqueConstraint("user_id", "name", name="uq_key_pairs_user_id_name"),)
+
+    id: Mapped[IntPk]
+    name: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[str] = mapped_column(String(64))
+    fingerprint: Mapped[str] = mapped_column(String(255))
+    public_key: Mapped[str] = mapped_column(Text)
+    # "ssh" or "x509" (Nova's 2.2).
+    type: Mapped[str] = mapped_column(String(8), default="ssh")
+    created_at: Mapped[CreatedAt]
 
 
 class InstanceFault(Base):

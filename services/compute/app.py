@@ -9,7 +9,7 @@ database. Every request's token is checked with identity; a project sees only it
 servers (another project's is 404), an admin sees all with ``all_tenants``.
 
 One module per resource, each with a module-level router: ``servers``,
-``instance_actions``, ``leftovers``, ``flavors``, ``limits``, ``server_groups``,
+``instance_actions``, ``leftovers``, ``flavors``, ``limits``, ``server_groups``, ``keypairs``,
 ``hypervisors``, ``compute_services`` (os-services), ``zones`` (availability zones,
 aggregates), and bootflow's own ``conductor`` (``/bootflow/v1/conductor``: what compute
 hosts write and read of the database, done here for them). Request bodies are declared in
@@ -36,6 +36,7 @@ from services.compute import (
     flavors,
     hypervisors,
     instance_actions,
+    keypairs,
     leftovers,
     limits,
     server_groups,
@@ -125,6 +126,7 @@ _RESOURCES = (
     flavors,
     limits,
     server_groups,
+    keypairs,
     hypervisors,
     zones,
     compute_services,

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from core.messages import NetworkRequest
 from services.common.app import ApiError
 from services.compute.context import ApiContext
-from services.compute.schemas.base import validated
+from services.compute.schemas.base import BodyError, as_text, validated
 from services.compute.schemas.servers import (
     MAX_NICS_PER_SERVER,
     BlankVolume,
@@ -74,6 +74,8 @@ class CreatePlan:
     max_count: int = 1
     return_reservation_id: bool = False
     scheduler_hints: dict[str, list[str]] = field(default_factory=dict)
+    # The caller's key pair for the guest (looked up when the boots are built).
+    key_name: str | None = None
 
 
 def unsupported(what: str, instead: str) -> ApiError:
@@ -118,7 +120,18 @@ def parse_create(ctx: ApiContext, body: Any) -> CreatePlan:
         max_count=max_count,
         return_reservation_id=server.return_reservation_id,
         scheduler_hints=request.hints.chosen() if request.hints else {},
+        key_name=_key_name(server.key_name),
     )
+
+
+def _key_name(value: Any) -> str | None:
+    """Nova's parameter_types.name; whether the key pair exists is checked with the boots."""
+    if value is None:
+        return None
+    try:
+        return as_text("key_name", value, min_length=1)
+    except BodyError as exc:
+        raise ApiError(400, exc.message) from None
 
 
 def _availability_zone(ctx: ApiContext, zone: str | None) -> str | None:
@@ -232,8 +245,6 @@ def _blank_volume(bdm: BlockDevice) -> int:
 def _unsupported_fields(ctx: ApiContext, server: ServerV21) -> None:
     """Fields Nova accepts that have no place in a bootflow boot: refused by name."""
     _refuse_set(server, _UNSUPPORTED)
-    if server.key_name:
-        raise ApiError(400, "Invalid key_name provided: bootflow has no key pairs.")
     for group in server.security_groups or []:
         if group.name not in (None, "default"):
             raise ApiError(

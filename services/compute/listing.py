@@ -160,10 +160,10 @@ _REGEX_FIELDS: Final[dict[str, Callable[[Instance, dict[str, ComputeNode]], Any]
     "created_at": lambda i, _n: _time(i.created_at),
     "launched_at": lambda i, _n: _time(i.launched_at),
     "terminated_at": lambda i, _n: _time(i.terminated_at),
+    "key_name": lambda i, _n: i.key_name,
     # Fields bootflow's servers never have a value in: a filter on them matches nothing.
     "kernel_id": lambda _i, _n: None,
     "ramdisk_id": lambda _i, _n: None,
-    "key_name": lambda _i, _n: None,
     "description": lambda _i, _n: None,
     "display_description": lambda _i, _n: None,
     "locked_by": lambda _i, _n: None,

@@ -23,7 +23,7 @@ from clients.service_account import service_session
 from core import search_attributes as sa
 from core import task_queues
 from core.config import ComputeApiOptions, ComputeQuotaOptions, ServiceAccountOptions
-from core.messages import BootRequest, DeleteRequest, NetworkRequest
+from core.messages import BootRequest, DeleteRequest, KeyPairSpec, NetworkRequest
 from core.states import TaskState, VmState
 from core.workflow_ids import boot_workflow_id, delete_workflow_id
 from db import quotas
@@ -33,6 +33,7 @@ from services.common.app import ApiError, unavailable
 from services.compute import views
 from services.compute.context import ApiContext
 from services.compute.create import CreatePlan
+from services.compute.keypairs import boot_key
 from services.compute.temporal_calls import Workflows
 from workflows.boot_instance import BootInstance
 from workflows.delete_instance import DeleteInstance
@@ -264,6 +265,7 @@ class ServerApi:
     async def create(self, ctx: ApiContext, plan: CreatePlan) -> CreateResult:
         count = await asyncio.to_thread(self.count_to_boot, ctx, plan)
         networks = await asyncio.to_thread(self.networks_for, ctx, plan)
+        key = await asyncio.to_thread(self._boot_key, ctx, plan.key_name)
         request_id = ctx.request_id
         # As Nova's multi_instance_display_name_template: name-1 .. name-N.
         names = [plan.name] if count == 1 else [f"{plan.name}-{i}" for i in range(1, count + 1)]
@@ -279,6 +281,7 @@ class ServerApi:
                 volume_size_gb=plan.volume_size_gb,
                 availability_zone=plan.availability_zone,
                 scheduler_hints={k: list(v) for k, v in plan.scheduler_hints.items()},
+                key=key,
             )
             for name in names
         ]
@@ -304,6 +307,12 @@ class ServerApi:
         for error in refused:
             log.warning("one server of a multi-create was refused: %s", error)
         return CreateResult(accepted, views.reservation_id(request_id))
+
+    def _boot_key(self, ctx: ApiContext, name: str | None) -> KeyPairSpec | None:
+        if name is None:
+            return None
+        with self.sessions.begin() as session:
+            return boot_key(session, ctx.caller.user_id, name)
 
     async def _start(self, ctx: ApiContext, boot: BootRequest) -> None:
         volume = f", a new {boot.volume_size_gb} GiB volume" if boot.volume_size_gb else ""

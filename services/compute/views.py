@@ -204,7 +204,7 @@ def server_detail(
         view["progress"] = 0
     view["OS-EXT-AZ:availability_zone"] = extras.availability_zone(instance)
     view["config_drive"] = CONFIG_DRIVE
-    view["key_name"] = None
+    view["key_name"] = instance.key_name
     view["OS-SRV-USG:launched_at"] = nova_datetime(instance.launched_at)
     view["OS-SRV-USG:terminated_at"] = nova_datetime(instance.terminated_at)
     view["security_groups"] = [{"name": "default"}]

@@ -136,3 +136,50 @@ def test_openstack_cli_multi_create_groups_and_admin_views(stack: RunningStack) 
     assert deleted.code == 0, deleted.err
     assert ok(stack, "server", "list", "--name", "^cli-multi-") == []
     assert openstack(stack, "server", "group", "delete", "cli-group").code == 0
+
+
+def test_openstack_cli_key_pair_reaches_the_guests_config_drive(
+    stack: RunningStack, tmp_path: Path
+) -> None:
+    """``keypair create --public-key``, ``server create --key-name``: the key is in the
+    server's view and in the config drive's meta_data.json the guest reads."""
+    public_key = tmp_path / "id_ed25519.pub"
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "me@laptop",
+         "-f", str(tmp_path / "id_ed25519")],
+        check=True,
+    )  # fmt: skip
+    key = ok(stack, "keypair", "create", "--public-key", str(public_key), "cli-key")
+    assert key["name"] == "cli-key" and key["type"] == "ssh"
+    printed = subprocess.run(
+        ["ssh-keygen", "-l", "-E", "md5", "-f", str(public_key)], capture_output=True, text=True
+    ).stdout.split()[1]
+    assert key["fingerprint"] == printed.removeprefix("MD5:")
+    assert [k["Name"] for k in ok(stack, "keypair", "list")] == ["cli-key"]
+
+    created = ok(
+        stack,
+        "server", "create", "cli-keyed",
+        "--flavor", "m1.tiny", "--image", "cirros", "--nic", "none", "--key-name", "cli-key",
+        "--wait",
+    )  # fmt: skip
+    assert created["status"] == "ACTIVE" and created["key_name"] == "cli-key"
+    (drive,) = stack.settings.data_dir.rglob(f"instances/{created['id']}/disk.config")
+    meta = json.loads(
+        subprocess.run(
+            ["isoinfo", "-R", "-i", str(drive), "-x", "/openstack/latest/meta_data.json"],
+            capture_output=True,
+            check=True,
+        ).stdout
+    )
+    # As given (Nova stores the file's text as the client read it).
+    assert meta["public_keys"] == {"cli-key": public_key.read_text()}
+    assert meta["keys"][0]["name"] == "cli-key"
+
+    missing = openstack(stack, "server", "create", "cli-nokey", "--flavor", "m1.tiny",
+                        "--image", "cirros", "--nic", "none", "--key-name", "nokey")  # fmt: skip
+    assert missing.code == 1 and "Invalid key_name provided" in missing.err
+
+    assert openstack(stack, "server", "delete", "cli-keyed", "--wait").code == 0
+    assert openstack(stack, "keypair", "delete", "cli-key").code == 0
+    assert ok(stack, "keypair", "list") == []

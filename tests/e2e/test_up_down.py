@@ -33,10 +33,10 @@ from tests.support.stack import (
 pytestmark = pytest.mark.e2e
 
 
-def as_demo(env: dict[str, str], data_dir: Path) -> dict[str, str]:
-    """`source <data dir>/openrc`, as the README says."""
+def as_demo(env: dict[str, str], data_dir: Path, openrc: Path | None = None) -> dict[str, str]:
+    """`source <data dir>/openrc`, as the README says (or another user's openrc)."""
     out = subprocess.run(
-        ["bash", "-c", f"source {data_dir / 'openrc'} && env"],
+        ["bash", "-c", f"source {openrc or data_dir / 'openrc'} && env"],
         capture_output=True,
         text=True,
         check=True,
@@ -103,9 +103,24 @@ def test_detached_stack_boots_and_down_stops_everything(tmp_path: Path) -> None:
         shown = bootflow(user, "server", "show", "vm1", "-c", "status", "-f", "value")
         assert shown.stdout.strip() == "ACTIVE"
 
+        # The admin's openrc, as devstack's accrc/<project>/<user>: the admin finds the demo
+        # project's server by ID, or by name in every project, and sees its host.
+        admin = as_demo(env, data_dir, data_dir / "accrc" / "admin" / "admin")
+        assert admin["OS_USERNAME"] == "admin" and admin["OS_PROJECT_NAME"] == "admin"
+        server_id = json.loads(created.stdout)["id"]
+        for ref in (server_id, "vm1 --all-projects"):
+            seen = bootflow(admin, "server", "show", *ref.split(), "-f", "json")
+            assert seen.returncode == 0, seen.stderr
+            assert json.loads(seen.stdout)["OS-EXT-SRV-ATTR:host"] in ("node1", "node2")
+        hidden = bootflow(admin, "server", "show", "vm1")
+        assert "No server with a name or ID of 'vm1'" in hidden.stderr
+        for name in ("openrc", "accrc/demo/demo", "accrc/admin/admin"):
+            assert stat.S_IMODE((data_dir / name).stat().st_mode) == 0o600, name
+        logged = "".join(p.read_text() for p in (data_dir / "logs").glob("*.log"))
+        assert admin["OS_PASSWORD"] not in logged and admin["OS_PASSWORD"] not in up.stdout
+
         # The password hashes, Temporal's state, logs, secrets and the instance's disk exist,
         # and nothing in the data dir is readable by anyone but its owner.
-        server_id = json.loads(created.stdout)["id"]
         instance_dirs = list((data_dir / "hosts").glob(f"*/instances/{server_id}"))
         assert len(instance_dirs) == 1
         for name in ("bootflow.db", "temporal.db", "logs/identity.log", "secrets.json", "openrc"):
@@ -121,7 +136,9 @@ def test_detached_stack_boots_and_down_stops_everything(tmp_path: Path) -> None:
         assert clash.returncode != 0
         assert f"already running on {data_dir}" in clash.stderr
 
-        down = bootflow(env, "down")
+        # --data-dir where users type it, after the command (the test driver's guests end
+        # with the stack: nothing to say of them).
+        down = bootflow(env, "down", "--data-dir", str(data_dir))
         assert down.returncode == 0, down.stderr
         assert down.stdout.strip() == f"stopped the stack (pid {supervisor})"
         assert not alive(supervisor)
