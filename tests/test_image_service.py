@@ -431,12 +431,51 @@ def test_patch_updates_attributes_and_properties(demo: ImageClient) -> None:
     assert not_a_list.status_code == 400
     json_type = _raw(demo, "PATCH", f"v2/images/{image['id']}", json=[])
     assert json_type.status_code == 415
-    assert "openstack-images-v2.1-json-patch" in json_type.headers["Accept-Patch"]
+    assert json_type.headers["Accept-Patch"] == (
+        "application/openstack-images-v2.0-json-patch, application/openstack-images-v2.1-json-patch"
+    )
     assert json_type.json()["code"] == "415 Unsupported Media Type"
 
     demo.upload(image["id"], io.BytesIO(b"data"))
     with pytest.raises(Forbidden, match="queued"):
         demo.update_image(image["id"], [{"op": "replace", "path": "/disk_format", "value": "raw"}])
+
+
+def test_patch_in_the_v2_0_dialect(demo: ImageClient) -> None:
+    image = demo.create_image(name="old", os_distro="cirros")
+
+    def patch(ops: Any) -> httpx.Response:
+        return _raw(
+            demo,
+            "PATCH",
+            f"v2/images/{image['id']}",
+            json=ops,
+            headers={"Content-Type": "application/openstack-images-v2.0-json-patch"},
+        )
+
+    changed = patch(
+        [
+            {"replace": "/name", "value": "new"},
+            {"add": "/os_version", "value": "0.6"},
+            {"op": "remove", "remove": "/os_distro"},
+        ]
+    )
+    assert changed.status_code == 200
+    body = changed.json()
+    assert body["name"] == "new" and body["os_version"] == "0.6" and "os_distro" not in body
+    # Draft 4's add refuses what exists, base attributes included.
+    for ops in ([{"add": "/os_version", "value": "1"}], [{"add": "/name", "value": "x"}]):
+        assert patch(ops).status_code == 409
+    for ops in (
+        [{"value": "x"}],
+        [{"op": "replace", "path": "/name", "value": "x"}],  # v2.1's syntax
+        [{"op": "move", "move": "/name"}],
+        [{"replace": "/name"}],
+        [{"replace": "/min_ram", "value": "big"}],
+    ):
+        assert patch(ops).status_code == 400, ops
+    assert patch([{"replace": "/status", "value": "active"}]).status_code == 403
+    assert demo.get_image(image["id"]) == body
 
 
 # -- delete -----------------------------------------------------------------------------------
