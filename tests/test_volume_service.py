@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select
+from tempest.lib.api_schema.response.volume import volumes as volume_schemas
 
 from clients.errors import BadRequest, HttpError, NotFound
 from clients.session import Session
@@ -32,6 +33,7 @@ from services.volume.images import ImageService
 from services.volume.manager import VolumeManager
 from services.volume.quotas import Limits
 from tests.support.cloud import LoopbackCloud, cloud_settings, loopback_cloud
+from tests.support.tempest_validation import assert_tempest_valid
 
 SERVER = "6f1e8f6a-33c4-4e8e-9f3e-0d1c2b3a4f50"
 OTHER_SERVER = "9a0b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d"
@@ -177,6 +179,73 @@ def test_list_detail_show_filters_and_paging(cloud: LoopbackCloud) -> None:
         demo.list_volumes(marker=str(uuid.uuid4()))
     with pytest.raises(BadRequest):
         demo.list_volumes(limit=-1)
+
+
+def test_list_sorts_as_asked_and_pages_in_that_order(cloud: LoopbackCloud) -> None:
+    demo = _client(cloud)
+    made = {
+        name: _available(demo, size=size, name=name)
+        for name, size in (("b", 2), ("a", 3), ("c", 2))
+    }
+    ids = {v["id"]: name for name, v in made.items()}
+
+    def names(**params: Any) -> list[str]:
+        return [ids[v["id"]] for v in demo.list_volumes(detail=False, **params)]
+
+    assert names(sort_key="name", sort_dir="asc") == ["a", "b", "c"]
+    assert names(sort_key="display_name") == ["c", "b", "a"]
+    assert names(sort="size:asc,name:desc") == ["c", "b", "a"]
+    assert names(sort="size:desc,name") == ["a", "c", "b"]
+    assert names(sort="name:asc", limit=1) == ["a", "b", "c"]  # every page in that order
+    assert names(sort_key="size", sort_dir="asc", limit=2) == ["b", "c", "a"]
+    assert names(sort_key="created_at", sort_dir="asc") == ["b", "a", "c"]
+
+    session = cloud.session("demo")
+    for bad in (
+        {"sort_key": "no_such_column"},
+        {"sort_key": "path"},
+        {"sort_dir": "sideways"},
+        {"sort": "name:up"},
+        {"sort": "name", "sort_key": "size"},
+        {"sort": ",".join(["name"] * 100)},
+    ):
+        refused = _http(session, "GET", "volumes", params=bad)
+        assert refused.status_code == 400, bad
+        assert "badRequest" in refused.json()
+
+
+def test_volume_summary_counts_sizes_and_metadata(cloud: LoopbackCloud) -> None:
+    demo = _client(cloud)
+    _available(demo, size=2, metadata={"tier": "gold", "team": "a"})
+    _available(demo, size=3, metadata={"tier": "silver"})
+    _available(demo, size=1, metadata={"tier": "gold"})
+    _available(_client(cloud, "alt"), size=5, metadata={"secret": "x"})
+    session = cloud.session("demo")
+
+    at_3_36 = _http(session, "GET", "volumes/summary", version="3.36")
+    body = assert_tempest_valid(volume_schemas.show_volume_summary, at_3_36)
+    assert body == {
+        "volume-summary": {
+            "total_count": 3,
+            "total_size": 6,
+            "metadata": {"team": ["a"], "tier": ["gold", "silver"]},
+        }
+    }
+    at_3_12 = _http(session, "GET", "volumes/summary", version="3.12")
+    assert assert_tempest_valid(volume_schemas.show_volume_summary, at_3_12) == {
+        "volume-summary": {"total_count": 3, "total_size": 6}
+    }
+    project = session.token_info().project_id
+    filtered = _http(session, "GET", f"{project}/volumes/summary", params={"status": "error"})
+    assert filtered.json()["volume-summary"]["total_count"] == 0
+    # Before 3.12 there is no summary (nor a volume called "summary").
+    assert _http(session, "GET", "volumes/summary", version="3.11").status_code == 404
+
+    admin = cloud.session("admin")
+    everyone = _http(admin, "GET", "volumes/summary", version="3.12", params={"all_tenants": 1})
+    assert everyone.json()["volume-summary"] == {"total_count": 4, "total_size": 11}
+    empty = _http(admin, "GET", "volumes/summary", version="3.36").json()["volume-summary"]
+    assert empty == {"total_count": 0, "total_size": 0, "metadata": {}}
 
 
 def test_project_less_urls_mean_the_token_project(cloud: LoopbackCloud) -> None:
