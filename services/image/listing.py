@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import ColumnElement, Select, and_, cast, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, cast, exists, func, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from db.models.image import Image
+from services.common import keyset
 from services.common.app import bad_request
 from services.common.auth import AuthContext
 from services.image import policy
@@ -249,14 +250,8 @@ def _paginate(
 
 
 def _after(marker: Image, sort: list[tuple[str, str]]) -> ColumnElement[bool]:
-    """Rows strictly after ``marker`` in the sort order (a lexicographic comparison)."""
-    clauses = []
-    for i, (key, direction) in enumerate(sort):
-        expr, value = _sort_expr(key), _marker_value(marker, key)
-        step = expr < value if direction == "desc" else expr > value
-        ties = [_sort_expr(k) == _marker_value(marker, k) for k, _d in sort[:i]]
-        clauses.append(and_(*ties, step))
-    return or_(*clauses)
+    """Rows strictly after ``marker`` in the sort order."""
+    return keyset.after([(_sort_expr(k), _marker_value(marker, k), d) for k, d in sort])
 
 
 def _marker_value(marker: Image, key: str) -> Any:

@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, and_, func, or_
+from sqlalchemy import ColumnElement, func
 from sqlalchemy.orm import InstrumentedAttribute
 
 from db.models.volume import Volume
+from services.common import keyset
 from services.volume.errors import invalid_input
 
 DEFAULT_KEY: Final = "created_at"
@@ -90,11 +91,5 @@ def order_by(order: SortOrder) -> list[ColumnElement[Any]]:
 
 
 def after(marker: Volume, order: SortOrder) -> ColumnElement[bool]:
-    """Volumes strictly after ``marker`` in ``order`` (a lexicographic comparison)."""
-    clauses = []
-    for i, (key, direction) in enumerate(order):
-        expr, value = _expr(key), _value(marker, key)
-        step = expr < value if direction == "desc" else expr > value
-        ties = [_expr(k) == _value(marker, k) for k, _d in order[:i]]
-        clauses.append(and_(*ties, step))
-    return or_(*clauses)
+    """Volumes strictly after ``marker`` in ``order``."""
+    return keyset.after([(_expr(k), _value(marker, k), d) for k, d in order])
