@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jsonschema
 import pytest
 
 from clients.errors import BadRequest, Conflict, ConnectionFailed, Forbidden, HttpError, NotFound
@@ -362,6 +363,47 @@ def test_find_image_by_ambiguous_or_unknown_name(demo: ImageClient) -> None:
         demo.find_image("twin")
     with pytest.raises(NotFound):
         demo.find_image("nobody")
+
+
+# -- schemas ----------------------------------------------------------------------------------
+
+
+def test_schemas_describe_the_documents_served(demo: ImageClient) -> None:
+    """What python-glanceclient reads first and validates every image against."""
+    schemas = {}
+    for name in ("image", "images", "member", "members"):
+        got = _raw(demo, "GET", f"v2/schemas/{name}")
+        assert got.status_code == 200
+        assert got.json()["name"] == name  # what Tempest's schema tests check
+        schemas[name] = got.json()
+    assert schemas["image"]["additionalProperties"] == {"type": "string"}
+    assert schemas["images"]["properties"]["images"]["items"] == schemas["image"]
+    assert schemas["members"]["properties"]["members"]["items"] == schemas["member"]
+
+    bare = demo.create_image()
+    full = demo.create_image(
+        name="cirros",
+        disk_format="qcow2",
+        container_format="bare",
+        tags=["boot"],
+        min_ram=64,
+        os_distro="cirros",
+        kernel_id=None,
+        ramdisk_id="b1a1e0e7-1b6f-4f53-9d8b-8f6a38d1bb9c",
+        hw_disk_bus="virtio",
+    )
+    demo.upload(full["id"], io.BytesIO(_qcow2_header(1 << 30)))
+    validator = jsonschema.Draft4Validator(schemas["image"])
+    for image in (bare, full, demo.get_image(full["id"])):
+        validator.validate(image)
+    listing = _raw(demo, "GET", "v2/images", params={"limit": 1}).json()
+    jsonschema.Draft4Validator(schemas["images"]).validate(listing)
+    # Each document says where its schema is.
+    assert listing["schema"] == "/v2/schemas/images" and bare["schema"] == "/v2/schemas/image"
+
+    assert _raw(demo, "GET", "v2/schemas/nothing").status_code == 404
+    anonymous = httpx.get(f"{demo.session.endpoint('image')}/v2/schemas/image")
+    assert anonymous.status_code == 401
 
 
 # -- update -----------------------------------------------------------------------------------
