@@ -520,6 +520,42 @@ def test_patch_in_the_v2_0_dialect(demo: ImageClient) -> None:
     assert demo.get_image(image["id"]) == body
 
 
+# -- actions ----------------------------------------------------------------------------------
+
+
+def test_deactivate_and_reactivate(
+    demo: ImageClient, alt: ImageClient, admin: ImageClient, tmp_path: Path
+) -> None:
+    image = demo.create_image(name="img", disk_format="raw", container_format="bare")
+
+    def act(client: ImageClient, action: str, image_id: str = image["id"]) -> httpx.Response:
+        return _raw(client, "POST", f"v2/images/{image_id}/actions/{action}")
+
+    assert act(demo, "deactivate").status_code == 403  # queued: nothing to deactivate
+    demo.upload(image["id"], io.BytesIO(b"bits"))
+    done = act(demo, "deactivate")
+    assert done.status_code == 204 and done.content == b""
+    assert demo.get_image(image["id"])["status"] == "deactivated"
+    assert act(demo, "deactivate").status_code == 204  # again: a no-op
+    assert [i["id"] for i in demo.list_images(status="deactivated")] == [image["id"]]
+
+    refused = _raw(demo, "GET", f"v2/images/{image['id']}/file")
+    assert refused.status_code == 403 and "deactivated" in refused.json()["message"]
+    admin.download(image["id"], tmp_path / "copy")  # admins still may
+    assert (tmp_path / "copy").read_bytes() == b"bits"
+
+    assert act(alt, "reactivate").status_code == 404  # alt cannot see it
+    assert act(demo, "reactivate").status_code == 204
+    assert demo.get_image(image["id"])["status"] == "active"
+    assert act(demo, "reactivate").status_code == 204
+
+    public = admin.create_image(name="golden", visibility="public")
+    assert act(demo, "deactivate", public["id"]).status_code == 403  # visible, not owned
+    assert act(demo, "deactivate", str(uuid.uuid4())).status_code == 404
+    assert act(demo, "explode").status_code == 404
+    assert _raw(demo, "GET", f"v2/images/{image['id']}/actions/deactivate").status_code == 405
+
+
 # -- delete -----------------------------------------------------------------------------------
 
 
