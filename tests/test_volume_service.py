@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select
+from tempest.lib.api_schema.response.volume import quotas as quota_schemas
 from tempest.lib.api_schema.response.volume import volumes as volume_schemas
 
 from clients.errors import BadRequest, HttpError, NotFound
@@ -248,6 +249,56 @@ def test_volume_summary_counts_sizes_and_metadata(cloud: LoopbackCloud) -> None:
     assert empty == {"total_count": 0, "total_size": 0, "metadata": {}}
 
 
+def test_update_volume_and_set_bootable(cloud: LoopbackCloud) -> None:
+    demo = _client(cloud)
+    volume = _available(demo, name="old", description="first", metadata={"a": "1"})
+    session = cloud.session("demo")
+    url = f"volumes/{volume['id']}"
+
+    updated = _http(session, "PUT", url, json={"volume": {"name": " new ", "metadata": {"b": "2"}}})
+    body = assert_tempest_valid(volume_schemas.update_volume, updated)["volume"]
+    assert (body["name"], body["description"], body["metadata"]) == ("new", "first", {"b": "2"})
+    cleared = _http(session, "PUT", url, json={"volume": {"display_description": None}})
+    assert cleared.json()["volume"]["description"] is None
+    assert demo.get_volume(volume["id"])["name"] == "new"
+
+    assert demo.get_volume(volume["id"])["bootable"] == "false"
+    for value, shown in ((True, "true"), ("false", "false"), ("yes", "true")):
+        done = _http(
+            session, "POST", f"{url}/action", json={"os-set_bootable": {"bootable": value}}
+        )
+        assert_tempest_valid(volume_schemas.set_bootable_volume, done)
+        assert demo.get_volume(volume["id"])["bootable"] == shown
+
+    for bad in (
+        {"volume": {}},
+        {"volume": {"name": "n" * 256}},
+        {"volume": {"size": 5}},
+        {"volume": {"metadata": {"k": 5}}},
+        {"volume": "x"},
+        {},
+    ):
+        assert _http(session, "PUT", url, json=bad).status_code == 400, bad
+    for bad_action in (
+        {"os-set_bootable": {"bootable": "maybe"}},
+        {"os-set_bootable": {}},
+        {"os-set_bootable": None},
+        {"os-explode": {}},
+        {"os-set_bootable": {"bootable": True}, "extra": {}},
+        [],
+    ):
+        assert _http(session, "POST", f"{url}/action", json=bad_action).status_code == 400
+    malformed = _http(session, "POST", f"{url}/action", content=b"{nope")
+    assert malformed.status_code == 400
+
+    alt = cloud.session("alt")
+    assert _http(alt, "PUT", url, json={"volume": {"name": "x"}}).status_code == 404
+    set_bootable = {"os-set_bootable": {"bootable": True}}
+    assert _http(alt, "POST", f"{url}/action", json=set_bootable).status_code == 404
+    missing = f"volumes/{uuid.uuid4()}"
+    assert _http(session, "PUT", missing, json={"volume": {"name": "x"}}).status_code == 404
+
+
 def test_project_less_urls_mean_the_token_project(cloud: LoopbackCloud) -> None:
     demo = _client(cloud)
     volume = _available(demo, name="mine")
@@ -419,6 +470,60 @@ def small_quota(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.usefixtures("small_quota")
+def test_admins_change_quotas_at_run_time(cloud: LoopbackCloud) -> None:
+    demo = _client(cloud)
+    project = demo.project_id
+    admin = cloud.session("admin")
+    url = f"os-quota-sets/{project}"
+    _available(demo, size=2)
+    _available(demo, size=1)
+    with pytest.raises(HttpError):  # the defaults: 2 volumes, 3 GiB
+        demo.create_volume(1)
+
+    raised = _http(admin, "PUT", url, json={"quota_set": {"volumes": 5, "gigabytes": "10"}})
+    body = assert_tempest_valid(quota_schemas.update_quota_set, raised)["quota_set"]
+    assert (body["volumes"], body["gigabytes"]) == (5, 10)
+    assert demo.quota_usage()["volumes"] == {"limit": 5, "in_use": 2, "reserved": 0}
+    _available(demo, size=4)  # now within the raised limits
+    absolute = _http(cloud.session("demo"), "GET", "limits").json()["limits"]["absolute"]
+    assert (absolute["maxTotalVolumes"], absolute["maxTotalVolumeGigabytes"]) == (5, 10)
+    # Another project keeps the defaults.
+    alt = _client(cloud, "alt")
+    assert alt.quota_usage()["volumes"]["limit"] == 2
+
+    defaults = _http(admin, "GET", f"{url}/defaults")
+    default_set = assert_tempest_valid(quota_schemas.show_quota_set, defaults)["quota_set"]
+    assert (default_set["volumes"], default_set["gigabytes"]) == (2, 3)
+
+    demo_session = cloud.session("demo")
+    for bad in (
+        {"quota_set": {"volumes": 2}},  # below the 3 volumes in use
+        {"quota_set": {"volumes": -2}},
+        {"quota_set": {"volumes": "many"}},
+        {"quota_set": {"volumes": True}},
+        {"quota_set": {"volumes": 2**31}},
+        {"quota_set": {"no_such_resource": 1}},
+        {"quota_set": []},
+        {"volumes": 5},
+    ):
+        refused = _http(admin, "PUT", url, json=bad)
+        assert refused.status_code == 400, bad
+    assert (
+        _http(admin, "PUT", "os-quota-sets/" + "p" * 65, json={"quota_set": {}}).status_code == 400
+    )
+    forbidden = _http(demo_session, "PUT", url, json={"quota_set": {"volumes": 50}})
+    assert forbidden.status_code == 403
+    assert _http(demo_session, "DELETE", url).status_code == 403
+    assert demo.quota_usage()["volumes"]["limit"] == 5
+
+    unlimited = _http(admin, "PUT", url, json={"quota_set": {"gigabytes": -1}})
+    assert unlimited.json()["quota_set"]["gigabytes"] == -1
+    reset = _http(admin, "DELETE", url)
+    assert reset.status_code == 200
+    assert demo.quota_usage()["volumes"]["limit"] == 2
+
+
+@pytest.mark.usefixtures("small_quota")
 def test_quotas_refuse_with_413_and_come_back_after_delete(cloud: LoopbackCloud) -> None:
     demo = _client(cloud)
     assert demo.quota_usage()["volumes"] == {"limit": 2, "in_use": 0, "reserved": 0}
@@ -447,8 +552,11 @@ def test_quotas_refuse_with_413_and_come_back_after_delete(cloud: LoopbackCloud)
     assert (absolute["maxTotalVolumeGigabytes"], absolute["totalGigabytesUsed"]) == (3, 3)
     session = cloud.session("demo")
     project = session.token_info().project_id
-    plain = _http(session, "GET", f"{project}/os-quota-sets/{project}").json()["quota_set"]
-    assert plain == {"id": project, "volumes": 2, "gigabytes": 3}
+    plain = _http(session, "GET", f"{project}/os-quota-sets/{project}")
+    body = assert_tempest_valid(quota_schemas.show_quota_set, plain)["quota_set"]
+    assert (body["id"], body["volumes"], body["gigabytes"]) == (project, 2, 3)
+    with_usage = _http(session, "GET", f"{project}/os-quota-sets/{project}?usage=true")
+    assert_tempest_valid(quota_schemas.show_quota_set_usage, with_usage)
     refused = _http(session, "POST", f"{project}/volumes", json={"volume": {"size": 1}})
     assert refused.headers["Retry-After"] == "0"
 
