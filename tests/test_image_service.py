@@ -556,6 +556,105 @@ def test_deactivate_and_reactivate(
     assert _raw(demo, "GET", f"v2/images/{image['id']}/actions/deactivate").status_code == 405
 
 
+# -- members ----------------------------------------------------------------------------------
+
+
+def test_members_share_an_image_with_another_project(
+    demo: ImageClient, alt: ImageClient, admin: ImageClient, tmp_path: Path
+) -> None:
+    image = demo.create_image(name="shared-img", disk_format="raw", container_format="bare")
+    demo.upload(image["id"], io.BytesIO(b"bits"))
+    alt_project = alt.session.token_info().project_id
+    members = f"v2/images/{image['id']}/members"
+    mine = f"{members}/{alt_project}"
+    schemas = {n: _raw(demo, "GET", f"v2/schemas/{n}").json() for n in ("member", "members")}
+
+    added = _raw(demo, "POST", members, json={"member": alt_project})
+    assert added.status_code == 200
+    member = added.json()
+    jsonschema.Draft4Validator(schemas["member"]).validate(member)
+    assert (member["member_id"], member["image_id"], member["status"]) == (
+        alt_project,
+        image["id"],
+        "pending",
+    )
+    assert set(member) == {"created_at", "image_id", "member_id", "schema", "status", "updated_at"}
+    assert _raw(demo, "POST", members, json={"member": alt_project}).status_code == 409
+    assert _raw(demo, "POST", members, json={"member": "third-project"}).status_code == 200
+
+    # Pending: the member sees the image by id but not in its list.
+    def alt_names(**filters: Any) -> set[str]:
+        return {i["name"] for i in alt.list_images(**filters)}
+
+    assert alt.get_image(image["id"])["name"] == "shared-img"
+    assert "shared-img" not in alt_names()
+    assert alt_names(member_status="pending") == {"shared-img"}
+    listed = _raw(alt, "GET", members).json()
+    jsonschema.Draft4Validator(schemas["members"]).validate(listed)
+    assert [m["member_id"] for m in listed["members"]] == [alt_project]  # only its own
+    owner_view = _raw(demo, "GET", members).json()["members"]
+    assert [m["member_id"] for m in owner_view] == [alt_project, "third-project"]
+    assert _raw(alt, "GET", f"{members}/third-project").status_code == 404
+
+    # Only the member decides; the owner may not accept for it.
+    assert _raw(demo, "PUT", mine, json={"status": "accepted"}).status_code == 403
+    accepted = _raw(alt, "PUT", mine, json={"status": "accepted"})
+    assert accepted.status_code == 200 and accepted.json()["status"] == "accepted"
+    assert alt_names() == {"shared-img"}
+    assert alt_names(visibility="shared") == {"shared-img"}
+    alt.download(image["id"], tmp_path / "copy")
+    assert (tmp_path / "copy").read_bytes() == b"bits"
+    # A member may not remove itself or change the image.
+    assert _raw(alt, "DELETE", mine).status_code == 403
+    with pytest.raises(Forbidden):
+        alt.update_image(image["id"], [{"op": "replace", "path": "/name", "value": "x"}])
+
+    rejected = _raw(alt, "PUT", mine, json={"status": "rejected"})
+    assert rejected.json()["status"] == "rejected"
+    assert alt_names() == set() and alt_names(member_status="rejected") == {"shared-img"}
+    assert alt.get_image(image["id"])["id"] == image["id"]
+
+    # Made private, the image is no longer shared with anyone; shared again, it is.
+    demo.update_image(image["id"], [{"op": "replace", "path": "/visibility", "value": "private"}])
+    with pytest.raises(NotFound):
+        alt.get_image(image["id"])
+    assert _raw(demo, "GET", members).status_code == 403
+    assert _raw(demo, "POST", members, json={"member": "x"}).status_code == 403
+    demo.update_image(image["id"], [{"op": "replace", "path": "/visibility", "value": "shared"}])
+    assert alt.get_image(image["id"])["id"] == image["id"]
+
+    assert _raw(demo, "DELETE", mine).status_code == 204
+    with pytest.raises(NotFound):
+        alt.get_image(image["id"])
+    assert _raw(demo, "GET", mine).status_code == 404
+    assert _raw(admin, "POST", members, json={"member": alt_project}).status_code == 200
+    demo.delete_image(image["id"])  # its memberships go with it
+    assert _raw(demo, "GET", members).status_code == 404
+
+
+def test_member_requests_are_checked(demo: ImageClient, alt: ImageClient) -> None:
+    image = demo.create_image(name="img")
+    members = f"v2/images/{image['id']}/members"
+    for body in ({}, {"member": ""}, {"member": 5}, {"member": "p" * 256}, ["x"]):
+        assert _raw(demo, "POST", members, json=body).status_code == 400, body
+    bad_json = _raw(
+        demo, "POST", members, content=b"{", headers={"Content-Type": "application/json"}
+    )
+    assert bad_json.status_code == 400
+    assert _raw(demo, "POST", members, json={"member": "p1"}).status_code == 200
+    for body in ({}, {"status": "maybe"}, {"status": None}, "accepted"):
+        assert _raw(demo, "PUT", f"{members}/p1", json=body).status_code == 400, body
+    for i in range(2, 129):
+        assert _raw(demo, "POST", members, json={"member": f"p{i}"}).status_code == 200
+    assert _raw(demo, "POST", members, json={"member": "one-too-many"}).status_code == 413
+    # Someone who cannot see the image learns nothing about it.
+    assert _raw(alt, "GET", members).status_code == 404
+    assert _raw(alt, "POST", members, json={"member": "p"}).status_code == 404
+    assert _raw(demo, "GET", f"v2/images/{uuid.uuid4()}/members").status_code == 404
+    with pytest.raises(BadRequest):
+        demo.list_images(member_status="maybe")
+
+
 # -- delete -----------------------------------------------------------------------------------
 
 

@@ -84,6 +84,7 @@ class Query:
     marker: str | None = None
     sort: list[tuple[str, str]] = field(default_factory=list)
     visibility: str | None = None
+    member_status: str = "accepted"
     os_hidden: bool = False
     tags: list[str] = field(default_factory=list)
     conditions: list[ColumnElement[bool]] = field(default_factory=list)
@@ -113,10 +114,9 @@ def parse_query(params: Sequence[tuple[str, str]]) -> Query:
     query.sort = _parse_sort(
         values.pop("sort", []), values.pop("sort_key", []), values.pop("sort_dir", [])
     )
-    # Accepted for compatibility; without image members there is nothing it selects.
-    member_status = single("member_status") or "accepted"
-    if member_status not in _MEMBER_STATUSES:
-        raise bad_request(f"Invalid status: {member_status}")
+    query.member_status = single("member_status") or "accepted"
+    if query.member_status not in _MEMBER_STATUSES:
+        raise bad_request(f"Invalid status: {query.member_status}")
     if (visibility := single("visibility")) is not None:
         if visibility not in _VISIBILITIES:
             raise bad_request(f"Invalid visibility value: {visibility}")
@@ -214,7 +214,7 @@ def _match(column: InstrumentedAttribute[Any], value: str) -> ColumnElement[bool
 
 def list_images(session: Session, caller: AuthContext, query: Query) -> Page:
     stmt = select(Image).where(
-        policy.listable(caller, query.visibility),
+        policy.listable(caller, query.visibility, query.member_status),
         Image.os_hidden == query.os_hidden,
         *query.conditions,
     )
