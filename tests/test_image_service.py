@@ -356,6 +356,29 @@ def test_list_filters_and_pagination(demo: ImageClient) -> None:
             demo.list_images(**bad)
 
 
+def test_size_range_filters(demo: ImageClient) -> None:
+    sizes = {"small": 3, "medium": 30, "large": 300}
+    for name, size in sizes.items():
+        made = demo.create_image(name=name, disk_format="raw", container_format="bare")
+        demo.upload(made["id"], io.BytesIO(b"x" * size))
+    demo.create_image(name="empty")  # no data, no size: never in a size range
+
+    def names(**filters: Any) -> set[str]:
+        return {i["name"] for i in demo.list_images(**filters)}
+
+    assert names(size_min=30) == {"medium", "large"}
+    assert names(size_max=30) == {"small", "medium"}
+    assert names(size_min=4, size_max=299) == {"medium"}
+    assert names(size_min=" 3", size_max="3") == {"small"}
+    assert names(size_min=301) == set() and names(size_min=30, size_max=3) == set()
+    assert names(size_min=-1) == {"small", "medium", "large"}
+    for bad in ("big", "1.5", "", "0x10", str(2**63), str(-(2**63) - 1), "9" * 400):
+        for key in ("size_min", "size_max"):
+            refused = _raw(demo, "GET", "v2/images", params={key: bad})
+            assert refused.status_code == 400, (key, bad)
+            assert "range" in refused.json()["message"]
+
+
 def test_find_image_by_ambiguous_or_unknown_name(demo: ImageClient) -> None:
     demo.create_image(name="twin")
     demo.create_image(name="twin")

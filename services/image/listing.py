@@ -163,11 +163,15 @@ def _parse_bool(name: str, raw: str) -> bool:
 
 def _parse_size(name: str, raw: str) -> int:
     try:
-        return int(raw)
+        size = int(raw)
     except ValueError:
         raise bad_request(
             f"Unable to filter on a range with a non-numeric value: {name}={raw}"
         ) from None
+    # The size column's range (a 64-bit integer): beyond it the database would refuse.
+    if not -(2**63) <= size < 2**63:
+        raise bad_request(f"Unable to filter on a range with a value out of range: {name}")
+    return size
 
 
 def _parse_sort(sort: list[str], keys: list[str], dirs: list[str]) -> list[tuple[str, str]]:
