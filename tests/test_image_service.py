@@ -16,10 +16,14 @@ from typing import Any
 import httpx
 import jsonschema
 import pytest
+from temporalio.exceptions import ApplicationError
 
+from activities.quota import QuotaActivities
 from clients.errors import BadRequest, Conflict, ConnectionFailed, Forbidden, HttpError, NotFound
 from clients.image import AmbiguousImage, ImageClient, ImageDataMissing
 from clients.session import Session
+from core.errors import ErrorType
+from core.messages import FlavorSpec
 from db.models.image import Image
 from db.session import make_engine, make_session_factory
 from services.image import streams
@@ -577,6 +581,24 @@ def test_deactivate_and_reactivate(
     assert act(demo, "deactivate", str(uuid.uuid4())).status_code == 404
     assert act(demo, "explode").status_code == 404
     assert _raw(demo, "GET", f"v2/images/{image['id']}/actions/deactivate").status_code == 405
+
+
+def test_boot_validation_refuses_a_deactivated_image(
+    cloud: LoopbackCloud, demo: ImageClient
+) -> None:
+    """Nova boots only active images: step 2 reads the image with the user's token."""
+    image = demo.create_image(name="img", disk_format="raw", container_format="bare")
+    demo.upload(image["id"], io.BytesIO(b"bits"))
+    session = demo.session
+    check = QuotaActivities(None, cloud.settings, lambda _token: session)  # type: ignore[arg-type]
+    flavor = FlavorSpec("1", "m1.tiny", 1, 512, 1)
+    assert check._image(image["id"], session.token, flavor).id == image["id"]
+    _raw(demo, "POST", f"v2/images/{image['id']}/actions/deactivate")
+    with pytest.raises(ApplicationError, match="is not active \\(it is deactivated\\)") as refused:
+        check._image(image["id"], session.token, flavor)
+    assert refused.value.type == ErrorType.IMAGE_NOT_ACTIVE
+    _raw(demo, "POST", f"v2/images/{image['id']}/actions/reactivate")
+    assert check._image(image["id"], session.token, flavor).id == image["id"]
 
 
 # -- members ----------------------------------------------------------------------------------
