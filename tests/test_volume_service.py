@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select
+from tempest.lib.api_schema.response.volume import quota_classes as quota_class_schemas
 from tempest.lib.api_schema.response.volume import quotas as quota_schemas
 from tempest.lib.api_schema.response.volume import volumes as volume_schemas
 
@@ -516,11 +517,29 @@ def test_admins_change_quotas_at_run_time(cloud: LoopbackCloud) -> None:
     assert _http(demo_session, "DELETE", url).status_code == 403
     assert demo.quota_usage()["volumes"]["limit"] == 5
 
+    # The default quota class: every project's defaults, below what a project was given.
+    classes = "os-quota-class-sets/default"
+    raised_defaults = _http(admin, "PUT", classes, json={"quota_class_set": {"volumes": 4}})
+    assert_tempest_valid(quota_class_schemas.update_quota_classes, raised_defaults)
+    shown = assert_tempest_valid(
+        quota_class_schemas.show_quota_classes, _http(admin, "GET", classes)
+    )["quota_class_set"]
+    assert (shown["id"], shown["volumes"], shown["gigabytes"]) == ("default", 4, 3)
+    assert alt.quota_usage()["volumes"]["limit"] == 4
+    _available(alt)
+    assert demo.quota_usage()["volumes"]["limit"] == 5  # its own limit stands
+    assert _http(admin, "GET", f"{url}/defaults").json()["quota_set"]["volumes"] == 4
+    assert _http(demo_session, "GET", classes).status_code == 403
+    refused_class = _http(demo_session, "PUT", classes, json={"quota_class_set": {"volumes": 9}})
+    assert refused_class.status_code == 403
+    for bad in ({"quota_class_set": {"volumes": "x"}}, {"quota_class_set": {"nope": 1}}, {}):
+        assert _http(admin, "PUT", classes, json=bad).status_code == 400, bad
+
     unlimited = _http(admin, "PUT", url, json={"quota_set": {"gigabytes": -1}})
     assert unlimited.json()["quota_set"]["gigabytes"] == -1
     reset = _http(admin, "DELETE", url)
     assert reset.status_code == 200
-    assert demo.quota_usage()["volumes"]["limit"] == 2
+    assert demo.quota_usage()["volumes"]["limit"] == 4  # the default class's
 
 
 @pytest.mark.usefixtures("small_quota")

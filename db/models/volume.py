@@ -66,14 +66,29 @@ class VolumeQuotaUsage(ProjectUsage, Base):
     __tablename__ = "volume_quota_usages"
 
 
-class VolumeQuotaLimit(Base):
+class _QuotaLimit:
+    """One resource's limit, as an admin set it."""
+
+    id: Mapped[IntPk]
+    resource: Mapped[str] = mapped_column(String(32))
+    hard_limit: Mapped[int]
+
+
+class VolumeQuotaLimit(_QuotaLimit, Base):
     """A limit an admin set for one project (Cinder's ``quotas`` rows); a resource without
-    a row has the service's default."""
+    a row has the default."""
 
     __tablename__ = "volume_quota_limits"
     __table_args__ = (UniqueConstraint("project_id", "resource"),)
 
-    id: Mapped[IntPk]
     project_id: Mapped[str] = mapped_column(String(64))
-    resource: Mapped[str] = mapped_column(String(32))
-    hard_limit: Mapped[int]
+
+
+class VolumeQuotaClassLimit(_QuotaLimit, Base):
+    """A limit of a quota class (Cinder's ``quota_classes``); the ``default`` class's limits
+    are every project's defaults, over the service's settings."""
+
+    __tablename__ = "volume_quota_class_limits"
+    __table_args__ = (UniqueConstraint("class_name", "resource"),)
+
+    class_name: Mapped[str] = mapped_column(String(255))

@@ -13,10 +13,11 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from db.models.volume import VolumeQuotaLimit
-from services.common.app import MAX_INT, ApiError
+from db.models.volume import VolumeQuotaClassLimit, VolumeQuotaLimit
+from services.common.app import MAX_INT, ApiError, forbidden
+from services.common.auth import AuthContext
 from services.volume import quotas
-from services.volume.quotas import GIGABYTES, VOLUMES, Limits
+from services.volume.quotas import DEFAULT_CLASS, GIGABYTES, VOLUMES, Limits
 from services.volume.views import VOLUME_TYPE
 
 # Defaults of the resources this service has none of: none can be made (as /limits says),
@@ -35,19 +36,36 @@ _ABSENT_DEFAULTS: Final = {
 _NON_QUOTA_KEYS: Final = frozenset({"tenant_id", "id"})
 
 
-def defaults(limits: Limits) -> dict[str, int]:
-    return {VOLUMES: limits.volumes, GIGABYTES: limits.gigabytes, **_ABSENT_DEFAULTS}
+def _overlay(found: dict[str, int], session: Session, key: Any, value: str) -> dict[str, int]:
+    """``found`` with the limits stored under ``key == value`` (a project's or a class's)."""
+    model = key.class_
+    rows = session.execute(select(model.resource, model.hard_limit).where(key == value))
+    found.update({resource: int(hard) for resource, hard in rows if resource in found})
+    return found
+
+
+def require_admin(caller: AuthContext, policy: str, name: str, max_length: int) -> None:
+    """Changing quotas is for admins (Cinder's policy ``policy``); ``name`` (a project id or
+    a class name) must fit its column."""
+    if not caller.is_admin:
+        raise forbidden(f"Policy doesn't allow {policy} to be performed.")
+    if len(name) > max_length:
+        raise ApiError(400, f"{name!r} is longer than {max_length} characters.")
+
+
+def defaults(session: Session, limits: Limits) -> dict[str, int]:
+    """Every project's defaults: the settings, under what an admin set for the default class."""
+    base = {VOLUMES: limits.volumes, GIGABYTES: limits.gigabytes, **_ABSENT_DEFAULTS}
+    return _overlay(base, session, VolumeQuotaClassLimit.class_name, DEFAULT_CLASS)
+
+
+def class_limits(session: Session, class_name: str, limits: Limits) -> dict[str, int]:
+    found = defaults(session, limits)
+    return _overlay(found, session, VolumeQuotaClassLimit.class_name, class_name)
 
 
 def project_limits(session: Session, project_id: str, limits: Limits) -> dict[str, int]:
-    found = defaults(limits)
-    rows = session.execute(
-        select(VolumeQuotaLimit.resource, VolumeQuotaLimit.hard_limit).where(
-            VolumeQuotaLimit.project_id == project_id
-        )
-    )
-    found.update({resource: int(hard) for resource, hard in rows if resource in found})
-    return found
+    return _overlay(defaults(session, limits), session, VolumeQuotaLimit.project_id, project_id)
 
 
 def quota_set(
@@ -100,18 +118,31 @@ def update(
                 f"Quota {resource} limit must be equal or greater than existing resources. "
                 f"Current usage is {used[resource]} and the requested limit is {limit}.",
             )
+    _store(session, VolumeQuotaLimit.project_id, project_id, changes)
+    return {**current, **changes}
+
+
+def update_class(
+    session: Session, class_name: str, requested: dict[str, Any], limits: Limits
+) -> dict[str, int]:
+    current = class_limits(session, class_name, limits)
+    changes = parse_update(requested, current)
+    _store(session, VolumeQuotaClassLimit.class_name, class_name, changes)
+    return {**current, **changes}
+
+
+def _store(session: Session, key: Any, value: str, changes: dict[str, int]) -> None:
+    """Insert or update each limit under ``key == value`` (a project's or a class's)."""
+    model = key.class_
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     for resource, limit in changes.items():
-        stmt = insert(VolumeQuotaLimit).values(
-            project_id=project_id, resource=resource, hard_limit=limit
-        )
+        stmt = insert(model).values({key.key: value, "resource": resource, "hard_limit": limit})
         session.execute(
             stmt.on_conflict_do_update(
-                index_elements=["project_id", "resource"], set_={"hard_limit": limit}
+                index_elements=[key.key, "resource"], set_={"hard_limit": limit}
             )
         )
-    return {**current, **changes}
 
 
 def reset(session: Session, project_id: str) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import Request, Response
 from pydantic import BaseModel, ConfigDict
 
-from services.common.app import ApiError, forbidden
+from services.common.app import ApiError
 from services.common.app import router as common_router
 from services.common.db import DbSession
 from services.volume import quota_limits, quotas
@@ -35,10 +35,8 @@ def _readable(scope: RequestScope, target_project_id: str) -> None:
 
 
 def _admin(scope: RequestScope, target_project_id: str) -> None:
-    if not scope.caller.is_admin:
-        raise forbidden("Policy doesn't allow volume_extension:quotas:update to be performed.")
-    if len(target_project_id) > _MAX_PROJECT_ID:
-        raise ApiError(400, f"Project ID {target_project_id} is not a valid project id.")
+    policy = "volume_extension:quotas:update"
+    quota_limits.require_admin(scope.caller, policy, target_project_id, _MAX_PROJECT_ID)
 
 
 @router.get("/os-quota-sets/{target_project_id}")
@@ -52,9 +50,12 @@ def show_quota_set(
 
 
 @router.get("/os-quota-sets/{target_project_id}/defaults")
-def show_quota_defaults(target_project_id: str, scope: Scope, manager: Manager) -> dict[str, Any]:
+def show_quota_defaults(
+    target_project_id: str, scope: Scope, session: DbSession, manager: Manager
+) -> dict[str, Any]:
     _readable(scope, target_project_id)
-    return {"quota_set": {"id": target_project_id, **quota_limits.defaults(manager.limits)}}
+    found = quota_limits.defaults(session, manager.limits)
+    return {"quota_set": {"id": target_project_id, **found}}
 
 
 @router.put("/os-quota-sets/{target_project_id}")

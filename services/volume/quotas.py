@@ -17,12 +17,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from core.config import VolumeQuotaOptions
-from db.models.volume import VolumeQuotaLimit, VolumeQuotaUsage
+from db.models.volume import VolumeQuotaClassLimit, VolumeQuotaLimit, VolumeQuotaUsage
 from services.common.app import ApiError
 
 VOLUMES: Final = "volumes"
 GIGABYTES: Final = "gigabytes"
 RESOURCES: Final = (VOLUMES, GIGABYTES)
+# The quota class whose limits are every project's defaults (Cinder's).
+DEFAULT_CLASS: Final = "default"
 _USAGE = cast(Table, VolumeQuotaUsage.__table__)
 
 
@@ -49,14 +51,20 @@ class Limits:
 
 
 def effective(session: Session, project_id: str, defaults: Limits) -> Limits:
-    """The project's limits: what an admin set for it, else the service's defaults."""
-    rows = session.execute(
-        select(VolumeQuotaLimit.resource, VolumeQuotaLimit.hard_limit).where(
-            VolumeQuotaLimit.project_id == project_id,
-            VolumeQuotaLimit.resource.in_(RESOURCES),
+    """The project's limits: what an admin set for it, else the default quota class's,
+    else the service's settings."""
+    found: dict[str, int] = {}
+    for key, value in (
+        (VolumeQuotaClassLimit.class_name, DEFAULT_CLASS),
+        (VolumeQuotaLimit.project_id, project_id),
+    ):
+        model = key.class_
+        rows = session.execute(
+            select(model.resource, model.hard_limit).where(
+                key == value, model.resource.in_(RESOURCES)
+            )
         )
-    )
-    found = {resource: int(hard) for resource, hard in rows}
+        found.update({resource: int(hard) for resource, hard in rows})
     return Limits(
         volumes=found.get(VOLUMES, defaults.volumes),
         gigabytes=found.get(GIGABYTES, defaults.gigabytes),

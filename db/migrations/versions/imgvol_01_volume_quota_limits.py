@@ -1,4 +1,4 @@
-"""volume quota limits an admin sets per project
+"""volume quota limits an admin sets per project and per quota class
 
 Revision ID: imgvol_01
 Revises: 0005
@@ -28,7 +28,21 @@ def upgrade() -> None:
             "project_id", "resource", name=op.f("uq_volume_quota_limits_project_id_resource")
         ),
     )
+    op.create_table(
+        "volume_quota_class_limits",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("class_name", sa.String(length=255), nullable=False),
+        sa.Column("resource", sa.String(length=32), nullable=False),
+        sa.Column("hard_limit", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_volume_quota_class_limits")),
+        sa.UniqueConstraint(
+            "class_name",
+            "resource",
+            name=op.f("uq_volume_quota_class_limits_class_name_resource"),
+        ),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("volume_quota_class_limits")
     op.drop_table("volume_quota_limits")
