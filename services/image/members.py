@@ -44,7 +44,9 @@ def member_view(member: ImageMember) -> dict[str, Any]:
 
 
 def _shared_image(session: Session, image_id: str, caller: AuthContext, action: str) -> Image:
-    image = policy.visible_image(session, image_id, caller, for_update=action != "get")
+    # Changes lock the image row, so two member changes of one image take turns.
+    changing = action in ("create", "update", "delete")
+    image = policy.visible_image(session, image_id, caller, for_update=changing)
     if image.visibility != "shared":
         raise forbidden(
             f"Not allowed to {action} members for image {image_id}: "
