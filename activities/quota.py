@@ -143,9 +143,11 @@ class QuotaActivities:
                 ErrorType.IMAGE_NOT_FOUND, f"Image {ref} could not be found."
             ) from exc
         if image["status"] != "active":
+            # Queued images want their data; deactivated ones their owner's reactivate.
+            hint = "; upload its data first" if image["status"] == "queued" else ""
             raise request_error(
                 ErrorType.IMAGE_NOT_ACTIVE,
-                f"Image {ref} is not active (it is {image['status']}); upload its data first.",
+                f"Image {ref} is not active (it is {image['status']}){hint}.",
             )
         size = int(image.get("size") or 0)
         min_disk, min_ram = int(image.get("min_disk") or 0), int(image.get("min_ram") or 0)

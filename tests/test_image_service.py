@@ -14,11 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jsonschema
 import pytest
+from temporalio.exceptions import ApplicationError
 
+from activities.quota import QuotaActivities
 from clients.errors import BadRequest, Conflict, ConnectionFailed, Forbidden, HttpError, NotFound
 from clients.image import AmbiguousImage, ImageClient, ImageDataMissing
 from clients.session import Session
+from core.errors import ErrorType
+from core.messages import FlavorSpec
 from db.models.image import Image
 from db.session import make_engine, make_session_factory
 from services.image import streams
@@ -355,6 +360,29 @@ def test_list_filters_and_pagination(demo: ImageClient) -> None:
             demo.list_images(**bad)
 
 
+def test_size_range_filters(demo: ImageClient) -> None:
+    sizes = {"small": 3, "medium": 30, "large": 300}
+    for name, size in sizes.items():
+        made = demo.create_image(name=name, disk_format="raw", container_format="bare")
+        demo.upload(made["id"], io.BytesIO(b"x" * size))
+    demo.create_image(name="empty")  # no data, no size: never in a size range
+
+    def names(**filters: Any) -> set[str]:
+        return {i["name"] for i in demo.list_images(**filters)}
+
+    assert names(size_min=30) == {"medium", "large"}
+    assert names(size_max=30) == {"small", "medium"}
+    assert names(size_min=4, size_max=299) == {"medium"}
+    assert names(size_min=" 3", size_max="3") == {"small"}
+    assert names(size_min=301) == set() and names(size_min=30, size_max=3) == set()
+    assert names(size_min=-1) == {"small", "medium", "large"}
+    for bad in ("big", "1.5", "", "0x10", str(2**63), str(-(2**63) - 1), "9" * 400):
+        for key in ("size_min", "size_max"):
+            refused = _raw(demo, "GET", "v2/images", params={key: bad})
+            assert refused.status_code == 400, (key, bad)
+            assert "range" in refused.json()["message"]
+
+
 def test_find_image_by_ambiguous_or_unknown_name(demo: ImageClient) -> None:
     demo.create_image(name="twin")
     demo.create_image(name="twin")
@@ -362,6 +390,47 @@ def test_find_image_by_ambiguous_or_unknown_name(demo: ImageClient) -> None:
         demo.find_image("twin")
     with pytest.raises(NotFound):
         demo.find_image("nobody")
+
+
+# -- schemas ----------------------------------------------------------------------------------
+
+
+def test_schemas_describe_the_documents_served(demo: ImageClient) -> None:
+    """What python-glanceclient reads first and validates every image against."""
+    schemas = {}
+    for name in ("image", "images", "member", "members"):
+        got = _raw(demo, "GET", f"v2/schemas/{name}")
+        assert got.status_code == 200
+        assert got.json()["name"] == name  # what Tempest's schema tests check
+        schemas[name] = got.json()
+    assert schemas["image"]["additionalProperties"] == {"type": "string"}
+    assert schemas["images"]["properties"]["images"]["items"] == schemas["image"]
+    assert schemas["members"]["properties"]["members"]["items"] == schemas["member"]
+
+    bare = demo.create_image()
+    full = demo.create_image(
+        name="cirros",
+        disk_format="qcow2",
+        container_format="bare",
+        tags=["boot"],
+        min_ram=64,
+        os_distro="cirros",
+        kernel_id=None,
+        ramdisk_id="b1a1e0e7-1b6f-4f53-9d8b-8f6a38d1bb9c",
+        hw_disk_bus="virtio",
+    )
+    demo.upload(full["id"], io.BytesIO(_qcow2_header(1 << 30)))
+    validator = jsonschema.Draft4Validator(schemas["image"])
+    for image in (bare, full, demo.get_image(full["id"])):
+        validator.validate(image)
+    listing = _raw(demo, "GET", "v2/images", params={"limit": 1}).json()
+    jsonschema.Draft4Validator(schemas["images"]).validate(listing)
+    # Each document says where its schema is.
+    assert listing["schema"] == "/v2/schemas/images" and bare["schema"] == "/v2/schemas/image"
+
+    assert _raw(demo, "GET", "v2/schemas/nothing").status_code == 404
+    anonymous = httpx.get(f"{demo.session.endpoint('image')}/v2/schemas/image")
+    assert anonymous.status_code == 401
 
 
 # -- update -----------------------------------------------------------------------------------
@@ -431,12 +500,204 @@ def test_patch_updates_attributes_and_properties(demo: ImageClient) -> None:
     assert not_a_list.status_code == 400
     json_type = _raw(demo, "PATCH", f"v2/images/{image['id']}", json=[])
     assert json_type.status_code == 415
-    assert "openstack-images-v2.1-json-patch" in json_type.headers["Accept-Patch"]
+    assert json_type.headers["Accept-Patch"] == (
+        "application/openstack-images-v2.0-json-patch, application/openstack-images-v2.1-json-patch"
+    )
     assert json_type.json()["code"] == "415 Unsupported Media Type"
 
     demo.upload(image["id"], io.BytesIO(b"data"))
     with pytest.raises(Forbidden, match="queued"):
         demo.update_image(image["id"], [{"op": "replace", "path": "/disk_format", "value": "raw"}])
+
+
+def test_patch_in_the_v2_0_dialect(demo: ImageClient) -> None:
+    image = demo.create_image(name="old", os_distro="cirros")
+
+    def patch(ops: Any) -> httpx.Response:
+        return _raw(
+            demo,
+            "PATCH",
+            f"v2/images/{image['id']}",
+            json=ops,
+            headers={"Content-Type": "application/openstack-images-v2.0-json-patch"},
+        )
+
+    changed = patch(
+        [
+            {"replace": "/name", "value": "new"},
+            {"add": "/os_version", "value": "0.6"},
+            {"op": "remove", "remove": "/os_distro"},
+        ]
+    )
+    assert changed.status_code == 200
+    body = changed.json()
+    assert body["name"] == "new" and body["os_version"] == "0.6" and "os_distro" not in body
+    # Draft 4's add refuses what exists, base attributes included.
+    for ops in ([{"add": "/os_version", "value": "1"}], [{"add": "/name", "value": "x"}]):
+        assert patch(ops).status_code == 409
+    for ops in (
+        [{"value": "x"}],
+        [{"op": "replace", "path": "/name", "value": "x"}],  # v2.1's syntax
+        [{"op": "move", "move": "/name"}],
+        [{"replace": "/name"}],
+        [{"replace": "/min_ram", "value": "big"}],
+    ):
+        assert patch(ops).status_code == 400, ops
+    assert patch([{"replace": "/status", "value": "active"}]).status_code == 403
+    assert demo.get_image(image["id"]) == body
+
+
+# -- actions ----------------------------------------------------------------------------------
+
+
+def test_deactivate_and_reactivate(
+    demo: ImageClient, alt: ImageClient, admin: ImageClient, tmp_path: Path
+) -> None:
+    image = demo.create_image(name="img", disk_format="raw", container_format="bare")
+
+    def act(client: ImageClient, action: str, image_id: str = image["id"]) -> httpx.Response:
+        return _raw(client, "POST", f"v2/images/{image_id}/actions/{action}")
+
+    assert act(demo, "deactivate").status_code == 403  # queued: nothing to deactivate
+    demo.upload(image["id"], io.BytesIO(b"bits"))
+    done = act(demo, "deactivate")
+    assert done.status_code == 204 and done.content == b""
+    assert demo.get_image(image["id"])["status"] == "deactivated"
+    assert act(demo, "deactivate").status_code == 204  # again: a no-op
+    assert [i["id"] for i in demo.list_images(status="deactivated")] == [image["id"]]
+
+    refused = _raw(demo, "GET", f"v2/images/{image['id']}/file")
+    assert refused.status_code == 403 and "deactivated" in refused.json()["message"]
+    admin.download(image["id"], tmp_path / "copy")  # admins still may
+    assert (tmp_path / "copy").read_bytes() == b"bits"
+
+    assert act(alt, "reactivate").status_code == 404  # alt cannot see it
+    assert act(demo, "reactivate").status_code == 204
+    assert demo.get_image(image["id"])["status"] == "active"
+    assert act(demo, "reactivate").status_code == 204
+
+    public = admin.create_image(name="golden", visibility="public")
+    assert act(demo, "deactivate", public["id"]).status_code == 403  # visible, not owned
+    assert act(demo, "deactivate", str(uuid.uuid4())).status_code == 404
+    assert act(demo, "explode").status_code == 404
+    assert _raw(demo, "GET", f"v2/images/{image['id']}/actions/deactivate").status_code == 405
+
+
+def test_boot_validation_refuses_a_deactivated_image(
+    cloud: LoopbackCloud, demo: ImageClient
+) -> None:
+    """Nova boots only active images: step 2 reads the image with the user's token."""
+    image = demo.create_image(name="img", disk_format="raw", container_format="bare")
+    demo.upload(image["id"], io.BytesIO(b"bits"))
+    session = demo.session
+    check = QuotaActivities(None, cloud.settings, lambda _token: session)  # type: ignore[arg-type]
+    flavor = FlavorSpec("1", "m1.tiny", 1, 512, 1)
+    assert check._image(image["id"], session.token, flavor).id == image["id"]
+    _raw(demo, "POST", f"v2/images/{image['id']}/actions/deactivate")
+    with pytest.raises(ApplicationError, match="is not active \\(it is deactivated\\)") as refused:
+        check._image(image["id"], session.token, flavor)
+    assert refused.value.type == ErrorType.IMAGE_NOT_ACTIVE
+    _raw(demo, "POST", f"v2/images/{image['id']}/actions/reactivate")
+    assert check._image(image["id"], session.token, flavor).id == image["id"]
+
+
+# -- members ----------------------------------------------------------------------------------
+
+
+def test_members_share_an_image_with_another_project(
+    demo: ImageClient, alt: ImageClient, admin: ImageClient, tmp_path: Path
+) -> None:
+    image = demo.create_image(name="shared-img", disk_format="raw", container_format="bare")
+    demo.upload(image["id"], io.BytesIO(b"bits"))
+    alt_project = alt.session.token_info().project_id
+    members = f"v2/images/{image['id']}/members"
+    mine = f"{members}/{alt_project}"
+    schemas = {n: _raw(demo, "GET", f"v2/schemas/{n}").json() for n in ("member", "members")}
+
+    added = _raw(demo, "POST", members, json={"member": alt_project})
+    assert added.status_code == 200
+    member = added.json()
+    jsonschema.Draft4Validator(schemas["member"]).validate(member)
+    assert (member["member_id"], member["image_id"], member["status"]) == (
+        alt_project,
+        image["id"],
+        "pending",
+    )
+    assert set(member) == {"created_at", "image_id", "member_id", "schema", "status", "updated_at"}
+    assert _raw(demo, "POST", members, json={"member": alt_project}).status_code == 409
+    assert _raw(demo, "POST", members, json={"member": "third-project"}).status_code == 200
+
+    # Pending: the member sees the image by id but not in its list.
+    def alt_names(**filters: Any) -> set[str]:
+        return {i["name"] for i in alt.list_images(**filters)}
+
+    assert alt.get_image(image["id"])["name"] == "shared-img"
+    assert "shared-img" not in alt_names()
+    assert alt_names(member_status="pending") == {"shared-img"}
+    listed = _raw(alt, "GET", members).json()
+    jsonschema.Draft4Validator(schemas["members"]).validate(listed)
+    assert [m["member_id"] for m in listed["members"]] == [alt_project]  # only its own
+    owner_view = _raw(demo, "GET", members).json()["members"]
+    assert [m["member_id"] for m in owner_view] == [alt_project, "third-project"]
+    assert _raw(alt, "GET", f"{members}/third-project").status_code == 404
+
+    # Only the member decides; the owner may not accept for it.
+    assert _raw(demo, "PUT", mine, json={"status": "accepted"}).status_code == 403
+    accepted = _raw(alt, "PUT", mine, json={"status": "accepted"})
+    assert accepted.status_code == 200 and accepted.json()["status"] == "accepted"
+    assert alt_names() == {"shared-img"}
+    assert alt_names(visibility="shared") == {"shared-img"}
+    alt.download(image["id"], tmp_path / "copy")
+    assert (tmp_path / "copy").read_bytes() == b"bits"
+    # A member may not remove itself or change the image.
+    assert _raw(alt, "DELETE", mine).status_code == 403
+    with pytest.raises(Forbidden):
+        alt.update_image(image["id"], [{"op": "replace", "path": "/name", "value": "x"}])
+
+    rejected = _raw(alt, "PUT", mine, json={"status": "rejected"})
+    assert rejected.json()["status"] == "rejected"
+    assert alt_names() == set() and alt_names(member_status="rejected") == {"shared-img"}
+    assert alt.get_image(image["id"])["id"] == image["id"]
+
+    # Made private, the image is no longer shared with anyone; shared again, it is.
+    demo.update_image(image["id"], [{"op": "replace", "path": "/visibility", "value": "private"}])
+    with pytest.raises(NotFound):
+        alt.get_image(image["id"])
+    assert _raw(demo, "GET", members).status_code == 403
+    assert _raw(demo, "POST", members, json={"member": "x"}).status_code == 403
+    demo.update_image(image["id"], [{"op": "replace", "path": "/visibility", "value": "shared"}])
+    assert alt.get_image(image["id"])["id"] == image["id"]
+
+    assert _raw(demo, "DELETE", mine).status_code == 204
+    with pytest.raises(NotFound):
+        alt.get_image(image["id"])
+    assert _raw(demo, "GET", mine).status_code == 404
+    assert _raw(admin, "POST", members, json={"member": alt_project}).status_code == 200
+    demo.delete_image(image["id"])  # its memberships go with it
+    assert _raw(demo, "GET", members).status_code == 404
+
+
+def test_member_requests_are_checked(demo: ImageClient, alt: ImageClient) -> None:
+    image = demo.create_image(name="img")
+    members = f"v2/images/{image['id']}/members"
+    for body in ({}, {"member": ""}, {"member": 5}, {"member": "p" * 256}, ["x"]):
+        assert _raw(demo, "POST", members, json=body).status_code == 400, body
+    bad_json = _raw(
+        demo, "POST", members, content=b"{", headers={"Content-Type": "application/json"}
+    )
+    assert bad_json.status_code == 400
+    assert _raw(demo, "POST", members, json={"member": "p1"}).status_code == 200
+    for body in ({}, {"status": "maybe"}, {"status": None}, "accepted"):
+        assert _raw(demo, "PUT", f"{members}/p1", json=body).status_code == 400, body
+    for i in range(2, 129):
+        assert _raw(demo, "POST", members, json={"member": f"p{i}"}).status_code == 200
+    assert _raw(demo, "POST", members, json={"member": "one-too-many"}).status_code == 413
+    # Someone who cannot see the image learns nothing about it.
+    assert _raw(alt, "GET", members).status_code == 404
+    assert _raw(alt, "POST", members, json={"member": "p"}).status_code == 404
+    assert _raw(demo, "GET", f"v2/images/{uuid.uuid4()}/members").status_code == 404
+    with pytest.raises(BadRequest):
+        demo.list_images(member_status="maybe")
 
 
 # -- delete -----------------------------------------------------------------------------------

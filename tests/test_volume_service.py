@@ -19,6 +19,9 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select
+from tempest.lib.api_schema.response.volume import quota_classes as quota_class_schemas
+from tempest.lib.api_schema.response.volume import quotas as quota_schemas
+from tempest.lib.api_schema.response.volume import volumes as volume_schemas
 
 from clients.errors import BadRequest, HttpError, NotFound
 from clients.session import Session
@@ -32,6 +35,7 @@ from services.volume.images import ImageService
 from services.volume.manager import VolumeManager
 from services.volume.quotas import Limits
 from tests.support.cloud import LoopbackCloud, cloud_settings, loopback_cloud
+from tests.support.tempest_validation import assert_tempest_valid
 
 SERVER = "6f1e8f6a-33c4-4e8e-9f3e-0d1c2b3a4f50"
 OTHER_SERVER = "9a0b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d"
@@ -177,6 +181,123 @@ def test_list_detail_show_filters_and_paging(cloud: LoopbackCloud) -> None:
         demo.list_volumes(marker=str(uuid.uuid4()))
     with pytest.raises(BadRequest):
         demo.list_volumes(limit=-1)
+
+
+def test_list_sorts_as_asked_and_pages_in_that_order(cloud: LoopbackCloud) -> None:
+    demo = _client(cloud)
+    made = {
+        name: _available(demo, size=size, name=name)
+        for name, size in (("b", 2), ("a", 3), ("c", 2))
+    }
+    ids = {v["id"]: name for name, v in made.items()}
+
+    def names(**params: Any) -> list[str]:
+        return [ids[v["id"]] for v in demo.list_volumes(detail=False, **params)]
+
+    assert names(sort_key="name", sort_dir="asc") == ["a", "b", "c"]
+    assert names(sort_key="display_name") == ["c", "b", "a"]
+    assert names(sort="size:asc,name:desc") == ["c", "b", "a"]
+    assert names(sort="size:desc,name") == ["a", "c", "b"]
+    assert names(sort="name:asc", limit=1) == ["a", "b", "c"]  # every page in that order
+    assert names(sort_key="size", sort_dir="asc", limit=2) == ["b", "c", "a"]
+    assert names(sort_key="created_at", sort_dir="asc") == ["b", "a", "c"]
+
+    session = cloud.session("demo")
+    for bad in (
+        {"sort_key": "no_such_column"},
+        {"sort_key": "path"},
+        {"sort_dir": "sideways"},
+        {"sort": "name:up"},
+        {"sort": "name", "sort_key": "size"},
+        {"sort": ",".join(["name"] * 100)},
+    ):
+        refused = _http(session, "GET", "volumes", params=bad)
+        assert refused.status_code == 400, bad
+        assert "badRequest" in refused.json()
+
+
+def test_volume_summary_counts_sizes_and_metadata(cloud: LoopbackCloud) -> None:
+    demo = _client(cloud)
+    _available(demo, size=2, metadata={"tier": "gold", "team": "a"})
+    _available(demo, size=3, metadata={"tier": "silver"})
+    _available(demo, size=1, metadata={"tier": "gold"})
+    _available(_client(cloud, "alt"), size=5, metadata={"secret": "x"})
+    session = cloud.session("demo")
+
+    at_3_36 = _http(session, "GET", "volumes/summary", version="3.36")
+    body = assert_tempest_valid(volume_schemas.show_volume_summary, at_3_36)
+    assert body == {
+        "volume-summary": {
+            "total_count": 3,
+            "total_size": 6,
+            "metadata": {"team": ["a"], "tier": ["gold", "silver"]},
+        }
+    }
+    at_3_12 = _http(session, "GET", "volumes/summary", version="3.12")
+    assert assert_tempest_valid(volume_schemas.show_volume_summary, at_3_12) == {
+        "volume-summary": {"total_count": 3, "total_size": 6}
+    }
+    project = session.token_info().project_id
+    filtered = _http(session, "GET", f"{project}/volumes/summary", params={"status": "error"})
+    assert filtered.json()["volume-summary"]["total_count"] == 0
+    # Before 3.12 there is no summary (nor a volume called "summary").
+    assert _http(session, "GET", "volumes/summary", version="3.11").status_code == 404
+
+    admin = cloud.session("admin")
+    everyone = _http(admin, "GET", "volumes/summary", version="3.12", params={"all_tenants": 1})
+    assert everyone.json()["volume-summary"] == {"total_count": 4, "total_size": 11}
+    empty = _http(admin, "GET", "volumes/summary", version="3.36").json()["volume-summary"]
+    assert empty == {"total_count": 0, "total_size": 0, "metadata": {}}
+
+
+def test_update_volume_and_set_bootable(cloud: LoopbackCloud) -> None:
+    demo = _client(cloud)
+    volume = _available(demo, name="old", description="first", metadata={"a": "1"})
+    session = cloud.session("demo")
+    url = f"volumes/{volume['id']}"
+
+    updated = _http(session, "PUT", url, json={"volume": {"name": " new ", "metadata": {"b": "2"}}})
+    body = assert_tempest_valid(volume_schemas.update_volume, updated)["volume"]
+    assert (body["name"], body["description"], body["metadata"]) == ("new", "first", {"b": "2"})
+    cleared = _http(session, "PUT", url, json={"volume": {"display_description": None}})
+    assert cleared.json()["volume"]["description"] is None
+    assert demo.get_volume(volume["id"])["name"] == "new"
+
+    assert demo.get_volume(volume["id"])["bootable"] == "false"
+    for value, shown in ((True, "true"), ("false", "false"), ("yes", "true")):
+        done = _http(
+            session, "POST", f"{url}/action", json={"os-set_bootable": {"bootable": value}}
+        )
+        assert_tempest_valid(volume_schemas.set_bootable_volume, done)
+        assert demo.get_volume(volume["id"])["bootable"] == shown
+
+    for bad in (
+        {"volume": {}},
+        {"volume": {"name": "n" * 256}},
+        {"volume": {"size": 5}},
+        {"volume": {"metadata": {"k": 5}}},
+        {"volume": "x"},
+        {},
+    ):
+        assert _http(session, "PUT", url, json=bad).status_code == 400, bad
+    for bad_action in (
+        {"os-set_bootable": {"bootable": "maybe"}},
+        {"os-set_bootable": {}},
+        {"os-set_bootable": None},
+        {"os-explode": {}},
+        {"os-set_bootable": {"bootable": True}, "extra": {}},
+        [],
+    ):
+        assert _http(session, "POST", f"{url}/action", json=bad_action).status_code == 400
+    malformed = _http(session, "POST", f"{url}/action", content=b"{nope")
+    assert malformed.status_code == 400
+
+    alt = cloud.session("alt")
+    assert _http(alt, "PUT", url, json={"volume": {"name": "x"}}).status_code == 404
+    set_bootable = {"os-set_bootable": {"bootable": True}}
+    assert _http(alt, "POST", f"{url}/action", json=set_bootable).status_code == 404
+    missing = f"volumes/{uuid.uuid4()}"
+    assert _http(session, "PUT", missing, json={"volume": {"name": "x"}}).status_code == 404
 
 
 def test_project_less_urls_mean_the_token_project(cloud: LoopbackCloud) -> None:
@@ -350,6 +471,78 @@ def small_quota(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.usefixtures("small_quota")
+def test_admins_change_quotas_at_run_time(cloud: LoopbackCloud) -> None:
+    demo = _client(cloud)
+    project = demo.project_id
+    admin = cloud.session("admin")
+    url = f"os-quota-sets/{project}"
+    _available(demo, size=2)
+    _available(demo, size=1)
+    with pytest.raises(HttpError):  # the defaults: 2 volumes, 3 GiB
+        demo.create_volume(1)
+
+    raised = _http(admin, "PUT", url, json={"quota_set": {"volumes": 5, "gigabytes": "10"}})
+    body = assert_tempest_valid(quota_schemas.update_quota_set, raised)["quota_set"]
+    assert (body["volumes"], body["gigabytes"]) == (5, 10)
+    assert demo.quota_usage()["volumes"] == {"limit": 5, "in_use": 2, "reserved": 0}
+    _available(demo, size=4)  # now within the raised limits
+    absolute = _http(cloud.session("demo"), "GET", "limits").json()["limits"]["absolute"]
+    assert (absolute["maxTotalVolumes"], absolute["maxTotalVolumeGigabytes"]) == (5, 10)
+    # Another project keeps the defaults.
+    alt = _client(cloud, "alt")
+    assert alt.quota_usage()["volumes"]["limit"] == 2
+
+    defaults = _http(admin, "GET", f"{url}/defaults")
+    default_set = assert_tempest_valid(quota_schemas.show_quota_set, defaults)["quota_set"]
+    assert (default_set["volumes"], default_set["gigabytes"]) == (2, 3)
+
+    demo_session = cloud.session("demo")
+    for bad in (
+        {"quota_set": {"volumes": 2}},  # below the 3 volumes in use
+        {"quota_set": {"volumes": -2}},
+        {"quota_set": {"volumes": "many"}},
+        {"quota_set": {"volumes": True}},
+        {"quota_set": {"volumes": 2**31}},
+        {"quota_set": {"no_such_resource": 1}},
+        {"quota_set": []},
+        {"volumes": 5},
+    ):
+        refused = _http(admin, "PUT", url, json=bad)
+        assert refused.status_code == 400, bad
+    assert (
+        _http(admin, "PUT", "os-quota-sets/" + "p" * 65, json={"quota_set": {}}).status_code == 400
+    )
+    forbidden = _http(demo_session, "PUT", url, json={"quota_set": {"volumes": 50}})
+    assert forbidden.status_code == 403
+    assert _http(demo_session, "DELETE", url).status_code == 403
+    assert demo.quota_usage()["volumes"]["limit"] == 5
+
+    # The default quota class: every project's defaults, below what a project was given.
+    classes = "os-quota-class-sets/default"
+    raised_defaults = _http(admin, "PUT", classes, json={"quota_class_set": {"volumes": 4}})
+    assert_tempest_valid(quota_class_schemas.update_quota_classes, raised_defaults)
+    shown = assert_tempest_valid(
+        quota_class_schemas.show_quota_classes, _http(admin, "GET", classes)
+    )["quota_class_set"]
+    assert (shown["id"], shown["volumes"], shown["gigabytes"]) == ("default", 4, 3)
+    assert alt.quota_usage()["volumes"]["limit"] == 4
+    _available(alt)
+    assert demo.quota_usage()["volumes"]["limit"] == 5  # its own limit stands
+    assert _http(admin, "GET", f"{url}/defaults").json()["quota_set"]["volumes"] == 4
+    assert _http(demo_session, "GET", classes).status_code == 403
+    refused_class = _http(demo_session, "PUT", classes, json={"quota_class_set": {"volumes": 9}})
+    assert refused_class.status_code == 403
+    for bad in ({"quota_class_set": {"volumes": "x"}}, {"quota_class_set": {"nope": 1}}, {}):
+        assert _http(admin, "PUT", classes, json=bad).status_code == 400, bad
+
+    unlimited = _http(admin, "PUT", url, json={"quota_set": {"gigabytes": -1}})
+    assert unlimited.json()["quota_set"]["gigabytes"] == -1
+    reset = _http(admin, "DELETE", url)
+    assert reset.status_code == 200
+    assert demo.quota_usage()["volumes"]["limit"] == 4  # the default class's
+
+
+@pytest.mark.usefixtures("small_quota")
 def test_quotas_refuse_with_413_and_come_back_after_delete(cloud: LoopbackCloud) -> None:
     demo = _client(cloud)
     assert demo.quota_usage()["volumes"] == {"limit": 2, "in_use": 0, "reserved": 0}
@@ -378,8 +571,11 @@ def test_quotas_refuse_with_413_and_come_back_after_delete(cloud: LoopbackCloud)
     assert (absolute["maxTotalVolumeGigabytes"], absolute["totalGigabytesUsed"]) == (3, 3)
     session = cloud.session("demo")
     project = session.token_info().project_id
-    plain = _http(session, "GET", f"{project}/os-quota-sets/{project}").json()["quota_set"]
-    assert plain == {"id": project, "volumes": 2, "gigabytes": 3}
+    plain = _http(session, "GET", f"{project}/os-quota-sets/{project}")
+    body = assert_tempest_valid(quota_schemas.show_quota_set, plain)["quota_set"]
+    assert (body["id"], body["volumes"], body["gigabytes"]) == (project, 2, 3)
+    with_usage = _http(session, "GET", f"{project}/os-quota-sets/{project}?usage=true")
+    assert_tempest_valid(quota_schemas.show_quota_set_usage, with_usage)
     refused = _http(session, "POST", f"{project}/volumes", json={"volume": {"size": 1}})
     assert refused.headers["Retry-After"] == "0"
 

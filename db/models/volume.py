@@ -1,14 +1,15 @@
-"""Volume's tables: volumes (each backed by a file), attachments, and per-project usage."""
+"""Volume's tables: volumes (each backed by a file), attachments, per-project usage and the
+quota limits an admin set for a project."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from db.base import Base, ProjectUsage, Timestamps, UuidPk
+from db.base import Base, IntPk, ProjectUsage, Timestamps, UuidPk
 
 
 class Volume(Timestamps, Base):
@@ -63,3 +64,31 @@ class VolumeQuotaUsage(ProjectUsage, Base):
     concurrent creates can never both take the last unit of quota."""
 
     __tablename__ = "volume_quota_usages"
+
+
+class _QuotaLimit:
+    """One resource's limit, as an admin set it."""
+
+    id: Mapped[IntPk]
+    resource: Mapped[str] = mapped_column(String(32))
+    hard_limit: Mapped[int]
+
+
+class VolumeQuotaLimit(_QuotaLimit, Base):
+    """A limit an admin set for one project (Cinder's ``quotas`` rows); a resource without
+    a row has the default."""
+
+    __tablename__ = "volume_quota_limits"
+    __table_args__ = (UniqueConstraint("project_id", "resource"),)
+
+    project_id: Mapped[str] = mapped_column(String(64))
+
+
+class VolumeQuotaClassLimit(_QuotaLimit, Base):
+    """A limit of a quota class (Cinder's ``quota_classes``); the ``default`` class's limits
+    are every project's defaults, over the service's settings."""
+
+    __tablename__ = "volume_quota_class_limits"
+    __table_args__ = (UniqueConstraint("class_name", "resource"),)
+
+    class_name: Mapped[str] = mapped_column(String(255))

@@ -14,7 +14,7 @@ from core.config import Settings
 from db.session import SessionFactory
 from services.common.app import create_app as create_service_app
 from services.common.auth import TokenValidator
-from services.image import data, images, uploads, versions
+from services.image import actions, data, images, members, schemas_api, uploads, versions
 from services.image.store import ImageStore
 from services.image.views import glance_error
 
@@ -26,6 +26,6 @@ def create_app(settings: Settings, sessions: SessionFactory, validator: TokenVal
     app.state.sessions = sessions
     app.state.token_validator = validator
     app.state.image_store = store
-    for module in (versions, images, data):
+    for module in (versions, images, data, schemas_api, actions, members):
         app.include_router(module.router)
     return app

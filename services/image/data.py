@@ -91,9 +91,15 @@ async def download_image_data(
     image_id: str, caller: Auth, sessions: Sessions, store: Store
 ) -> Response:
     image = await run_in_threadpool(_visible, sessions, image_id, caller)
-    data = await run_in_threadpool(store.open, image_id) if image.status == "active" else None
+    if image.status == "deactivated" and not caller.is_admin:
+        raise ApiError(
+            403,
+            "The requested image has been deactivated. Image data download is forbidden.",
+        )
+    has_data = image.status in ("active", "deactivated")
+    data = await run_in_threadpool(store.open, image_id) if has_data else None
     if data is None:
-        if image.status == "active":
+        if has_data:
             log.error("image %s is active but the store has no data for it", image_id)
         # Glance answers 204 for an image without data.
         return Response(status_code=204)

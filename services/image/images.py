@@ -70,14 +70,15 @@ async def update_image(
     image_id: str, caller: Auth, request: Request, sessions: Sessions
 ) -> Response:
     # The media type is checked by hand: FastAPI would not parse this one as JSON.
-    if media_type(request) != patch.MEDIA_TYPE:
+    draft = patch.DRAFTS.get(media_type(request))
+    if draft is None:
         error = patch.unsupported_media_type(request.headers.get("content-type"))
         return JSONResponse(
             glance_error(error.status, error.message, None),
             status_code=error.status,
-            headers={"Accept-Patch": patch.MEDIA_TYPE},
+            headers={"Accept-Patch": patch.ACCEPT_PATCH},
         )
-    changes = patch.parse_changes(parse_json(await request.body()))
+    changes = patch.parse_changes(parse_json(await request.body()), draft)
 
     def update() -> dict[str, Any]:
         with sessions.begin() as session:

@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import ColumnElement, Select, and_, cast, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, cast, exists, func, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from db.models.image import Image
+from services.common import keyset
 from services.common.app import bad_request
 from services.common.auth import AuthContext
 from services.image import policy
@@ -83,6 +84,7 @@ class Query:
     marker: str | None = None
     sort: list[tuple[str, str]] = field(default_factory=list)
     visibility: str | None = None
+    member_status: str = "accepted"
     os_hidden: bool = False
     tags: list[str] = field(default_factory=list)
     conditions: list[ColumnElement[bool]] = field(default_factory=list)
@@ -112,10 +114,9 @@ def parse_query(params: Sequence[tuple[str, str]]) -> Query:
     query.sort = _parse_sort(
         values.pop("sort", []), values.pop("sort_key", []), values.pop("sort_dir", [])
     )
-    # Accepted for compatibility; without image members there is nothing it selects.
-    member_status = single("member_status") or "accepted"
-    if member_status not in _MEMBER_STATUSES:
-        raise bad_request(f"Invalid status: {member_status}")
+    query.member_status = single("member_status") or "accepted"
+    if query.member_status not in _MEMBER_STATUSES:
+        raise bad_request(f"Invalid status: {query.member_status}")
     if (visibility := single("visibility")) is not None:
         if visibility not in _VISIBILITIES:
             raise bad_request(f"Invalid visibility value: {visibility}")
@@ -162,11 +163,15 @@ def _parse_bool(name: str, raw: str) -> bool:
 
 def _parse_size(name: str, raw: str) -> int:
     try:
-        return int(raw)
+        size = int(raw)
     except ValueError:
         raise bad_request(
             f"Unable to filter on a range with a non-numeric value: {name}={raw}"
         ) from None
+    # The size column's range (a 64-bit integer): beyond it the database would refuse.
+    if not -(2**63) <= size < 2**63:
+        raise bad_request(f"Unable to filter on a range with a value out of range: {name}")
+    return size
 
 
 def _parse_sort(sort: list[str], keys: list[str], dirs: list[str]) -> list[tuple[str, str]]:
@@ -213,7 +218,7 @@ def _match(column: InstrumentedAttribute[Any], value: str) -> ColumnElement[bool
 
 def list_images(session: Session, caller: AuthContext, query: Query) -> Page:
     stmt = select(Image).where(
-        policy.listable(caller, query.visibility),
+        policy.listable(caller, query.visibility, query.member_status),
         Image.os_hidden == query.os_hidden,
         *query.conditions,
     )
@@ -249,14 +254,8 @@ def _paginate(
 
 
 def _after(marker: Image, sort: list[tuple[str, str]]) -> ColumnElement[bool]:
-    """Rows strictly after ``marker`` in the sort order (a lexicographic comparison)."""
-    clauses = []
-    for i, (key, direction) in enumerate(sort):
-        expr, value = _sort_expr(key), _marker_value(marker, key)
-        step = expr < value if direction == "desc" else expr > value
-        ties = [_sort_expr(k) == _marker_value(marker, k) for k, _d in sort[:i]]
-        clauses.append(and_(*ties, step))
-    return or_(*clauses)
+    """Rows strictly after ``marker`` in the sort order."""
+    return keyset.after([(_sort_expr(k), _marker_value(marker, k), d) for k, d in sort])
 
 
 def _marker_value(marker: Image, key: str) -> Any:

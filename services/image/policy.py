@@ -1,7 +1,9 @@
-"""Who may see and change an image: Glance's default policy, without image members.
+"""Who may see and change an image: Glance's default policy.
 
-* Reading: admins see every image; others see their project's images and every ``public``
-  or ``community`` one. An image a caller cannot see answers 404, as if it did not exist.
+* Reading: admins see every image; others see their project's images, every ``public``
+  or ``community`` one, and ``shared`` ones their project is a member of (whatever the
+  membership's status; the list shows only accepted ones unless asked otherwise). An
+  image a caller cannot see answers 404, as if it did not exist.
 * Writing (create, upload, update, delete): the owner's members and admins. A caller who
   can see an image but does not own it (someone else's public image) gets a 403.
 * Only admins publish (``visibility=public``) or create images for another project.
@@ -9,10 +11,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, and_, or_, true
+from sqlalchemy import ColumnElement, and_, exists, or_, true
 from sqlalchemy.orm import Session
 
-from db.models.image import Image
+from db.models.image import Image, ImageMember
 from services.common.app import ApiError, forbidden, not_found
 from services.common.auth import AuthContext
 
@@ -31,7 +33,16 @@ def image_not_found(image_id: str) -> ApiError:
 def can_see(image: Image, caller: AuthContext) -> bool:
     if caller.is_admin or image.visibility in ("public", "community"):
         return True
-    return bool(caller.project_id) and image.owner == caller.project_id
+    if not caller.project_id:
+        return False
+    return image.owner == caller.project_id or is_member(image, caller)
+
+
+def is_member(image: Image, caller: AuthContext) -> bool:
+    """Whether the image is shared with the caller's project (any membership status)."""
+    return image.visibility == "shared" and any(
+        m.member_id == caller.project_id for m in image.members
+    )
 
 
 def visible_image(
@@ -72,12 +83,16 @@ def check_owner(owner: str | None, caller: AuthContext) -> None:
         raise forbidden(f"You are not permitted to create images owned by '{owner}'.")
 
 
-def listable(caller: AuthContext, visibility: str | None) -> ColumnElement[bool]:
-    """The images ``GET /v2/images`` shows the caller, given its ``visibility`` filter.
+def listable(
+    caller: AuthContext, visibility: str | None, member_status: str = "accepted"
+) -> ColumnElement[bool]:
+    """The images ``GET /v2/images`` shows the caller, given its ``visibility`` and
+    ``member_status`` filters.
 
     As Glance: without a filter, community images appear only to their owner (admins
     included); ``visibility=all`` drops that rule; any other value selects just that one.
-    Non-admins never list another project's private or shared images.
+    Non-admins never list another project's private images, nor its shared ones unless
+    their project's membership has ``member_status`` (``all``: any).
     """
     conditions: list[ColumnElement[bool]] = []
     if visibility is None:
@@ -85,7 +100,15 @@ def listable(caller: AuthContext, visibility: str | None) -> ColumnElement[bool]
     elif visibility != "all":
         conditions.append(Image.visibility == visibility)
     if not caller.is_admin:
+        membership = [ImageMember.image_id == Image.id, ImageMember.member_id == caller.project_id]
+        if member_status != "all":
+            membership.append(ImageMember.status == member_status)
+        shared_with_caller = and_(Image.visibility == "shared", exists().where(*membership))
         conditions.append(
-            or_(Image.visibility.in_(("public", "community")), Image.owner == caller.project_id)
+            or_(
+                Image.visibility.in_(("public", "community")),
+                Image.owner == caller.project_id,
+                shared_with_caller,
+            )
         )
     return and_(true(), *conditions)

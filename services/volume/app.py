@@ -18,7 +18,15 @@ from core.config import Settings
 from db.session import SessionFactory
 from services.common.app import create_app as create_base_app
 from services.common.auth import TokenValidator
-from services.volume import attachments, quota_sets, versions, volumes
+from services.volume import (
+    attachments,
+    quota_classes,
+    quota_sets,
+    summary,
+    updates,
+    versions,
+    volumes,
+)
 from services.volume.backend import FileBackend
 from services.volume.errors import cinder_error
 from services.volume.images import ImageService
@@ -59,7 +67,8 @@ def create_app(settings: Settings, sessions: SessionFactory, validator: TokenVal
     app.include_router(versions.router)
     # Cinder's URLs with the project id, and (3.67+) without; neither shadows the other, as
     # the segment after /v3 is a project id in one and a collection name in the other.
+    # /volumes/summary comes before /volumes/{volume_id}, which would take it for an id.
     for prefix in ("/v3/{project_id}", "/v3"):
-        for module in (volumes, attachments, quota_sets):
+        for module in (summary, volumes, updates, attachments, quota_sets, quota_classes):
             app.include_router(module.router, prefix=prefix)
     return app

@@ -17,12 +17,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from core.config import VolumeQuotaOptions
-from db.models.volume import VolumeQuotaUsage
+from db.models.volume import VolumeQuotaClassLimit, VolumeQuotaLimit, VolumeQuotaUsage
 from services.common.app import ApiError
 
 VOLUMES: Final = "volumes"
 GIGABYTES: Final = "gigabytes"
 RESOURCES: Final = (VOLUMES, GIGABYTES)
+# The quota class whose limits are every project's defaults (Cinder's).
+DEFAULT_CLASS: Final = "default"
 _USAGE = cast(Table, VolumeQuotaUsage.__table__)
 
 
@@ -48,6 +50,27 @@ class Limits:
         return self.volumes if resource == VOLUMES else self.gigabytes
 
 
+def effective(session: Session, project_id: str, defaults: Limits) -> Limits:
+    """The project's limits: what an admin set for it, else the default quota class's,
+    else the service's settings."""
+    found: dict[str, int] = {}
+    for key, value in (
+        (VolumeQuotaClassLimit.class_name, DEFAULT_CLASS),
+        (VolumeQuotaLimit.project_id, project_id),
+    ):
+        model = key.class_
+        rows = session.execute(
+            select(model.resource, model.hard_limit).where(
+                key == value, model.resource.in_(RESOURCES)
+            )
+        )
+        found.update({resource: int(hard) for resource, hard in rows})
+    return Limits(
+        volumes=found.get(VOLUMES, defaults.volumes),
+        gigabytes=found.get(GIGABYTES, defaults.gigabytes),
+    )
+
+
 def _ensure_rows(session: Session, project_id: str) -> None:
     """Insert the project's zeroed usage rows unless present (a racing insert is harmless)."""
     dialect = session.get_bind().dialect.name
@@ -71,6 +94,7 @@ def usage(session: Session, project_id: str) -> dict[str, int]:
 def reserve(session: Session, project_id: str, limits: Limits, size_gb: int) -> None:
     """Count one more volume of ``size_gb`` against the project, or raise QuotaExceeded."""
     _ensure_rows(session, project_id)
+    limits = effective(session, project_id, limits)
     for resource, delta in ((VOLUMES, 1), (GIGABYTES, size_gb)):
         limit = limits.of(resource)
         stmt = (
@@ -110,22 +134,9 @@ def _exceeded(resource: str, requested: int, limit: int, consumed: int) -> Quota
     )
 
 
-def quota_set(
-    session: Session, project_id: str, limits: Limits, with_usage: bool
-) -> dict[str, Any]:
-    """Cinder's ``quota_set`` for the project: limits, and with usage their in_use/reserved."""
-    body: dict[str, Any] = {"id": project_id}
-    counts = usage(session, project_id) if with_usage else {}
-    for resource in RESOURCES:
-        limit = limits.of(resource)
-        body[resource] = (
-            {"limit": limit, "in_use": counts[resource], "reserved": 0} if with_usage else limit
-        )
-    return body
-
-
 def absolute_limits(session: Session, project_id: str, limits: Limits) -> dict[str, int]:
     """Cinder's ``limits.absolute`` for the project."""
+    limits = effective(session, project_id, limits)
     used = usage(session, project_id)
     return {
         "maxTotalVolumes": limits.of(VOLUMES),

@@ -5,7 +5,15 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    model_validator,
+)
 
 from services.common.app import MAX_INT
 
@@ -104,3 +112,26 @@ class AttachmentUpdate(_Strict):
 
 class AttachmentUpdateRequest(_Strict):
     attachment: AttachmentUpdate
+
+
+class VolumeChanges(_Strict):
+    """``PUT /volumes/{id}``'s ``volume``: what may change, at least one of them."""
+
+    name: Name | None = None
+    description: Name | None = None
+    display_name: Name | None = None
+    display_description: Name | None = None
+    metadata: dict[MetadataKey, MetadataValue] | None = None
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> VolumeChanges:
+        if not self.model_fields_set:
+            raise ValueError(
+                "one of name, description, display_name, display_description or metadata "
+                "is required"
+            )
+        return self
+
+
+class VolumeUpdateRequest(_Strict):
+    volume: VolumeChanges

@@ -13,7 +13,7 @@ from db.session import transaction
 from services.common.app import ApiError
 from services.common.app import router as common_router
 from services.common.db import DbSession
-from services.volume import views
+from services.volume import sorting, views
 from services.volume.context import (
     Manager,
     RequestScope,
@@ -90,21 +90,19 @@ def _list(request: Request, scope: RequestScope, session: Session) -> list[Volum
         query = query.where(Volume.project_id == scope.project_id)
     params = request.query_params
     size = page_size(request)
+    order = sorting.parse_sort(params)
     marker_id = params.get("marker")
     if marker_id:
         # Found whatever its status or name now: a page boundary must not vanish.
         marker = session.scalar(query.where(Volume.id == marker_id))
         if marker is None:
             raise volume_not_found(marker_id)
-        query = query.where(
-            (Volume.created_at < marker.created_at)
-            | ((Volume.created_at == marker.created_at) & (Volume.id < marker.id))
-        )
+        query = query.where(sorting.after(marker, order))
     if "name" in params:
         query = query.where(Volume.name == params["name"])
     if "status" in params:
         query = query.where(Volume.status == params["status"])
-    query = query.order_by(Volume.created_at.desc(), Volume.id.desc())
+    query = query.order_by(*sorting.order_by(order))
     return list(session.scalars(query.limit(size)))
 
 
