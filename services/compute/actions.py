@@ -115,7 +115,13 @@ async def _start(api: ServerApi, ctx: ApiContext, rule: ActionRule, instance: In
         ),
     )
     try:
-        await api.workflows.accept(operation, workflow.accepted, workflow_id, withdraw=False)
+        await api.workflows.accept(
+            operation,
+            workflow.accepted,
+            workflow_id,
+            withdraw=False,
+            update_id=f"accept-{workflow_id}-{ctx.request_id}",
+        )
     except WorkflowAlreadyStartedError as exc:
         raise ApiError(
             409,
