@@ -96,7 +96,7 @@ FAULT_PLAN = json.dumps(
             "point": "power_off_guest:before",
             "match": "*-slowstop",
             "action": "delay",
-            "seconds": 10,
+            "seconds": 30,
         },
         *(
             {

@@ -170,7 +170,7 @@ def test_a_delete_during_a_stop_wins(stack: RunningStack) -> None:
     server_id = _boot(stack, "act-slowstop")
     instance = stack.instance(server_id)
     assert instance is not None and instance.host
-    _done(stack, "server", "stop", "act-slowstop")  # held on the host for 10 s
+    _done(stack, "server", "stop", "act-slowstop")  # held on the host for 30 s
     shown = ok(stack, "server", "show", "act-slowstop")
     assert shown["OS-EXT-STS:task_state"] == "powering-off" and shown["status"] == "ACTIVE"
     err = _refused(stack, "server", "reboot", "--hard", "act-slowstop")
