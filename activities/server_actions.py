@@ -11,7 +11,7 @@ from temporalio import activity
 from core import activity_defs as act
 from core.errors import ErrorType, request_error
 from core.messages import ActionTarget, BeginActionInput, EndActionInput
-from core.server_actions import RULES, refusal
+from core.server_actions import RULES, Refusal, refusal_of
 from db import actions
 from db.models.compute import Instance, InstanceAction, InstanceFault
 from db.session import SessionFactory
@@ -96,15 +96,7 @@ def _take(
     """Check Nova's rules and set the task_state, atomically; raise why not."""
     rule = RULES[request.rule]
     context = request.context
-    why = refusal(
-        rule,
-        instance.uuid,
-        vm_state=instance.vm_state,
-        task_state=instance.task_state,
-        host=instance.host,
-        locked=instance.locked,
-        is_admin=context.is_admin,
-    )
+    why = refusal_of(rule, instance, context.is_admin)
     if why is None:
         taken = session.execute(
             update(Instance)
@@ -128,17 +120,12 @@ def _take(
                 workflow_id=workflow_id,
             )
             return
+        # Another action or a delete began meanwhile: its state is the reason.
         session.refresh(instance)
-        why = refusal(
-            rule,
-            instance.uuid,
-            vm_state=instance.vm_state,
-            task_state=instance.task_state or rule.task_state,
-            host=instance.host,
-            locked=instance.locked,
-            is_admin=context.is_admin,
+        why = refusal_of(rule, instance, context.is_admin) or Refusal(
+            ErrorType.INSTANCE_INVALID_STATE,
+            f"Cannot '{rule.name}' instance {instance.uuid}: another task began meanwhile",
         )
-        assert why is not None
     raise request_error(why.error_type, why.message)
 
 

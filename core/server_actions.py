@@ -11,7 +11,7 @@ task_state, atomically, so two actions racing for one server cannot both begin.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol
 
 from core.errors import ErrorType
 from core.states import TaskState, VmState
@@ -84,6 +84,34 @@ def refusal(
     if task_state is not None:
         return _invalid(rule, instance_uuid, "task_state", task_state)
     return None
+
+
+class ServerState(Protocol):
+    """What the checks read of a server (an instance row)."""
+
+    @property
+    def uuid(self) -> str: ...
+    @property
+    def vm_state(self) -> str: ...
+    @property
+    def task_state(self) -> str | None: ...
+    @property
+    def host(self) -> str | None: ...
+    @property
+    def locked(self) -> bool: ...
+
+
+def refusal_of(rule: ActionRule, server: ServerState, is_admin: bool) -> Refusal | None:
+    """``refusal`` for a server as its record has it."""
+    return refusal(
+        rule,
+        server.uuid,
+        vm_state=server.vm_state,
+        task_state=server.task_state,
+        host=server.host,
+        locked=server.locked,
+        is_admin=is_admin,
+    )
 
 
 def _invalid(rule: ActionRule, instance_uuid: str, attr: str, state: str) -> Refusal:

@@ -17,7 +17,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from core import search_attributes as sa
 from core import task_queues
 from core.messages import ServerActionRequest
-from core.server_actions import RULES, ActionRule, refusal
+from core.server_actions import RULES, ActionRule, refusal_of
 from core.workflow_ids import action_workflow_id
 from db import actions
 from db.models.compute import Instance
@@ -65,15 +65,7 @@ def _check(api: ServerApi, ctx: ApiContext, server_id: str, rule: ActionRule) ->
     checks again, atomically); else Nova's 404 or 409."""
     with api.sessions.begin() as session:
         instance = visible_instance(session, server_id, ctx)
-        why = refusal(
-            rule,
-            instance.uuid,
-            vm_state=instance.vm_state,
-            task_state=instance.task_state,
-            host=instance.host,
-            locked=instance.locked,
-            is_admin=ctx.is_admin,
-        )
+        why = refusal_of(rule, instance, ctx.is_admin)
         if why is not None:
             raise ApiError(409, why.message)
         session.expunge(instance)
