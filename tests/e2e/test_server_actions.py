@@ -198,3 +198,19 @@ def _action_rows(stack: RunningStack, server_id: str) -> list[InstanceAction]:
         return list(
             s.scalars(select(InstanceAction).where(InstanceAction.instance_uuid == server_id))
         )
+
+
+def test_bootflows_own_cli_stops_reboots_and_locks(stack: RunningStack) -> None:
+    _boot(stack, "act-bootflow")
+    stopped = stack.cli("server", "stop", "act-bootflow", "--wait")
+    assert stopped.code == 0 and "act-bootflow: SHUTOFF" in stopped.out, stopped.err
+    refused = stack.cli("server", "stop", "act-bootflow")
+    assert refused.code != 0 and "while it is in vm_state stopped" in refused.err
+    rebooted = stack.cli("server", "reboot", "--hard", "act-bootflow", "--wait")
+    assert rebooted.code == 0 and "act-bootflow: ACTIVE" in rebooted.out, rebooted.err
+
+    assert stack.cli("server", "lock", "--reason", "audit", "act-bootflow").code == 0
+    refused = stack.cli("server", "reboot", "act-bootflow")
+    assert refused.code != 0 and "is locked" in refused.err
+    assert stack.cli("server", "unlock", "act-bootflow").code == 0
+    assert stack.cli("server", "delete", "act-bootflow", "--wait").code == 0
