@@ -39,6 +39,11 @@ FAULT_PLAN = json.dumps(
                 "fetch_image",
                 "spawn",
                 "mark_active",
+                "begin_server_action",
+                "power_off_guest",
+                "power_on_guest",
+                "reboot_guest",
+                "end_server_action",
             )
         ),
         # *-leftover: the boot fails at a control step (no reschedule), and undoing its

@@ -214,3 +214,20 @@ def test_bootflows_own_cli_stops_reboots_and_locks(stack: RunningStack) -> None:
     assert refused.code != 0 and "is locked" in refused.err
     assert stack.cli("server", "unlock", "act-bootflow").code == 0
     assert stack.cli("server", "delete", "act-bootflow", "--wait").code == 0
+
+
+def test_each_actions_step_is_safe_to_run_twice(stack: RunningStack) -> None:
+    """*-twice: every step fails once just after its side effect, then runs again."""
+    server_id = _boot(stack, "act-twice")
+    _done(stack, "server", "stop", "act-twice")
+    assert _settled(stack, server_id, VmState.STOPPED).power_state == PowerState.SHUTDOWN
+    _done(stack, "server", "start", "act-twice")
+    _settled(stack, server_id, VmState.ACTIVE)
+    _done(stack, "server", "reboot", "--hard", "act-twice")
+    rebooted = _settled(stack, server_id, VmState.ACTIVE)
+    assert rebooted.host and _guest_power(stack, server_id, rebooted.host) == PowerState.RUNNING
+    actions = _actions(stack, "act-twice")
+    assert [a["Action"] for a in actions] == ["reboot", "start", "stop", "create"]
+    stop = ok(stack, "server", "event", "show", server_id, actions[2]["Request ID"], admin=True)
+    attempts = [e["result"] for e in stop["events"] if e["event"] == "power_off_guest"]
+    assert sorted(attempts) == ["Error", "Success"]
