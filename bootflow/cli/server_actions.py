@@ -39,24 +39,22 @@ def _settled(obj: CliContext, target: dict[str, Any], timeout: float) -> str:
         time.sleep(WAIT_POLL_SECONDS)
 
 
-@click.command("stop")
-@click.argument("server_ref", metavar="SERVER")
-@_wait
-@_timeout
-@pass_context
-def stop(obj: CliContext, server_ref: str, wait: bool, timeout: float) -> None:
-    """Stop a server (a clean shutdown, then by force)."""
-    _act(obj, server_ref, "os-stop", None, wait, timeout)
+def _power_command(name: str, action: str, summary: str) -> click.Command:
+    """``bootflow server stop|start``: the action with no arguments."""
+
+    @click.command(name, help=summary)
+    @click.argument("server_ref", metavar="SERVER")
+    @_wait
+    @_timeout
+    @pass_context
+    def command(obj: CliContext, server_ref: str, wait: bool, timeout: float) -> None:
+        _act(obj, server_ref, action, None, wait, timeout)
+
+    return command
 
 
-@click.command("start")
-@click.argument("server_ref", metavar="SERVER")
-@_wait
-@_timeout
-@pass_context
-def start(obj: CliContext, server_ref: str, wait: bool, timeout: float) -> None:
-    """Start a stopped server."""
-    _act(obj, server_ref, "os-start", None, wait, timeout)
+stop = _power_command("stop", "os-stop", "Stop a server (a clean shutdown, then by force).")
+start = _power_command("start", "os-start", "Start a stopped server.")
 
 
 @click.command("reboot")
