@@ -18,6 +18,8 @@ from core.validation import is_uuid
 SERVERS_VERSION: Final = "2.37"
 ACTIONS_VERSION: Final = "2.62"
 HOSTS_VERSION: Final = "2.64"
+# Server actions: lock's reason is read from 2.73.
+LOCK_REASON_VERSION: Final = "2.73"
 
 
 class AmbiguousName(LookupError):
@@ -166,6 +168,11 @@ class ComputeClient:
     def console_output(self, server_id: str, length: int | None = None) -> str:
         body = {"os-getConsoleOutput": {"length": length}}
         return str(self._call("POST", f"servers/{server_id}/action", json=body)["output"])
+
+    def server_action(self, server_id: str, action: str, args: Any = None) -> None:
+        """A server action (os-stop, os-start, reboot, lock, unlock): Nova's 202."""
+        body = {action: args}
+        self._call("POST", f"servers/{server_id}/action", LOCK_REASON_VERSION, json=body)
 
     # -- instance actions -------------------------------------------------------------------
 

@@ -71,6 +71,10 @@ class GuestBootError(Exception):
         self.console = console
 
 
+class GuestMissing(Exception):
+    """The host has no guest (nor saved definition) for the instance."""
+
+
 def _ready_line(line: str, marker: str) -> bool:
     return line == marker or line.startswith(marker + " ")
 
@@ -297,6 +301,58 @@ class LibvirtDriver:
             return False
         domain.create()
         return True
+
+    # -- power (stop, start, reboot) ------------------------------------------------------
+
+    def power_off(self, instance_uuid: str, clean_timeout: float | None) -> int:
+        """Stop the guest, keeping its domain and disks: an ACPI shutdown given
+        ``clean_timeout`` seconds, then (or with None at once) a destroy, as Nova's
+        power_off. A guest that is off or gone already is left so."""
+        domain = self._lookup(instance_uuid)
+        if domain is None or not domain.isActive():
+            return self.power_state(instance_uuid)
+        if clean_timeout is None or not self._shut_down(domain, clean_timeout):
+            try:
+                domain.destroy()
+            except libvirt.libvirtError:
+                if domain.isActive():  # (else it shut down just then)
+                    raise
+        return self.power_state(instance_uuid)
+
+    def _shut_down(self, domain: libvirt.virDomain, timeout: float) -> bool:
+        """Ask the guest to shut down and wait; whether it did within ``timeout`` s."""
+        try:
+            domain.shutdown()
+        except libvirt.libvirtError:
+            return not domain.isActive()
+        deadline = time.monotonic() + timeout
+        while domain.isActive():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.2)
+        return True
+
+    def power_on(self, instance_uuid: str) -> int:
+        """Start the guest; defined again from its saved libvirt.xml if the hypervisor
+        forgot it (the test driver after a worker restart). Raises GuestMissing when there
+        is nothing to start it from."""
+        domain = self._lookup(instance_uuid)
+        if domain is None:
+            saved = self.instance_dir(instance_uuid) / "libvirt.xml"
+            if not saved.exists():
+                raise GuestMissing(f"instance {instance_uuid} has no guest on {self.host}")
+            domain = self.conn.defineXML(saved.read_text())
+        if not domain.isActive():
+            domain.create()
+        return self.power_state(instance_uuid)
+
+    def reboot(self, instance_uuid: str, hard: bool, clean_timeout: float) -> int:
+        """Nova's reboot: soft is a clean shutdown and a start, falling back to hard when
+        the guest does not shut down in time; hard is a destroy and a start."""
+        if not hard and self._lookup(instance_uuid) is None:
+            raise GuestMissing(f"instance {instance_uuid} has no guest on {self.host}")
+        self.power_off(instance_uuid, None if hard else clean_timeout)
+        return self.power_on(instance_uuid)
 
     # -- the serial console -------------------------------------------------------------
 

@@ -99,6 +99,9 @@ RECORD_LEFTOVERS = _local("record_leftovers", m.RecordLeftoversInput, int)
 # database (Nova's rule), and task_state has one writer, the workflow's stage table.
 SET_TASK_STATE = _local("set_task_state", m.TaskStateInput, bool)
 RECORD_BLOCK_DEVICE = _local("record_block_device", m.RecordBlockDeviceInput, bool)
+# A server action's (stop, start, reboot) checks and task_state, then its outcome.
+BEGIN_SERVER_ACTION = _local("begin_server_action", m.BeginActionInput, m.ActionTarget)
+END_SERVER_ACTION = _local("end_server_action", m.EndActionInput, bool)
 # A cancelled boot's undo steps retry for minutes before giving up on one.
 AWAIT_BOOT_END = ActivityDef(
     "await_boot_end",
@@ -127,6 +130,11 @@ FETCH_IMAGE = _on_host(
 )
 SPAWN = _on_host("spawn", m.SpawnInput, m.SpawnResult, timedelta(minutes=5))
 DESTROY_GUEST = _on_host("destroy_guest", m.InstanceRef, bool, timedelta(minutes=2))
+# The server actions' part on the guest: a clean shutdown waits up to its timeout (Nova's
+# shutdown_timeout, 60 s) before it destroys the guest.
+POWER_OFF_GUEST = _on_host("power_off_guest", m.GuestPowerInput, m.GuestPower, timedelta(minutes=3))
+POWER_ON_GUEST = _on_host("power_on_guest", m.GuestPowerInput, m.GuestPower, timedelta(minutes=2))
+REBOOT_GUEST = _on_host("reboot_guest", m.GuestPowerInput, m.GuestPower, timedelta(minutes=3))
 
 
 def _host_read(name: str, input_type: type[InT], result_type: type[OutT]) -> ActivityDef[InT, OutT]:

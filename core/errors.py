@@ -29,6 +29,7 @@ class ErrorType(StrEnum):
     QUOTA_EXCEEDED = "QuotaExceeded"
     INSTANCE_NOT_FOUND = "InstanceNotFound"
     INSTANCE_INVALID_STATE = "InstanceInvalidState"
+    INSTANCE_IS_LOCKED = "InstanceIsLocked"
     NO_VALID_HOST = "NoValidHost"
     BUILD_ABORTED = "BuildAbortException"
     MAX_RETRIES_EXCEEDED = "MaxRetriesExceeded"
@@ -39,6 +40,8 @@ class ErrorType(StrEnum):
     # What a workflow fails with when a stage failed in a way no type above names.
     BUILD_FAILED = "BuildFailed"
     DELETE_FAILED = "DeleteFailed"
+    # A server action (stop, start, reboot) that failed on the host.
+    ACTION_FAILED = "ActionFailed"
 
 
 # Every type above: an ApplicationError with another type is an unexpected exception the SDK
@@ -59,6 +62,7 @@ HTTP_STATUS: Final[dict[str, int]] = {
     ErrorType.QUOTA_EXCEEDED: 403,
     ErrorType.INSTANCE_NOT_FOUND: 404,
     ErrorType.INSTANCE_INVALID_STATE: 409,
+    ErrorType.INSTANCE_IS_LOCKED: 409,
     ErrorType.SERVICE_UNAVAILABLE: 503,
 }
 

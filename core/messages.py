@@ -511,3 +511,72 @@ class RecordBlockDeviceInput:
     instance_uuid: str
     volume: VolumeSpec
     attachment: AttachmentSpec
+
+
+# --- server actions (stop, start, reboot) ----------------------------------------------
+
+
+@dataclass
+class ServerActionRequest:
+    """A server action a user asked for; the input of StopServer, StartServer and
+    RebootServer. ``rule`` is its key in core.server_actions.RULES."""
+
+    instance_uuid: str
+    rule: str
+    auth_token: str
+    request_id: str
+
+
+@dataclass
+class BeginActionInput:
+    instance_uuid: str
+    rule: str
+    context: RequestContext
+    request_id: str
+
+
+@dataclass
+class ActionTarget:
+    """The server an action began on: its host, and the vm_state it was in."""
+
+    instance_uuid: str
+    host: str
+    vm_state: str
+    name: str = ""
+    project_id: str = ""
+
+
+@dataclass
+class GuestPowerInput:
+    """A host step on the guest: ``hard`` destroys (or resets) at once; otherwise the guest
+    gets ``clean_timeout_seconds`` to shut down (or reboot) cleanly first."""
+
+    instance_uuid: str
+    hard: bool = False
+    clean_timeout_seconds: float = 60.0
+
+
+@dataclass
+class GuestPower:
+    power_state: int
+
+
+@dataclass
+class EndActionInput:
+    """The action's end, recorded only while the server is still in ``task_state`` (a
+    delete that began meanwhile owns it now): ``vm_state`` and ``power_state`` after it,
+    and the fault of a failure."""
+
+    instance_uuid: str
+    task_state: str
+    vm_state: str
+    power_state: int | None = None
+    fault: Fault | None = None
+
+
+@dataclass
+class ActionResult:
+    instance_uuid: str
+    vm_state: str
+    # False when a delete took the server over before the action could say how it ended.
+    recorded: bool = True

@@ -12,6 +12,7 @@ from typing import Final
 class VmState:
     BUILDING: Final = "building"
     ACTIVE: Final = "active"
+    STOPPED: Final = "stopped"
     ERROR: Final = "error"
     DELETED: Final = "deleted"
 
@@ -22,6 +23,10 @@ class TaskState:
     BLOCK_DEVICE_MAPPING: Final = "block_device_mapping"
     SPAWNING: Final = "spawning"
     DELETING: Final = "deleting"
+    POWERING_OFF: Final = "powering-off"
+    POWERING_ON: Final = "powering-on"
+    REBOOTING: Final = "rebooting"
+    REBOOTING_HARD: Final = "rebooting_hard"
 
 
 class PowerState:
@@ -52,12 +57,22 @@ STAGE_TASK_STATE: Final[dict[str, str | None]] = {
 }
 
 
+# Task states that change the status word (Nova's _STATE_MAP); any other keeps the
+# vm_state's.
+_TASK_STATUS: Final[dict[str, dict[str, str]]] = {
+    VmState.ACTIVE: {TaskState.REBOOTING: "REBOOT", TaskState.REBOOTING_HARD: "HARD_REBOOT"},
+}
+
+
 def api_status(vm_state: str, task_state: str | None) -> str:
     """The compute API's ``status`` for a vm_state/task_state pair, as Nova maps it."""
-    del task_state  # none of the transitions bootflow has changes the status word
+    by_task = _TASK_STATUS.get(vm_state, {})
+    if task_state in by_task:
+        return by_task[task_state]
     return {
         VmState.BUILDING: "BUILD",
         VmState.ACTIVE: "ACTIVE",
+        VmState.STOPPED: "SHUTOFF",
         VmState.ERROR: "ERROR",
         VmState.DELETED: "DELETED",
     }.get(vm_state, "UNKNOWN")

@@ -16,3 +16,9 @@ def boot_workflow_id(instance_uuid: str) -> str:
 def delete_workflow_id(instance_uuid: str) -> str:
     """The DeleteInstance workflow of ``instance_uuid``."""
     return f"delete-{instance_uuid}"
+
+
+def action_workflow_id(action: str, instance_uuid: str) -> str:
+    """A server action's workflow (``stop-<uuid>``, ``start-<uuid>``, ``reboot-<uuid>``):
+    one of each kind runs at a time, and the task_state check allows one action at all."""
+    return f"{action}-{instance_uuid}"

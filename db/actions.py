@@ -29,11 +29,14 @@ def start_action(
     project_id: str,
     workflow_id: str,
 ) -> InstanceAction:
-    """The workflow's action on the instance, created once (a retry finds it)."""
+    """The workflow's action on the instance, created once (a retry finds it). A server
+    action's workflow id (``stop-<uuid>``) is used again by the next such action, which
+    gets an action of its own: only an unfinished one is found."""
     found = session.scalar(
         select(InstanceAction).where(
             InstanceAction.workflow_id == workflow_id,
             InstanceAction.instance_uuid == instance_uuid,
+            InstanceAction.finish_time.is_(None),
         )
     )
     if found is None:
@@ -70,10 +73,14 @@ _START_EVENT = (
             bindparam("host", type_=String()),
             bindparam("attempt", type_=Integer()),
             bindparam("start_time", type_=UTCDateTime()),
-        ).where(
+        )
+        .where(
             InstanceAction.workflow_id == bindparam("workflow_id"),
             InstanceAction.instance_uuid == bindparam("instance_uuid"),
-        ),
+        )
+        # The newest: a server action's workflow id names every stop (start, ...) of it.
+        .order_by(InstanceAction.id.desc())
+        .limit(1),
     )
     .returning(InstanceActionEvent.id)
 )

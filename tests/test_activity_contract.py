@@ -28,6 +28,9 @@ HOST_ACTIVITIES = {
     "destroy_guest",
     "list_domains",
     "get_console_output",
+    "power_off_guest",
+    "power_on_guest",
+    "reboot_guest",
 }
 
 

@@ -24,6 +24,7 @@ from temporalio.worker import PollerBehaviorSimpleMaximum
 
 from activities.images import ImageActivities
 from activities.ports import PortActivities
+from activities.power import PowerActivities
 from activities.spawn import SpawnActivities
 from activities.volumes import VolumeActivities
 from clients.conductor import ConductorClient
@@ -77,6 +78,7 @@ def build_activities(
         networks=NetworkClient(service),
         boot_timeout=settings.guest_boot_timeout_seconds,
     )
+    power = PowerActivities(driver)
     return [
         ports.allocate_port,
         volumes.create_volume,
@@ -86,6 +88,9 @@ def build_activities(
         spawn.destroy_guest,
         spawn.list_domains,
         spawn.get_console_output,
+        power.power_off_guest,
+        power.power_on_guest,
+        power.reboot_guest,
     ]
 
 

@@ -16,6 +16,7 @@ from activities.identity import IdentityActivities
 from activities.instances import InstanceActivities
 from activities.quota import QuotaActivities
 from activities.scheduler import SchedulerActivities
+from activities.server_actions import ServerActionActivities
 from clients.network import NetworkClient
 from clients.service_account import service_session
 from clients.session import Session
@@ -35,8 +36,17 @@ from workers.common import (
 from workflows.boot_instance import BootInstance
 from workflows.delete_instance import DeleteInstance
 from workflows.host_reads import ConsoleOutputWorkflow, HostDomainsWorkflow
+from workflows.server_actions import RebootServer, StartServer, StopServer
 
-WORKFLOWS = [BootInstance, DeleteInstance, HostDomainsWorkflow, ConsoleOutputWorkflow]
+WORKFLOWS = [
+    BootInstance,
+    DeleteInstance,
+    HostDomainsWorkflow,
+    ConsoleOutputWorkflow,
+    StopServer,
+    StartServer,
+    RebootServer,
+]
 
 
 def database(settings: DatabaseOptions) -> SessionFactory:
@@ -55,6 +65,7 @@ def build_activities(settings: Settings, sessions: SessionFactory) -> list[Calla
     identity = IdentityActivities(TokenValidator(service, settings.token_cache_seconds))
     quota = QuotaActivities(sessions, settings, user_session)
     instances = InstanceActivities(sessions)
+    server_actions = ServerActionActivities(sessions)
     scheduler = SchedulerActivities(sessions, settings)
     cleanup = CleanupActivities(
         NetworkClient(service),
@@ -74,6 +85,8 @@ def build_activities(settings: Settings, sessions: SessionFactory) -> list[Calla
         instances.record_leftovers,
         instances.set_task_state,
         instances.record_block_device,
+        server_actions.begin_server_action,
+        server_actions.end_server_action,
         boots.await_boot_end,
         scheduler.schedule_and_claim,
         scheduler.release_claim,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from bootflow.cli import console, hosts, init, replay, resources, servers, stack
+from bootflow.cli import console, hosts, init, replay, resources, server_actions, servers, stack
 from bootflow.cli.context import CliContext, CliError
 from bootflow.cli.options import data_dir_option
 from bootflow.stack import StackError
@@ -54,6 +54,8 @@ cli.add_command(stack.db)
 cli.add_command(init.init)
 cli.add_command(hosts.host)
 cli.add_command(servers.server)
+for _command in server_actions.COMMANDS:
+    servers.server.add_command(_command)
 cli.add_command(resources.flavor)
 cli.add_command(resources.image)
 cli.add_command(resources.network)

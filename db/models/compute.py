@@ -6,7 +6,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from db.base import Base, CreatedAt, IntPk, ProjectUsage, utcnow
@@ -64,6 +74,11 @@ class Instance(Base):
     # pair later changes neither what the server shows nor what its config drive holds).
     key_name: Mapped[str | None] = mapped_column(String(255))
     key_data: Mapped[str | None] = mapped_column(Text)
+    # Nova's lock: a locked server refuses actions to all but admins; ``locked_by`` is
+    # "owner" or "admin" (who may unlock it), the reason is the user's (2.73).
+    locked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    locked_by: Mapped[str | None] = mapped_column(String(16))
+    locked_reason: Mapped[str | None] = mapped_column(String(255))
 
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -36,6 +36,7 @@ from services.compute.views import CONFIG_DRIVE, ROOT_DEVICE_NAME, reservation_i
 # Nova's status words and the vm_state each maps to (bootflow's states are a subset).
 _STATUS_VM_STATE: Final = {
     "ACTIVE": VmState.ACTIVE,
+    "SHUTOFF": VmState.STOPPED,
     "BUILD": VmState.BUILDING,
     "ERROR": VmState.ERROR,
     "DELETED": VmState.DELETED,
@@ -166,7 +167,7 @@ _REGEX_FIELDS: Final[dict[str, Callable[[Instance, dict[str, ComputeNode]], Any]
     "ramdisk_id": lambda _i, _n: None,
     "description": lambda _i, _n: None,
     "display_description": lambda _i, _n: None,
-    "locked_by": lambda _i, _n: None,
+    "locked_by": lambda i, _n: i.locked_by,
     "access_ip_v4": lambda _i, _n: None,
     "access_ip_v6": lambda _i, _n: None,
     "auto_disk_config": lambda _i, _n: None,
@@ -369,8 +370,8 @@ class ServerQuery:
         changes = "changes-since" in self.search or "changes-before" in self.search
         if not changes or "deleted" in self.search:
             query = query.where(Instance.deleted.is_(deleted_wanted))
-        if "locked" in self.search and query_bool("locked", self.search["locked"]):
-            query = query.where(Instance.uuid.is_(None))  # no bootflow server is locked
+        if "locked" in self.search:
+            query = query.where(Instance.locked.is_(query_bool("locked", self.search["locked"])))
         if self.search.get("tags") or self.search.get("tags-any"):
             query = query.where(Instance.uuid.is_(None))  # no bootflow server has tags
         return query

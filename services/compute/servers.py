@@ -14,7 +14,7 @@ from db.models.compute import Instance
 from services.common.app import ApiError
 from services.common.app import router as common_router
 from services.common.db import DbSession
-from services.compute import views
+from services.compute import actions, views
 from services.compute.context import JSON_BODY, ApiContext, Ctx
 from services.compute.create import parse_create
 from services.compute.leftovers import unresolved
@@ -69,17 +69,21 @@ def show_server(server_id: str, ctx: Ctx, session: DbSession) -> dict[str, Any]:
 async def delete_server(server_id: str, ctx: Ctx, api: Api) -> Response:
     """Nova's delete: 204 once the delete is under way (a building server's boot is
     cancelled and undone first); the server is gone when GET says 404."""
-    await asyncio.to_thread(api.instance_host, ctx, server_id)  # 404 if not the caller's
+    # 404 if not the caller's; 409 if locked and the caller no admin
+    await asyncio.to_thread(actions.refuse_if_locked, api, ctx, server_id)
     await api.delete(ctx, server_id)
     return Response(status_code=204)
 
 
 @router.post("/v2.1/servers/{server_id}/action")
 async def server_action(server_id: str, ctx: Ctx, api: Api, body: Any = JSON_BODY) -> Any:
-    """Server actions; os-getConsoleOutput (``openstack console log show``) so far."""
+    """Server actions: os-getConsoleOutput (``openstack console log show``), and those of
+    services/compute/actions.py (stop, start, reboot, lock, unlock)."""
     if not isinstance(body, dict) or len(body) != 1:
         raise ApiError(400, "A server action request names exactly one action.")
     ((action, args),) = body.items()
+    if action in actions.ACTIONS:
+        return await actions.server_action(api, ctx, server_id, action, args)
     if action != "os-getConsoleOutput":
         raise ApiError(400, f"There is no such action: {action}")
     length = validated(GetConsoleOutput, args if isinstance(args, dict) else {}).length

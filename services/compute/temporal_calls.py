@@ -103,14 +103,17 @@ class Workflows:
         workflow_id: str,
         *,
         withdraw: bool,
+        update_id: str | None = None,
     ) -> None:
         """Start (or join) the workflow and wait for its ``update`` to say it accepted; a
         rejection is raised as Nova's 4xx. When no answer comes in time: with ``withdraw``
         the workflow is cancelled as withdrawn (it undoes whatever it did, its record
         included) and the caller hears 503, nothing created; without, 503 saying it will
-        still run (a delete, which a retry joins)."""
+        still run (a delete, which a retry joins). ``update_id``: one per request where the
+        workflow id names every run of its kind (a server action's), since the server
+        answers an update id a closed run already accepted from that run."""
         client = await self.client()
-        update_id = f"accept-{workflow_id}"
+        update_id = update_id or f"accept-{workflow_id}"
         try:
             await asyncio.wait_for(
                 client.execute_update_with_start_workflow(

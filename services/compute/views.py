@@ -295,7 +295,7 @@ def _later_fields(
     """The fields later microversions add, in the order Nova adds them."""
     view: dict[str, Any] = {}
     if ctx.at_least(mv.LOCKED):
-        view["locked"] = False
+        view["locked"] = bool(instance.locked)
     if ctx.at_least(mv.HOST_STATUS) and ctx.is_admin:
         view["host_status"] = extras.host_status(instance, ctx.service_down_seconds)
     if ctx.at_least(mv.DESCRIPTION):
@@ -307,7 +307,7 @@ def _later_fields(
     if show_groups and ctx.at_least(mv.SERVER_GROUPS_IN_SHOW):
         view["server_groups"] = extras.groups.get(instance.uuid, [])
     if ctx.at_least(mv.LOCKED_REASON):
-        view["locked_reason"] = None
+        view["locked_reason"] = instance.locked_reason if instance.locked else None
     if ctx.at_least(mv.HOSTNAME) and not ctx.is_admin:
         view["OS-EXT-SRV-ATTR:hostname"] = hostname_for(instance.name, instance.uuid)
     if ctx.at_least(mv.PINNED_AZ):

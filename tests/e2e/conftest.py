@@ -39,6 +39,11 @@ FAULT_PLAN = json.dumps(
                 "fetch_image",
                 "spawn",
                 "mark_active",
+                "begin_server_action",
+                "power_off_guest",
+                "power_on_guest",
+                "reboot_guest",
+                "end_server_action",
             )
         ),
         # *-leftover: the boot fails at a control step (no reschedule), and undoing its
@@ -90,6 +95,23 @@ FAULT_PLAN = json.dumps(
             "action": "delay",
             "seconds": 8,
         },
+        # Server actions (tests/e2e/test_server_actions.py): *-slowstop's stop is held on
+        # its host (a delete meanwhile wins); *-fails' stop and reboot fail on the host.
+        {
+            "point": "power_off_guest:before",
+            "match": "*-slowstop",
+            "action": "delay",
+            "seconds": 30,
+        },
+        *(
+            {
+                "point": f"{step}:before",
+                "match": "*-fails",
+                "retryable": False,
+                "message": f"injected: the hypervisor refused to {verb} the guest",
+            }
+            for step, verb in (("power_off_guest", "stop"), ("reboot_guest", "reboot"))
+        ),
         # *-reschedule's spawn fails on node1 (once); the alternate, node2, works.
         {
             "point": "spawn:before",
