@@ -108,7 +108,14 @@ def test_unscoped_token_rescopes_to_each_project_keeping_expiry_and_user(
 
 def test_rescope_refuses_bad_tokens_and_foreign_scopes(cloud: LoopbackCloud) -> None:
     demo = _token(cloud, "demo")
-    assert _auth(cloud, _by_token("not-a-token"), _project_scope("demo")).status_code == 401
+    bad = _auth(cloud, _by_token("not-a-token"), _project_scope("demo"))
+    assert bad.status_code == 404
+    assert bad.json()["error"]["message"].startswith("Could not find token")
+    admin = _token(cloud, "admin", "admin")
+    revoke = {"X-Subject-Token": demo}
+    assert _call(cloud, admin, "DELETE", "auth/tokens", headers=revoke).status_code == 204
+    assert _auth(cloud, _by_token(demo), _project_scope("demo")).status_code == 404
+    demo = _token(cloud, "demo")
     assert _auth(cloud, _by_token(demo), _project_scope("alt")).status_code == 401
     domain_scope = {"domain": {"id": "default"}}
     assert _auth(cloud, _by_token(demo), domain_scope).status_code == 401

@@ -71,10 +71,8 @@ class Identity:
     ) -> tuple[str, TokenPayload]:
         """Keystone's ``token`` method: a new token for the same user, perhaps another
         scope, expiring when the original does."""
-        try:
-            original = self.validate(session, token)
-        except ApiError as exc:
-            raise ApiError(401, UNAUTHORIZED) from exc
+        # Keystone answers a bad, expired or revoked token here with 404, as validation does.
+        original = self.validate(session, token)
         user = session.get(User, original.user_id)
         assert user is not None  # validate() checked
         project_id = self._scope(session, user, scope)
