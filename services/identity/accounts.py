@@ -46,8 +46,11 @@ class Identity:
         self.hasher = PasswordHasher()
 
     def authenticate(self, session: Session, body: AuthBody) -> tuple[str, TokenPayload]:
-        if body.identity.methods != ["password"] or body.identity.password is None:
-            raise ApiError(401, "Only the password authentication method is supported.")
+        methods = body.identity.methods
+        if methods == ["token"] and body.identity.token is not None:
+            return self._rescope(session, body.identity.token.id, body.scope)
+        if methods != ["password"] or body.identity.password is None:
+            raise ApiError(401, "Only the password and token authentication methods are supported.")
         ref = body.identity.password.user
         _check_domain(ref.domain)
         if ref.id:
@@ -63,6 +66,19 @@ class Identity:
         project_id = self._scope(session, user, body.scope)
         return self.tokens.issue(user.id, project_id, ("password",))
 
+    def _rescope(
+        self, session: Session, token: str, scope: ScopeBody | None
+    ) -> tuple[str, TokenPayload]:
+        """Keystone's ``token`` method: a new token for the same user, perhaps another
+        scope, expiring when the original does."""
+        # Keystone answers a bad, expired or revoked token here with 404, as validation does.
+        original = self.validate(session, token)
+        user = session.get(User, original.user_id)
+        assert user is not None  # validate() checked
+        project_id = self._scope(session, user, scope)
+        methods = tuple(dict.fromkeys((*original.methods, "token")))
+        return self.tokens.issue(user.id, project_id, methods, rescoped=original)
+
     def _password_ok(self, user: User, password: str) -> bool:
         try:
             return self.hasher.verify(user.password_hash, password)
@@ -70,6 +86,9 @@ class Identity:
             return False
 
     def _scope(self, session: Session, user: User, scope: ScopeBody | None) -> str:
+        if scope is not None and scope.domain is not None and scope.project is None:
+            # Domain roles are not offered, so no user may scope to a domain.
+            raise ApiError(401, UNAUTHORIZED)
         if scope is None or scope.project is None:
             # Keystone scopes to the default project only where the user has a role there;
             # otherwise the token is unscoped.
@@ -103,6 +122,10 @@ class Identity:
         user = session.get(User, payload.user_id)
         if user is None or not user.enabled:
             raise ApiError(404, "Could not find token: its user is gone or disabled.")
+        if payload.project_id:
+            project = session.get(Project, payload.project_id)
+            if project is None or not project.enabled:
+                raise ApiError(404, "Could not find token: its project is gone or disabled.")
         return payload
 
     def context(self, token: str) -> AuthContext:

@@ -8,7 +8,17 @@ from core.config import Settings
 from db.session import SessionFactory
 from services.common.app import create_app
 from services.common.auth import TokenValidator
-from services.identity import auth, projects, roles, users, versions
+from services.identity import (
+    auth,
+    deletion,
+    domains,
+    projects,
+    role_admin,
+    roles,
+    scopes,
+    users,
+    versions,
+)
 from services.identity.accounts import Identity
 from services.identity.errors import keystone_error
 
@@ -22,6 +32,6 @@ def create_identity_app(settings: Settings, sessions: SessionFactory) -> FastAPI
     app.state.token_validator = TokenValidator(
         None, cache_seconds=0, validate_locally=identity.context
     )
-    for module in (versions, auth, projects, users, roles):
+    for module in (versions, auth, scopes, projects, users, roles, role_admin, deletion, domains):
         app.include_router(module.router)
     return app

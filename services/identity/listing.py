@@ -7,14 +7,20 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from fastapi import Request
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
-from db.models.identity import Project, User
+from db.models.identity import Project, Role, User
 from services.common.auth import Admin
 from services.common.db import DbSession
 from services.identity.views import listed
 
-_Named = TypeVar("_Named", Project, User)
+_Named = TypeVar("_Named", Project, User, Role)
+
+
+def named(entity: type[_Named], name: str | None) -> Select[_Named]:
+    """``entity``'s rows by name, only those called ``name`` if it is given."""
+    query = select(entity).order_by(entity.name)
+    return query if name is None else query.where(entity.name == name)
 
 
 def by_name(
@@ -25,10 +31,7 @@ def by_name(
     def listing(
         _admin: Admin, session: DbSession, request: Request, name: str | None = None
     ) -> dict[str, Any]:
-        query = select(entity).order_by(entity.name)
-        if name is not None:
-            query = query.where(entity.name == name)
-        items = [view(request, row) for row in session.scalars(query)]
+        items = [view(request, row) for row in session.scalars(named(entity, name))]
         return listed(request, collection, items, collection)
 
     return listing

@@ -12,13 +12,16 @@ from services.common.app import router as common_router
 from services.common.auth import Admin, Token
 from services.common.db import DbSession
 from services.identity.errors import not_found
+from services.identity.listing import named
 from services.identity.views import base_url
 
 router = common_router(prefix="/v3")
 
 
 @router.get("/roles")
-def list_roles(_caller: Token, session: DbSession, request: Request) -> dict[str, Any]:
+def list_roles(
+    _caller: Token, session: DbSession, request: Request, name: str | None = None
+) -> dict[str, Any]:
     return {
         "roles": [
             {
@@ -27,7 +30,7 @@ def list_roles(_caller: Token, session: DbSession, request: Request) -> dict[str
                 "domain_id": None,
                 "links": {"self": f"{base_url(request)}/v3/roles/{r.id}"},
             }
-            for r in session.scalars(select(Role).order_by(Role.name))
+            for r in session.scalars(named(Role, name))
         ]
     }
 

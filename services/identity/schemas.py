@@ -23,9 +23,14 @@ class PasswordMethod(BaseModel):
     user: UserRef
 
 
+class TokenMethod(BaseModel):
+    id: str = Field(min_length=1, max_length=4096)
+
+
 class IdentityBody(BaseModel):
-    methods: list[str]
+    methods: list[str] = Field(max_length=2)
     password: PasswordMethod | None = None
+    token: TokenMethod | None = None
 
 
 class ProjectRef(BaseModel):
@@ -36,6 +41,7 @@ class ProjectRef(BaseModel):
 
 class ScopeBody(BaseModel):
     project: ProjectRef | None = None
+    domain: DomainRef | None = None
 
 
 class AuthBody(BaseModel):

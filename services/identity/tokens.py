@@ -27,6 +27,12 @@ class TokenPayload:
     issued_at: datetime
     expires_at: datetime
     audit_id: str
+    # The audit id of the token this one was rescoped from (Keystone's audit chain).
+    parent_audit_id: str = ""
+
+    @property
+    def audit_ids(self) -> list[str]:
+        return [self.audit_id, self.parent_audit_id] if self.parent_audit_id else [self.audit_id]
 
 
 def new_key() -> str:
@@ -43,10 +49,17 @@ class TokenProvider:
         self._ttl = timedelta(seconds=ttl_seconds)
 
     def issue(
-        self, user_id: str, project_id: str, methods: tuple[str, ...]
+        self,
+        user_id: str,
+        project_id: str,
+        methods: tuple[str, ...],
+        rescoped: TokenPayload | None = None,
     ) -> tuple[str, TokenPayload]:
+        """A new token; one ``rescoped`` from another keeps its expiry and audit chain."""
         now = datetime.now(UTC).replace(microsecond=0)
-        payload = TokenPayload(user_id, project_id, methods, now, now + self._ttl, _audit_id())
+        expires = rescoped.expires_at if rescoped else now + self._ttl
+        parent = rescoped.audit_ids[-1] if rescoped else ""
+        payload = TokenPayload(user_id, project_id, methods, now, expires, _audit_id(), parent)
         sealed = self._fernet.encrypt(
             json.dumps(
                 {
@@ -56,6 +69,7 @@ class TokenProvider:
                     "i": int(payload.issued_at.timestamp()),
                     "e": int(payload.expires_at.timestamp()),
                     "a": payload.audit_id,
+                    "c": payload.parent_audit_id,
                 },
                 separators=(",", ":"),
             ).encode()
@@ -74,6 +88,7 @@ class TokenProvider:
             issued_at=datetime.fromtimestamp(raw["i"], UTC),
             expires_at=datetime.fromtimestamp(raw["e"], UTC),
             audit_id=raw["a"],
+            parent_audit_id=raw.get("c", ""),
         )
         if payload.expires_at <= datetime.now(UTC):
             raise TokenError("The token has expired.")

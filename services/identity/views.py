@@ -79,7 +79,7 @@ def token_body(
             "domain": domain(),
             "password_expires_at": None,
         },
-        "audit_ids": [payload.audit_id],
+        "audit_ids": payload.audit_ids,
         "issued_at": isotime(payload.issued_at),
         "expires_at": isotime(payload.expires_at),
     }
