@@ -139,6 +139,8 @@ class ComputeNode(Base):
     failed_builds: Mapped[int] = mapped_column(default=0, server_default="0")
     # The worker's last heartbeat; a host is down when this is older than service_down_time.
     heartbeat_at: Mapped[CreatedAt]
+    # When the host itself booted, as its worker reports it: the hypervisor's uptime.
+    booted_at: Mapped[datetime | None]
     created_at: Mapped[CreatedAt]
 
 

@@ -2,7 +2,7 @@
 
 Instances, cores and RAM come from bootflow's quotas (db/quotas.py); the limits bootflow
 does not enforce show Nova's defaults, as an unconfigured Nova shows them. bootflow also
-limits disk, which Nova does not: that pair is under ``bootflow:`` names.
+limits disk, which Nova does not: that is in bootflow's own ``/bootflow/v1/limits``.
 """
 
 from __future__ import annotations
@@ -82,8 +82,6 @@ def limits(
             "totalServerGroupsUsed": int(groups or 0),
             "totalFloatingIpsUsed": 0,
             "totalSecurityGroupsUsed": 0,
-            "bootflow:maxTotalDiskGB": limit["disk"],
-            "bootflow:totalDiskGBUsed": used["disk"],
         }
     )
     if ctx.at_least(mv.NO_NETWORK_PROXIES):
