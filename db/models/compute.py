@@ -60,6 +60,11 @@ class Instance(Base):
     # The user's own ports the instance was booted on (``networks: [{"port": ...}]``): undo
     # and delete unbind these instead of deleting them (Nova's preserve_on_delete).
     preserved_ports: Mapped[list[str] | None] = mapped_column(JSON, default=list)
+    # What the owner may change with PUT /servers/{id} (Nova's display_description,
+    # access_ip_v4/v6): shown, never used by the boot.
+    description: Mapped[str | None]
+    access_ip_v4: Mapped[str | None] = mapped_column(String(39))
+    access_ip_v6: Mapped[str | None] = mapped_column(String(39))
 
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

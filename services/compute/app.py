@@ -43,6 +43,7 @@ from services.compute import (
     limits,
     own_api,
     server_groups,
+    server_update,
     servers,
     zones,
 )
@@ -124,6 +125,7 @@ def create_app(settings: Settings, sessions: SessionFactory, validator: TokenVal
 # In this order: a route shadows a later one with the same path.
 _RESOURCES = (
     servers,
+    server_update,
     instance_actions,
     leftovers,
     flavors,

@@ -221,8 +221,8 @@ def server_detail(
 def _server_core(ctx: ApiContext, instance: Instance, status: str) -> dict[str, Any]:
     """The fields every microversion shows, in Nova's order."""
     return {
-        "accessIPv4": "",
-        "accessIPv6": "",
+        "accessIPv4": instance.access_ip_v4 or "",
+        "accessIPv6": instance.access_ip_v6 or "",
         # As Nova: no addresses while building.
         "addresses": {} if status == "BUILD" else dict(instance.addresses or {}),
         "created": nova_time(instance.created_at),
@@ -299,7 +299,7 @@ def _later_fields(
     if ctx.at_least(mv.HOST_STATUS) and ctx.is_admin:
         view["host_status"] = extras.host_status(instance, ctx.service_down_seconds)
     if ctx.at_least(mv.DESCRIPTION):
-        view["description"] = None
+        view["description"] = instance.description
     if ctx.at_least(mv.TAGS):
         view["tags"] = []
     if ctx.at_least(mv.TRUSTED_CERTS):

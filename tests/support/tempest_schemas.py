@@ -34,6 +34,8 @@ def schema_module(versions: list[dict[str, Any]], version: str | None) -> Module
 
 
 def validate(schema: dict[str, Any], response: httpx.Response) -> None:
-    """Raise tempest's InvalidHTTPResponseBody (or status/header error) as its client would."""
+    """Raise tempest's InvalidHTTPResponseBody (or status/header error) as its client would;
+    unlike its client, an error status fails too (Tempest checks only successes' bodies)."""
+    assert response.status_code in schema["status_code"], response.text
     body = response.json() if response.content else ""
     RestClient.validate_response(schema, _Response(response), body)
