@@ -31,6 +31,7 @@ from db.models.compute import (
     ComputeNode,
     Instance,
     InstanceFault,
+    InstanceMetadata,
     Leftover,
     ServerGroup,
     ServerGroupMember,
@@ -81,6 +82,9 @@ class InstanceActivities:
                     availability_zone=request.availability_zone,
                     addresses={},
                     preserved_ports=list(request.preserved_ports),
+                    metadata_items=[
+                        InstanceMetadata(key=k, value=v) for k, v in request.metadata.items()
+                    ],
                 )
                 session.add(instance)
                 session.flush()

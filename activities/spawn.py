@@ -94,6 +94,7 @@ class SpawnActivities:
             name=request.name,
             project_id=request.project_id,
             availability_zone=None,
+            meta=request.metadata,
         )
         return config_drive.files(meta, config_drive.network_data(self._nic_networks(request)))
 

@@ -56,6 +56,7 @@ def meta_data(
     project_id: str,
     availability_zone: str | None,
     launch_index: int = 0,
+    meta: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """``openstack/latest/meta_data.json`` (the fields of Nova's InstanceMetadata)."""
     return {
@@ -65,7 +66,7 @@ def meta_data(
         "launch_index": launch_index,
         "availability_zone": availability_zone or "nova",
         "project_id": project_id,
-        "meta": {},
+        "meta": dict(meta or {}),
         "public_keys": {},
         "keys": [],
         "devices": [],

@@ -43,6 +43,8 @@ class BootRequest:
     # Nova's os:scheduler_hints: "group" (a server group uuid), "same_host" and
     # "different_host" (instance uuids), each a list of values.
     scheduler_hints: dict[str, list[str]] = field(default_factory=dict)
+    # The server's metadata (Nova's ``metadata`` at create): recorded, and in the config drive.
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -169,6 +171,7 @@ class CreateInstanceInput:
     # The user's own ports (NetworkRequest.port_id): recorded so that undo and delete unbind
     # them instead of deleting them.
     preserved_ports: list[str] = field(default_factory=list)
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -332,6 +335,8 @@ class SpawnInput:
     cached_image: CachedImage
     ports: list[PortSpec]
     attachments: list[AttachmentSpec]
+    # The server's metadata, for the config drive's meta_data.json ("meta").
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

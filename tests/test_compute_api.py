@@ -532,7 +532,7 @@ def _create(
         ({"host": "node1"}, "2.96", 403, "requested_destination"),
         ({"availability_zone": "nova:node1"}, "2.96", 403, "forced_host"),
         ({"availability_zone": "mars"}, "2.96", 400, "availability zone is not available"),
-        ({"metadata": {"k": "v"}}, "2.96", 400, "Server metadata is not supported"),
+        ({"metadata": {"k/": "v"}}, "2.96", 400, "('k/' was unexpected)"),
         ({"user_data": "aGk="}, "2.96", 400, "user_data is not supported"),
         ({"security_groups": [{"name": "web"}]}, "2.96", 400, "Security group web not found"),
         (

@@ -189,6 +189,7 @@ class BootInstance:
                     availability_zone=request.availability_zone,
                     scheduler_hints=request.scheduler_hints,
                     preserved_ports=[n.port_id for n in request.networks if n.port_id],
+                    metadata=request.metadata,
                 ),
             )
         except ActivityError as err:
@@ -303,6 +304,7 @@ class BootInstance:
             cached_image=cached,
             ports=ports,
             attachments=attachments,
+            metadata=boot.request.metadata,
         )
         spawned = await self._step(act.SPAWN, spawn, host=host, summary=f"spawn on {host}")
         return ports, spawned

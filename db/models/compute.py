@@ -80,6 +80,22 @@ class Instance(Base):
     block_devices: Mapped[list[BlockDeviceMapping]] = relationship(
         back_populates="instance", order_by="BlockDeviceMapping.id", cascade="all, delete-orphan"
     )
+    # The user's key/value pairs (Nova's instance_metadata; ``metadata`` is SQLAlchemy's).
+    metadata_items: Mapped[list[InstanceMetadata]] = relationship(
+        order_by="InstanceMetadata.key", cascade="all, delete-orphan"
+    )
+
+
+class InstanceMetadata(Base):
+    """One key/value pair of a server's metadata (``/servers/{id}/metadata``)."""
+
+    __tablename__ = "instance_metadata"
+    __table_args__ = (UniqueConstraint("instance_uuid", "key"),)
+
+    id: Mapped[IntPk]
+    instance_uuid: Mapped[str] = mapped_column(ForeignKey("instances.uuid"), index=True)
+    key: Mapped[str] = mapped_column(String(255))
+    value: Mapped[str] = mapped_column(String(255))
 
 
 class InstanceFault(Base):

@@ -41,6 +41,7 @@ from services.compute import (
     instance_actions,
     leftovers,
     limits,
+    metadata,
     own_api,
     server_groups,
     server_update,
@@ -126,6 +127,7 @@ def create_app(settings: Settings, sessions: SessionFactory, validator: TokenVal
 _RESOURCES = (
     servers,
     server_update,
+    metadata,
     instance_actions,
     leftovers,
     flavors,

@@ -46,7 +46,6 @@ _BDM_UNSUPPORTED = (
 )
 # Server fields bootflow has no place for, refused when set: (field, what, instead).
 _UNSUPPORTED = (
-    ("metadata", "Server metadata", "boot without metadata."),
     ("accessIPv4", "accessIPv4", "the server's addresses come from its ports."),
     ("accessIPv6", "accessIPv6", "the server's addresses come from its ports."),
     ("personality", "Personality files", "boot without them."),
@@ -74,6 +73,7 @@ class CreatePlan:
     max_count: int = 1
     return_reservation_id: bool = False
     scheduler_hints: dict[str, list[str]] = field(default_factory=dict)
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 def unsupported(what: str, instead: str) -> ApiError:
@@ -118,6 +118,7 @@ def parse_create(ctx: ApiContext, body: Any) -> CreatePlan:
         max_count=max_count,
         return_reservation_id=server.return_reservation_id,
         scheduler_hints=request.hints.chosen() if request.hints else {},
+        metadata=server.metadata or {},
     )
 
 

@@ -33,6 +33,7 @@ from services.common.app import ApiError, unavailable
 from services.compute import views
 from services.compute.context import ApiContext
 from services.compute.create import CreatePlan
+from services.compute.metadata_quota import check_count
 from services.compute.temporal_calls import Workflows
 from workflows.boot_instance import BootInstance
 from workflows.delete_instance import DeleteInstance
@@ -121,6 +122,7 @@ class ServerApi:
                         "The requested availability zone is not available "
                         f"(available: {', '.join(sorted(zones)) or 'none'}).",
                     )
+            check_count(session, ctx.caller.project_id, plan.metadata)
             count = plan.max_count
             if plan.max_count > 1:
                 count = self._fit_in_quota(session, ctx, plan)
@@ -279,6 +281,7 @@ class ServerApi:
                 volume_size_gb=plan.volume_size_gb,
                 availability_zone=plan.availability_zone,
                 scheduler_hints={k: list(v) for k, v in plan.scheduler_hints.items()},
+                metadata=dict(plan.metadata),
             )
             for name in names
         ]

@@ -23,6 +23,7 @@ from db.models.compute import (
     InstanceAction,
     InstanceActionEvent,
     InstanceFault,
+    InstanceMetadata,
     Leftover,
     ServerGroup,
     ServerGroupMember,
@@ -106,6 +107,7 @@ class ServerExtras:
     nodes: dict[str, ComputeNode] = field(default_factory=dict)
     groups: dict[str, list[str]] = field(default_factory=dict)
     launch_index: dict[str, int] = field(default_factory=dict)
+    metadata: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @classmethod
     def load(
@@ -119,6 +121,7 @@ class ServerExtras:
                 for n in session.scalars(select(ComputeNode).where(ComputeNode.host.in_(hosts)))
             }
         uuids = [i.uuid for i in instances]
+        extras.metadata = _metadata_of(session, uuids)
         if groups and uuids:
             rows = session.execute(
                 select(ServerGroupMember.instance_uuid, ServerGroupMember.group_uuid)
@@ -155,6 +158,20 @@ class ServerExtras:
         if node.disabled:
             return "MAINTENANCE"
         return "UP" if service_is_up(node, down_after) else "UNKNOWN"
+
+
+def _metadata_of(session: Session, uuids: list[str]) -> dict[str, dict[str, str]]:
+    """Each server's metadata, in one query for a page of servers."""
+    out: dict[str, dict[str, str]] = {}
+    if uuids:
+        pairs = session.execute(
+            select(InstanceMetadata.instance_uuid, InstanceMetadata.key, InstanceMetadata.value)
+            .where(InstanceMetadata.instance_uuid.in_(uuids))
+            .order_by(InstanceMetadata.key)
+        )
+        for instance_uuid, key, value in pairs:
+            out.setdefault(instance_uuid, {})[key] = value
+    return out
 
 
 def created_server(ctx: ApiContext, server_id: str) -> dict[str, Any]:
@@ -197,6 +214,7 @@ def server_detail(
     """Nova's ``show`` view; ``show_groups`` for GET /servers/{id} from 2.71 (not detail)."""
     status = "DELETED" if instance.deleted else api_status(instance.vm_state, instance.task_state)
     view = _server_core(ctx, instance, status)
+    view["metadata"] = extras.metadata.get(instance.uuid, {})
     if status in _FAULT_STATUSES and instance.faults:
         view["fault"] = _fault(ctx, instance.faults[-1])
     if status in _PROGRESS_STATUSES:
