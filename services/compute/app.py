@@ -43,6 +43,7 @@ from services.compute import (
     limits,
     metadata,
     own_api,
+    quota_sets,
     server_groups,
     server_update,
     servers,
@@ -139,4 +140,5 @@ _RESOURCES = (
     compute_services,
     conductor,
     own_api,
+    quota_sets,
 )

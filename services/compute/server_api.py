@@ -31,6 +31,7 @@ from db.models.compute import ComputeNode, Flavor, Instance, ServerGroup, Server
 from db.session import SessionFactory
 from services.common.app import ApiError, unavailable
 from services.compute import views
+from services.compute.compute_quotas import limit_of, over
 from services.compute.context import ApiContext
 from services.compute.create import CreatePlan
 from services.compute.metadata_quota import check_count
@@ -39,9 +40,6 @@ from workflows.boot_instance import BootInstance
 from workflows.delete_instance import DeleteInstance
 
 log = logging.getLogger(__name__)
-
-# Nova's default quota of servers in one server group.
-SERVER_GROUP_MEMBERS_QUOTA = 10
 
 
 @dataclass
@@ -189,11 +187,12 @@ class ServerApi:
             .join(Instance, Instance.uuid == ServerGroupMember.instance_uuid)
             .where(ServerGroupMember.group_uuid == group_id, Instance.deleted.is_(False))
         )
-        if int(members or 0) + count > SERVER_GROUP_MEMBERS_QUOTA:
+        allowed = limit_of(session, ctx.caller.project_id, "server_group_members")
+        if over(allowed, int(members or 0) + count):
             raise ApiError(
                 403,
                 "Quota exceeded, too many servers in group: "
-                f"{group_id} has {members} of at most {SERVER_GROUP_MEMBERS_QUOTA}.",
+                f"{group_id} has {members} of at most {allowed}.",
             )
 
     def networks_for(self, ctx: ApiContext, plan: CreatePlan) -> list[NetworkRequest]:

@@ -15,8 +15,6 @@ from services.compute.schemas.base import (
 )
 
 MAX_LENGTH: Final = 255
-# Nova's default quota of metadata items a server may have (quota metadata_items).
-DEFAULT_ITEMS: Final = 128
 _KEY: Final = re.compile(r"^[a-zA-Z0-9\-_:. ]{1,255}$")
 
 
