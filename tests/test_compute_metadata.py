@@ -12,18 +12,23 @@ import pytest
 from tempest.lib.api_schema.response.compute.v2_1 import servers as schema
 from tempest.lib.services.compute import servers_client
 
+from core.messages import BootRequest
 from db.models.compute import Instance, InstanceMetadata, QuotaLimit
 from tests.support.cloud import LoopbackCloud
 from tests.support.tempest_schemas import schema_module, validate
 from tests.test_compute_api import (
     IMAGE,
     _api,
+    _create,
     _error,
     _instance,
     _node,
     _project,
     _seeded_cloud,
+    started,
 )
+
+__all__ = ["started"]  # the fixture, from test_compute_api
 
 SERVERS = servers_client.ServersClient.schema_versions_info
 
@@ -161,3 +166,16 @@ def test_metadata_items_quota(cloud: LoopbackCloud) -> None:
     assert "Maximum number of metadata items exceeds 1" in _error(created, 403, "forbidden")
     with cloud.sessions.begin() as s:
         assert s.query(Instance).filter_by(name="x").count() == 0
+
+
+def test_metadata_at_create_goes_with_each_boot(
+    cloud: LoopbackCloud, started: list[BootRequest]
+) -> None:
+    body = {"metadata": {"role": "web", "tier": "1"}, "min_count": 2}
+    assert _create(cloud, body).status_code == 202
+    assert [b.metadata for b in started] == [{"role": "web", "tier": "1"}] * 2
+    for bad in ({"k/": "v"}, {"k": "v" * 256}, {"k": 1}, None):
+        _error(_create(cloud, {"metadata": bad}), 400, "badRequest")
+    too_many = {"metadata": {f"k{i}": "v" for i in range(129)}}
+    assert "exceeds 128" in _error(_create(cloud, too_many), 403, "forbidden")
+    assert len(started) == 2
