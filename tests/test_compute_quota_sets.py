@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tempest.lib.services.compute import quotas_client
+from tempest.lib.services.compute import quota_classes_client, quotas_client
 
 from db import quotas
 from db.models.compute import QuotaUsage
@@ -20,6 +20,7 @@ from tests.support.tempest_schemas import schema_module, validate
 from tests.test_compute_api import _api, _error, _instance, _project, _seeded_cloud
 
 QUOTAS = quotas_client.QuotasClient.schema_versions_info
+CLASSES = quota_classes_client.QuotaClassesClient.schema_versions_info
 VERSIONS = ("2.1", "2.35", "2.36", "2.56", "2.57", "2.75", "2.96")
 ALL_BEFORE_236 = {
     "metadata_items": 256, "ram": 10240, "key_pairs": 200, "instances": 20, "server_groups": 20,
@@ -38,6 +39,17 @@ def _quota(
     cloud: LoopbackCloud, method: str, path: str, user: str = "admin", **kw: Any
 ) -> httpx.Response:
     return _api(cloud, method, f"os-quota-sets/{path}", user=user, **kw)
+
+
+def _one_server_fits(cloud: LoopbackCloud, project: str) -> None:
+    """The boot's own reservation (db/quotas.py, in the control worker) takes one server
+    for ``project`` and refuses a second."""
+    deltas = {"instances": 1, "cores": 1, "ram": 512, "disk": 1}
+    defaults = {"instances": 10, "cores": 20, "ram": 51200, "disk": 1000}
+    with cloud.sessions.begin() as s:
+        assert quotas.reserve(s, str(uuid.uuid4()), project, deltas, defaults)
+    with cloud.sessions.begin() as s, pytest.raises(quotas.QuotaExceeded):
+        quotas.reserve(s, str(uuid.uuid4()), project, deltas, defaults)
 
 
 def test_quota_documents_pass_tempest_schemas(cloud: LoopbackCloud) -> None:
@@ -77,12 +89,7 @@ def test_a_changed_quota_is_what_the_next_create_is_checked_against(cloud: Loopb
         json={"server": create | {"networks": "none", "min_count": 2}},
     )  # fmt: skip
     assert "instances" in _error(many, 403, "forbidden")
-    deltas = {"instances": 1, "cores": 1, "ram": 512, "disk": 1}
-    defaults = {"instances": 10, "cores": 20, "ram": 51200, "disk": 1000}
-    with cloud.sessions.begin() as s:
-        assert quotas.reserve(s, str(uuid.uuid4()), demo, deltas, defaults)
-    with cloud.sessions.begin() as s, pytest.raises(quotas.QuotaExceeded):
-        quotas.reserve(s, str(uuid.uuid4()), demo, deltas, defaults)
+    _one_server_fits(cloud, demo)
     # Metadata items and server groups too.
     server = _instance(cloud, "web")
     two = {"metadata": {"a": "1", "b": "2"}}
@@ -141,3 +148,43 @@ def test_quota_refusals(cloud: LoopbackCloud) -> None:
     assert _quota(cloud, "PUT", demo, json=forced).json()["quota_set"]["instances"] == 2
     detail = _quota(cloud, "GET", f"{demo}/detail").json()["quota_set"]
     assert detail["instances"] == {"limit": 2, "in_use": 3, "reserved": 0}
+
+
+def test_the_default_quota_class_is_every_projects_defaults(cloud: LoopbackCloud) -> None:
+    demo, alt = _project(cloud, "demo"), _project(cloud, "alt")
+    for version in ("2.1", "2.49", "2.50", "2.56", "2.57", "2.96"):
+        schemas = schema_module(CLASSES, version)
+        shown = _api(cloud, "GET", "os-quota-class-sets/default", user="admin", version=version)
+        validate(schemas.get_quota_class_set, shown)
+        assert shown.json()["quota_class_set"]["id"] == "default"
+        body = {"quota_class_set": {"cores": 40}}
+        updated = _api(
+            cloud, "PUT", "os-quota-class-sets/default", user="admin", version=version, json=body
+        )
+        validate(schemas.update_quota_class_set, updated)
+    # A project's own value stays; every other project's default follows the class.
+    _quota(cloud, "PUT", alt, json={"quota_set": {"instances": 7}})
+    body = {"quota_class_set": {"instances": 1}}
+    _api(cloud, "PUT", "os-quota-class-sets/default", user="admin", json=body)
+    assert (
+        _quota(cloud, "GET", f"{demo}/defaults", user="demo").json()["quota_set"]["instances"] == 1
+    )
+    assert _api(cloud, "GET", "limits").json()["limits"]["absolute"]["maxTotalInstances"] == 1
+    assert _quota(cloud, "GET", alt).json()["quota_set"]["instances"] == 7
+    _one_server_fits(cloud, demo)
+
+    _error(_api(cloud, "GET", "os-quota-class-sets/default"), 403, "forbidden")
+    _error(_api(cloud, "PUT", "os-quota-class-sets/default", json=body), 403, "forbidden")
+    for bad, version in (
+        ({"quota_class_set": {"server_groups": 1}}, "2.49"),
+        ({"quota_class_set": {"floating_ips": 1}}, "2.50"),
+        ({"quota_class_set": {"force": True}}, "2.50"),
+        ({"quota_class_set": {"instances": -5}}, "2.50"),
+        ({"quota_set": {"instances": 1}}, "2.50"),
+    ):
+        response = _api(
+            cloud, "PUT", "os-quota-class-sets/default", user="admin", version=version, json=bad
+        )
+        _error(response, 400, "badRequest")
+    long_name = "c" * 100
+    _error(_api(cloud, "GET", f"os-quota-class-sets/{long_name}", user="admin"), 400, "badRequest")

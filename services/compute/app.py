@@ -43,6 +43,7 @@ from services.compute import (
     limits,
     metadata,
     own_api,
+    quota_class_sets,
     quota_sets,
     server_groups,
     server_update,
@@ -141,4 +142,5 @@ _RESOURCES = (
     conductor,
     own_api,
     quota_sets,
+    quota_class_sets,
 )

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from core.config import ComputeQuotaOptions
 from db import quotas
-from db.models.compute import ServerGroup
+from db.models.compute import QuotaLimit, ServerGroup
 
 # Nova's quota defaults ([quota] in nova.conf) for what bootflow's settings do not set.
 NOVA_DEFAULTS: Final = {
@@ -54,6 +54,18 @@ def project_limits(
     """Every Nova quota resource's limit for the project (-1: unlimited)."""
     limits = quotas.limits(session, project_id, defaults(settings))
     return {resource: limits[resource] for resource in RESOURCES}
+
+
+def class_limits(session: Session, name: str, settings: ComputeQuotaOptions) -> dict[str, int]:
+    """A quota class's limits: its own rows over the defaults (the ``default`` class's are
+    every project's defaults)."""
+    rows = session.execute(
+        select(QuotaLimit.resource, QuotaLimit.hard_limit).where(
+            QuotaLimit.project_id == f"{quotas.CLASS_PREFIX}{name}"
+        )
+    )
+    own = {resource: limit for resource, limit in rows if resource in RESOURCES}
+    return defaults(settings) | own
 
 
 def limit_of(session: Session, project_id: str, resource: str) -> int:

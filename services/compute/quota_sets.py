@@ -49,30 +49,28 @@ def _shown(ctx: ApiContext, values: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.get("/v2.1/os-quota-sets/{project_id}/defaults")
-def quota_defaults(project_id: str, ctx: Ctx, settings: QuotaOptions) -> dict[str, Any]:
-    return {"quota_set": {"id": project_id} | _shown(ctx, compute_quotas.defaults(settings))}
-
-
-@router.get("/v2.1/os-quota-sets/{project_id}/detail")
-def quota_detail(
-    project_id: str, ctx: Ctx, session: DbSession, request: Request, settings: QuotaOptions
+def quota_defaults(
+    project_id: str, ctx: Ctx, session: DbSession, settings: QuotaOptions
 ) -> dict[str, Any]:
-    _allowed(ctx, project_id, "detail")
-    _query(ctx, request)
-    limits = compute_quotas.project_limits(session, project_id, settings)
-    used = compute_quotas.project_usage(session, project_id)
-    detail = {r: {"limit": limits[r], "in_use": used[r], "reserved": 0} for r in limits}
-    return {"quota_set": {"id": project_id} | _shown(ctx, detail)}
+    """Every project's defaults: the ``default`` quota class's."""
+    defaults = compute_quotas.class_limits(session, "default", settings)
+    return {"quota_set": {"id": project_id} | _shown(ctx, defaults)}
 
 
 @router.get("/v2.1/os-quota-sets/{project_id}")
+@router.get("/v2.1/os-quota-sets/{project_id}/detail")
 def show_quotas(
     project_id: str, ctx: Ctx, session: DbSession, request: Request, settings: QuotaOptions
 ) -> dict[str, Any]:
-    _allowed(ctx, project_id, "show")
+    """The project's limits; ``/detail``: each with its use (nothing is held in reserve)."""
+    detail = request.url.path.endswith("/detail")
+    _allowed(ctx, project_id, "detail" if detail else "show")
     _query(ctx, request)
-    limits = compute_quotas.project_limits(session, project_id, settings)
-    return {"quota_set": {"id": project_id} | _shown(ctx, limits)}
+    values: dict[str, Any] = compute_quotas.project_limits(session, project_id, settings)
+    if detail:
+        used = compute_quotas.project_usage(session, project_id)
+        values = {r: {"limit": values[r], "in_use": used[r], "reserved": 0} for r in values}
+    return {"quota_set": {"id": project_id} | _shown(ctx, values)}
 
 
 def _check_usage(session: Session, project_id: str, limits: dict[str, int]) -> None:

@@ -62,21 +62,27 @@ def _object(where: str, data: Any, allowed: set[str]) -> dict[str, Any]:
     return data
 
 
-def _parse(body: Any, version: ApiVersion, key: str) -> QuotaUpdate:
+def _parse(body: Any, key: str, resources: tuple[str, ...]) -> QuotaUpdate:
     data = _object("body", body, {key})
     if key not in data:
         raise invalid("body", data, f"'{key}' is a required property")
     force_allowed = key == "quota_set"
-    allowed = set(resources_at(version)) | ({"force"} if force_allowed else set())
+    allowed = set(resources) | ({"force"} if force_allowed else set())
     fields = _object(key, data[key], allowed)
     force = as_boolean("force", fields["force"]) if "force" in fields else False
     limits = {r: as_quota(r, v) for r, v in fields.items() if r != "force"}
     return QuotaUpdate(limits, force)
 
 
-def parse_update(body: Any, version: ApiVersion, key: str = "quota_set") -> QuotaUpdate:
-    """The body's limits (and ``force``), or Nova's 400."""
+def parse_update(
+    body: Any,
+    version: ApiVersion,
+    key: str = "quota_set",
+    resources: tuple[str, ...] | None = None,
+) -> QuotaUpdate:
+    """The body's limits (and ``force``, for a quota set), or Nova's 400; ``resources``:
+    those the body may name (the quota set's at ``version`` if not given)."""
     try:
-        return _parse(body, version, key)
+        return _parse(body, key, resources_at(version) if resources is None else resources)
     except BodyError as exc:
         raise ApiError(400, exc.message) from None
