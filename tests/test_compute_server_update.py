@@ -110,3 +110,13 @@ def test_update_refusals(cloud: LoopbackCloud) -> None:
     assert _put(cloud, server, {"server": {"name": "x"}}, user="admin").status_code == 200
     gone = _instance(cloud, "gone", vm_state="deleted", deleted=True)
     _error(_put(cloud, gone, {"server": {"name": "x"}}), 404, "itemNotFound")
+
+
+def test_a_rename_keeps_the_guests_hostname(cloud: LoopbackCloud) -> None:
+    server = _instance(cloud, "web one")
+    _put(cloud, server, {"server": {"name": "db two"}})
+    shown = _api(cloud, "GET", f"servers/{server}", version="2.90").json()["server"]
+    assert (shown["name"], shown["OS-EXT-SRV-ATTR:hostname"]) == ("db two", "web-one")
+    _put(cloud, server, {"server": {"name": "third"}})
+    listed = _api(cloud, "GET", "servers/detail?hostname=web-one", version="2.90")
+    assert [s["id"] for s in listed.json()["servers"]] == [server]

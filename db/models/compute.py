@@ -63,6 +63,9 @@ class Instance(Base):
     # What the owner may change with PUT /servers/{id} (Nova's display_description,
     # access_ip_v4/v6): shown, never used by the boot.
     description: Mapped[str | None]
+    # The guest's hostname once the server is renamed (until then it is the name's, as the
+    # boot made it): a rename does not change the guest's, as in Nova.
+    hostname: Mapped[str | None]
     access_ip_v4: Mapped[str | None] = mapped_column(String(39))
     access_ip_v6: Mapped[str | None] = mapped_column(String(39))
 

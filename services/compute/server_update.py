@@ -38,7 +38,8 @@ def _apply(instance: Instance, update: UpdateV21) -> None:
         raise unsupported("OS-DCF:diskConfig AUTO", "bootflow's guests are MANUAL.")
     if getattr(update, "hostname", None) is not None:
         raise unsupported("Changing a server's hostname", "rename the server instead.")
-    if update.name is not None:
+    if update.name is not None and update.name != instance.name:
+        instance.hostname = views.server_hostname(instance)
         instance.name = update.name
     if "access_ip_v4" in changed:
         instance.access_ip_v4 = update.access_ip_v4

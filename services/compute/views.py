@@ -160,6 +160,11 @@ class ServerExtras:
         return "UP" if service_is_up(node, down_after) else "UNKNOWN"
 
 
+def server_hostname(instance: Instance) -> str:
+    """The guest's hostname: made from the name at boot, kept through a rename."""
+    return instance.hostname or hostname_for(instance.name, instance.uuid)
+
+
 def _metadata_of(session: Session, uuids: list[str]) -> dict[str, dict[str, str]]:
     """Each server's metadata, in one query for a page of servers."""
     out: dict[str, dict[str, str]] = {}
@@ -285,7 +290,7 @@ def _host_attributes(ctx: ApiContext, instance: Instance, extras: ServerExtras) 
     }
     if ctx.at_least(mv.EXTENDED_ATTRS_V23):
         view |= {
-            "OS-EXT-SRV-ATTR:hostname": hostname_for(instance.name, instance.uuid),
+            "OS-EXT-SRV-ATTR:hostname": server_hostname(instance),
             "OS-EXT-SRV-ATTR:kernel_id": "",
             "OS-EXT-SRV-ATTR:launch_index": extras.launch_index.get(instance.uuid, 0),
             "OS-EXT-SRV-ATTR:ramdisk_id": "",
@@ -327,7 +332,7 @@ def _later_fields(
     if ctx.at_least(mv.LOCKED_REASON):
         view["locked_reason"] = None
     if ctx.at_least(mv.HOSTNAME) and not ctx.is_admin:
-        view["OS-EXT-SRV-ATTR:hostname"] = hostname_for(instance.name, instance.uuid)
+        view["OS-EXT-SRV-ATTR:hostname"] = server_hostname(instance)
     if ctx.at_least(mv.PINNED_AZ):
         view["pinned_availability_zone"] = instance.availability_zone or None
     return view

@@ -1,4 +1,4 @@
-"""instance description and access IPs (PUT /servers/{id})
+"""instance description, hostname and access IPs (PUT /servers/{id})
 
 Revision ID: novaapi_0002
 Revises: novaapi_0001
@@ -19,11 +19,12 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("instances", schema=None) as batch_op:
         batch_op.add_column(sa.Column("description", sa.String(length=255), nullable=True))
+        batch_op.add_column(sa.Column("hostname", sa.String(length=255), nullable=True))
         batch_op.add_column(sa.Column("access_ip_v4", sa.String(length=39), nullable=True))
         batch_op.add_column(sa.Column("access_ip_v6", sa.String(length=39), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("instances", schema=None) as batch_op:
-        for column in ("access_ip_v6", "access_ip_v4", "description"):
+        for column in ("access_ip_v6", "access_ip_v4", "hostname", "description"):
             batch_op.drop_column(column)
