@@ -13,6 +13,8 @@ import httpx
 import pytest
 from tempest.lib.services.compute import hypervisor_client, limits_client
 
+from bootflow import hosts
+from clients.compute import ComputeClient
 from db.base import utcnow
 from db.models.compute import QuotaLimit
 from tests.support.cloud import LoopbackCloud
@@ -181,3 +183,16 @@ def test_allocation_ratios_are_bootflows_own(cloud: LoopbackCloud) -> None:
     assert node1["host"] == "node1"
     assert node1["allocation_ratios"] == {"cpu": 16.0, "ram": 1.5, "disk": 1.0}
     assert node1["booted_at"] is not None and facts["hypervisors"][1]["booted_at"] is None
+
+
+def test_bootflow_host_list_reads_the_ratios_from_bootflows_own_api(cloud: LoopbackCloud) -> None:
+    """``bootflow host list`` (bootflow/hosts.py) through the real API: the ratios it
+    shows come from /bootflow/v1/hypervisors now that Nova's documents do not carry them."""
+    compute = ComputeClient(cloud.session("admin"))
+    states = {s.host: s for s in hosts.host_states(compute)}
+    assert (states["node1"].cpu_allocation_ratio, states["node1"].ram_allocation_ratio) == (
+        16.0,
+        1.5,
+    )
+    own = ComputeClient(cloud.session("demo")).own_limits()
+    assert own["disk"] == {"limit": 1000, "in_use": 0}
