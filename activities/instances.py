@@ -31,6 +31,7 @@ from db.models.compute import (
     ComputeNode,
     Instance,
     InstanceFault,
+    InstanceMetadata,
     Leftover,
     ServerGroup,
     ServerGroupMember,
@@ -83,6 +84,9 @@ class InstanceActivities:
                     preserved_ports=list(request.preserved_ports),
                     key_name=request.key.name if request.key else None,
                     key_data=request.key.public_key if request.key else None,
+                    metadata_items=[
+                        InstanceMetadata(key=k, value=v) for k, v in request.metadata.items()
+                    ],
                 )
                 session.add(instance)
                 session.flush()

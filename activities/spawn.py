@@ -95,6 +95,7 @@ class SpawnActivities:
             project_id=request.project_id,
             availability_zone=None,
             key=(key.name, key.type, key.public_key) if (key := request.key) else None,
+            meta=request.metadata,
         )
         return config_drive.files(meta, config_drive.network_data(self._nic_networks(request)))
 

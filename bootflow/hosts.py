@@ -61,11 +61,12 @@ def _used_of_total(hypervisor: dict[str, Any], field: str) -> str:
 def host_states(compute: ComputeClient) -> list[HostState]:
     """Every host, from the compute API (as an admin); ``queue`` is left unset."""
     zones = {s["host"]: s["zone"] for s in compute.list_services()}
+    facts = {f["host"]: f for f in compute.hypervisor_facts()}
     states = []
     for hypervisor in sorted(compute.list_hypervisors(), key=lambda h: h["service"]["host"]):
         host = hypervisor["service"]["host"]
         servers = compute.list_servers(all_projects=True, host=host)
-        ratios = hypervisor.get("bootflow:allocation_ratios") or {}
+        ratios = facts.get(host, {}).get("allocation_ratios") or {}
         states.append(
             HostState(
                 host=host,

@@ -242,11 +242,27 @@ class ComputeClient:
 
     def list_hypervisors(self) -> list[dict[str, Any]]:
         """Every host in detail: capacity and usage (vcpus, memory_mb, local_gb and their
-        ``_used``), running_vms, state up/down, status enabled/disabled, the service and
-        ``bootflow:allocation_ratios``."""
+        ``_used``), running_vms, state up/down, status enabled/disabled and the service."""
         result: list[dict[str, Any]] = self._call("GET", "os-hypervisors/detail", HOSTS_VERSION)[
             "hypervisors"
         ]
+        return result
+
+    def hypervisor_facts(self) -> list[dict[str, Any]]:
+        """bootflow's own facts of every host: ``host``, ``allocation_ratios`` (cpu, ram,
+        disk), ``booted_at``."""
+        result: list[dict[str, Any]] = self.session.request(
+            "compute", "GET", "bootflow/v1/hypervisors", unversioned=True
+        ).json()["hypervisors"]
+        return result
+
+    def own_limits(self, project_id: str | None = None) -> dict[str, Any]:
+        """The project's limit and use of what bootflow counts (instances, cores, ram,
+        disk): ``{resource: {"limit": n, "in_use": n}}``; -1 is unlimited."""
+        params = {"project_id": project_id} if project_id else {}
+        result: dict[str, Any] = self.session.request(
+            "compute", "GET", "bootflow/v1/limits", unversioned=True, params=params
+        ).json()["limits"]
         return result
 
     def list_services(self) -> list[dict[str, Any]]:

@@ -60,7 +60,10 @@ class ConductorClient:
 
     def report(self, host: str, capacity: HostCapacity) -> None:
         """The host's capacity, zone and ratios (a new row for a new host), and a heartbeat."""
-        self._call("PUT", _host(host), json=dataclasses.asdict(capacity))
+        body = dataclasses.asdict(capacity)
+        if capacity.booted_at is not None:
+            body["booted_at"] = capacity.booted_at.isoformat()
+        self._call("PUT", _host(host), json=body)
 
     def heartbeat(self, hosts: Collection[str]) -> list[str]:
         """Mark ``hosts`` alive; those the control plane has no row of (to report again)."""

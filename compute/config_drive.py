@@ -57,14 +57,16 @@ def meta_data(
     availability_zone: str | None,
     launch_index: int = 0,
     key: tuple[str, str, str] | None = None,
+    meta: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """``openstack/latest/meta_data.json`` (the fields of Nova's InstanceMetadata); ``key``
-    the boot's key pair (name, type, public key) as ``public_keys`` and ``keys``."""
+    the boot's key pair (name, type, public key) as ``public_keys`` and ``keys``; ``meta`` the
+    server's metadata."""
     public_keys, keys = {}, []
     if key is not None:
-        name, kind, data = key
-        public_keys[name] = data
-        keys.append({"name": name, "type": kind, "data": data})
+        key_name, kind, data = key
+        public_keys[key_name] = data
+        keys.append({"name": key_name, "type": kind, "data": data})
     return {
         "uuid": instance_uuid,
         "name": name,
@@ -72,7 +74,7 @@ def meta_data(
         "launch_index": launch_index,
         "availability_zone": availability_zone or "nova",
         "project_id": project_id,
-        "meta": {},
+        "meta": dict(meta or {}),
         "public_keys": public_keys,
         "keys": keys,
         "devices": [],

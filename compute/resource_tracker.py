@@ -4,6 +4,10 @@ it through the conductor API (clients/conductor.py), which keeps the ``compute_n
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+import psutil
+
 from compute.driver import HostResources
 from core.conductor import HostCapacity
 from core.config import HostOptions
@@ -21,4 +25,7 @@ def capacity(found: HostResources, settings: HostOptions) -> HostCapacity:
         cpu_allocation_ratio=settings.cpu_allocation_ratio,
         ram_allocation_ratio=settings.ram_allocation_ratio,
         disk_allocation_ratio=settings.disk_allocation_ratio,
+        # Every host a worker runs is on the machine it runs on (a fleet's simulated ones
+        # too), so the machine's boot is each host's.
+        booted_at=datetime.fromtimestamp(psutil.boot_time(), UTC),
     )

@@ -54,6 +54,8 @@ class HostCapacity:
     cpu_allocation_ratio: _Ratio
     ram_allocation_ratio: _Ratio
     disk_allocation_ratio: _Ratio
+    # When the host booted (its uptime in os-hypervisors); None if it cannot tell.
+    booted_at: AwareDatetime | None = None
 
 
 @checked_dataclass(frozen=True, config=_CHECKED)

@@ -54,6 +54,8 @@ class BootRequest:
     # "different_host" (instance uuids), each a list of values.
     scheduler_hints: dict[str, list[str]] = field(default_factory=dict)
     key: KeyPairSpec | None = None
+    # The server's metadata (Nova's ``metadata`` at create): recorded, and in the config drive.
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -181,6 +183,7 @@ class CreateInstanceInput:
     # them instead of deleting them.
     preserved_ports: list[str] = field(default_factory=list)
     key: KeyPairSpec | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -345,6 +348,8 @@ class SpawnInput:
     ports: list[PortSpec]
     attachments: list[AttachmentSpec]
     key: KeyPairSpec | None = None
+    # The server's metadata, for the config drive's meta_data.json ("meta").
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

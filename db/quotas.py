@@ -19,6 +19,10 @@ from sqlalchemy.orm import Session
 from db.models.compute import QuotaLimit, QuotaReservation, QuotaUsage
 
 RESOURCES = ("instances", "cores", "ram", "disk")
+# The quota class a project's defaults come from (Nova's ``default`` class): its rows are
+# kept under this name in place of a project id (Keystone's ids are hex, never this).
+CLASS_PREFIX = "class:"
+DEFAULT_CLASS = f"{CLASS_PREFIX}default"
 UNITS = {"instances": "", "cores": "", "ram": " MiB", "disk": " GiB"}
 
 
@@ -45,8 +49,8 @@ class QuotaExceeded(Exception):
 _HELD = select(QuotaReservation.instance_uuid).where(
     QuotaReservation.instance_uuid == bindparam("p_instance")
 )
-_LIMITS = select(QuotaLimit.resource, QuotaLimit.hard_limit).where(
-    QuotaLimit.project_id == bindparam("p_project")
+_LIMITS = select(QuotaLimit.project_id, QuotaLimit.resource, QuotaLimit.hard_limit).where(
+    QuotaLimit.project_id.in_([bindparam("p_project"), DEFAULT_CLASS])
 )
 _TAKE = (
     update(QuotaUsage)
@@ -70,9 +74,12 @@ _HELD_COLUMNS = {resource: getattr(QuotaReservation, resource) for resource in R
 
 
 def limits(session: Session, project_id: str, defaults: dict[str, int]) -> dict[str, int]:
-    """The project's limits: its overrides, else the defaults (``-1``: unlimited)."""
-    overrides = session.connection().execute(_LIMITS, {"p_project": project_id})
-    return defaults | {resource: hard_limit for resource, hard_limit in overrides}
+    """The project's limits: its overrides, else the default class's (os-quota-class-sets),
+    else ``defaults`` (``-1``: unlimited)."""
+    rows = list(session.connection().execute(_LIMITS, {"p_project": project_id}))
+    default_class = {r: limit for owner, r, limit in rows if owner == DEFAULT_CLASS}
+    own = {r: limit for owner, r, limit in rows if owner != DEFAULT_CLASS}
+    return defaults | default_class | own
 
 
 def usage(session: Session, project_id: str) -> dict[str, int]:

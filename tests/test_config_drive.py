@@ -60,6 +60,22 @@ def test_meta_data_names_the_instance() -> None:
     assert meta["availability_zone"] == "nova" and meta["project_id"] == "p-1"
 
 
+def test_meta_data_with_a_key_pair_and_metadata_still_names_the_instance() -> None:
+    # Regression: the key pair's name once replaced the server's name and hostname.
+    meta = config_drive.meta_data(
+        instance_uuid="u-1",
+        name="My VM",
+        project_id="p-1",
+        availability_zone=None,
+        key=("laptop", "ssh", "ssh-ed25519 AAAA me@laptop"),
+        meta={"role": "web"},
+    )
+    assert (meta["name"], meta["hostname"]) == ("My VM", "my-vm")
+    assert meta["public_keys"] == {"laptop": "ssh-ed25519 AAAA me@laptop"}
+    assert meta["keys"] == [{"name": "laptop", "type": "ssh", "data": "ssh-ed25519 AAAA me@laptop"}]
+    assert meta["meta"] == {"role": "web"}
+
+
 def test_network_data_has_links_networks_and_services() -> None:
     data = config_drive.network_data(NICS)
     assert [link["ethernet_mac_address"] for link in data["links"]] == [

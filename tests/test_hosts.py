@@ -20,6 +20,7 @@ from services.compute.compute_services import service_view
 from services.compute.context import ApiContext
 from services.compute.hypervisors import hypervisor_view
 from services.compute.microversions import v
+from services.compute.own_api import facts_view
 
 ADMIN = ApiContext(
     caller=AuthContext("u", "admin", "p", "admin", ("admin",), "", token=""),
@@ -66,6 +67,9 @@ class _Compute:
 
     def list_services(self) -> list[dict[str, Any]]:
         return [service_view(ADMIN, n) for n in self.nodes]
+
+    def hypervisor_facts(self) -> list[dict[str, Any]]:
+        return [facts_view(n) for n in self.nodes]
 
     def list_servers(self, all_projects: bool, host: str) -> list[dict[str, Any]]:
         return []
@@ -120,10 +124,13 @@ def test_host_list_says_unknown_for_numbers_the_api_does_not_give() -> None:
     class _Bare(_Compute):
         def list_hypervisors(self) -> list[dict[str, Any]]:
             views = super().list_hypervisors()
-            for view in views:  # as at 2.88+: no usage, and no bootflow extension
-                for key in ("local_gb", "local_gb_used", "bootflow:allocation_ratios"):
+            for view in views:  # as at 2.88+: no usage
+                for key in ("local_gb", "local_gb_used"):
                     view.pop(key)
             return views
+
+        def hypervisor_facts(self) -> list[dict[str, Any]]:
+            return []  # a host that has not reported its own facts
 
     (state,) = hosts.host_states(_Bare([_node("node1")]))  # type: ignore[arg-type]
     row = cli_hosts._row(state)

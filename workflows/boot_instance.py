@@ -190,6 +190,7 @@ class BootInstance:
                     scheduler_hints=request.scheduler_hints,
                     preserved_ports=[n.port_id for n in request.networks if n.port_id],
                     key=request.key,
+                    metadata=request.metadata,
                 ),
             )
         except ActivityError as err:
@@ -305,6 +306,7 @@ class BootInstance:
             ports=ports,
             attachments=attachments,
             key=boot.request.key,
+            metadata=boot.request.metadata,
         )
         spawned = await self._step(act.SPAWN, spawn, host=host, summary=f"spawn on {host}")
         return ports, spawned

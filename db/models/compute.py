@@ -79,6 +79,14 @@ class Instance(Base):
     locked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     locked_by: Mapped[str | None] = mapped_column(String(16))
     locked_reason: Mapped[str | None] = mapped_column(String(255))
+    # What the owner may change with PUT /servers/{id} (Nova's display_description,
+    # access_ip_v4/v6): shown, never used by the boot.
+    description: Mapped[str | None]
+    # The guest's hostname once the server is renamed (until then it is the name's, as the
+    # boot made it): a rename does not change the guest's, as in Nova.
+    hostname: Mapped[str | None]
+    access_ip_v4: Mapped[str | None] = mapped_column(String(39))
+    access_ip_v6: Mapped[str | None] = mapped_column(String(39))
 
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -94,6 +102,22 @@ class Instance(Base):
     block_devices: Mapped[list[BlockDeviceMapping]] = relationship(
         back_populates="instance", order_by="BlockDeviceMapping.id", cascade="all, delete-orphan"
     )
+    # The user's key/value pairs (Nova's instance_metadata; ``metadata`` is SQLAlchemy's).
+    metadata_items: Mapped[list[InstanceMetadata]] = relationship(
+        order_by="InstanceMetadata.key", cascade="all, delete-orphan"
+    )
+
+
+class InstanceMetadata(Base):
+    """One key/value pair of a server's metadata (``/servers/{id}/metadata``)."""
+
+    __tablename__ = "instance_metadata"
+    __table_args__ = (UniqueConstraint("instance_uuid", "key"),)
+
+    id: Mapped[IntPk]
+    instance_uuid: Mapped[str] = mapped_column(ForeignKey("instances.uuid"), index=True)
+    key: Mapped[str] = mapped_column(String(255))
+    value: Mapped[str] = mapped_column(String(255))
 
 
 class KeyPair(Base):
@@ -175,6 +199,8 @@ class ComputeNode(Base):
     failed_builds: Mapped[int] = mapped_column(default=0, server_default="0")
     # The worker's last heartbeat; a host is down when this is older than service_down_time.
     heartbeat_at: Mapped[CreatedAt]
+    # When the host itself booted, as its worker reports it: the hypervisor's uptime.
+    booted_at: Mapped[datetime | None]
     created_at: Mapped[CreatedAt]
 
 

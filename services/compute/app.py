@@ -8,15 +8,17 @@ starts ``DeleteInstance`` (which cancels a boot still under way). Reads come fro
 database. Every request's token is checked with identity; a project sees only its own
 servers (another project's is 404), an admin sees all with ``all_tenants``.
 
-One module per resource, each with a module-level router: ``servers``,
-``instance_actions``, ``leftovers``, ``flavors``, ``limits``, ``server_groups``, ``keypairs``,
-``hypervisors``, ``compute_services`` (os-services), ``zones`` (availability zones,
-aggregates), and bootflow's own ``conductor`` (``/bootflow/v1/conductor``: what compute
-hosts write and read of the database, done here for them). Request bodies are declared in
-``schemas`` (as Nova's), Nova's documents are built in ``views``; ``create`` turns a create
-body into a plan, ``server_api`` carries it out through ``temporal_calls``; ``listing`` is
-the server list's filters and paging, ``microversions`` the version headers, ``context``
-what every handler gets.
+One module per resource, each with a module-level router: ``servers``, ``instance_actions``,
+``leftovers``, ``flavors``, ``limits``, ``server_groups``, ``keypairs``, ``hypervisors``,
+``compute_services`` (os-services), ``zones`` (availability zones, aggregates), and
+bootflow's own ``conductor`` (``/bootflow/v1/conductor``: what compute hosts write and read
+of the database, done here for them) and ``own_api`` (what Nova's documents have no place
+for: allocation ratios, the disk quota). ``hypervisor_lookups`` holds os-hypervisors' older
+routes (statistics, uptime, search, servers). Request bodies are declared in ``schemas`` (as
+Nova's), Nova's documents are built in ``views``; ``create`` turns a create body into a
+plan, ``server_api`` carries it out through ``temporal_calls``; ``listing`` is the server
+list's filters and paging, ``microversions`` the version headers, ``context`` what every
+handler gets.
 """
 
 from __future__ import annotations
@@ -34,12 +36,18 @@ from services.compute import (
     compute_services,
     conductor,
     flavors,
+    hypervisor_lookups,
     hypervisors,
     instance_actions,
     keypairs,
     leftovers,
     limits,
+    metadata,
+    own_api,
+    quota_class_sets,
+    quota_sets,
     server_groups,
+    server_update,
     servers,
     zones,
 )
@@ -121,14 +129,20 @@ def create_app(settings: Settings, sessions: SessionFactory, validator: TokenVal
 # In this order: a route shadows a later one with the same path.
 _RESOURCES = (
     servers,
+    server_update,
+    metadata,
     instance_actions,
     leftovers,
     flavors,
     limits,
     server_groups,
     keypairs,
+    hypervisor_lookups,
     hypervisors,
     zones,
     compute_services,
     conductor,
+    own_api,
+    quota_sets,
+    quota_class_sets,
 )

@@ -46,7 +46,6 @@ _BDM_UNSUPPORTED = (
 )
 # Server fields bootflow has no place for, refused when set: (field, what, instead).
 _UNSUPPORTED = (
-    ("metadata", "Server metadata", "boot without metadata."),
     ("accessIPv4", "accessIPv4", "the server's addresses come from its ports."),
     ("accessIPv6", "accessIPv6", "the server's addresses come from its ports."),
     ("personality", "Personality files", "boot without them."),
@@ -76,6 +75,7 @@ class CreatePlan:
     scheduler_hints: dict[str, list[str]] = field(default_factory=dict)
     # The caller's key pair for the guest (looked up when the boots are built).
     key_name: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 def unsupported(what: str, instead: str) -> ApiError:
@@ -121,6 +121,7 @@ def parse_create(ctx: ApiContext, body: Any) -> CreatePlan:
         return_reservation_id=server.return_reservation_id,
         scheduler_hints=request.hints.chosen() if request.hints else {},
         key_name=_key_name(server.key_name),
+        metadata=server.metadata or {},
     )
 
 

@@ -1,6 +1,7 @@
 """``os-hypervisors``: one hypervisor per host, listed, paged (2.33), found by name pattern
-and with its servers (2.53), shown. bootflow's own numbers an operator needs and Nova
-does not show (allocation ratios) are under ``bootflow:allocation_ratios``."""
+and with its servers (2.53), shown (with its uptime from 2.88). The older routes are in
+``hypervisor_lookups``; what Nova does not show (allocation ratios) is bootflow's own
+``/bootflow/v1/hypervisors`` (``own_api``)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from services.compute.hosts import (
     state,
     status,
 )
+from services.compute.uptime import host_uptime
 from services.compute.validation import (
     is_uuid,
     limit_and_marker,
@@ -75,11 +77,6 @@ def _detail(ctx: ApiContext, node: ComputeNode, host_ip: str) -> dict[str, Any]:
         view["uptime"] = None
     else:
         view.update(_usage(ctx, node))
-    view["bootflow:allocation_ratios"] = {
-        "cpu": node.cpu_allocation_ratio,
-        "ram": node.ram_allocation_ratio,
-        "disk": node.disk_allocation_ratio,
-    }
     return view
 
 
@@ -192,15 +189,7 @@ def show_hypervisor(
         raise ApiError(404, f"Hypervisor with ID '{hypervisor_id}' could not be found.")
     node = _found(ctx, session, hypervisor_id)
     servers = servers_on(session, node.host) if _with_servers(ctx, request.query_params) else None
-    return {"hypervisor": hypervisor_view(ctx, node, True, host_ip, servers)}
-
-
-@router.get("/v2.1/os-hypervisors/{hypervisor_id}/uptime")
-def hypervisor_uptime(hypervisor_id: str, ctx: Ctx, session: DbSession) -> dict[str, Any]:
-    """Removed in 2.88; before, bootflow's hosts do not report an uptime (Nova's 501
-    for a virt driver without one, which the openstack CLI expects)."""
-    require_admin(ctx, "os_compute_api:os-hypervisors:uptime")
+    view = hypervisor_view(ctx, node, True, host_ip, servers)
     if ctx.at_least(mv.NO_HYPERVISOR_USAGE):
-        raise ApiError(404, "The resource could not be found.")
-    _found(ctx, session, hypervisor_id)
-    raise ApiError(501, "The requested functionality is not supported.")
+        view["uptime"] = host_uptime(ctx, node)
+    return {"hypervisor": view}

@@ -20,20 +20,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.messages import KeyPairSpec
-from db import quotas
 from db.models.compute import KeyPair
 from services.common.app import ApiError
 from services.common.app import router as common_router
 from services.common.db import DbSession
 from services.compute import microversions as mv
 from services.compute import views
+from services.compute.compute_quotas import limit_of
 from services.compute.context import JSON_BODY, ApiContext, Ctx
 from services.compute.key_crypto import InvalidKey, fingerprint, generate
 from services.compute.schemas.base import validated
 from services.compute.schemas.keypairs import KEY_OWNER, KEY_TYPE, create_schema
 from services.compute.validation import limit_and_marker, page_after, strict_query
 
-KEY_PAIRS_QUOTA: Final = 100
 KEY_PAGING: Final = mv.v("2.35")
 
 router = common_router()
@@ -102,7 +101,7 @@ def _within_quota(session: Session, project_id: str, user_id: str) -> None:
     """After the new row is flushed: 403 if the user now holds more than the quota (the
     request then rolls back). Counted under a per-user lock on PostgreSQL (SQLite's
     transactions are serialized), so two creates cannot both take the last place."""
-    limit = quotas.limits(session, project_id, {"key_pairs": KEY_PAIRS_QUOTA})["key_pairs"]
+    limit = limit_of(session, project_id, "key_pairs")
     if limit < 0:
         return
     if session.get_bind().dialect.name == "postgresql":

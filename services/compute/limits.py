@@ -1,8 +1,8 @@
 """``GET /limits``: the project's absolute limits and what it uses, as Nova's limits view.
 
-Instances, cores and RAM come from bootflow's quotas (db/quotas.py); the limits bootflow
-does not enforce show Nova's defaults, as an unconfigured Nova shows them. bootflow also
-limits disk, which Nova does not: that pair is under ``bootflow:`` names.
+The limits are the project's compute quotas (compute_quotas: its os-quota-sets values over
+the defaults), named as Nova's view names them. bootflow also limits disk, which Nova does
+not: that is in bootflow's own ``/bootflow/v1/limits``.
 """
 
 from __future__ import annotations
@@ -10,31 +10,29 @@ from __future__ import annotations
 from typing import Any, Final
 
 from fastapi import Request
-from sqlalchemy import func, select
 
-from db import quotas
-from db.models.compute import ServerGroup
 from services.common.app import ApiError
 from services.common.app import router as common_router
 from services.common.db import DbSession
+from services.compute import compute_quotas
 from services.compute import microversions as mv
 from services.compute.context import Ctx, QuotaOptions
-from services.compute.server_api import SERVER_GROUP_MEMBERS_QUOTA, quota_defaults
 from services.compute.validation import strict_query
 
-# Nova's quota defaults for what bootflow has no quota of.
-SERVER_GROUPS_QUOTA: Final = 10
-_NOVA_DEFAULTS: Final = {
-    "maxServerMeta": 128,
-    "maxImageMeta": 128,
-    "maxPersonality": 5,
-    "maxPersonalitySize": 10240,
-    "maxTotalKeypairs": 100,
-    "maxSecurityGroups": 10,
-    "maxSecurityGroupRules": 20,
-    "maxTotalFloatingIps": 10,
-    "maxServerGroups": SERVER_GROUPS_QUOTA,
-    "maxServerGroupMembers": SERVER_GROUP_MEMBERS_QUOTA,
+# Nova's limits view: each quota resource's names in /limits.
+_NAMES: Final = {
+    "ram": ("maxTotalRAMSize",),
+    "instances": ("maxTotalInstances",),
+    "cores": ("maxTotalCores",),
+    "key_pairs": ("maxTotalKeypairs",),
+    "floating_ips": ("maxTotalFloatingIps",),
+    "metadata_items": ("maxServerMeta", "maxImageMeta"),
+    "injected_files": ("maxPersonality",),
+    "injected_file_content_bytes": ("maxPersonalitySize",),
+    "security_groups": ("maxSecurityGroups",),
+    "security_group_rules": ("maxSecurityGroupRules",),
+    "server_groups": ("maxServerGroups",),
+    "server_group_members": ("maxServerGroupMembers",),
 }
 _NETWORK_LIMITS: Final = (
     "maxSecurityGroups",
@@ -63,27 +61,19 @@ def limits(
                 "Policy doesn't allow os_compute_api:limits:other_project to be performed.",
             )
         project = params["tenant_id"]
-    limit = quotas.limits(session, project, quota_defaults(settings))
-    used = quotas.usage(session, project)
-    groups = session.scalar(
-        select(func.count())
-        .select_from(ServerGroup)
-        .where(ServerGroup.project_id == project, ServerGroup.deleted.is_(False))
-    )
-    absolute: dict[str, Any] = dict(_NOVA_DEFAULTS)
+    limit = compute_quotas.project_limits(session, project, settings)
+    used = compute_quotas.project_usage(session, project)
+    absolute: dict[str, Any] = {
+        name: limit[resource] for resource, names in _NAMES.items() for name in names
+    }
     absolute.update(
         {
-            "maxTotalInstances": limit["instances"],
-            "maxTotalCores": limit["cores"],
-            "maxTotalRAMSize": limit["ram"],
             "totalInstancesUsed": used["instances"],
             "totalCoresUsed": used["cores"],
             "totalRAMUsed": used["ram"],
-            "totalServerGroupsUsed": int(groups or 0),
+            "totalServerGroupsUsed": used["server_groups"],
             "totalFloatingIpsUsed": 0,
             "totalSecurityGroupsUsed": 0,
-            "bootflow:maxTotalDiskGB": limit["disk"],
-            "bootflow:totalDiskGBUsed": used["disk"],
         }
     )
     if ctx.at_least(mv.NO_NETWORK_PROXIES):

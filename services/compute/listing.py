@@ -17,7 +17,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 from starlette.datastructures import QueryParams
 
-from compute.config_drive import hostname_for
 from core.states import VmState
 from db.models.compute import ComputeNode, Instance
 from services.common.app import ApiError
@@ -31,7 +30,12 @@ from services.compute.validation import (
     query_bool,
     strict_query,
 )
-from services.compute.views import CONFIG_DRIVE, ROOT_DEVICE_NAME, reservation_id
+from services.compute.views import (
+    CONFIG_DRIVE,
+    ROOT_DEVICE_NAME,
+    reservation_id,
+    server_hostname,
+)
 
 # Nova's status words and the vm_state each maps to (bootflow's states are a subset).
 _STATUS_VM_STATE: Final = {
@@ -148,7 +152,7 @@ def _addresses(instance: Instance, version: int) -> list[str]:
 _REGEX_FIELDS: Final[dict[str, Callable[[Instance, dict[str, ComputeNode]], Any]]] = {
     "name": lambda i, _n: i.name,
     "display_name": lambda i, _n: i.name,
-    "hostname": lambda i, _n: hostname_for(i.name, i.uuid),
+    "hostname": lambda i, _n: server_hostname(i),
     "availability_zone": lambda i, n: (
         n[i.host].availability_zone if i.host in n else i.availability_zone
     ),
@@ -192,7 +196,7 @@ _SORT_VALUES: Final[dict[str, Callable[[Instance], Any]]] = {
     "launched_at": lambda i: i.launched_at,
     "terminated_at": lambda i: i.terminated_at,
     "display_name": lambda i: i.name,
-    "hostname": lambda i: hostname_for(i.name, i.uuid),
+    "hostname": lambda i: server_hostname(i),
     "uuid": lambda i: i.uuid,
     "host": lambda i: i.host,
     "node": lambda i: i.host,

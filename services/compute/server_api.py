@@ -31,17 +31,16 @@ from db.models.compute import ComputeNode, Flavor, Instance, ServerGroup, Server
 from db.session import SessionFactory
 from services.common.app import ApiError, unavailable
 from services.compute import views
+from services.compute.compute_quotas import limit_of, over
 from services.compute.context import ApiContext
 from services.compute.create import CreatePlan
 from services.compute.keypairs import boot_key
+from services.compute.metadata_quota import check_count
 from services.compute.temporal_calls import Workflows
 from workflows.boot_instance import BootInstance
 from workflows.delete_instance import DeleteInstance
 
 log = logging.getLogger(__name__)
-
-# Nova's default quota of servers in one server group.
-SERVER_GROUP_MEMBERS_QUOTA = 10
 
 
 @dataclass
@@ -122,6 +121,7 @@ class ServerApi:
                         "The requested availability zone is not available "
                         f"(available: {', '.join(sorted(zones)) or 'none'}).",
                     )
+            check_count(session, ctx.caller.project_id, plan.metadata)
             count = plan.max_count
             if plan.max_count > 1:
                 count = self._fit_in_quota(session, ctx, plan)
@@ -188,11 +188,12 @@ class ServerApi:
             .join(Instance, Instance.uuid == ServerGroupMember.instance_uuid)
             .where(ServerGroupMember.group_uuid == group_id, Instance.deleted.is_(False))
         )
-        if int(members or 0) + count > SERVER_GROUP_MEMBERS_QUOTA:
+        allowed = limit_of(session, ctx.caller.project_id, "server_group_members")
+        if over(allowed, int(members or 0) + count):
             raise ApiError(
                 403,
                 "Quota exceeded, too many servers in group: "
-                f"{group_id} has {members} of at most {SERVER_GROUP_MEMBERS_QUOTA}.",
+                f"{group_id} has {members} of at most {allowed}.",
             )
 
     def networks_for(self, ctx: ApiContext, plan: CreatePlan) -> list[NetworkRequest]:
@@ -282,6 +283,7 @@ class ServerApi:
                 availability_zone=plan.availability_zone,
                 scheduler_hints={k: list(v) for k, v in plan.scheduler_hints.items()},
                 key=key,
+                metadata=dict(plan.metadata),
             )
             for name in names
         ]

@@ -21,8 +21,8 @@ from services.common.app import ApiError
 from services.common.app import router as common_router
 from services.common.db import DbSession
 from services.compute import microversions as mv
+from services.compute.compute_quotas import limit_of, over
 from services.compute.context import JSON_BODY, ApiContext, Ctx
-from services.compute.limits import SERVER_GROUPS_QUOTA
 from services.compute.schemas.base import validated
 from services.compute.schemas.server_groups import ServerGroupV264, create_schema
 from services.compute.validation import MAX_LIMIT, invalid_query, strict_query
@@ -88,11 +88,12 @@ def create_group(ctx: Ctx, session: DbSession, body: Any = JSON_BODY) -> dict[st
         .select_from(ServerGroup)
         .where(ServerGroup.project_id == project, ServerGroup.deleted.is_(False))
     )
-    if int(count or 0) >= SERVER_GROUPS_QUOTA:
+    allowed = limit_of(session, project, "server_groups")
+    if over(allowed, int(count or 0) + 1):
         raise ApiError(
             403,
             f"Quota exceeded, too many server groups: project {project} has "
-            f"{count} of at most {SERVER_GROUPS_QUOTA}. Delete one first.",
+            f"{count} of at most {allowed}. Delete one first.",
         )
     created = ServerGroup(
         uuid=str(uuid.uuid4()),

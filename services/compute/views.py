@@ -23,6 +23,7 @@ from db.models.compute import (
     InstanceAction,
     InstanceActionEvent,
     InstanceFault,
+    InstanceMetadata,
     Leftover,
     ServerGroup,
     ServerGroupMember,
@@ -106,6 +107,7 @@ class ServerExtras:
     nodes: dict[str, ComputeNode] = field(default_factory=dict)
     groups: dict[str, list[str]] = field(default_factory=dict)
     launch_index: dict[str, int] = field(default_factory=dict)
+    metadata: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @classmethod
     def load(
@@ -119,6 +121,7 @@ class ServerExtras:
                 for n in session.scalars(select(ComputeNode).where(ComputeNode.host.in_(hosts)))
             }
         uuids = [i.uuid for i in instances]
+        extras.metadata = _metadata_of(session, uuids)
         if groups and uuids:
             rows = session.execute(
                 select(ServerGroupMember.instance_uuid, ServerGroupMember.group_uuid)
@@ -155,6 +158,25 @@ class ServerExtras:
         if node.disabled:
             return "MAINTENANCE"
         return "UP" if service_is_up(node, down_after) else "UNKNOWN"
+
+
+def server_hostname(instance: Instance) -> str:
+    """The guest's hostname: made from the name at boot, kept through a rename."""
+    return instance.hostname or hostname_for(instance.name, instance.uuid)
+
+
+def _metadata_of(session: Session, uuids: list[str]) -> dict[str, dict[str, str]]:
+    """Each server's metadata, in one query for a page of servers."""
+    out: dict[str, dict[str, str]] = {}
+    if uuids:
+        pairs = session.execute(
+            select(InstanceMetadata.instance_uuid, InstanceMetadata.key, InstanceMetadata.value)
+            .where(InstanceMetadata.instance_uuid.in_(uuids))
+            .order_by(InstanceMetadata.key)
+        )
+        for instance_uuid, key, value in pairs:
+            out.setdefault(instance_uuid, {})[key] = value
+    return out
 
 
 def created_server(ctx: ApiContext, server_id: str) -> dict[str, Any]:
@@ -197,6 +219,7 @@ def server_detail(
     """Nova's ``show`` view; ``show_groups`` for GET /servers/{id} from 2.71 (not detail)."""
     status = "DELETED" if instance.deleted else api_status(instance.vm_state, instance.task_state)
     view = _server_core(ctx, instance, status)
+    view["metadata"] = extras.metadata.get(instance.uuid, {})
     if status in _FAULT_STATUSES and instance.faults:
         view["fault"] = _fault(ctx, instance.faults[-1])
     if status in _PROGRESS_STATUSES:
@@ -221,8 +244,8 @@ def server_detail(
 def _server_core(ctx: ApiContext, instance: Instance, status: str) -> dict[str, Any]:
     """The fields every microversion shows, in Nova's order."""
     return {
-        "accessIPv4": "",
-        "accessIPv6": "",
+        "accessIPv4": instance.access_ip_v4 or "",
+        "accessIPv6": instance.access_ip_v6 or "",
         # As Nova: no addresses while building.
         "addresses": {} if status == "BUILD" else dict(instance.addresses or {}),
         "created": nova_time(instance.created_at),
@@ -267,7 +290,7 @@ def _host_attributes(ctx: ApiContext, instance: Instance, extras: ServerExtras) 
     }
     if ctx.at_least(mv.EXTENDED_ATTRS_V23):
         view |= {
-            "OS-EXT-SRV-ATTR:hostname": hostname_for(instance.name, instance.uuid),
+            "OS-EXT-SRV-ATTR:hostname": server_hostname(instance),
             "OS-EXT-SRV-ATTR:kernel_id": "",
             "OS-EXT-SRV-ATTR:launch_index": extras.launch_index.get(instance.uuid, 0),
             "OS-EXT-SRV-ATTR:ramdisk_id": "",
@@ -299,7 +322,7 @@ def _later_fields(
     if ctx.at_least(mv.HOST_STATUS) and ctx.is_admin:
         view["host_status"] = extras.host_status(instance, ctx.service_down_seconds)
     if ctx.at_least(mv.DESCRIPTION):
-        view["description"] = None
+        view["description"] = instance.description
     if ctx.at_least(mv.TAGS):
         view["tags"] = []
     if ctx.at_least(mv.TRUSTED_CERTS):
@@ -309,7 +332,7 @@ def _later_fields(
     if ctx.at_least(mv.LOCKED_REASON):
         view["locked_reason"] = instance.locked_reason if instance.locked else None
     if ctx.at_least(mv.HOSTNAME) and not ctx.is_admin:
-        view["OS-EXT-SRV-ATTR:hostname"] = hostname_for(instance.name, instance.uuid)
+        view["OS-EXT-SRV-ATTR:hostname"] = server_hostname(instance)
     if ctx.at_least(mv.PINNED_AZ):
         view["pinned_availability_zone"] = instance.availability_zone or None
     return view

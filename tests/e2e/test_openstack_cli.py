@@ -51,7 +51,8 @@ def test_openstack_cli_session(stack: RunningStack) -> None:
     created = ok(
         stack,
         "server", "create", "cli-vm",
-        "--flavor", "m1.tiny", "--image", "cirros", "--network", "private", "--wait",
+        "--flavor", "m1.tiny", "--image", "cirros", "--network", "private",
+        "--property", "role=web", "--wait",
     )  # fmt: skip
     assert created["status"] == "ACTIVE" and created["name"] == "cli-vm"
     server_id = created["id"]
@@ -68,6 +69,10 @@ def test_openstack_cli_session(stack: RunningStack) -> None:
     assert shown["OS-EXT-STS:vm_state"] == "active" and shown["OS-EXT-STS:task_state"] is None
     assert shown["addresses"] == {"private": [address]}
     assert shown["flavor"]["original_name"] == "m1.tiny"
+    assert shown["properties"] == {"role": "web"}
+    renamed = openstack(stack, "server", "set", "cli-vm", "--property", "tier=1")
+    assert renamed.code == 0, renamed.err
+    assert ok(stack, "server", "show", "cli-vm")["properties"] == {"role": "web", "tier": "1"}
     assert shown["image"].startswith("cirros (")
     assert shown["project_id"] == demo_project(stack)
 
@@ -91,10 +96,10 @@ def test_openstack_cli_refusals_say_why(stack: RunningStack) -> None:
         stack,
         "server", "create", "cli-bad",
         "--flavor", "m1.tiny", "--image", "cirros", "--network", "private",
-        "--property", "role=web",
+        "--property", "role/x=web",
     )  # fmt: skip
     assert bad.code == 1
-    assert "400" in bad.err and "Server metadata is not supported" in bad.err
+    assert "400" in bad.err and "'role/x' was unexpected" in bad.err
     quota = openstack(
         stack,
         "server", "create", "cli-many",

@@ -33,6 +33,7 @@ from services.compute.schemas.base import (
     text,
     unexpected,
 )
+from services.compute.schemas.metadata import metadata as metadata_type
 
 # NICs one server may have. Each is a virtio PCI device on the guest's one PCI bus (32
 # slots, some taken by the bridge, disks and balloon), and a port against the project's
@@ -208,9 +209,7 @@ class ServerV21(NovaObject):
     block_device_mapping_v2: Annotated[list[BlockDevice], checked(_block_device_list)] = []
     min_count: Annotated[int, positive_integer("min_count")] = 1
     max_count: Annotated[int | None, positive_integer("max_count")] = None
-    metadata: Annotated[dict[str, Any] | None, of_type("metadata", dict, "object", null=True)] = (
-        None
-    )
+    metadata: Annotated[dict[str, str] | None, metadata_type("metadata")] = None
     accessIPv4: Any = None
     accessIPv6: Any = None
     personality: Any = None

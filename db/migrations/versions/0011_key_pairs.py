@@ -1,7 +1,7 @@
 """key pairs, and the key pair a server was booted with
 
-Revision ID: keypairs_1
-Revises: 0005
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-07 05:50:00.000000
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import db.base
 
-revision: str = "keypairs_1"
-down_revision: str | None = "0005"
+revision: str = "0011"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

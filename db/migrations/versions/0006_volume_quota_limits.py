@@ -1,6 +1,6 @@
 """volume quota limits an admin sets per project and per quota class
 
-Revision ID: imgvol_01
+Revision ID: 0006
 Revises: 0005
 Create Date: 2026-12-07 05:50:00.000000
 """
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "imgvol_01"
+revision: str = "0006"
 down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

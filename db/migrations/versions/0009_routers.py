@@ -1,7 +1,7 @@
 """routers
 
-Revision ID: neutron02
-Revises: neutron01
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-07 06:00:00.000000
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import db.base
 
-revision: str = "neutron02"
-down_revision: str | None = "neutron01"
+revision: str = "0009"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

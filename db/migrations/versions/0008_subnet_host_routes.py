@@ -1,7 +1,7 @@
 """subnet host routes
 
-Revision ID: neutron01
-Revises: 0005
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-07 05:50:00.000000
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "neutron01"
-down_revision: str | None = "0005"
+revision: str = "0008"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

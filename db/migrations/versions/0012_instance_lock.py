@@ -1,7 +1,7 @@
 """instance lock: locked, locked_by, locked_reason (Nova's lock server action)
 
-Revision ID: actions_0001
-Revises: 0005
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-07 05:50:00
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "actions_0001"
-down_revision: str | None = "0005"
+revision: str = "0012"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

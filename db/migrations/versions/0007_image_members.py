@@ -1,7 +1,7 @@
 """image members: the projects a shared image is shared with
 
-Revision ID: imgvol_02
-Revises: imgvol_01
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-07 05:55:00.000000
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import db.base
 
-revision: str = "imgvol_02"
-down_revision: str | None = "imgvol_01"
+revision: str = "0007"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

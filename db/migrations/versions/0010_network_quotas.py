@@ -1,7 +1,7 @@
 """network quotas
 
-Revision ID: neutron03
-Revises: neutron02
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-07 06:10:00.000000
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "neutron03"
-down_revision: str | None = "neutron02"
+revision: str = "0010"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
