@@ -25,10 +25,7 @@ from tests.test_compute_api import (
     _node,
     _project,
     _seeded_cloud,
-    started,
 )
-
-__all__ = ["started"]  # the fixture, from test_compute_api
 
 SERVERS = servers_client.ServersClient.schema_versions_info
 
