@@ -383,6 +383,27 @@ def test_size_range_filters(demo: ImageClient) -> None:
             assert "range" in refused.json()["message"]
 
 
+def test_size_filter_matches_an_exact_size(demo: ImageClient) -> None:
+    """Glance's ``size=N`` (Tempest's test_list_images_param_size): only images of N bytes."""
+    for name, size in (("three", 3), ("thirty", 30), ("also-thirty", 30)):
+        made = demo.create_image(name=name, disk_format="raw", container_format="bare")
+        demo.upload(made["id"], io.BytesIO(b"x" * size))
+    demo.create_image(name="empty")  # no data, no size: matches no size
+
+    def names(**filters: Any) -> set[str]:
+        return {i["name"] for i in demo.list_images(**filters)}
+
+    assert names(size=30) == {"thirty", "also-thirty"}
+    assert names(size="3") == {"three"}
+    assert names(size=4) == set() and names(size=0) == set()
+    assert names(size=30, name="thirty") == {"thirty"}
+    assert names(size=30, size_max=3) == set()
+    for bad in ("big", "1.5", "", "in:3,30", str(2**63), str(-(2**63) - 1), "9" * 400):
+        refused = _raw(demo, "GET", "v2/images", params={"size": bad})
+        assert refused.status_code == 400, bad
+        assert "size" in refused.json()["message"]
+
+
 def test_find_image_by_ambiguous_or_unknown_name(demo: ImageClient) -> None:
     demo.create_image(name="twin")
     demo.create_image(name="twin")

@@ -216,6 +216,67 @@ def test_list_sorts_as_asked_and_pages_in_that_order(cloud: LoopbackCloud) -> No
         assert "badRequest" in refused.json()
 
 
+def test_list_filters_on_metadata_pairs(cloud: LoopbackCloud) -> None:
+    """Cinder's ``metadata=`` filter: a dict literal (JSON or Python's repr, as Tempest's
+    urlencode sends it), every pair must match, in the list, the detail and every page."""
+    demo = _client(cloud)
+    both = _available(demo, name="both", metadata={"Type": "work", "k": "v"})
+    work = _available(demo, name="work", metadata={"Type": "work", "k": "other"})
+    _available(demo, name="bare")
+    odd = _available(demo, name="odd", metadata={'we"ird.$key': "1"})
+
+    def names(detail: bool = True, **params: Any) -> list[str]:
+        return [v["name"] for v in demo.list_volumes(detail=detail, **params)]
+
+    assert names(metadata={"Type": "work"}) == ["work", "both"]
+    assert names(detail=False, metadata={"Type": "work"}) == ["work", "both"]
+    assert names(metadata='{"Type": "work", "k": "v"}') == ["both"]
+    assert names(metadata={"Type": "home"}) == [] and names(metadata={"k": "work"}) == []
+    assert names(metadata={"Type": "work"}, limit=1) == ["work", "both"]  # kept on each page
+    assert names(metadata={}) == ["odd", "bare", "work", "both"]
+    assert names(metadata={'we"ird.$key': "1"}) == ["odd"]
+    assert names(metadata={'we"ird.$key': 1}) == ["odd"]  # a number matches its spelling
+    assert names(metadata={"Type": "work"}, name="both") == ["both"]
+    marker = names(metadata={"Type": "work"}, marker=work["id"], sort="name:asc")
+    assert marker == []  # "work" sorts after "both": nothing follows it
+    assert names(metadata={"Type": "work"}, marker=both["id"], sort="name:asc") == ["work"]
+    assert odd["metadata"] == {'we"ird.$key': "1"}
+
+    session = cloud.session("demo")
+    for bad in ("nope", "['Type']", "{'k': ['v']}", "{1: 'v'}", "{'k': 'v'", "{" * 5000):
+        refused = _http(session, "GET", "volumes/detail", params={"metadata": bad})
+        assert refused.status_code == 400, bad
+        assert "metadata" in refused.json()["badRequest"]["message"]
+
+
+def test_list_filters_on_bootable(cloud: LoopbackCloud) -> None:
+    """Cinder's ``bootable=``: from 3.2 only true/false spellings (else 400); before it,
+    anything but False/false/FALSE means true."""
+    demo = _client(cloud)
+    _available(demo, name="plain")
+    boot = _available(demo, name="boot")
+    session = cloud.session("demo")
+    action = {"os-set_bootable": {"bootable": True}}
+    assert _http(session, "POST", f"volumes/{boot['id']}/action", json=action).status_code == 200
+
+    def names(version: str, bootable: str, path: str = "volumes/detail") -> list[str]:
+        answer = _http(session, "GET", path, version=version, params={"bootable": bootable})
+        assert answer.status_code == 200, (version, bootable, answer.text)
+        return [v["name"] for v in answer.json()["volumes"]]
+
+    for version in ("3.0", "3.2", "3.70"):
+        assert names(version, "true") == ["boot"] and names(version, "TRUE") == ["boot"]
+        assert names(version, "false") == ["plain"] and names(version, "False") == ["plain"]
+        assert names(version, "true", path="volumes") == ["boot"]
+    for spelling, wanted in (("yes", "boot"), ("1", "boot"), ("off", "plain"), ("N", "plain")):
+        assert names("3.2", spelling) == [wanted], spelling
+    assert names("3.0", "maybe") == ["boot"] and names("3.1", "0") == ["boot"]
+    for bad in ("maybe", "", "truthy"):
+        refused = _http(session, "GET", "volumes", version="3.2", params={"bootable": bad})
+        assert refused.status_code == 400, bad
+        assert "bootable" in refused.json()["badRequest"]["message"]
+
+
 def test_volume_summary_counts_sizes_and_metadata(cloud: LoopbackCloud) -> None:
     demo = _client(cloud)
     _available(demo, size=2, metadata={"tier": "gold", "team": "a"})

@@ -59,7 +59,6 @@ _UNFILTERABLE = frozenset(
     {
         "created_at",
         "updated_at",
-        "size",
         "virtual_size",
         "min_disk",
         "min_ram",
@@ -127,6 +126,9 @@ def parse_query(params: Sequence[tuple[str, str]]) -> Query:
     query.os_hidden = _parse_bool("os_hidden", single("os_hidden") or "false")
     if (protected := single("protected")) is not None:
         query.conditions.append(Image.protected == _parse_bool("protected", protected))
+    # Glance compares ``size`` to the column as given: an exact size, no ``in:`` list.
+    if (size := single("size")) is not None:
+        query.conditions.append(Image.size == _parse_size("size", size))
     if (size_min := single("size_min")) is not None:
         query.conditions.append(Image.size >= _parse_size("size_min", size_min))
     if (size_max := single("size_max")) is not None:
@@ -162,15 +164,16 @@ def _parse_bool(name: str, raw: str) -> bool:
 
 
 def _parse_size(name: str, raw: str) -> int:
+    what = "a size" if name == "size" else "a range"
     try:
         size = int(raw)
     except ValueError:
         raise bad_request(
-            f"Unable to filter on a range with a non-numeric value: {name}={raw}"
+            f"Unable to filter on {what} with a non-numeric value: {name}={raw}"
         ) from None
     # The size column's range (a 64-bit integer): beyond it the database would refuse.
     if not -(2**63) <= size < 2**63:
-        raise bad_request(f"Unable to filter on a range with a value out of range: {name}")
+        raise bad_request(f"Unable to filter on {what} with a value out of range: {name}")
     return size
 
 

@@ -19,6 +19,7 @@ from services.volume.errors import cinder_error
 SERVICE: Final = "volume"
 
 # Microversions this service behaves differently from (named as in cinder/api/microversions.py).
+VOLUME_LIST_BOOTABLE: Final = ApiVersion(3, 2)
 GROUP_VOLUME: Final = ApiVersion(3, 13)
 VOLUME_DETAIL_PROVIDER_ID: Final = ApiVersion(3, 21)
 NEW_ATTACH: Final = ApiVersion(3, 27)

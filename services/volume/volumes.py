@@ -13,7 +13,7 @@ from db.session import transaction
 from services.common.app import ApiError
 from services.common.app import router as common_router
 from services.common.db import DbSession
-from services.volume import sorting, views
+from services.volume import filtering, sorting, views
 from services.volume.context import (
     Manager,
     RequestScope,
@@ -102,6 +102,8 @@ def _list(request: Request, scope: RequestScope, session: Session) -> list[Volum
         query = query.where(Volume.name == params["name"])
     if "status" in params:
         query = query.where(Volume.status == params["status"])
+    dialect = session.get_bind().dialect.name
+    query = query.where(*filtering.conditions(params, scope.view.version, dialect))
     query = query.order_by(*sorting.order_by(order))
     return list(session.scalars(query.limit(size)))
 
