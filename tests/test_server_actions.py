@@ -114,6 +114,19 @@ def test_actions_refused_before_a_workflow_with_novas_409s(cloud: LoopbackCloud)
     assert "'type' is a required property" in message
 
 
+def test_any_action_on_a_server_not_found_is_a_404_as_novas(cloud: LoopbackCloud) -> None:
+    # Regression: unknown and deferred-delete actions answered 400 before the lookup.
+    theirs = _instance(cloud, "theirs", owner="alt")
+    for body in ({"forceDelete": None}, {"restore": None}, {"os-frobnicate": {}}):
+        for server_id in (UUID, theirs):
+            _error(_act(cloud, server_id, body), 404, "itemNotFound")
+    mine = _instance(cloud, "mine")
+    message = _error(_act(cloud, mine, {"restore": None}), 409, "conflictingRequest")
+    assert message == f"Cannot 'restore' instance {mine} while it is in vm_state active"
+    message = _error(_act(cloud, mine, {"os-frobnicate": {}}), 400, "badRequest")
+    assert message == "There is no such action: os-frobnicate"
+
+
 def _shown(cloud: LoopbackCloud, server_id: str, version: str) -> dict[str, Any]:
     response = _api(cloud, "GET", f"servers/{server_id}", version=version)
     assert response.status_code == 200, response.text

@@ -1,5 +1,6 @@
 """``/servers``: create (one BootInstance per server), list, show, delete (DeleteInstance)
-and actions (the console log so far)."""
+and actions (the console log; forceDelete, a delete; restore, never possible here; the
+others in ``actions``)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from services.compute.leftovers import unresolved
 from services.compute.listing import ServerQuery
 from services.compute.schemas.base import validated
 from services.compute.schemas.servers import GetConsoleOutput
-from services.compute.server_api import Api, visible_instance
+from services.compute.server_api import Api, ServerApi, visible_instance
 
 router = common_router()
 
@@ -84,6 +85,17 @@ async def server_action(server_id: str, ctx: Ctx, api: Api, body: Any = JSON_BOD
     ((action, args),) = body.items()
     if action in actions.ACTIONS:
         return await actions.server_action(api, ctx, server_id, action, args)
+    # Nova looks the server up before the action: 404 for another project's or none.
+    vm_state = await asyncio.to_thread(_vm_state, api, ctx, server_id)
+    if action == "forceDelete":
+        await delete_server(server_id, ctx, api)
+        return Response(status_code=202)
+    if action == "restore":
+        # Deletes here are never deferred (Nova's reclaim_instance_interval = 0), so no
+        # server is ever soft-deleted and restorable.
+        raise ApiError(
+            409, f"Cannot 'restore' instance {server_id} while it is in vm_state {vm_state}"
+        )
     if action != "os-getConsoleOutput":
         raise ApiError(400, f"There is no such action: {action}")
     length = validated(GetConsoleOutput, args if isinstance(args, dict) else {}).length
@@ -92,3 +104,8 @@ async def server_action(server_id: str, ctx: Ctx, api: Api, body: Any = JSON_BOD
         raise ApiError(409, f"Instance {server_id} is not ready: it is on no host yet.")
     output = await api.workflows.console_output(server_id, host, length)
     return JSONResponse({"output": output})
+
+
+def _vm_state(api: ServerApi, ctx: ApiContext, server_id: str) -> str:
+    with api.sessions.begin() as session:
+        return str(visible_instance(session, server_id, ctx).vm_state)
