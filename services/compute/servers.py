@@ -85,19 +85,9 @@ async def server_action(server_id: str, ctx: Ctx, api: Api, body: Any = JSON_BOD
     ((action, args),) = body.items()
     if action in actions.ACTIONS:
         return await actions.server_action(api, ctx, server_id, action, args)
-    # Nova looks the server up before the action: 404 for another project's or none.
-    vm_state = await asyncio.to_thread(_vm_state, api, ctx, server_id)
-    if action == "forceDelete":
-        await delete_server(server_id, ctx, api)
-        return Response(status_code=202)
-    if action == "restore":
-        # Deletes here are never deferred (Nova's reclaim_instance_interval = 0), so no
-        # server is ever soft-deleted and restorable.
-        raise ApiError(
-            409, f"Cannot 'restore' instance {server_id} while it is in vm_state {vm_state}"
-        )
     if action != "os-getConsoleOutput":
-        raise ApiError(400, f"There is no such action: {action}")
+        await _other_action(api, ctx, server_id, action)  # a 4xx unless forceDelete
+        return Response(status_code=202)
     length = validated(GetConsoleOutput, args if isinstance(args, dict) else {}).length
     host = await asyncio.to_thread(api.instance_host, ctx, server_id)
     if host is None:
@@ -109,3 +99,19 @@ async def server_action(server_id: str, ctx: Ctx, api: Api, body: Any = JSON_BOD
 def _vm_state(api: ServerApi, ctx: ApiContext, server_id: str) -> str:
     with api.sessions.begin() as session:
         return str(visible_instance(session, server_id, ctx).vm_state)
+
+
+async def _other_action(api: ServerApi, ctx: ApiContext, server_id: str, action: str) -> None:
+    """forceDelete (a delete), restore (never possible) or an unknown action; as Nova, the
+    server is looked up first (404 for none or another project's)."""
+    vm_state = await asyncio.to_thread(_vm_state, api, ctx, server_id)
+    if action == "forceDelete":
+        await delete_server(server_id, ctx, api)
+        return
+    if action == "restore":
+        # Deletes here are never deferred (Nova's reclaim_instance_interval = 0), so no
+        # server is ever soft-deleted and restorable.
+        raise ApiError(
+            409, f"Cannot 'restore' instance {server_id} while it is in vm_state {vm_state}"
+        )
+    raise ApiError(400, f"There is no such action: {action}")
