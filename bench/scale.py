@@ -5,7 +5,8 @@
 
 For each host count, on a fresh stack (`bootflow up --hosts N --hypervisor fake`, hosts
 served many to a process):
-1. idle: every process's CPU and RSS over 30 s with nothing to do;
+1. idle: every process's CPU and RSS over 30 s with nothing to do, after ``--idle-settle``
+   seconds (as ``make bench-fleet``: the hosts' first polls and reports are the start's cost);
 2. the floor (bench/floor.py: as many do-nothing activities as a boot runs) and bootflow's
    boots, each alone (p50 of 10 sequential, the server's start-to-close) and ``--boots`` at
    once (throughput), as ``make bench`` measures them;
@@ -53,12 +54,17 @@ from tests.support.stack import RunningStack, running_stack, stack_settings
 
 RESULTS = Path(__file__).parent / "results"
 IDLE_SECONDS = 30.0
+IDLE_SETTLE_SECONDS = 20.0
 
 
-def idle(stack: RunningStack, seconds: float = IDLE_SECONDS) -> dict[str, Any]:
-    """The whole stack's CPU (% of one core) and RSS while nothing is asked of it."""
+def idle(
+    stack: RunningStack, seconds: float = IDLE_SECONDS, settle: float = IDLE_SETTLE_SECONDS
+) -> dict[str, Any]:
+    """The whole stack's CPU (% of one core) and RSS while nothing is asked of it, once the
+    start's work (first polls, host reports) is over."""
+    time.sleep(settle)
     processes = fleet_bench.measure_idle(stack, seconds)
-    return fleet_bench.summarize(processes) | {"processes": processes}
+    return fleet_bench.summarize(processes) | {"processes": processes, "settle_seconds": settle}
 
 
 def scheduler_latency(hosts: int, count: int = 200) -> dict[str, float]:
@@ -90,7 +96,9 @@ async def rally_scenario(
 
 
 async def at_size(stack: RunningStack, args: argparse.Namespace) -> dict[str, Any]:
-    out: dict[str, Any] = {"idle": await asyncio.to_thread(idle, stack)}
+    out: dict[str, Any] = {
+        "idle": await asyncio.to_thread(idle, stack, IDLE_SECONDS, args.idle_settle)
+    }
     client = await connect(stack.settings)
     floor, boots = Floor(client), Boots(stack, client)
     boots.use_new_network(0)
@@ -175,6 +183,12 @@ def main() -> None:
         type=float,
         default=SETTLE_SECONDS,
         help="seconds before each concurrent phase, for the server's timers (bench/boot.py)",
+    )
+    parser.add_argument(
+        "--idle-settle",
+        type=float,
+        default=IDLE_SETTLE_SECONDS,
+        help="seconds between the stack's start and the idle measurement",
     )
     args = parser.parse_args()
     random.seed(0)

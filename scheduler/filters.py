@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, String, and_
+from sqlalchemy import ColumnElement, String, and_, bindparam
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
@@ -36,9 +36,15 @@ class FilterRequest:
 HostFilter = Callable[[FilterRequest], ColumnElement[bool] | None]
 
 
+# The bound parameter holding ComputeFilter's heartbeat cutoff: a kept select statement
+# (scheduler.statement_cache) is run again with the cutoff of its own time.
+ALIVE_SINCE = "alive_since"
+
+
 def up_and_enabled(now: datetime, service_down: timedelta) -> ColumnElement[bool]:
     """ComputeFilter's rule, which an alternate's claim checks too."""
-    return and_(node.disabled.is_(False), node.heartbeat_at >= now - service_down)
+    cutoff = bindparam(ALIVE_SINCE, now - service_down, type_=node.heartbeat_at.type)
+    return and_(node.disabled.is_(False), node.heartbeat_at >= cutoff)
 
 
 def compute_filter(r: FilterRequest) -> ColumnElement[bool]:

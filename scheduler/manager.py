@@ -11,6 +11,7 @@ of those the earlier ones left.
 from __future__ import annotations
 
 import random
+from collections.abc import Hashable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -20,12 +21,14 @@ from sqlalchemy.orm import Session
 from core.config import SchedulerOptions
 from db.models.compute import Claim, ComputeNode, Instance, ServerGroup, ServerGroupMember
 from scheduler.filters import (
+    ALIVE_SINCE,
     FilterReport,
     FilterRequest,
     filter_conditions,
     passing_conditions,
 )
 from scheduler.host_state import RequestSpec
+from scheduler.statement_cache import StatementCache
 from scheduler.weighers import (
     BuildFailureWeigher,
     CPUWeigher,
@@ -105,13 +108,20 @@ def select_hosts(
 ) -> Selection:
     """The hosts that can take ``spec``, best first (up to max_attempts of them)."""
     request = FilterRequest(spec, now, options.service_down)
-    passing = passing_conditions(options.scheduler_filters, request, exclude)
     # Nova's host_subset_size: pick among the best few, so concurrent requests spread out.
     subset_size = max(1, options.host_subset_size)
     collation = _CODE_POINT_ORDER[session.get_bind().dialect.name]
     active = [w for w in weighers(options) if w.multiplier]
     limit = max(subset_size, options.scheduler_max_attempts)
-    rows = session.connection().execute(_best(passing, active, limit, collation)).all()
+
+    def build() -> Select[tuple[str, int]]:
+        passing = passing_conditions(options.scheduler_filters, request, exclude)
+        return _best(passing, active, limit, collation)
+
+    key = (_shape(spec), exclude, tuple(options.scheduler_filters), tuple(active), limit, collation)
+    statement = _STATEMENTS.get(key, build)
+    alive = {ALIVE_SINCE: now - options.service_down}
+    rows = session.connection().execute(statement, alive).all()
     if not rows:
         hosts: list[ColumnElement[bool]] = (
             [ComputeNode.host.not_in(sorted(exclude))] if exclude else []
@@ -122,6 +132,25 @@ def select_hosts(
     first = rng.choice(ranked[:subset_size])
     ordered = [first, *(h for h in ranked if h != first)]
     return Selection(ordered[: options.scheduler_max_attempts], rows[0].candidates)
+
+
+# The select statements built so far, by everything they depend on but the time.
+_STATEMENTS: StatementCache[Select[tuple[str, int]]] = StatementCache()
+
+
+def _shape(spec: RequestSpec) -> Hashable:
+    """What of a request the select's filters read (not which instance asks)."""
+    return (
+        spec.vcpus,
+        spec.memory_mb,
+        spec.root_gb,
+        spec.availability_zone,
+        tuple(sorted(spec.image_properties.items())),
+        spec.group_policy,
+        spec.group_hosts,
+        spec.same_host,
+        spec.different_host,
+    )
 
 
 def _best(
