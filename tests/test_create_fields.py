@@ -4,25 +4,19 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from temporalio.testing import ActivityEnvironment
 
 from activities.instances import InstanceActivities
 from core.messages import BootRequest, CreateInstanceInput, FlavorSpec, ImageSpec, RequestContext
+from tests import test_compute_metadata
 from tests.support.cloud import LoopbackCloud
-from tests.test_compute_api import _api, _create, _error, _node, _project, _seeded_cloud, _user
+from tests.test_compute_api import _api, _create, _error, _project, _user
 
+# The fixture: a seeded cloud with one host, node1.
+cloud = test_compute_metadata.cloud
 FIELDS = {"accessIPv4": "192.0.2.7", "accessIPv6": "2001:DB8::0:7", "description": "web front"}
-
-
-@pytest.fixture
-def cloud(database_url: str, tmp_path: Path) -> Iterator[LoopbackCloud]:
-    for c in _seeded_cloud(database_url, tmp_path):
-        _node(c, "node1")
-        yield c
 
 
 def test_create_carries_the_access_ips_and_description_with_each_boot(
