@@ -12,7 +12,7 @@ from activities.instances import InstanceActivities
 from core.messages import BootRequest, CreateInstanceInput, FlavorSpec, ImageSpec, RequestContext
 from tests import test_compute_metadata
 from tests.support.cloud import LoopbackCloud
-from tests.test_compute_api import _api, _create, _error, _project, _user
+from tests.test_compute_api import _api, _create, _error, _instance, _project, _user
 
 # The fixture: a seeded cloud with one host, node1.
 cloud = test_compute_metadata.cloud
@@ -80,3 +80,19 @@ def test_the_record_is_written_with_them_and_shown(cloud: LoopbackCloud) -> None
     )
     listed = _api(cloud, "GET", "servers/detail", version="2.19").json()["servers"]
     assert [(s["accessIPv4"], s["description"]) for s in listed] == [("192.0.2.7", "web front")]
+
+
+def test_admins_filter_and_sort_servers_by_them(cloud: LoopbackCloud) -> None:
+    front = _instance(cloud, "front", description="web front", access_ip_v4="192.0.2.7")
+    back = _instance(cloud, "back", description="db back", access_ip_v4="192.0.2.10")
+    _instance(cloud, "bare")
+
+    def ids(query: str) -> list[str]:
+        listed = _api(cloud, "GET", f"servers/detail?all_tenants=1&{query}", user="admin")
+        return [s["id"] for s in listed.json()["servers"]]
+
+    assert ids("description=front") == [front]
+    assert ids("display_description=back") == [back]
+    assert ids("access_ip_v4=192.0.2.1") == [back]
+    assert ids("sort_key=display_description&sort_dir=asc")[:2] == [back, front]
+    assert ids("sort_key=access_ip_v4&sort_dir=desc")[-2:] == [front, back]
