@@ -87,6 +87,9 @@ class InstanceActivities:
                     metadata_items=[
                         InstanceMetadata(key=k, value=v) for k, v in request.metadata.items()
                     ],
+                    description=request.description,
+                    access_ip_v4=request.access_ip_v4,
+                    access_ip_v6=request.access_ip_v6,
                 )
                 session.add(instance)
                 session.flush()

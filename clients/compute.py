@@ -188,8 +188,10 @@ class ComputeClient:
         )["instanceAction"]
         return result
 
-    def list_leftovers(self) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self._call("GET", "os-leftovers")["leftovers"]
+    def list_leftovers(self, server_id: str | None = None) -> list[dict[str, Any]]:
+        """The unresolved leftovers visible to the caller (of one server, if given)."""
+        params = {"instance_uuid": server_id} if server_id else {}
+        result: list[dict[str, Any]] = self._call("GET", "os-leftovers", params=params)["leftovers"]
         return result
 
     # -- flavors and limits -----------------------------------------------------------------

@@ -56,6 +56,10 @@ class BootRequest:
     key: KeyPairSpec | None = None
     # The server's metadata (Nova's ``metadata`` at create): recorded, and in the config drive.
     metadata: dict[str, str] = field(default_factory=dict)
+    # Nova's ``description`` (2.19+), ``accessIPv4`` and ``accessIPv6``: recorded only.
+    description: str | None = None
+    access_ip_v4: str | None = None
+    access_ip_v6: str | None = None
 
 
 @dataclass
@@ -184,6 +188,9 @@ class CreateInstanceInput:
     preserved_ports: list[str] = field(default_factory=list)
     key: KeyPairSpec | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    description: str | None = None
+    access_ip_v4: str | None = None
+    access_ip_v6: str | None = None
 
 
 @dataclass

@@ -518,13 +518,6 @@ def _create(
         ({"name": " padded"}, "2.96", 400, "must not start or end with whitespace"),
         ({"colour": "blue"}, "2.96", 400, "'colour' was unexpected"),
         ({"description": "d"}, "2.18", 400, "'description' was unexpected"),
-        # (Before 2.37 networks is a list: the default "none" would be refused first.)
-        (
-            {"description": "d", "networks": [{"uuid": NETWORK}]},
-            "2.19",
-            400,
-            "server description is not supported",
-        ),
         ({"tags": ["a"]}, "2.96", 400, "Server tags is not supported"),
         ({"hostname": "h"}, "2.96", 400, "Setting a hostname is not supported"),
         ({"host": "node1"}, "2.96", 403, "requested_destination"),
@@ -759,8 +752,8 @@ def test_each_create_key_is_known_from_its_microversion_on(
 def test_a_body_with_two_faults_is_refused_for_its_schema_first(
     shared_cloud: LoopbackCloud,
 ) -> None:
-    """As Nova: the whole schema is checked before what bootflow cannot do (a description)."""
-    response = _create(shared_cloud, {"description": "d", "networks": "none"}, "2.19")
+    """As Nova: the whole schema is checked before what bootflow cannot do (user data)."""
+    response = _create(shared_cloud, {"user_data": "aGk=", "networks": "none"}, "2.19")
     assert _error(response, 400, "badRequest") == (
         f"{_FIELD} networks. Value: none. 'none' is not valid under any of the given schemas"
     )

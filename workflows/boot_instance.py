@@ -191,6 +191,9 @@ class BootInstance:
                     preserved_ports=[n.port_id for n in request.networks if n.port_id],
                     key=request.key,
                     metadata=request.metadata,
+                    description=request.description,
+                    access_ip_v4=request.access_ip_v4,
+                    access_ip_v6=request.access_ip_v6,
                 ),
             )
         except ActivityError as err:

@@ -24,8 +24,11 @@ def _addresses(server: dict[str, Any]) -> dict[str, list[str]]:
     }
 
 
-def server_row(server: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
-    """The fields `server show` prints, named as the openstack CLI names them."""
+def server_row(
+    server: dict[str, Any], names: dict[str, str], leftovers: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The fields `server show` prints, named as the openstack CLI names them, and what
+    undo steps left behind (bootflow's ``os-leftovers``; Nova's show has no place for it)."""
     flavor_id = server["flavor"].get("id", "")
     image_id = server["image"].get("id", "") if isinstance(server.get("image"), dict) else ""
     row: dict[str, Any] = {
@@ -53,9 +56,13 @@ def server_row(server: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
     }
     if "fault" in server:
         row["fault"] = server["fault"]
-    if server.get("bootflow:leftovers"):
-        row["leftovers"] = [f"{x['step']}: {x['error']}" for x in server["bootflow:leftovers"]]
+    if leftovers:
+        row["leftovers"] = [f"{x['step']}: {x['error']}" for x in leftovers]
     return row
+
+
+def _shown(obj: CliContext, server: dict[str, Any]) -> dict[str, Any]:
+    return server_row(server, _names(obj), obj.compute.list_leftovers(server_id=server["id"]))
 
 
 def _names(obj: CliContext) -> dict[str, str]:
@@ -156,7 +163,7 @@ def create(
     current = obj.compute.get_server(created["id"])
     if wait:
         current = _wait_for_boot(obj, current, timeout)
-    show(server_row(current, _names(obj)), fmt, columns)
+    show(_shown(obj, current), fmt, columns)
     if current["status"] == "ERROR":
         raise CliError(f"server {name} failed to boot: {current.get('fault', {}).get('message')}")
 
@@ -254,7 +261,7 @@ def show_server(
 ) -> None:
     """Show a server (by name or ID); an admin sees its host."""
     found = obj.compute.find_server(server_ref, all_projects=all_projects)
-    show(server_row(found, _names(obj)), fmt, columns)
+    show(_shown(obj, found), fmt, columns)
 
 
 @server.command("delete")

@@ -46,8 +46,6 @@ _BDM_UNSUPPORTED = (
 )
 # Server fields bootflow has no place for, refused when set: (field, what, instead).
 _UNSUPPORTED = (
-    ("accessIPv4", "accessIPv4", "the server's addresses come from its ports."),
-    ("accessIPv6", "accessIPv6", "the server's addresses come from its ports."),
     ("personality", "Personality files", "boot without them."),
     ("user_data", "user_data", "bootflow's config drive carries no user data."),
 )
@@ -76,6 +74,10 @@ class CreatePlan:
     # The caller's key pair for the guest (looked up when the boots are built).
     key_name: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    # Recorded as given (2.19+ for the description), as PUT /servers/{id} sets them.
+    description: str | None = None
+    access_ip_v4: str | None = None
+    access_ip_v6: str | None = None
 
 
 def unsupported(what: str, instead: str) -> ApiError:
@@ -122,6 +124,9 @@ def parse_create(ctx: ApiContext, body: Any) -> CreatePlan:
         scheduler_hints=request.hints.chosen() if request.hints else {},
         key_name=_key_name(server.key_name),
         metadata=server.metadata or {},
+        description=getattr(server, "description", None),
+        access_ip_v4=server.accessIPv4,
+        access_ip_v6=server.accessIPv6,
     )
 
 
@@ -253,8 +258,6 @@ def _unsupported_fields(ctx: ApiContext, server: ServerV21) -> None:
                 f"Security group {group.name} not found for project "
                 f"{ctx.caller.project_id}: bootflow's servers are all in 'default'.",
             )
-    if getattr(server, "description", None) is not None:
-        raise unsupported("A server description", "boot without one.")
     _refuse_set(server, _UNSUPPORTED_LATER)
     _requested_host(ctx, server)
 

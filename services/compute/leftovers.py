@@ -1,10 +1,11 @@
 """``GET /os-leftovers``: what undo steps could not remove (bootflow's own; Nova has no such
-list). A server's own leftovers are also shown with it."""
+list; a server's show is Nova's document only). ``?instance_uuid=`` lists one server's."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Query
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -30,6 +31,10 @@ def unresolved(
 
 
 @router.get("/v2.1/os-leftovers")
-def list_leftovers(ctx: Ctx, session: DbSession) -> dict[str, Any]:
+def list_leftovers(
+    ctx: Ctx, session: DbSession, instance_uuid: Annotated[str | None, Query(max_length=36)] = None
+) -> dict[str, Any]:
+    """The caller's project's (an admin's: every project's), or one server's of those."""
     project = None if ctx.is_admin else ctx.caller.project_id
-    return {"leftovers": [views.leftover_view(x) for x in unresolved(session, None, project)]}
+    servers = None if instance_uuid is None else [instance_uuid]
+    return {"leftovers": [views.leftover_view(x) for x in unresolved(session, servers, project)]}

@@ -166,14 +166,15 @@ _REGEX_FIELDS: Final[dict[str, Callable[[Instance, dict[str, ComputeNode]], Any]
     "launched_at": lambda i, _n: _time(i.launched_at),
     "terminated_at": lambda i, _n: _time(i.terminated_at),
     "key_name": lambda i, _n: i.key_name,
+    # Set at create or by PUT /servers/{id}.
+    "description": lambda i, _n: i.description,
+    "display_description": lambda i, _n: i.description,
+    "access_ip_v4": lambda i, _n: i.access_ip_v4,
+    "access_ip_v6": lambda i, _n: i.access_ip_v6,
     # Fields bootflow's servers never have a value in: a filter on them matches nothing.
     "kernel_id": lambda _i, _n: None,
     "ramdisk_id": lambda _i, _n: None,
-    "description": lambda _i, _n: None,
-    "display_description": lambda _i, _n: None,
     "locked_by": lambda i, _n: i.locked_by,
-    "access_ip_v4": lambda _i, _n: None,
-    "access_ip_v6": lambda _i, _n: None,
     "auto_disk_config": lambda _i, _n: None,
     "launch_index": lambda _i, _n: None,
 }
@@ -208,6 +209,9 @@ _SORT_VALUES: Final[dict[str, Callable[[Instance], Any]]] = {
     "availability_zone": lambda i: i.availability_zone,
     "image_ref": lambda i: i.image_ref,
     "instance_type_id": lambda i: i.flavor_id,
+    "display_description": lambda i: i.description,
+    "access_ip_v4": lambda i: i.access_ip_v4,
+    "access_ip_v6": lambda i: i.access_ip_v6,
 }
 
 

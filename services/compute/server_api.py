@@ -284,6 +284,9 @@ class ServerApi:
                 scheduler_hints={k: list(v) for k, v in plan.scheduler_hints.items()},
                 key=key,
                 metadata=dict(plan.metadata),
+                description=plan.description,
+                access_ip_v4=plan.access_ip_v4,
+                access_ip_v6=plan.access_ip_v6,
             )
             for name in names
         ]

@@ -18,7 +18,6 @@ from services.common.db import DbSession
 from services.compute import actions, views
 from services.compute.context import JSON_BODY, ApiContext, Ctx
 from services.compute.create import parse_create
-from services.compute.leftovers import unresolved
 from services.compute.listing import ServerQuery
 from services.compute.schemas.base import validated
 from services.compute.schemas.servers import GetConsoleOutput
@@ -59,11 +58,8 @@ def _docs(ctx: ApiContext, session: Session, page: list[Instance], detail: bool)
 def show_server(server_id: str, ctx: Ctx, session: DbSession) -> dict[str, Any]:
     instance = visible_instance(session, server_id, ctx)
     extras = views.ServerExtras.load(session, ctx, [instance], groups=True)
-    view = views.server_detail(ctx, instance, extras, show_groups=True)
-    leftovers = unresolved(session, [instance.uuid], None)
-    if leftovers:
-        view["bootflow:leftovers"] = [views.leftover_view(x) for x in leftovers]
-    return {"server": view}
+    # Nova's document only; what undo steps left is bootflow's GET /os-leftovers?instance_uuid=
+    return {"server": views.server_detail(ctx, instance, extras, show_groups=True)}
 
 
 @router.delete("/v2.1/servers/{server_id}", status_code=204)

@@ -46,21 +46,28 @@ def _address(key: str, version: int) -> Any:
     return checked(check)
 
 
+# The access IPs and the description as Nova's ``parameter_types`` (its create and update
+# schemas share them): one definition for POST and PUT /servers.
+AccessIPv4 = Annotated[str | None, _address("accessIPv4", 4)]
+AccessIPv6 = Annotated[str | None, _address("accessIPv6", 6)]
+Description = Annotated[
+    str | None, text("description", max_length=255, null=True), AfterValidator(_description)
+]
+
+
 class UpdateV21(NovaObject):
     where: ClassVar[str] = "server"
 
     name: Annotated[str | None, text("name", min_length=1), AfterValidator(_name)] = None
-    access_ip_v4: Annotated[str | None, _address("accessIPv4", 4)] = Field(None, alias="accessIPv4")
-    access_ip_v6: Annotated[str | None, _address("accessIPv6", 6)] = Field(None, alias="accessIPv6")
+    access_ip_v4: AccessIPv4 = Field(None, alias="accessIPv4")
+    access_ip_v6: AccessIPv6 = Field(None, alias="accessIPv6")
     disk_config: Annotated[str | None, checked(lambda v: _disk_config(v))] = Field(
         None, alias="OS-DCF:diskConfig"
     )
 
 
 class UpdateV219(UpdateV21):
-    description: Annotated[
-        str | None, text("description", max_length=255, null=True), AfterValidator(_description)
-    ] = None
+    description: Description = None
 
 
 class UpdateV290(UpdateV219):

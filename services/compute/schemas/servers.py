@@ -34,6 +34,7 @@ from services.compute.schemas.base import (
     unexpected,
 )
 from services.compute.schemas.metadata import metadata as metadata_type
+from services.compute.schemas.server_update import AccessIPv4, AccessIPv6, Description
 
 # NICs one server may have. Each is a virtio PCI device on the guest's one PCI bus (32
 # slots, some taken by the bridge, disks and balloon), and a port against the project's
@@ -210,8 +211,8 @@ class ServerV21(NovaObject):
     min_count: Annotated[int, positive_integer("min_count")] = 1
     max_count: Annotated[int | None, positive_integer("max_count")] = None
     metadata: Annotated[dict[str, str] | None, metadata_type("metadata")] = None
-    accessIPv4: Any = None
-    accessIPv6: Any = None
+    accessIPv4: AccessIPv4 = None
+    accessIPv6: AccessIPv6 = None
     personality: Any = None
     user_data: Any = None
     key_name: Any = None
@@ -233,7 +234,7 @@ class ServerV21(NovaObject):
 
 
 class ServerV219(ServerV21):
-    description: Any = None
+    description: Description = None
 
 
 class ServerV232(ServerV219):
