@@ -827,6 +827,16 @@ def test_volume_from_image_is_filled_bootable_and_checked_for_visibility(
             "raw",
         )
         assert meta["os_distro"] == "cirros"
+        # As Cinder's: show has the image's metadata, an update's answer not (regression:
+        # Tempest's update_volume schema refused it).
+        assert_tempest_valid(
+            volume_schemas.show_volume, _http(demo, "GET", f"volumes/{volume['id']}")
+        )
+        renamed = _http(demo, "PUT", f"volumes/{volume['id']}", json={"volume": {"name": "r"}})
+        assert (
+            "volume_image_metadata"
+            not in assert_tempest_valid(volume_schemas.update_volume, renamed)["volume"]
+        )
         with _backing_file(c, volume["id"]).open("rb") as f:
             assert f.read(len(data)) == data
             assert f.seek(0, os.SEEK_END) == GiB

@@ -53,7 +53,10 @@ def update_volume(
         # A new dict (the ORM sees the JSON column change); Cinder replaces it whole.
         volume.metadata_ = dict(changes.metadata or {})
     session.flush()
-    return {"volume": views.volume_detail(scope.view, volume)}
+    view = views.volume_detail(scope.view, volume)
+    # Cinder adds the image's metadata to show and list only, not to an update's answer.
+    view.pop("volume_image_metadata", None)
+    return {"volume": view}
 
 
 def _boolean(value: Any) -> bool:
