@@ -114,13 +114,20 @@ def test_actions_refused_before_a_workflow_with_novas_409s(cloud: LoopbackCloud)
     assert "'type' is a required property" in message
 
 
-def test_any_action_on_a_server_not_found_is_a_404_as_novas(cloud: LoopbackCloud) -> None:
-    # Regression: unknown and deferred-delete actions answered 400 before the lookup.
+def test_novas_actions_look_the_server_up_first_unknown_ones_do_not(cloud: LoopbackCloud) -> None:
+    # Regression: they were unknown actions (400) where Nova looks the server up first.
     theirs = _instance(cloud, "theirs", owner="alt")
-    for body in ({"forceDelete": None}, {"restore": None}, {"os-frobnicate": {}}):
+    for body in ({"forceDelete": None}, {"restore": None}):
         for server_id in (UUID, theirs):
             _error(_act(cloud, server_id, body), 404, "itemNotFound")
+    # An action Nova has and bootflow does not: the server first, then a 400 naming it.
+    _error(_act(cloud, UUID, {"rebuild": {"imageRef": UUID}}), 404, "itemNotFound")
     mine = _instance(cloud, "mine")
+    message = _error(_act(cloud, mine, {"rebuild": {"imageRef": UUID}}), 400, "badRequest")
+    assert message.startswith("The action rebuild is not supported by bootflow's compute API")
+    # An action Nova does not know is its router's 400, before any lookup.
+    message = _error(_act(cloud, UUID, {"os-frobnicate": {}}), 400, "badRequest")
+    assert message == "There is no such action: os-frobnicate"
     message = _error(_act(cloud, mine, {"restore": None}), 409, "conflictingRequest")
     assert message == f"Cannot 'restore' instance {mine} while it is in vm_state active"
     message = _error(_act(cloud, mine, {"os-frobnicate": {}}), 400, "badRequest")

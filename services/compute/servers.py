@@ -17,13 +17,26 @@ from services.common.app import router as common_router
 from services.common.db import DbSession
 from services.compute import actions, views
 from services.compute.context import JSON_BODY, ApiContext, Ctx
-from services.compute.create import parse_create
+from services.compute.create import parse_create, unsupported
 from services.compute.listing import ServerQuery
 from services.compute.schemas.base import validated
 from services.compute.schemas.servers import GetConsoleOutput
 from services.compute.server_api import Api, ServerApi, visible_instance
 
 router = common_router()
+
+# Nova's server actions bootflow does not carry out.
+_NOT_OFFERED = frozenset(
+    (
+        "rebuild", "resize", "confirmResize", "revertResize", "createImage", "createBackup",
+        "migrate", "os-migrateLive", "evacuate", "pause", "unpause", "suspend", "resume",
+        "shelve", "shelveOffload", "unshelve", "rescue", "unrescue", "changePassword",
+        "addSecurityGroup", "removeSecurityGroup", "os-resetState", "trigger_crash_dump",
+        "injectNetworkInfo", "resetNetwork", "addFixedIp", "removeFixedIp", "addFloatingIp",
+        "removeFloatingIp", "os-getVNCConsole", "os-getSPICEConsole", "os-getRDPConsole",
+        "os-getSerialConsole",
+    )
+)  # fmt: skip
 
 
 @router.post("/v2.1/servers", status_code=202)
@@ -81,9 +94,16 @@ async def server_action(server_id: str, ctx: Ctx, api: Api, body: Any = JSON_BOD
     ((action, args),) = body.items()
     if action in actions.ACTIONS:
         return await actions.server_action(api, ctx, server_id, action, args)
-    if action != "os-getConsoleOutput":
-        await _other_action(api, ctx, server_id, action)  # a 4xx unless forceDelete
+    if action in ("forceDelete", "restore"):
+        await _deferred_delete(api, ctx, server_id, action)  # a 4xx unless forceDelete
         return Response(status_code=202)
+    if action in _NOT_OFFERED:
+        # Nova knows it, so looks the server up first: 404 for none or another project's.
+        await asyncio.to_thread(_vm_state, api, ctx, server_id)
+        raise unsupported(f"The action {action}", "see the README for the actions offered.")
+    if action != "os-getConsoleOutput":
+        # As Nova's router: an action it does not know is a 400 before any lookup.
+        raise ApiError(400, f"There is no such action: {action}")
     length = validated(GetConsoleOutput, args if isinstance(args, dict) else {}).length
     host = await asyncio.to_thread(api.instance_host, ctx, server_id)
     if host is None:
@@ -97,17 +117,13 @@ def _vm_state(api: ServerApi, ctx: ApiContext, server_id: str) -> str:
         return str(visible_instance(session, server_id, ctx).vm_state)
 
 
-async def _other_action(api: ServerApi, ctx: ApiContext, server_id: str, action: str) -> None:
-    """forceDelete (a delete), restore (never possible) or an unknown action; as Nova, the
-    server is looked up first (404 for none or another project's)."""
+async def _deferred_delete(api: ServerApi, ctx: ApiContext, server_id: str, action: str) -> None:
+    """forceDelete (a delete) or restore (never possible); as Nova, the server is looked up
+    first (404 for none or another project's)."""
     vm_state = await asyncio.to_thread(_vm_state, api, ctx, server_id)
     if action == "forceDelete":
         await delete_server(server_id, ctx, api)
         return
-    if action == "restore":
-        # Deletes here are never deferred (Nova's reclaim_instance_interval = 0), so no
-        # server is ever soft-deleted and restorable.
-        raise ApiError(
-            409, f"Cannot 'restore' instance {server_id} while it is in vm_state {vm_state}"
-        )
-    raise ApiError(400, f"There is no such action: {action}")
+    # Deletes here are never deferred (Nova's reclaim_instance_interval = 0), so no server
+    # is ever soft-deleted and restorable.
+    raise ApiError(409, f"Cannot 'restore' instance {server_id} while it is in vm_state {vm_state}")
