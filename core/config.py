@@ -276,7 +276,7 @@ class ComputeApiOptions(_Options):
     # answering 503; a boot not accepted by then is withdrawn, so it leaves nothing.
     accept_timeout_seconds: float = 60.0
     # The most servers one create request boots (max_count), even with an unlimited quota:
-    # each is a workflow the request starts and waits on; docs/architecture.md says why 100.
+    # each is a workflow the request starts and waits on; docs/design.md says why 100.
     max_servers_per_request: int = 100
 
 

@@ -3,7 +3,7 @@
 A change that makes the workflows non-deterministic for runs already in flight fails here.
 ``baseline-*`` histories are the one baseline (one of each kind, ``tests.histories.KINDS``);
 a change made since under a ``workflow.patched`` id adds its own set (``<label>-*``), and the
-next baseline retires them (docs/architecture.md, "Changing a workflow"). Record a set with
+next baseline retires them (docs/design.md, "Changing a workflow"). Record a set with
 ``python -m tests.histories.record <label>``.
 """
 

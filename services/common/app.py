@@ -35,7 +35,7 @@ MAX_JSON_BODY = 1 << 20
 # databases, so their APIs refuse anything larger.
 MAX_INT = 2**31 - 1
 # Seconds a 503 for a dependency outage asks the client to wait: about what a supervised
-# process takes to come back (docs/architecture.md, "Outages are 503s, bugs are 500s").
+# process takes to come back (docs/design.md, "Outages are 503s, bugs are 500s").
 RETRY_AFTER_SECONDS = 5
 
 

@@ -38,7 +38,7 @@ from services.compute.schemas.server_update import AccessIPv4, AccessIPv6, Descr
 
 # NICs one server may have. Each is a virtio PCI device on the guest's one PCI bus (32
 # slots, some taken by the bridge, disks and balloon), and a port against the project's
-# quota; docs/architecture.md says why 16.
+# quota; docs/design.md says why 16.
 MAX_NICS_PER_SERVER: Final = 16
 HINT_KEYS: Final = ("os:scheduler_hints", "OS-SCH-HNT:scheduler_hints")
 
