@@ -118,8 +118,11 @@ def select_hosts(
         passing = passing_conditions(options.scheduler_filters, request, exclude)
         return _best(passing, active, limit, collation)
 
-    key = (_shape(spec), exclude, tuple(options.scheduler_filters), tuple(active), limit, collation)
-    statement = _STATEMENTS.get(key, build)
+    if _names_hosts(spec, exclude):
+        statement = build()
+    else:
+        key = (_shape(spec), tuple(options.scheduler_filters), tuple(active), limit, collation)
+        statement = _STATEMENTS.get(key, build)
     alive = {ALIVE_SINCE: now - options.service_down}
     rows = session.connection().execute(statement, alive).all()
     if not rows:
@@ -138,8 +141,15 @@ def select_hosts(
 _STATEMENTS: StatementCache[Select[tuple[str, int]]] = StatementCache()
 
 
+def _names_hosts(spec: RequestSpec, exclude: frozenset[str]) -> bool:
+    """Whether the select names hosts (hints, a group's members, hosts tried): such a
+    statement is one request's own, so keeping it would only hold memory the collector
+    walks on every full pass."""
+    return bool(exclude or spec.group_hosts or spec.same_host or spec.different_host)
+
+
 def _shape(spec: RequestSpec) -> Hashable:
-    """What of a request the select's filters read (not which instance asks)."""
+    """What of a request without named hosts the select's filters read."""
     return (
         spec.vcpus,
         spec.memory_mb,
@@ -147,9 +157,6 @@ def _shape(spec: RequestSpec) -> Hashable:
         spec.availability_zone,
         tuple(sorted(spec.image_properties.items())),
         spec.group_policy,
-        spec.group_hosts,
-        spec.same_host,
-        spec.different_host,
     )
 
 

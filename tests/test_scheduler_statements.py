@@ -75,3 +75,27 @@ def test_the_cache_is_bounded_and_forgets_the_least_recently_used_shape() -> Non
     assert cache.get("b", lambda: "B2") == "B2"  # b was forgotten and built again
     with pytest.raises(ValueError):
         StatementCache(size=0)
+
+
+def test_a_request_naming_hosts_is_answered_but_its_statement_not_kept(
+    sessions: SessionFactory,
+) -> None:
+    """Hints, a group's members and hosts tried make a statement no other request shares:
+    keeping them filled the cache with statements the collector walked on every full pass
+    (a select at 10,000 hosts then stalled for up to 120 ms)."""
+    options = SchedulerOptions(host_subset_size=1)
+    now = utcnow()
+    with sessions.begin() as s:
+        s.execute(update(ComputeNode).values(heartbeat_at=now))
+        before = len(manager._STATEMENTS)
+        named = [
+            RequestSpec("i-1", 1, 512, 1, same_host=frozenset({"h2"})),
+            RequestSpec("i-2", 1, 512, 1, different_host=frozenset({"h2"})),
+            RequestSpec("i-3", 1, 512, 1, group_policy="affinity", group_hosts=frozenset({"h1"})),
+        ]
+        chosen = [select_hosts(s, spec, options, now, random.Random(0)).hosts for spec in named]
+        tried = select_hosts(
+            s, RequestSpec("i-4", 1, 512, 1), options, now, random.Random(0), frozenset({"h1"})
+        )
+    assert chosen == [["h2"], ["h1"], ["h1"]] and tried.hosts == ["h2"]
+    assert len(manager._STATEMENTS) == before
