@@ -143,6 +143,9 @@ class WorkerOptions(_Options):
     # Workflows the control worker keeps in memory (the sticky cache), so the next task of a
     # running boot replays nothing; 0 replays the whole history on every task.
     worker_max_cached_workflows: int = 1000
+    # Run workflow code in the SDK's sandbox (a fresh import of the workflow module per run,
+    # restricted modules); off, the workflows run directly.
+    worker_workflow_sandbox: bool = True
     # More modules each worker imports at start and registers the ``WORKFLOWS`` and
     # ``ACTIVITIES`` of (the control worker both, a compute worker the activities), e.g.
     # BOOTFLOW_EXTRA_WORKER_MODULES='["bench.floor"]' (bench/boot.py's floor).

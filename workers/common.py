@@ -5,6 +5,7 @@ it through the conductor API."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib
 import logging
 import signal
@@ -16,7 +17,7 @@ from typing import Any
 import httpx
 import uvloop
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from activities.hooks import ActivityHooks, EventRecorder
 from core import task_queues
@@ -24,6 +25,7 @@ from core.config import HttpOptions, WorkerOptions
 from core.faults import FaultPlan
 
 log = logging.getLogger("bootflow.worker")
+_UNSANDBOXED = UnsandboxedWorkflowRunner()
 
 
 def setup_logging() -> None:
@@ -71,6 +73,7 @@ def new_worker(
         max_concurrent_activities=settings.worker_activity_threads,
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
         max_cached_workflows=settings.worker_max_cached_workflows,
+        **({} if settings.worker_workflow_sandbox else {"workflow_runner": _UNSANDBOXED}),
         interceptors=[ActivityHooks(events, host, FaultPlan.from_json(settings.fault_plan, host))],
         **tuning,
     )
@@ -108,6 +111,10 @@ async def run_until_signalled(
         for worker in running:
             await started.enter_async_context(worker)
         queues = [w.task_queue for w in running]
+        # What start-up made (modules, the workers, their clients) lives as long as the
+        # process: kept out of the collector's full passes, which otherwise walk it all and
+        # stall the step they interrupt (docs/performance.md).
+        gc.freeze()
         log.info("polling task queue%s %s", "s" * (len(queues) > 1), _queues(queues))
         await stop.wait()
         log.info("stopping")
