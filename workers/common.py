@@ -113,7 +113,8 @@ async def run_until_signalled(
         queues = [w.task_queue for w in running]
         # What start-up made (modules, the workers, their clients) lives as long as the
         # process: kept out of the collector's full passes, which otherwise walk it all and
-        # stall the step they interrupt (docs/performance.md).
+        # stall the step they interrupt (docs/performance.md). Its garbage goes first.
+        gc.collect()
         gc.freeze()
         log.info("polling task queue%s %s", "s" * (len(queues) > 1), _queues(queues))
         await stop.wait()
