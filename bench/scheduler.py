@@ -12,6 +12,7 @@ best few. Writes bench/results/scheduler-<date>.json.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
@@ -126,6 +127,10 @@ def timed(
 ) -> dict[str, float]:
     rng = random.Random(1)
     samples, cpu = [], []
+    # As the control worker after its start (workers/common.py): what exists now lives on,
+    # so the collector's full passes do not walk it during the timed requests.
+    gc.collect()
+    gc.freeze()
     for n in range(count):
         spec = request(n, rng, hosts)
         start = time.perf_counter()
