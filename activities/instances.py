@@ -90,6 +90,7 @@ class InstanceActivities:
                     description=request.description,
                     access_ip_v4=request.access_ip_v4,
                     access_ip_v6=request.access_ip_v6,
+                    hostname=request.hostname,
                 )
                 session.add(instance)
                 session.flush()

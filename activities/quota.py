@@ -131,51 +131,7 @@ class QuotaActivities:
             )
 
     def _image(self, ref: str, token: str, flavor: FlavorSpec) -> ImageSpec:
-        if not is_uuid(ref):
-            raise request_error(
-                ErrorType.IMAGE_NOT_FOUND,
-                f"Invalid imageRef provided: {ref!r} is not an image id (a UUID).",
-            )
-        try:
-            image = ImageClient(self.user_session(token)).get_image(ref)
-        except NotFound as exc:
-            raise request_error(
-                ErrorType.IMAGE_NOT_FOUND, f"Image {ref} could not be found."
-            ) from exc
-        if image["status"] != "active":
-            # Queued images want their data; deactivated ones their owner's reactivate.
-            hint = "; upload its data first" if image["status"] == "queued" else ""
-            raise request_error(
-                ErrorType.IMAGE_NOT_ACTIVE,
-                f"Image {ref} is not active (it is {image['status']}){hint}.",
-            )
-        size = int(image.get("size") or 0)
-        min_disk, min_ram = int(image.get("min_disk") or 0), int(image.get("min_ram") or 0)
-        if flavor.root_gb and (size > flavor.root_gb * GIB or min_disk > flavor.root_gb):
-            raise request_error(
-                ErrorType.INVALID_REQUEST,
-                f"Flavor's disk is too small for requested image: flavor {flavor.name} has "
-                f"{flavor.root_gb} GiB, the image needs {max(min_disk, -(-size // GIB))} GiB.",
-            )
-        if min_ram > flavor.memory_mb:
-            raise request_error(
-                ErrorType.INVALID_REQUEST,
-                f"Flavor's memory is too small for requested image: flavor {flavor.name} has "
-                f"{flavor.memory_mb} MiB, the image needs {min_ram} MiB.",
-            )
-        return ImageSpec(
-            id=image["id"],
-            name=image.get("name") or image["id"],
-            size=size,
-            disk_format=image.get("disk_format") or "raw",
-            checksum=image.get("checksum"),
-            min_disk=min_disk,
-            min_ram=min_ram,
-            os_hash_value=image.get("os_hash_value"),
-            properties={
-                k: v for k, v in image.items() if k not in GLANCE_FIELDS and isinstance(v, str)
-            },
-        )
+        return checked_image(ImageClient(self.user_session(token)), ref, flavor)
 
     def _networks(self, ids: list[str], token: str) -> list[NetworkSpec]:
         client = NetworkClient(self.user_session(token))
@@ -196,3 +152,52 @@ class QuotaActivities:
         nothing held and changes nothing)."""
         with self.sessions.begin() as session:
             return quotas.release(session, request.instance_uuid)
+
+
+def checked_image(images: ImageClient, ref: str, flavor: FlavorSpec) -> ImageSpec:
+    """The image ``ref`` as the caller sees it, if a server of ``flavor`` can boot it (it
+    exists, is active, fits the flavor's disk and memory), as Nova checks at create and
+    rebuild; else the request error why not."""
+    if not is_uuid(ref):
+        raise request_error(
+            ErrorType.IMAGE_NOT_FOUND,
+            f"Invalid imageRef provided: {ref!r} is not an image id (a UUID).",
+        )
+    try:
+        image = images.get_image(ref)
+    except NotFound as exc:
+        raise request_error(ErrorType.IMAGE_NOT_FOUND, f"Image {ref} could not be found.") from exc
+    if image["status"] != "active":
+        # Queued images want their data; deactivated ones their owner's reactivate.
+        hint = "; upload its data first" if image["status"] == "queued" else ""
+        raise request_error(
+            ErrorType.IMAGE_NOT_ACTIVE,
+            f"Image {ref} is not active (it is {image['status']}){hint}.",
+        )
+    size = int(image.get("size") or 0)
+    min_disk, min_ram = int(image.get("min_disk") or 0), int(image.get("min_ram") or 0)
+    if flavor.root_gb and (size > flavor.root_gb * GIB or min_disk > flavor.root_gb):
+        raise request_error(
+            ErrorType.INVALID_REQUEST,
+            f"Flavor's disk is too small for requested image: flavor {flavor.name} has "
+            f"{flavor.root_gb} GiB, the image needs {max(min_disk, -(-size // GIB))} GiB.",
+        )
+    if min_ram > flavor.memory_mb:
+        raise request_error(
+            ErrorType.INVALID_REQUEST,
+            f"Flavor's memory is too small for requested image: flavor {flavor.name} has "
+            f"{flavor.memory_mb} MiB, the image needs {min_ram} MiB.",
+        )
+    return ImageSpec(
+        id=image["id"],
+        name=image.get("name") or image["id"],
+        size=size,
+        disk_format=image.get("disk_format") or "raw",
+        checksum=image.get("checksum"),
+        min_disk=min_disk,
+        min_ram=min_ram,
+        os_hash_value=image.get("os_hash_value"),
+        properties={
+            k: v for k, v in image.items() if k not in GLANCE_FIELDS and isinstance(v, str)
+        },
+    )

@@ -42,8 +42,8 @@ class ServerActionActivities:
                     ErrorType.INSTANCE_NOT_FOUND,
                     f"Instance {request.instance_uuid} could not be found.",
                 )
-            if not (instance.task_state == rule.task_state and _begun(session, workflow_id)):
-                _take(session, instance, rule.name, request, workflow_id)
+            if not (instance.task_state == rule.task_state and begun(session, workflow_id)):
+                take(session, instance, rule.name, request, workflow_id)
             assert instance.host is not None  # (refused above otherwise)
             return ActionTarget(
                 instance.uuid, instance.host, instance.vm_state, instance.name, instance.project_id
@@ -90,7 +90,7 @@ class ServerActionActivities:
 _TAKEN_OVER = "The server was deleted (or changed) while the action ran."
 
 
-def _take(
+def take(
     session: Session, instance: Instance, action: str, request: BeginActionInput, workflow_id: str
 ) -> None:
     """Check Nova's rules and set the task_state, atomically; raise why not."""
@@ -129,7 +129,7 @@ def _take(
     raise request_error(why.error_type, why.message)
 
 
-def _begun(session: Session, workflow_id: str) -> bool:
+def begun(session: Session, workflow_id: str) -> bool:
     return (
         session.scalar(
             select(InstanceAction.id).where(

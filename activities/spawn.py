@@ -7,6 +7,7 @@ stops or stays silent is destroyed and the build aborted on this host.
 
 from __future__ import annotations
 
+import base64
 import subprocess
 import time
 from collections.abc import Callable
@@ -96,8 +97,11 @@ class SpawnActivities:
             availability_zone=None,
             key=(key.name, key.type, key.public_key) if (key := request.key) else None,
             meta=request.metadata,
+            hostname=request.hostname,
         )
-        return config_drive.files(meta, config_drive.network_data(self._nic_networks(request)))
+        user_data = base64.b64decode(request.user_data) if request.user_data else None
+        network = config_drive.network_data(self._nic_networks(request))
+        return config_drive.files(meta, network, user_data)
 
     def _domain_spec(
         self, request: SpawnInput, root_disk: Path, boot: BootFiles, drive: Path

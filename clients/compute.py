@@ -20,6 +20,8 @@ ACTIONS_VERSION: Final = "2.62"
 HOSTS_VERSION: Final = "2.64"
 # Server actions: lock's reason is read from 2.73.
 LOCK_REASON_VERSION: Final = "2.73"
+# A rebuild's hostname may be an FQDN from 2.94.
+REBUILD_VERSION: Final = "2.94"
 
 
 class AmbiguousName(LookupError):
@@ -173,6 +175,14 @@ class ComputeClient:
         """A server action (os-stop, os-start, reboot, lock, unlock): Nova's 202."""
         body = {action: args}
         self._call("POST", f"servers/{server_id}/action", LOCK_REASON_VERSION, json=body)
+
+    def rebuild_server(self, server_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Nova's rebuild: 202 with the server as the rebuild began (status REBUILD)."""
+        answer = self._call(
+            "POST", f"servers/{server_id}/action", REBUILD_VERSION, json={"rebuild": body}
+        )
+        server: dict[str, Any] = answer["server"]
+        return server
 
     # -- instance actions -------------------------------------------------------------------
 

@@ -58,10 +58,11 @@ def meta_data(
     launch_index: int = 0,
     key: tuple[str, str, str] | None = None,
     meta: dict[str, str] | None = None,
+    hostname: str | None = None,
 ) -> dict[str, Any]:
     """``openstack/latest/meta_data.json`` (the fields of Nova's InstanceMetadata); ``key``
     the boot's key pair (name, type, public key) as ``public_keys`` and ``keys``; ``meta`` the
-    server's metadata."""
+    server's metadata; ``hostname`` the one the user set (else the name's)."""
     public_keys, keys = {}, []
     if key is not None:
         key_name, kind, data = key
@@ -70,7 +71,7 @@ def meta_data(
     return {
         "uuid": instance_uuid,
         "name": name,
-        "hostname": hostname_for(name, instance_uuid),
+        "hostname": hostname or hostname_for(name, instance_uuid),
         "launch_index": launch_index,
         "availability_zone": availability_zone or "nova",
         "project_id": project_id,
@@ -132,12 +133,17 @@ def network_data(nics: list[NicNetwork]) -> dict[str, Any]:
     }
 
 
-def files(meta: dict[str, Any], network: dict[str, Any]) -> dict[str, bytes]:
-    """The drive's files by path, for each metadata version a guest may ask for."""
+def files(
+    meta: dict[str, Any], network: dict[str, Any], user_data: bytes | None = None
+) -> dict[str, bytes]:
+    """The drive's files by path, for each metadata version a guest may ask for (with
+    ``user_data`` when the server has some, as Nova writes it: decoded)."""
     out: dict[str, bytes] = {}
     for version in VERSIONS:
         out[f"openstack/{version}/meta_data.json"] = json.dumps(meta).encode()
         out[f"openstack/{version}/network_data.json"] = json.dumps(network).encode()
+        if user_data is not None:
+            out[f"openstack/{version}/user_data"] = user_data
     return out
 
 

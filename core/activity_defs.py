@@ -102,6 +102,10 @@ RECORD_BLOCK_DEVICE = _local("record_block_device", m.RecordBlockDeviceInput, bo
 # A server action's (stop, start, reboot) checks and task_state, then its outcome.
 BEGIN_SERVER_ACTION = _local("begin_server_action", m.BeginActionInput, m.ActionTarget)
 END_SERVER_ACTION = _local("end_server_action", m.EndActionInput, bool)
+# A rebuild's begin (its checks, the new image and the record's changes) and its move from
+# rebuilding (the guest destroyed) to rebuild_spawning; it ends as the actions do.
+BEGIN_REBUILD = _local("begin_rebuild", m.BeginRebuildInput, m.RebuildTarget)
+ADVANCE_REBUILD = _local("advance_rebuild", m.RebuildStageInput, bool)
 # A cancelled boot's undo steps retry for minutes before giving up on one.
 AWAIT_BOOT_END = ActivityDef(
     "await_boot_end",

@@ -60,6 +60,8 @@ class BootRequest:
     description: str | None = None
     access_ip_v4: str | None = None
     access_ip_v6: str | None = None
+    # Nova's ``hostname`` (2.90+, an FQDN from 2.94): the guest's, instead of the name's.
+    hostname: str | None = None
 
 
 @dataclass
@@ -191,6 +193,8 @@ class CreateInstanceInput:
     description: str | None = None
     access_ip_v4: str | None = None
     access_ip_v6: str | None = None
+    # Nova's ``hostname`` (2.90+); None: made from the name, as by default.
+    hostname: str | None = None
 
 
 @dataclass
@@ -357,6 +361,10 @@ class SpawnInput:
     key: KeyPairSpec | None = None
     # The server's metadata, for the config drive's meta_data.json ("meta").
     metadata: dict[str, str] = field(default_factory=dict)
+    # The guest's hostname (meta_data.json "hostname"); None: made from the name.
+    hostname: str | None = None
+    # Nova's user_data (base64, as given), the config drive's ``user_data`` file.
+    user_data: str | None = None
 
 
 @dataclass
@@ -592,3 +600,71 @@ class ActionResult:
     vm_state: str
     # False when a delete took the server over before the action could say how it ended.
     recorded: bool = True
+
+
+# --- rebuild ---------------------------------------------------------------------------------
+
+
+@dataclass
+class RebuildChanges:
+    """What a rebuild changes besides the image, as Nova's API sets it on the instance
+    before the host rebuilds: each field only when given (``given`` names them, so a null
+    ``key_name``, ``description`` or ``user_data`` clears it). ``metadata`` replaces all."""
+
+    given: list[str] = field(default_factory=list)
+    name: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    description: str | None = None
+    access_ip_v4: str | None = None
+    access_ip_v6: str | None = None
+    key: KeyPairSpec | None = None
+    hostname: str | None = None
+    user_data: str | None = None
+
+
+@dataclass
+class RebuildRequest:
+    """A user's rebuild; the input of RebuildServer (``rebuild-<uuid>``)."""
+
+    instance_uuid: str
+    image_ref: str
+    auth_token: str
+    request_id: str
+    changes: RebuildChanges = field(default_factory=RebuildChanges)
+
+
+@dataclass
+class BeginRebuildInput:
+    request: RebuildRequest
+    context: RequestContext
+
+
+@dataclass
+class RebuildTarget:
+    """The server a rebuild began on, and what its host needs to spawn it again: the same
+    flavor, ports and volumes, the new image, key, metadata and hostname."""
+
+    instance_uuid: str
+    host: str
+    # The vm_state it was in: a stopped server ends stopped.
+    vm_state: str
+    name: str
+    project_id: str
+    flavor: FlavorSpec
+    image: ImageSpec
+    ports: list[PortSpec]
+    attachments: list[AttachmentSpec]
+    key: KeyPairSpec | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    hostname: str | None = None
+    user_data: str | None = None
+
+
+@dataclass
+class RebuildStageInput:
+    """Move a rebuilding server from ``from_state`` to ``to_state`` (False: it is no longer
+    in ``from_state``; a delete took it over)."""
+
+    instance_uuid: str
+    from_state: str
+    to_state: str

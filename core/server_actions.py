@@ -1,4 +1,4 @@
-"""Nova's server actions that run on the guest's host (stop, start, reboot): which states
+"""Nova's server actions that run on the guest's host (stop, start, reboot, rebuild): which states
 each starts from, the task_state it runs in and the vm_state it ends in, and the checks
 Nova's compute API makes before one begins (check_instance_lock, check_instance_host,
 check_instance_state), with Nova's messages.
@@ -47,11 +47,21 @@ REBOOT_HARD: Final = ActionRule(
     hard=True,
 )
 
+# Nova's rebuild: from active, stopped or error; it ends active (a stopped server stopped
+# again, as Nova's compute manager does; the workflow decides).
+REBUILD: Final = ActionRule(
+    "rebuild",
+    frozenset({VmState.ACTIVE, VmState.STOPPED, VmState.ERROR}),
+    TaskState.REBUILDING,
+    VmState.ACTIVE,
+)
+
 RULES: Final = {
     "stop": STOP,
     "start": START,
     "reboot-soft": REBOOT_SOFT,
     "reboot-hard": REBOOT_HARD,
+    "rebuild": REBUILD,
 }
 
 

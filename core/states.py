@@ -27,6 +27,8 @@ class TaskState:
     POWERING_ON: Final = "powering-on"
     REBOOTING: Final = "rebooting"
     REBOOTING_HARD: Final = "rebooting_hard"
+    REBUILDING: Final = "rebuilding"
+    REBUILD_SPAWNING: Final = "rebuild_spawning"
 
 
 class PowerState:
@@ -57,10 +59,20 @@ STAGE_TASK_STATE: Final[dict[str, str | None]] = {
 }
 
 
+# A rebuild's task states: the guest is destroyed and spawned again on its host.
+REBUILD_TASK_STATES: Final = frozenset({TaskState.REBUILDING, TaskState.REBUILD_SPAWNING})
+
 # Task states that change the status word (Nova's _STATE_MAP); any other keeps the
 # vm_state's.
+_REBUILD_STATUS: Final = {TaskState.REBUILDING: "REBUILD", TaskState.REBUILD_SPAWNING: "REBUILD"}
 _TASK_STATUS: Final[dict[str, dict[str, str]]] = {
-    VmState.ACTIVE: {TaskState.REBOOTING: "REBOOT", TaskState.REBOOTING_HARD: "HARD_REBOOT"},
+    VmState.ACTIVE: {
+        TaskState.REBOOTING: "REBOOT",
+        TaskState.REBOOTING_HARD: "HARD_REBOOT",
+        **_REBUILD_STATUS,
+    },
+    VmState.STOPPED: _REBUILD_STATUS,
+    VmState.ERROR: _REBUILD_STATUS,
 }
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import bindparam, select, update
 
 from core.conductor import ABSENT, InstanceOnHost
 from core.messages import InstanceRecord
-from core.states import VmState
+from core.states import REBUILD_TASK_STATES, VmState
 from db.base import utcnow
 from db.models.compute import Instance, Leftover
 from db.session import SessionFactory, engine_of
@@ -58,12 +58,13 @@ def placements(
                 Instance.deleted,
                 Instance.host,
                 Instance.vm_state,
+                Instance.task_state,
                 Instance.addresses,
                 Instance.preserved_ports,
             ).where(Instance.uuid.in_(wanted))
         ).all()
     out = dict.fromkeys(wanted, ABSENT)
-    for uuid, deleted, placed, vm_state, addresses, preserved in rows:
+    for uuid, deleted, placed, vm_state, task_state, addresses, preserved in rows:
         macs = None
         if vm_state == VmState.ACTIVE:
             macs = frozenset(
@@ -72,7 +73,10 @@ def placements(
                 for ip in ips
             )
         out[uuid] = InstanceOnHost(
-            here=not deleted and placed == host and vm_state != VmState.ERROR,
+            # A failed server's guest goes, unless a rebuild is making it again.
+            here=not deleted
+            and placed == host
+            and (vm_state != VmState.ERROR or task_state in REBUILD_TASK_STATES),
             macs=macs,
             preserved=frozenset(preserved or []),
         )

@@ -519,7 +519,12 @@ def _create(
         ({"colour": "blue"}, "2.96", 400, "'colour' was unexpected"),
         ({"description": "d"}, "2.18", 400, "'description' was unexpected"),
         ({"tags": ["a"]}, "2.96", 400, "Server tags is not supported"),
-        ({"hostname": "h"}, "2.96", 400, "Setting a hostname is not supported"),
+        (
+            {"hostname": "h.example", "max_count": 2},
+            "2.96",
+            400,
+            "Unable to allocate a single hostname to multiple instances",
+        ),
         ({"host": "node1"}, "2.96", 403, "requested_destination"),
         ({"availability_zone": "nova:node1"}, "2.96", 403, "forced_host"),
         ({"availability_zone": "mars"}, "2.96", 400, "availability zone is not available"),
@@ -737,7 +742,9 @@ _TAGGED_NIC = {"networks": [{"uuid": NETWORK, "tag": "nic1"}]}
         ),
         ({"host": "node1"}, "2.73", "'host' was unexpected"),
         ({"hostname": "h"}, "2.89", "'hostname' was unexpected"),
-        ({"hostname": "h"}, "2.90", "Setting a hostname is not supported"),
+        ({"hostname": "h"}, "2.90", "'h' is too short"),
+        ({"hostname": "web.example.com"}, "2.90", "does not match"),
+        ({"hostname": "a" * 256}, "2.94", "is too long"),
     ],
 )
 def test_each_create_key_is_known_from_its_microversion_on(

@@ -92,7 +92,7 @@ def test_update_refusals(cloud: LoopbackCloud) -> None:
         ({"server": {"OS-DCF:diskConfig": "SOMETIMES"}}, None),
         ({"server": {"OS-DCF:diskConfig": "AUTO"}}, None),  # bootflow's guests are MANUAL
         ({"server": {"hostname": "web2"}}, "2.89"),
-        ({"server": {"hostname": "web2"}}, "2.90"),
+        ({"server": {"hostname": "web.two"}}, "2.90"),  # an FQDN from 2.94
         ({"server": {"colour": "red"}}, None),
         ({"server": "web"}, None),
         ({"name": "web"}, None),

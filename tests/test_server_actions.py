@@ -121,10 +121,10 @@ def test_novas_actions_look_the_server_up_first_unknown_ones_do_not(cloud: Loopb
         for server_id in (UUID, theirs):
             _error(_act(cloud, server_id, body), 404, "itemNotFound")
     # An action Nova has and bootflow does not: the server first, then a 400 naming it.
-    _error(_act(cloud, UUID, {"rebuild": {"imageRef": UUID}}), 404, "itemNotFound")
+    _error(_act(cloud, UUID, {"resize": {"flavorRef": "2"}}), 404, "itemNotFound")
     mine = _instance(cloud, "mine")
-    message = _error(_act(cloud, mine, {"rebuild": {"imageRef": UUID}}), 400, "badRequest")
-    assert message.startswith("The action rebuild is not supported by bootflow's compute API")
+    message = _error(_act(cloud, mine, {"resize": {"flavorRef": "2"}}), 400, "badRequest")
+    assert message.startswith("The action resize is not supported by bootflow's compute API")
     # An action Nova does not know is its router's 400, before any lookup.
     message = _error(_act(cloud, UUID, {"os-frobnicate": {}}), 400, "badRequest")
     assert message == "There is no such action: os-frobnicate"

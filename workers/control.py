@@ -15,6 +15,7 @@ from activities.cleanup import CleanupActivities
 from activities.identity import IdentityActivities
 from activities.instances import InstanceActivities
 from activities.quota import QuotaActivities
+from activities.rebuild import RebuildActivities
 from activities.scheduler import SchedulerActivities
 from activities.server_actions import ServerActionActivities
 from clients.network import NetworkClient
@@ -36,6 +37,7 @@ from workers.common import (
 from workflows.boot_instance import BootInstance
 from workflows.delete_instance import DeleteInstance
 from workflows.host_reads import ConsoleOutputWorkflow, HostDomainsWorkflow
+from workflows.rebuild_server import RebuildServer
 from workflows.server_actions import RebootServer, StartServer, StopServer
 
 WORKFLOWS = [
@@ -46,6 +48,7 @@ WORKFLOWS = [
     StopServer,
     StartServer,
     RebootServer,
+    RebuildServer,
 ]
 
 
@@ -66,6 +69,7 @@ def build_activities(settings: Settings, sessions: SessionFactory) -> list[Calla
     quota = QuotaActivities(sessions, settings, user_session)
     instances = InstanceActivities(sessions)
     server_actions = ServerActionActivities(sessions)
+    rebuild = RebuildActivities(sessions, user_session, NetworkClient(service))
     scheduler = SchedulerActivities(sessions, settings)
     cleanup = CleanupActivities(
         NetworkClient(service),
@@ -87,6 +91,8 @@ def build_activities(settings: Settings, sessions: SessionFactory) -> list[Calla
         instances.record_block_device,
         server_actions.begin_server_action,
         server_actions.end_server_action,
+        rebuild.begin_rebuild,
+        rebuild.advance_rebuild,
         boots.await_boot_end,
         scheduler.schedule_and_claim,
         scheduler.release_claim,

@@ -194,6 +194,7 @@ class BootInstance:
                     description=request.description,
                     access_ip_v4=request.access_ip_v4,
                     access_ip_v6=request.access_ip_v6,
+                    hostname=request.hostname,
                 ),
             )
         except ActivityError as err:
@@ -310,6 +311,7 @@ class BootInstance:
             attachments=attachments,
             key=boot.request.key,
             metadata=boot.request.metadata,
+            hostname=boot.request.hostname,
         )
         spawned = await self._step(act.SPAWN, spawn, host=host, summary=f"spawn on {host}")
         return ports, spawned

@@ -1,4 +1,4 @@
-"""``bootflow server stop|start|reboot|lock|unlock``, as ``openstack server ...``: each
+"""``bootflow server stop|start|reboot|rebuild|lock|unlock``, as ``openstack server ...``: each
 long action is a workflow on the server's host; ``--wait`` follows it to its end."""
 
 from __future__ import annotations
@@ -68,6 +68,49 @@ def reboot(obj: CliContext, server_ref: str, hard: bool, wait: bool, timeout: fl
     _act(obj, server_ref, "reboot", {"type": "HARD" if hard else "SOFT"}, wait, timeout)
 
 
+@click.command("rebuild")
+@click.argument("server_ref", metavar="SERVER")
+@click.option("--image", required=True, help="Image name or ID to rebuild it from.")
+@click.option("--name", help="A new name.")
+@click.option("--property", "properties", multiple=True, help="Metadata KEY=VALUE (replaces all).")
+@click.option("--hostname", help="The guest's hostname (an FQDN allowed).")
+@click.option("--key-name", help="The key pair to put in the guest instead.")
+@_wait
+@_timeout
+@pass_context
+def rebuild(
+    obj: CliContext,
+    server_ref: str,
+    image: str,
+    name: str | None,
+    properties: tuple[str, ...],
+    hostname: str | None,
+    key_name: str | None,
+    wait: bool,
+    timeout: float,
+) -> None:
+    """Rebuild a server: its guest made again from the image, on the same host, with its
+    addresses and volumes kept."""
+    target = obj.compute.find_server(server_ref)
+    body: dict[str, Any] = {"imageRef": obj.images.find_image(image)["id"]}
+    options = {"name": name, "hostname": hostname, "key_name": key_name}
+    body |= {k: v for k, v in options.items() if v is not None}
+    if properties:
+        body["metadata"] = dict(_pair(p) for p in properties)
+    obj.compute.rebuild_server(target["id"], body)
+    if wait:
+        click.echo(f"{target['name']}: {_settled(obj, target, timeout)}")
+    else:
+        click.echo(f"{target['name']}: rebuilding")
+
+
+def _pair(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise click.BadParameter(f"{text!r} is not KEY=VALUE", param_hint="--property")
+    return key, value
+
+
 @click.command("lock")
 @click.argument("server_ref", metavar="SERVER")
 @click.option("--reason", help="Why (shown as locked_reason).")
@@ -85,4 +128,4 @@ def unlock(obj: CliContext, server_ref: str) -> None:
     _act(obj, server_ref, "unlock", None, False, 0)
 
 
-COMMANDS = (stop, start, reboot, lock, unlock)
+COMMANDS = (stop, start, reboot, rebuild, lock, unlock)

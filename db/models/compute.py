@@ -82,9 +82,12 @@ class Instance(Base):
     # What the owner may change with PUT /servers/{id} (Nova's display_description,
     # access_ip_v4/v6): shown, never used by the boot.
     description: Mapped[str | None]
-    # The guest's hostname once the server is renamed (until then it is the name's, as the
-    # boot made it): a rename does not change the guest's, as in Nova.
+    # The guest's hostname: the one the user set (2.90+), or the name's kept once the server
+    # is renamed (until then it is the name's, as the boot made it; a rename does not
+    # change the guest's, as in Nova).
     hostname: Mapped[str | None]
+    # Nova's user_data (base64 as given; set by a rebuild from 2.57): the config drive's.
+    user_data: Mapped[str | None] = mapped_column(Text)
     access_ip_v4: Mapped[str | None] = mapped_column(String(39))
     access_ip_v6: Mapped[str | None] = mapped_column(String(39))
 

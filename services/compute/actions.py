@@ -6,6 +6,7 @@ changes of the record, with Nova's policy (a lock by an admin is an admin's to u
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any, Final
 
 from fastapi import Response
@@ -42,7 +43,7 @@ async def server_action(
         await asyncio.to_thread(_set_lock, api, ctx, server_id, action, args)
         return Response(status_code=202)
     rule = _rule(action, args)
-    instance = await asyncio.to_thread(_check, api, ctx, server_id, rule)
+    instance = await asyncio.to_thread(check, api, ctx, server_id, rule)
     await _start(api, ctx, rule, instance)
     return Response(status_code=202)
 
@@ -60,7 +61,7 @@ def rule_key(rule: ActionRule) -> str:
     return next(key for key, value in RULES.items() if value == rule)
 
 
-def _check(api: ServerApi, ctx: ApiContext, server_id: str, rule: ActionRule) -> Instance:
+def check(api: ServerApi, ctx: ApiContext, server_id: str, rule: ActionRule) -> Instance:
     """The caller's server, if ``rule`` may begin on it now (the workflow's first step
     checks again, atomically); else Nova's 404 or 409."""
     with api.sessions.begin() as session:
@@ -83,12 +84,34 @@ def refuse_if_locked(api: ServerApi, ctx: ApiContext, server_id: str) -> None:
 async def _start(api: ServerApi, ctx: ApiContext, rule: ActionRule, instance: Instance) -> None:
     """Start the action's workflow and wait until it has begun (or refused)."""
     workflow = WORKFLOWS[rule.name]
-    workflow_id = action_workflow_id(rule.name, instance.uuid)
     request = ServerActionRequest(instance.uuid, rule_key(rule), ctx.caller.token, ctx.request_id)
     kind = " (hard)" if rule.hard else ""
+    await start_action_workflow(
+        api, ctx, rule, instance, ActionWorkflow(workflow.run, request, workflow.accepted, kind)
+    )
+
+
+@dataclass(frozen=True)
+class ActionWorkflow:
+    """What starts an action's workflow: its run method and input, its ``accepted``
+    update, and a word for its summary (" (hard)")."""
+
+    run: Any
+    request: Any
+    accepted: Any
+    kind: str = ""
+
+
+async def start_action_workflow(
+    api: ServerApi, ctx: ApiContext, rule: ActionRule, instance: Instance, started: ActionWorkflow
+) -> None:
+    """Start an action's workflow (``<action>-<uuid>``) and wait until it has begun (or
+    refused): Nova's 202 then, or its 4xx."""
+    workflow_id = action_workflow_id(rule.name, instance.uuid)
+    kind = started.kind
     operation = WithStartWorkflowOperation(
-        workflow.run,
-        request,
+        started.run,
+        started.request,
         id=workflow_id,
         # One of each kind at a time; the task_state allows one action at all.
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
@@ -109,7 +132,7 @@ async def _start(api: ServerApi, ctx: ApiContext, rule: ActionRule, instance: In
     try:
         await api.workflows.accept(
             operation,
-            workflow.accepted,
+            started.accepted,
             workflow_id,
             withdraw=False,
             update_id=f"accept-{workflow_id}-{ctx.request_id}",

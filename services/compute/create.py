@@ -78,6 +78,8 @@ class CreatePlan:
     description: str | None = None
     access_ip_v4: str | None = None
     access_ip_v6: str | None = None
+    # The guest's hostname (2.90+), instead of the name's.
+    hostname: str | None = None
 
 
 def unsupported(what: str, instead: str) -> ApiError:
@@ -103,6 +105,10 @@ def parse_create(ctx: ApiContext, body: Any) -> CreatePlan:
     if server.min_count > max_count:
         raise ApiError(400, "min_count must be <= max_count")
     _unsupported_fields(ctx, server)
+    hostname = getattr(server, "hostname", None)
+    if hostname is not None and max_count > 1:
+        # Nova's AmbiguousHostnameForMultipleInstances.
+        raise ApiError(400, "Unable to allocate a single hostname to multiple instances")
     networks = _networks(server.networks)
     if max_count > 1 and isinstance(networks, list) and any(n.port_id for n in networks):
         # Nova's MultiplePortsNotApplicable.
@@ -127,6 +133,7 @@ def parse_create(ctx: ApiContext, body: Any) -> CreatePlan:
         description=getattr(server, "description", None),
         access_ip_v4=server.accessIPv4,
         access_ip_v6=server.accessIPv6,
+        hostname=hostname,
     )
 
 
@@ -275,8 +282,4 @@ def _requested_host(ctx: ApiContext, server: ServerV21) -> None:
         raise unsupported(
             "Requesting a host (host, hypervisor_hostname)",
             "disable the other hosts (PUT /os-services/{id}) to steer the scheduler.",
-        )
-    if getattr(server, "hostname", None):
-        raise unsupported(
-            "Setting a hostname", "the hostname is made from the server's name, as by default."
         )

@@ -54,11 +54,12 @@ INVALID_STATUS_400: Final = v("2.38")
 AGGREGATE_UUID: Final = v("2.41")
 NO_IMAGE_META_LIMIT: Final = v("2.39")
 EMBEDDED_FLAVOR: Final = v("2.47")
+REBUILD_KEY_NAME: Final = v("2.54")
 EVENTS_FOR_OWNER: Final = v("2.51")
 CREATE_TAGS: Final = v("2.52")
 SERVICE_UUIDS: Final = v("2.53")  # hypervisor and service ids are uuids; PUT by id
 FLAVOR_DESCRIPTION: Final = v("2.55")
-NO_PERSONALITY: Final = v("2.57")
+NO_PERSONALITY: Final = v("2.57")  # and a rebuild's user_data
 ACTIONS_PAGING: Final = v("2.58")
 FLAVOR_EXTRA_SPECS: Final = v("2.61")
 EVENT_HOST: Final = v("2.62")
@@ -73,6 +74,7 @@ MORE_FILTERS: Final = v("2.83")
 EVENT_DETAILS: Final = v("2.84")
 NO_HYPERVISOR_USAGE: Final = v("2.88")
 HOSTNAME: Final = v("2.90")
+FQDN_HOSTNAME: Final = v("2.94")
 PINNED_AZ: Final = v("2.96")
 
 

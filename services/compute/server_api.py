@@ -287,6 +287,7 @@ class ServerApi:
                 description=plan.description,
                 access_ip_v4=plan.access_ip_v4,
                 access_ip_v6=plan.access_ip_v6,
+                hostname=plan.hostname,
             )
             for name in names
         ]

@@ -1,7 +1,8 @@
 """``PUT /servers/{id}``: the owner (or an admin) renames a server, sets its access IPs and,
 from 2.19, its description; the answer is Nova's update view (from 2.75 the whole show).
 
-Only the record changes: the guest keeps the hostname it booted with, as Nova's does."""
+Only the record changes: the guest keeps the hostname it booted with until a rebuild makes
+its config drive again, as Nova's does; from 2.90 a hostname can be set."""
 
 from __future__ import annotations
 
@@ -36,11 +37,13 @@ def _apply(instance: Instance, update: UpdateV21) -> None:
     changed = update.model_fields_set
     if update.disk_config == "AUTO":
         raise unsupported("OS-DCF:diskConfig AUTO", "bootflow's guests are MANUAL.")
-    if getattr(update, "hostname", None) is not None:
-        raise unsupported("Changing a server's hostname", "rename the server instead.")
     if update.name is not None and update.name != instance.name:
         instance.hostname = views.server_hostname(instance)
         instance.name = update.name
+    hostname = getattr(update, "hostname", None)
+    if hostname is not None:
+        # The record's (shown, and the guest's from its next rebuild), as Nova's.
+        instance.hostname = hostname
     if "access_ip_v4" in changed:
         instance.access_ip_v4 = update.access_ip_v4
     if "access_ip_v6" in changed:

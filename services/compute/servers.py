@@ -15,7 +15,7 @@ from db.models.compute import Instance
 from services.common.app import ApiError
 from services.common.app import router as common_router
 from services.common.db import DbSession
-from services.compute import actions, views
+from services.compute import actions, rebuild, views
 from services.compute.context import JSON_BODY, ApiContext, Ctx
 from services.compute.create import parse_create, unsupported
 from services.compute.listing import ServerQuery
@@ -28,7 +28,7 @@ router = common_router()
 # Nova's server actions bootflow does not carry out.
 _NOT_OFFERED = frozenset(
     (
-        "rebuild", "resize", "confirmResize", "revertResize", "createImage", "createBackup",
+        "resize", "confirmResize", "revertResize", "createImage", "createBackup",
         "migrate", "os-migrateLive", "evacuate", "pause", "unpause", "suspend", "resume",
         "shelve", "shelveOffload", "unshelve", "rescue", "unrescue", "changePassword",
         "addSecurityGroup", "removeSecurityGroup", "os-resetState", "trigger_crash_dump",
@@ -87,13 +87,16 @@ async def delete_server(server_id: str, ctx: Ctx, api: Api) -> Response:
 
 @router.post("/v2.1/servers/{server_id}/action")
 async def server_action(server_id: str, ctx: Ctx, api: Api, body: Any = JSON_BODY) -> Any:
-    """Server actions: os-getConsoleOutput (``openstack console log show``), and those of
-    services/compute/actions.py (stop, start, reboot, lock, unlock)."""
+    """Server actions: os-getConsoleOutput (``openstack console log show``), rebuild
+    (services/compute/rebuild.py), and those of services/compute/actions.py (stop, start,
+    reboot, lock, unlock)."""
     if not isinstance(body, dict) or len(body) != 1:
         raise ApiError(400, "A server action request names exactly one action.")
     ((action, args),) = body.items()
     if action in actions.ACTIONS:
         return await actions.server_action(api, ctx, server_id, action, args)
+    if action == "rebuild":
+        return await rebuild.rebuild_server(api, ctx, server_id, args)
     if action in ("forceDelete", "restore"):
         await _deferred_delete(api, ctx, server_id, action)  # a 4xx unless forceDelete
         return Response(status_code=202)

@@ -32,7 +32,7 @@ from services.compute import microversions as mv
 from services.compute.context import ApiContext
 
 # Nova's server statuses that show progress, and those that show a fault.
-_PROGRESS_STATUSES = ("ACTIVE", "BUILD")
+_PROGRESS_STATUSES = ("ACTIVE", "BUILD", "REBUILD")
 _FAULT_STATUSES = ("ERROR", "DELETED")
 # bootflow builds every guest with a config drive (openstack/latest/meta_data.json).
 CONFIG_DRIVE = "True"
@@ -296,7 +296,7 @@ def _host_attributes(ctx: ApiContext, instance: Instance, extras: ServerExtras) 
             "OS-EXT-SRV-ATTR:ramdisk_id": "",
             "OS-EXT-SRV-ATTR:reservation_id": reservation_id(instance.request_id),
             "OS-EXT-SRV-ATTR:root_device_name": ROOT_DEVICE_NAME,
-            "OS-EXT-SRV-ATTR:user_data": None,
+            "OS-EXT-SRV-ATTR:user_data": instance.user_data,
         }
     return view
 

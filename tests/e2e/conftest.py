@@ -44,6 +44,8 @@ FAULT_PLAN = json.dumps(
                 "power_on_guest",
                 "reboot_guest",
                 "end_server_action",
+                "begin_rebuild",
+                "advance_rebuild",
             )
         ),
         # *-leftover: the boot fails at a control step (no reschedule), and undoing its
@@ -112,6 +114,23 @@ FAULT_PLAN = json.dumps(
             }
             for step, verb in (("power_off_guest", "stop"), ("reboot_guest", "reboot"))
         ),
+        # *-slowrebuild: a rebuild's spawn is held 20 s (a delete meanwhile wins).
+        {
+            "point": "spawn:before",
+            "match": "*-slowrebuild",
+            "workflow": "rebuild-*",
+            "action": "delay",
+            "seconds": 20,
+        },
+        # *-failrebuild: a rebuild's spawn fails for good (the server's boot works).
+        {
+            "point": "spawn:before",
+            "match": "*-failrebuild",
+            "workflow": "rebuild-*",
+            "raises": "hypervisor",
+            "retryable": False,
+            "message": "injected: the domain failed to start again",
+        },
         # *-reschedule's spawn fails on node1 (once); the alternate, node2, works.
         {
             "point": "spawn:before",

@@ -1,6 +1,6 @@
 """``PUT /servers/{id}``: the body Nova's ``schemas/servers.py`` (``update``) accepts, per
 microversion: a name (leading and trailing spaces trimmed), the access IPs, the disk config,
-a description from 2.19, a hostname from 2.90."""
+a description from 2.19, a hostname from 2.90 (an FQDN from 2.94)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from core.validation import server_name_problem
 from services.common.microversions import ApiVersion
 from services.compute import microversions as mv
 from services.compute.schemas.base import BodyError, NovaObject, checked, invalid, text
+from services.compute.schemas.hostname import Fqdn, Hostname
 
 
 def _name(value: str) -> str:
@@ -71,7 +72,11 @@ class UpdateV219(UpdateV21):
 
 
 class UpdateV290(UpdateV219):
-    hostname: Any = None
+    hostname: Hostname = None
+
+
+class UpdateV294(UpdateV219):
+    hostname: Fqdn = None
 
 
 def _disk_config(value: Any) -> str:
@@ -93,7 +98,12 @@ class UpdateBodyV290(UpdateBodyV21):
     server: UpdateV290
 
 
+class UpdateBodyV294(UpdateBodyV21):
+    server: UpdateV294
+
+
 _BY_VERSION: tuple[tuple[ApiVersion, type[UpdateBodyV21]], ...] = (
+    (mv.FQDN_HOSTNAME, UpdateBodyV294),
     (mv.HOSTNAME, UpdateBodyV290),
     (mv.DESCRIPTION, UpdateBodyV219),
 )

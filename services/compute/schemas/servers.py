@@ -33,6 +33,7 @@ from services.compute.schemas.base import (
     text,
     unexpected,
 )
+from services.compute.schemas.hostname import Fqdn, Hostname
 from services.compute.schemas.metadata import metadata as metadata_type
 from services.compute.schemas.server_update import AccessIPv4, AccessIPv6, Description
 
@@ -278,7 +279,11 @@ class ServerV274(ServerV263):
 
 
 class ServerV290(ServerV274):
-    hostname: Any = None
+    hostname: Hostname = None
+
+
+class ServerV294(ServerV290):
+    hostname: Fqdn = None
 
 
 # -- scheduler hints ------------------------------------------------------------------------
@@ -349,6 +354,7 @@ class CreateServer(NovaObject, Generic[ServerT]):
 # Each server schema from the microversion it starts at (rest_api_version_history.rst),
 # newest first.
 _SCHEMAS: Final[tuple[tuple[ApiVersion, type[ServerV21]], ...]] = (
+    (mv.FQDN_HOSTNAME, ServerV294),
     (mv.HOSTNAME, ServerV290),
     (mv.REQUESTED_HOST, ServerV274),
     (mv.TRUSTED_CERTS, ServerV263),
