@@ -112,6 +112,14 @@ FAULT_PLAN = json.dumps(
             }
             for step, verb in (("power_off_guest", "stop"), ("reboot_guest", "reboot"))
         ),
+        # *-failsonnode1's spawn fails on node1, always; node2 works (a reschedule each time).
+        {
+            "point": "spawn:before",
+            "match": "*-failsonnode1",
+            "raises": "hypervisor",
+            "host": "node1",
+            "message": "injected: node1's hypervisor failed",
+        },
         # *-reschedule's spawn fails on node1 (once); the alternate, node2, works.
         {
             "point": "spawn:before",
