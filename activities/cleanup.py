@@ -12,7 +12,7 @@ from sqlalchemy import delete, or_, select
 from temporalio import activity
 
 from activities.volumes import volume_name
-from clients.errors import NotFound
+from clients.errors import BadRequest, NotFound
 from clients.network import NetworkClient
 from clients.volume import VolumeClient
 from core import activity_defs as act
@@ -65,9 +65,10 @@ class CleanupActivities:
         with self.sessions.begin() as session:
             return session.scalar(select(Instance.project_id).where(Instance.uuid == instance_uuid))
 
-    def _deletable(self, instance_uuid: str) -> tuple[str | None, set[str], list[str]]:
-        """The instance's project, the ids of the volumes of its mappings to delete, and
-        the names of those its boot made, found by name when no mapping recorded them.
+    def _deletable(self, instance_uuid: str) -> tuple[str | None, set[str], set[str], list[str]]:
+        """The instance's project, the ids of the volumes of its mappings to delete (and
+        which of them are the user's own), and the names of those its boot made, found by
+        name when no mapping recorded them.
 
         What the boot made (a blank volume, one made from an image) goes while the server
         never launched: the boot's own undo, and the delete of a server whose boot failed.
@@ -76,7 +77,7 @@ class CleanupActivities:
         with self.sessions.begin() as session:
             instance = session.get(Instance, instance_uuid)
             if instance is None:
-                return None, set(), []
+                return None, set(), set(), []
             undoing = instance.vm_state == VmState.BUILDING
             unlaunched = instance.launched_at is None
             ids = {
@@ -88,11 +89,12 @@ class CleanupActivities:
                     or (b.delete_on_termination and not undoing)
                 )
             }
+            users = {b.volume_id for b in instance.block_devices if b.source_type == "volume"}
             project_id = instance.project_id
         names = [volume_name(instance_uuid)]
         if unlaunched:
             names.append(volume_name(instance_uuid, from_image=True))
-        return project_id, ids, names
+        return project_id, ids, {i for i in users if i in ids}, names
 
     @activity.defn(name=act.DETACH_VOLUMES.name)
     def detach_volumes(self, request: InstanceRef) -> int:
@@ -118,7 +120,7 @@ class CleanupActivities:
         its mapping after an undo, so deleting the failed server still honours
         delete_on_termination, as Nova's kept mappings do. Key: the mapping rows and the
         volume names; volumes already gone are skipped."""
-        project_id, ids, names = self._deletable(request.instance_uuid)
+        project_id, ids, users, names = self._deletable(request.instance_uuid)
         if project_id is None:
             return 0
         client = self.volumes(project_id)
@@ -131,6 +133,12 @@ class CleanupActivities:
                 deleted += 1
             except NotFound:
                 pass
+            except BadRequest:
+                # The user's volume, which a failed boot let go of, now another server's:
+                # left to it, as Nova's delete leaves a volume it cannot delete.
+                if volume_id not in users:
+                    raise
+                activity.logger.info("volume %s is in use elsewhere: kept", volume_id)
         with self.sessions.begin() as session:
             session.execute(
                 delete(BlockDeviceMapping).where(

@@ -199,3 +199,28 @@ def test_a_volume_that_is_not_bootable_is_refused(stack: RunningStack) -> None:
     assert refused.code == 1
     assert "400" in refused.err and f"Block Device {blank['id']} is not bootable." in refused.err
     assert openstack(stack, "volume", "delete", blank["id"]).code == 0
+
+
+def test_deleting_a_failed_server_keeps_its_volume_that_another_server_now_uses(
+    stack: RunningStack,
+) -> None:
+    """The failed boot let go of the user's volume (available), so another server booted
+    from it; deleting the failed server then leaves that volume to the other server, though
+    its own mapping said delete_on_termination (regression: the delete failed on it and
+    left the server in error)."""
+    volume_id = _volume_from_image(stack, "bfv-reused")
+    mapping = {"source_type": "volume", "uuid": volume_id}
+    failed = _boot_by_api(stack, "bfv-reused-failspawn", mapping | {"delete_on_termination": True})
+    assert _settled(stack, failed) == "error"
+    second = _boot_by_api(stack, "bfv-reused", mapping)
+    assert _settled(stack, second) == "active"
+
+    deleted = openstack(stack, "server", "delete", failed, "--wait")
+    assert deleted.code == 0, deleted.err
+    record = stack.instance(failed)
+    assert record is not None and record.deleted
+    volume = _volumes(stack).get_volume(volume_id)
+    assert volume["status"] == "in-use"
+    assert [a["server_id"] for a in volume["attachments"]] == [second]
+    assert openstack(stack, "server", "delete", second, "--wait").code == 0
+    assert openstack(stack, "volume", "delete", volume_id).code == 0
