@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from temporalio import activity
 
 from activities.volumes import volume_name
-from clients.errors import NotFound
+from clients.errors import BadRequest, NotFound
 from clients.network import NetworkClient
 from clients.volume import VolumeClient
 from core import activity_defs as act
 from core.messages import InstanceRef
+from core.states import VmState
 from db.models.compute import BlockDeviceMapping, Instance
 from db.session import SessionFactory
 
@@ -60,27 +61,46 @@ class CleanupActivities:
                 pass
         return released
 
-    def _instance_volumes(self, instance_uuid: str) -> tuple[str | None, set[str]]:
-        """The instance's project and the ids of every volume it may own."""
+    def _project_of(self, instance_uuid: str) -> str | None:
         with self.sessions.begin() as session:
-            project_id = session.scalar(
-                select(Instance.project_id).where(Instance.uuid == instance_uuid)
-            )
-            ids = set(
-                session.scalars(
-                    select(BlockDeviceMapping.volume_id).where(
-                        BlockDeviceMapping.instance_uuid == instance_uuid,
-                        BlockDeviceMapping.volume_id.is_not(None),
-                    )
+            return session.scalar(select(Instance.project_id).where(Instance.uuid == instance_uuid))
+
+    def _deletable(self, instance_uuid: str) -> tuple[str | None, set[str], set[str], list[str]]:
+        """The instance's project, the ids of the volumes of its mappings to delete (and
+        which of them are the user's own), and the names of those its boot made, found by
+        name when no mapping recorded them.
+
+        What the boot made (a blank volume, one made from an image) goes while the server
+        never launched: the boot's own undo, and the delete of a server whose boot failed.
+        The user's own volume never does then (an undo detaches it, left available). A
+        delete of a server takes every volume marked delete_on_termination."""
+        with self.sessions.begin() as session:
+            instance = session.get(Instance, instance_uuid)
+            if instance is None:
+                return None, set(), set(), []
+            undoing = instance.vm_state == VmState.BUILDING
+            unlaunched = instance.launched_at is None
+            ids = {
+                b.volume_id
+                for b in instance.block_devices
+                if b.volume_id
+                and (
+                    (b.source_type != "volume" and unlaunched)
+                    or (b.delete_on_termination and not undoing)
                 )
-            )
-        return project_id, {i for i in ids if i}
+            }
+            users = {b.volume_id for b in instance.block_devices if b.source_type == "volume"}
+            project_id = instance.project_id
+        names = [volume_name(instance_uuid)]
+        if unlaunched:
+            names.append(volume_name(instance_uuid, from_image=True))
+        return project_id, ids, {i for i in users if i in ids}, names
 
     @activity.defn(name=act.DETACH_VOLUMES.name)
     def detach_volumes(self, request: InstanceRef) -> int:
         """Delete every attachment of the instance. Key: instance_id in the volume
         service; attachments already gone are skipped."""
-        project_id, _ids = self._instance_volumes(request.instance_uuid)
+        project_id = self._project_of(request.instance_uuid)
         if project_id is None:
             return 0
         client = self.volumes(project_id)
@@ -95,13 +115,17 @@ class CleanupActivities:
 
     @activity.defn(name=act.DELETE_VOLUMES.name)
     def delete_volumes(self, request: InstanceRef) -> int:
-        """Delete the volumes the boot created (delete_on_termination). Key: the mapping
-        rows and the volume name; volumes already gone are skipped."""
-        project_id, ids = self._instance_volumes(request.instance_uuid)
+        """Delete the volumes the boot created, or the server's marked delete_on_termination
+        (``_deletable`` says which), and forget their mappings: the user's own volume keeps
+        its mapping after an undo, so deleting the failed server still honours
+        delete_on_termination, as Nova's kept mappings do. Key: the mapping rows and the
+        volume names; volumes already gone are skipped."""
+        project_id, ids, users, names = self._deletable(request.instance_uuid)
         if project_id is None:
             return 0
         client = self.volumes(project_id)
-        ids |= {v["id"] for v in client.list_volumes(name=volume_name(request.instance_uuid))}
+        for name in names:
+            ids |= {v["id"] for v in client.list_volumes(name=name)}
         deleted = 0
         for volume_id in sorted(ids):
             try:
@@ -109,10 +133,20 @@ class CleanupActivities:
                 deleted += 1
             except NotFound:
                 pass
+            except BadRequest:
+                # The user's volume, which a failed boot let go of, now another server's:
+                # left to it, as Nova's delete leaves a volume it cannot delete.
+                if volume_id not in users:
+                    raise
+                activity.logger.info("volume %s is in use elsewhere: kept", volume_id)
         with self.sessions.begin() as session:
             session.execute(
                 delete(BlockDeviceMapping).where(
-                    BlockDeviceMapping.instance_uuid == request.instance_uuid
+                    BlockDeviceMapping.instance_uuid == request.instance_uuid,
+                    or_(
+                        BlockDeviceMapping.volume_id.is_(None),
+                        BlockDeviceMapping.volume_id.in_(ids),
+                    ),
                 )
             )
         return deleted

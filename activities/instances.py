@@ -128,8 +128,9 @@ class InstanceActivities:
 
     @activity.defn(name=act.RECORD_BLOCK_DEVICE.name)
     def record_block_device(self, request: RecordBlockDeviceInput) -> bool:
-        """Record the volume the host created and attached as the instance's block device
-        mapping. Key: the instance and device (a retry updates the row the first made)."""
+        """Record the volume the host created (or the user's own) and attached as the
+        instance's block device mapping. Key: the instance and device (a retry updates the
+        row the first made)."""
         volume, attachment = request.volume, request.attachment
         with self.sessions.begin() as session:
             row = session.scalar(
@@ -149,6 +150,9 @@ class InstanceActivities:
             row.volume_size = volume.size_gb
             row.attachment_id = attachment.attachment_id
             row.connection_info = attachment.connection_info
+            row.delete_on_termination = request.delete_on_termination
+            row.source_type = request.source_type
+            row.boot_index = request.boot_index
         return True
 
     @activity.defn(name=act.MARK_ACTIVE.name)

@@ -3,24 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from sqlalchemy import select
 from temporalio import activity
 
+from activities import root_volume
 from clients.errors import NotFound
 from clients.image import ImageClient
 from clients.network import NetworkClient
 from clients.session import Session
+from clients.volume import VolumeClient
 from core import activity_defs as act
 from core.config import ComputeQuotaOptions
 from core.errors import ErrorType, request_error
 from core.messages import (
+    BootRequest,
     FlavorSpec,
     ImageSpec,
     InstanceRef,
     NetworkSpec,
+    RequestContext,
     ValidatedRequest,
     ValidateInput,
+    VolumeSpec,
 )
 from core.validation import is_uuid, server_name_problem
 from db import quotas
@@ -90,14 +96,19 @@ class QuotaActivities:
         if problem:
             raise request_error(ErrorType.INVALID_REQUEST, problem)
         flavor = self._flavor(boot.flavor_ref)
-        image = self._image(boot.image_ref, boot.auth_token, flavor)
+        existing = None
+        if boot.boot_volume is None:
+            image = self._image(boot.image_ref, boot.auth_token, flavor)
+        else:
+            image, existing = self._boot_volume(boot, request.context, flavor)
         networks = self._networks([n.network_id for n in boot.networks], boot.auth_token)
 
         deltas = {
             "instances": 1,
             "cores": flavor.vcpus,
             "ram": flavor.memory_mb,
-            "disk": flavor.root_gb,
+            # A server booted from a volume has no local root disk (Nova's is_bfv).
+            "disk": 0 if boot.boot_volume else flavor.root_gb,
         }
         try:
             with self.sessions.begin() as session:
@@ -110,7 +121,23 @@ class QuotaActivities:
                 )
         except quotas.QuotaExceeded as exc:
             raise request_error(ErrorType.QUOTA_EXCEEDED, str(exc), exc.resource) from exc
-        return ValidatedRequest(flavor=flavor, image=image, networks=networks)
+        return ValidatedRequest(flavor=flavor, image=image, networks=networks, root_volume=existing)
+
+    def _boot_volume(
+        self, boot: BootRequest, context: RequestContext, flavor: FlavorSpec
+    ) -> tuple[ImageSpec, VolumeSpec | None]:
+        """What a boot from a volume boots (the image's description, with no image id, as
+        Nova's volume-backed servers show none) and the existing volume it boots from."""
+        spec = boot.boot_volume
+        assert spec is not None
+        if spec.source_type == "image":
+            assert spec.size_gb is not None  # the compute API requires it
+            image = self._image(spec.uuid, boot.auth_token, flavor, volume_gb=spec.size_gb)
+            return replace(image, id=""), None
+        client = VolumeClient(self.user_session(boot.auth_token), project_id=context.project_id)
+        volume, image = root_volume.existing_volume(client, spec.uuid)
+        root_volume.check_memory(image, flavor)
+        return image, volume
 
     def _flavor(self, ref: str) -> FlavorSpec:
         with self.sessions.begin() as session:
@@ -130,8 +157,12 @@ class QuotaActivities:
                 flavor.flavorid, flavor.name, flavor.vcpus, flavor.memory_mb, flavor.root_gb
             )
 
-    def _image(self, ref: str, token: str, flavor: FlavorSpec) -> ImageSpec:
-        return checked_image(ImageClient(self.user_session(token)), ref, flavor)
+    def _image(
+        self, ref: str, token: str, flavor: FlavorSpec, volume_gb: int | None = None
+    ) -> ImageSpec:
+        """The image to boot, checked against the flavor's root disk, or (``volume_gb``)
+        the size of the volume it is made into."""
+        return checked_image(ImageClient(self.user_session(token)), ref, flavor, volume_gb)
 
     def _networks(self, ids: list[str], token: str) -> list[NetworkSpec]:
         client = NetworkClient(self.user_session(token))
@@ -154,10 +185,13 @@ class QuotaActivities:
             return quotas.release(session, request.instance_uuid)
 
 
-def checked_image(images: ImageClient, ref: str, flavor: FlavorSpec) -> ImageSpec:
+def checked_image(
+    images: ImageClient, ref: str, flavor: FlavorSpec, volume_gb: int | None = None
+) -> ImageSpec:
     """The image ``ref`` as the caller sees it, if a server of ``flavor`` can boot it (it
-    exists, is active, fits the flavor's disk and memory), as Nova checks at create and
-    rebuild; else the request error why not."""
+    exists, is active, fits the flavor's disk, or the ``volume_gb`` GiB volume it is made
+    into, and the flavor's memory), as Nova checks at create and rebuild; else the request
+    error why not."""
     if not is_uuid(ref):
         raise request_error(
             ErrorType.IMAGE_NOT_FOUND,
@@ -176,19 +210,15 @@ def checked_image(images: ImageClient, ref: str, flavor: FlavorSpec) -> ImageSpe
         )
     size = int(image.get("size") or 0)
     min_disk, min_ram = int(image.get("min_disk") or 0), int(image.get("min_ram") or 0)
-    if flavor.root_gb and (size > flavor.root_gb * GIB or min_disk > flavor.root_gb):
+    if volume_gb is not None:
+        root_volume.check_image_fits(ref, size, min_disk, volume_gb)
+    elif flavor.root_gb and (size > flavor.root_gb * GIB or min_disk > flavor.root_gb):
         raise request_error(
             ErrorType.INVALID_REQUEST,
             f"Flavor's disk is too small for requested image: flavor {flavor.name} has "
             f"{flavor.root_gb} GiB, the image needs {max(min_disk, -(-size // GIB))} GiB.",
         )
-    if min_ram > flavor.memory_mb:
-        raise request_error(
-            ErrorType.INVALID_REQUEST,
-            f"Flavor's memory is too small for requested image: flavor {flavor.name} has "
-            f"{flavor.memory_mb} MiB, the image needs {min_ram} MiB.",
-        )
-    return ImageSpec(
+    spec = ImageSpec(
         id=image["id"],
         name=image.get("name") or image["id"],
         size=size,
@@ -201,3 +231,5 @@ def checked_image(images: ImageClient, ref: str, flavor: FlavorSpec) -> ImageSpe
             k: v for k, v in image.items() if k not in GLANCE_FIELDS and isinstance(v, str)
         },
     )
+    root_volume.check_memory(spec, flavor)
+    return spec

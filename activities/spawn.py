@@ -26,6 +26,7 @@ from compute.driver import GuestBootError, LibvirtDriver
 from core import activity_defs as act
 from core.errors import ErrorType, request_error
 from core.messages import (
+    AttachmentSpec,
     ConsoleOutput,
     ConsoleOutputInput,
     DomainInfo,
@@ -37,6 +38,8 @@ from core.messages import (
     SpawnResult,
 )
 
+# The root disk's device (Nova's root_device_name): the image's overlay, or a volume.
+ROOT_DEVICE = "vda"
 # The config drive's device: after the root disk (vda) and any volumes (vdb, ...).
 CONFIG_DRIVE_TARGET = "vdz"
 # How much of a failed guest's console goes into the fault message.
@@ -45,6 +48,19 @@ CONSOLE_IN_FAULT = 600
 
 # How long a subnet read for a config drive is reused.
 SUBNET_CACHE_SECONDS = 60.0
+
+
+def _volume_disk(attachment: AttachmentSpec) -> DiskSpec:
+    """An attached volume as a disk: the file its connection info names (the volume
+    service's file driver), raw, with the volume id as its serial (as Nova's)."""
+    data = attachment.connection_info.get("data")
+    path = data.get("device_path") if isinstance(data, dict) else None
+    if not path:
+        raise request_error(
+            ErrorType.BUILD_ABORTED,
+            f"Volume {attachment.volume_id} has no device path in its connection info.",
+        )
+    return DiskSpec(str(path), attachment.device_name, "raw", serial=attachment.volume_id)
 
 
 class SpawnActivities:
@@ -103,21 +119,35 @@ class SpawnActivities:
         network = config_drive.network_data(self._nic_networks(request))
         return config_drive.files(meta, network, user_data)
 
-    def _domain_spec(
-        self, request: SpawnInput, root_disk: Path, boot: BootFiles, drive: Path
-    ) -> DomainSpec:
-        disks = [DiskSpec(str(root_disk), "vda", "qcow2")]
-        for attachment in request.attachments:
-            data = attachment.connection_info.get("data")
-            path = data.get("device_path") if isinstance(data, dict) else None
-            if not path:
-                raise request_error(
-                    ErrorType.BUILD_ABORTED,
-                    f"Volume {attachment.volume_id} has no device path in its connection info.",
-                )
-            disks.append(
-                DiskSpec(str(path), attachment.device_name, "raw", serial=attachment.volume_id)
+    def _root_disk(self, request: SpawnInput, boot: BootFiles) -> DiskSpec:
+        """vda: the root volume's own file (a boot from a volume), else a qcow2 overlay on
+        the cached image. Either way the instance records which cached files it uses."""
+        root = next((a for a in request.attachments if a.device_name == ROOT_DEVICE), None)
+        if root is not None:
+            self.driver.record_bases(request.instance_uuid, boot.cached)
+            return _volume_disk(root)
+        if request.cached_image is None:
+            # A request no host could build (not the host's failure: no reschedule).
+            raise request_error(
+                ErrorType.BUILD_FAILED,
+                f"Build of instance {request.instance_uuid} aborted: no root disk (neither "
+                "a cached image nor a volume on vda).",
             )
+        base = Path(request.cached_image.path)
+        disk = self.driver.create_root_disk(
+            request.instance_uuid,
+            base,
+            "qcow2" if request.image.disk_format == "qcow2" else "raw",
+            max(request.flavor.root_gb, 1),
+        )
+        self.driver.record_bases(request.instance_uuid, [base, *boot.cached])
+        return DiskSpec(str(disk), ROOT_DEVICE, "qcow2")
+
+    def _domain_spec(
+        self, request: SpawnInput, root_disk: DiskSpec, boot: BootFiles, drive: Path
+    ) -> DomainSpec:
+        disks = [root_disk]
+        disks += [_volume_disk(a) for a in request.attachments if a.device_name != ROOT_DEVICE]
         disks.append(DiskSpec(str(drive), CONFIG_DRIVE_TARGET, "raw", readonly=True))
         resources = self.driver.resources()
         return DomainSpec(
@@ -140,20 +170,14 @@ class SpawnActivities:
 
     @activity.defn(name=act.SPAWN.name)
     def spawn(self, request: SpawnInput) -> SpawnResult:
-        """Root disk overlay, config drive, domain XML, define and start, then wait for the
-        guest's ready line. Key: the domain uuid (the instance uuid): a retry finds the
-        domain the first try defined and starts it, or finds it up."""
+        """Root disk (an overlay, or the root volume), config drive, domain XML, define and
+        start, then wait for the guest's ready line. Key: the domain uuid (the instance
+        uuid): a retry finds the domain the first try defined and starts it, or finds it
+        up."""
         uuid, host = request.instance_uuid, self.driver.host
         try:
             boot = self.boot_files(request.image)
-            base = Path(request.cached_image.path)
-            root_disk = self.driver.create_root_disk(
-                uuid,
-                base,
-                "qcow2" if request.image.disk_format == "qcow2" else "raw",
-                max(request.flavor.root_gb, 1),
-            )
-            self.driver.record_bases(uuid, [base, *boot.cached])
+            root_disk = self._root_disk(request, boot)
             drive = self.driver.create_config_drive(uuid, self._config_drive(request))
             spec = self._domain_spec(request, root_disk, boot, drive)
             power_state = self.driver.spawn(spec)

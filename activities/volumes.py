@@ -1,8 +1,10 @@
-"""Step 5 (block storage, seed steps 25-27): a new blank volume, created and attached.
+"""Step 5 (block storage, seed steps 25-27): a new volume (blank, or for a boot from a
+volume made from an image) created, and a volume (new, or the user's own) attached.
 
-A volume is found by its name, ``<instance uuid>-blank-vol`` as Nova names them; an
-attachment by volume and instance. The host only returns what it made: the workflow has the
-control plane record it (activities.instances.record_block_device).
+A volume is found by its name, ``<instance uuid>-blank-vol`` as Nova names them (a root
+volume from an image ``<instance uuid>-image-vol``); an attachment by volume and
+instance. The host only returns what it made: the workflow has the control plane record it
+(activities.instances.record_block_device).
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ from core.messages import (
 VOLUME_READY_TIMEOUT = 120.0
 
 
-def volume_name(instance_uuid: str) -> str:
-    return f"{instance_uuid}-blank-vol"
+def volume_name(instance_uuid: str, from_image: bool = False) -> str:
+    """The name of a volume a boot makes: a blank one, or a root volume from an image."""
+    return f"{instance_uuid}-{'image' if from_image else 'blank'}-vol"
 
 
 class VolumeActivities:
@@ -51,18 +54,23 @@ class VolumeActivities:
 
     @activity.defn(name=act.CREATE_VOLUME.name)
     def create_volume(self, request: CreateVolumeInput) -> VolumeSpec:
-        """Create the blank volume and wait until it is available. Key: the instance and
-        its volume's name: a retry reuses the first volume."""
+        """Create the blank volume (or, with an image, the root volume made from it) and
+        wait until it is available. Key: the instance and its volume's name: a retry
+        reuses the first volume."""
         client = self.volumes(request.project_id)
-        name = volume_name(request.instance_uuid)
-        with service_errors(f"create a {request.size_gb} GiB volume"):
+        image = request.image_id
+        name = volume_name(request.instance_uuid, from_image=image is not None)
+        what = f"from image {image}" if image else "blank"
+        with service_errors(f"create a {request.size_gb} GiB volume ({what})"):
             found = client.list_volumes(name=name)
             volume_id = found[0]["id"] if found else None
             if volume_id is None:
                 volume_id = client.create_volume(
                     request.size_gb,
                     name=name,
-                    description=f"blank volume of instance {request.instance_uuid}",
+                    description=f"{'root' if image else 'blank'} volume of instance "
+                    f"{request.instance_uuid}",
+                    image_id=image,
                     metadata={"instance_uuid": request.instance_uuid},
                 )["id"]
             client.wait_for_status(

@@ -50,7 +50,8 @@ class VolumeClient:
         last = urllib.parse.urlsplit(endpoint).path.rstrip("/").rsplit("/", 1)[-1]
         if last == self.project_id:
             return ""
-        token_project = self.session.token_info().project_id
+        # A user's token handed to us (Session.acting_as) carries no project of its own here.
+        token_project = self.session.token_info().body.get("project", {}).get("id")
         if last == token_project:
             raise ClientError(
                 f"the catalog's {SERVICE_TYPE} endpoint is bound to project {token_project}; "

@@ -36,6 +36,21 @@ class KeyPairSpec:
 
 
 @dataclass
+class BootVolumeRequest:
+    """Boot from a volume (Nova's block_device_mapping_v2 entry with boot_index 0 and
+    destination_type volume): the guest's root disk, vda, is a volume instead of an overlay
+    on the image. ``source_type`` "volume": ``uuid`` is an existing volume of the project;
+    "image": a new ``size_gb`` GiB volume is made from image ``uuid`` on the host."""
+
+    source_type: str
+    uuid: str
+    size_gb: int | None = None
+    # Deleted with the server (Nova's default: false). A volume made from an image for a
+    # boot that fails is deleted whatever this says.
+    delete_on_termination: bool = False
+
+
+@dataclass
 class BootRequest:
     """What a user asked for; the input of ``BootInstance``."""
 
@@ -62,6 +77,8 @@ class BootRequest:
     access_ip_v6: str | None = None
     # Nova's ``hostname`` (2.90+, an FQDN from 2.94): the guest's, instead of the name's.
     hostname: str | None = None
+    # Boot from a volume (``image_ref`` is then ""); None: boot from the image.
+    boot_volume: BootVolumeRequest | None = None
 
 
 @dataclass
@@ -151,6 +168,13 @@ class NetworkSpec:
 
 
 @dataclass
+class VolumeSpec:
+    id: str
+    size_gb: int
+    device_name: str
+
+
+@dataclass
 class ValidateInput:
     request: BootRequest
     context: RequestContext
@@ -163,6 +187,9 @@ class ValidatedRequest:
     flavor: FlavorSpec
     image: ImageSpec
     networks: list[NetworkSpec]
+    # The existing volume a boot from a volume uses as its root disk (source_type volume),
+    # as validation found it; None otherwise.
+    root_volume: VolumeSpec | None = None
 
 
 @dataclass
@@ -307,13 +334,8 @@ class CreateVolumeInput:
     project_id: str
     size_gb: int
     device_name: str = "vdb"
-
-
-@dataclass
-class VolumeSpec:
-    id: str
-    size_gb: int
-    device_name: str
+    # The image the volume is made from (a boot from a volume); None: a blank volume.
+    image_id: str | None = None
 
 
 @dataclass
@@ -355,7 +377,8 @@ class SpawnInput:
     project_id: str
     flavor: FlavorSpec
     image: ImageSpec
-    cached_image: CachedImage
+    # None for a boot from a volume: its root disk is the attachment on vda.
+    cached_image: CachedImage | None
     ports: list[PortSpec]
     attachments: list[AttachmentSpec]
     key: KeyPairSpec | None = None
@@ -531,6 +554,11 @@ class RecordBlockDeviceInput:
     instance_uuid: str
     volume: VolumeSpec
     attachment: AttachmentSpec
+    # Nova's mapping fields: a boot's root volume is boot_index 0, source "volume" (the
+    # user's, never deleted by an undo) or "image" (made for the boot).
+    delete_on_termination: bool = True
+    source_type: str = "blank"
+    boot_index: int | None = None
 
 
 # --- server actions (stop, start, reboot) ----------------------------------------------

@@ -545,7 +545,8 @@ def _create(
             },
             "2.96",
             400,
-            "not supported",
+            # Both imageRef and a volume as the root disk (boot_index 0).
+            "Boot sequence for the instance and image/block device mapping combination",
         ),
         (
             {

@@ -3,7 +3,8 @@
 Read top to bottom, ``run`` is the seed's steps: authenticate, validate and reserve quota,
 create the record (``_accept``: the ``accepted`` update answers the caller then, as Nova's
 API answers 202 or 400); schedule and claim a host; on that host allocate ports, create and
-attach the volume, fetch the image, spawn (``_build_on``); mark active. A host failure
+attach the volume, fetch the image, spawn (``_build_on``; a boot from a volume attaches its
+root volume instead of fetching the image); mark active. A host failure
 undoes that host's part and reschedules to an alternate (``_place``). From scheduling on, a
 failure undoes what was done, newest first, and leaves the instance in ``error`` with a
 fault that says why. Each step's queue, timeouts and retries are in its definition
@@ -15,7 +16,7 @@ finds types, not strings to evaluate again each run.
 """
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import NoReturn, TypeVar
 
@@ -36,12 +37,14 @@ with workflow.unsafe.imports_passed_through():
         BootProgress,
         BootRequest,
         BootResult,
+        CachedImage,
         CancelReason,
         ClaimAlternateInput,
         CreateInstanceInput,
         CreateVolumeInput,
         Fault,
         FetchImageInput,
+        FlavorSpec,
         InstanceRef,
         LeftoverSpec,
         MarkActiveInput,
@@ -99,6 +102,13 @@ class _Boot:
     @property
     def instance(self) -> InstanceRef:
         return InstanceRef(self.request.instance_uuid)
+
+
+def _host_flavor(boot: _Boot) -> FlavorSpec:
+    """What the boot asks of a host: the flavor, without its root disk for a server booted
+    from a volume (Nova's is_bfv: no local disk is claimed)."""
+    flavor = boot.valid.flavor
+    return replace(flavor, root_gb=0) if boot.request.boot_volume else flavor
 
 
 class HostsExhausted(Exception):
@@ -242,7 +252,7 @@ class BootInstance:
             act.SCHEDULE_AND_CLAIM,
             ScheduleInput(
                 boot.uuid,
-                valid.flavor,
+                _host_flavor(boot),
                 request.availability_zone,
                 image_properties=valid.image.properties,
                 scheduler_hints=request.scheduler_hints,
@@ -287,16 +297,21 @@ class BootInstance:
         self._placed = f"schedule: {host} of {candidates} candidates"
         await self._begin("allocate port", f"{self._placed}; allocate ports on {host}")
         ports = await self._allocate_ports(boot, host, undo, attempt)
-        attachments = await self._create_volume(boot, host, undo)
+        attachments = await self._boot_volume(boot, host, undo)
+        attachments += await self._create_volume(boot, host, undo)
 
         image = boot.valid.image
-        await self._begin("fetch image", f"fetch image {image.name} into {host}'s cache")
-        cached = await self._step(
-            act.FETCH_IMAGE,
-            FetchImageInput(boot.uuid, image),
-            host=host,
-            summary=self._first_on_host(f"fetch image {image.name} into {host}'s cache"),
-        )
+        cached: CachedImage | None = None
+        # A volume-backed guest's root disk is its volume: no image to cache (spawn caches
+        # a kernel and ramdisk the volume's image names).
+        if boot.request.boot_volume is None:
+            await self._begin("fetch image", f"fetch image {image.name} into {host}'s cache")
+            cached = await self._step(
+                act.FETCH_IMAGE,
+                FetchImageInput(boot.uuid, image),
+                host=host,
+                summary=self._first_on_host(f"fetch image {image.name} into {host}'s cache"),
+            )
 
         await self._begin("spawn", f"spawn on {host}")
         undo.push_activity(act.DESTROY_GUEST, boot.instance, host=host)
@@ -350,6 +365,42 @@ class BootInstance:
             ports.append(port)
         return ports
 
+    async def _boot_volume(
+        self, boot: _Boot, host: str, undo: Compensation
+    ) -> list[AttachmentSpec]:
+        """A boot from a volume: the root volume (made from the image, or the user's own),
+        attached to the host as vda; none for a boot from an image. Both undo steps go
+        first, so the undo detaches before it deletes whatever volumes follow."""
+        spec = boot.request.boot_volume
+        if spec is None:
+            return []
+        undo.push_activity(act.DELETE_VOLUMES, boot.instance)
+        undo.push_activity(act.DETACH_VOLUMES, boot.instance)
+        # The user's own volume, as validation found it; None: one made from the image.
+        volume = boot.valid.root_volume
+        if volume is None:
+            size = spec.size_gb or 1
+            await self._begin("create volume", f"create a {size} GiB volume from {spec.uuid}")
+            created = CreateVolumeInput(
+                boot.uuid, boot.context.project_id, size, "vda", image_id=spec.uuid
+            )
+            summary = self._first_on_host(f"create {size} GiB root volume from image")
+            volume = await self._step(act.CREATE_VOLUME, created, host=host, summary=summary)
+        await self._begin("attach volume", f"attach root volume {volume.id} to {host}")
+        attach = AttachVolumeInput(boot.uuid, boot.context.project_id, volume)
+        summary = self._first_on_host(f"attach root volume to {host}")
+        attached = await self._step(act.ATTACH_VOLUME, attach, host=host, summary=summary)
+        recorded = RecordBlockDeviceInput(
+            boot.uuid,
+            volume,
+            attached,
+            delete_on_termination=spec.delete_on_termination,
+            source_type=spec.source_type,
+            boot_index=0,
+        )
+        await self._step(act.RECORD_BLOCK_DEVICE, recorded)
+        return [attached]
+
     async def _create_volume(
         self, boot: _Boot, host: str, undo: Compensation
     ) -> list[AttachmentSpec]:
@@ -358,7 +409,9 @@ class BootInstance:
         if not size:
             return []
         await self._begin("create volume", f"create a {size} GiB volume")
-        undo.push_activity(act.DELETE_VOLUMES, boot.instance)
+        # A root volume's undo steps, pushed before it, undo this one too.
+        if not undo.pending(act.DELETE_VOLUMES.name):
+            undo.push_activity(act.DELETE_VOLUMES, boot.instance)
         created = CreateVolumeInput(boot.uuid, boot.context.project_id, size)
         volume = await self._step(
             act.CREATE_VOLUME,
@@ -367,7 +420,8 @@ class BootInstance:
             summary=self._first_on_host(f"create {size} GiB volume"),
         )
         await self._begin("attach volume", f"attach volume {volume.id} to {host}")
-        undo.push_activity(act.DETACH_VOLUMES, boot.instance)
+        if not undo.pending(act.DETACH_VOLUMES.name):
+            undo.push_activity(act.DETACH_VOLUMES, boot.instance)
         attach = AttachVolumeInput(boot.uuid, boot.context.project_id, volume)
         summary = f"attach volume to {host}"
         attached = await self._step(act.ATTACH_VOLUME, attach, host=host, summary=summary)
@@ -401,7 +455,7 @@ class BootInstance:
             await self._begin("schedule", f"reschedule: claim {candidate}")
             on_host.push_activity(act.RELEASE_CLAIM, boot.instance)
             claim = ClaimAlternateInput(
-                boot.uuid, boot.valid.flavor, candidate, boot.request.scheduler_hints
+                boot.uuid, _host_flavor(boot), candidate, boot.request.scheduler_hints
             )
             summary = f"reschedule: claim alternate {candidate}"
             if await self._step(act.CLAIM_ALTERNATE, claim, summary=summary):

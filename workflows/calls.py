@@ -158,6 +158,10 @@ class Compensation:
 
         self.push(defn.name, undo, host)
 
+    def pending(self, description: str) -> bool:
+        """Whether an undo step of that name is pushed and not yet run."""
+        return any(d == description for d, _host, _undo in self._steps)
+
     def extend(self, other: Compensation) -> None:
         """Take over ``other``'s steps, to run (newest first) before this one's own."""
         self._steps.extend(other._steps)

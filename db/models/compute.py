@@ -155,7 +155,9 @@ class InstanceFault(Base):
 
 
 class BlockDeviceMapping(Base):
-    """A volume the boot created and attached, as Nova's block_device_mapping rows."""
+    """A volume the boot attached, as Nova's block_device_mapping rows: one it created
+    (source_type blank or image) or the user's own (source_type volume), boot_index 0 when
+    it is the root disk."""
 
     __tablename__ = "block_device_mappings"
     __table_args__ = (UniqueConstraint("instance_uuid", "device_name"),)
@@ -167,6 +169,8 @@ class BlockDeviceMapping(Base):
     device_name: Mapped[str] = mapped_column(String(32))
     volume_size: Mapped[int]
     delete_on_termination: Mapped[bool] = mapped_column(Boolean, default=True)
+    source_type: Mapped[str] = mapped_column(String(16), default="blank", server_default="blank")
+    boot_index: Mapped[int | None]
     connection_info: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[CreatedAt]
 

@@ -11,39 +11,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from core.messages import NetworkRequest
+from core.messages import BootVolumeRequest, NetworkRequest
 from services.common.app import ApiError
+from services.compute.block_devices import disks_of, unsupported
 from services.compute.context import ApiContext
 from services.compute.schemas.base import BodyError, as_text, validated
 from services.compute.schemas.servers import (
     MAX_NICS_PER_SERVER,
-    BlankVolume,
-    BlockDevice,
     Nic,
     ServerV21,
     create_schema,
 )
 
-__all__ = ["MAX_NICS_PER_SERVER", "CreatePlan", "parse_create"]
+__all__ = ["MAX_NICS_PER_SERVER", "CreatePlan", "parse_create", "unsupported"]
 
 # NICs as asked for (a port's network_id is "" until the API looks the port up), "auto",
 # "none", or None.
 NetworkChoice = list[NetworkRequest] | Literal["auto", "none"] | None
 
-# Block-device fields that describe the disk further than bootflow builds it.
-_BDM_UNSUPPORTED = (
-    "virtual_name",
-    "volume_id",
-    "snapshot_id",
-    "no_device",
-    "connection_info",
-    "image_id",
-    "guest_format",
-    "device_type",
-    "disk_bus",
-    "tag",
-    "volume_type",
-)
 # Server fields bootflow has no place for, refused when set: (field, what, instead).
 _UNSUPPORTED = (
     ("personality", "Personality files", "boot without them."),
@@ -66,6 +51,8 @@ class CreatePlan:
     # "none", or None (not given, before 2.37: as "auto", but no network at all is fine).
     networks: NetworkChoice
     volume_size_gb: int | None = None
+    # Boot from a volume (image_ref is then ""): services/compute/block_devices.py.
+    boot_volume: BootVolumeRequest | None = None
     availability_zone: str | None = None
     min_count: int = 1
     max_count: int = 1
@@ -82,10 +69,6 @@ class CreatePlan:
     hostname: str | None = None
 
 
-def unsupported(what: str, instead: str) -> ApiError:
-    return ApiError(400, f"{what} is not supported by bootflow's compute API; {instead}")
-
-
 def _policy(rule: str) -> ApiError:
     return ApiError(403, f"Policy doesn't allow {rule} to be performed.")
 
@@ -94,16 +77,19 @@ def parse_create(ctx: ApiContext, body: Any) -> CreatePlan:
     """The plan for a create body, or the 400/403 Nova (or bootflow's limits) would answer."""
     request = validated(create_schema(ctx.version), body)
     server = request.server
-    volume_size = _block_devices(server)
-    if not server.imageRef:
+    if not server.imageRef and not server.block_device_mapping_v2:
         raise ApiError(
             400,
-            "Missing imageRef attribute: bootflow boots servers from an image (booting from "
-            "a volume is not supported).",
+            "Missing imageRef attribute: give the image to boot from, or boot from a volume "
+            "(block_device_mapping_v2 with boot_index 0 and destination_type volume).",
         )
+    disks = disks_of(server)
     max_count = server.min_count if server.max_count is None else server.max_count
     if server.min_count > max_count:
         raise ApiError(400, "min_count must be <= max_count")
+    if max_count > 1 and disks.boot_volume and disks.boot_volume.source_type == "volume":
+        # Nova's InvalidRequest: one volume cannot be every server's root disk.
+        raise ApiError(400, "Cannot attach one or more volumes to multiple instances")
     _unsupported_fields(ctx, server)
     hostname = getattr(server, "hostname", None)
     if hostname is not None and max_count > 1:
@@ -122,7 +108,8 @@ def parse_create(ctx: ApiContext, body: Any) -> CreatePlan:
         flavor_ref=server.flavorRef,
         image_ref=server.imageRef,
         networks=networks,
-        volume_size_gb=volume_size,
+        volume_size_gb=disks.blank_gb,
+        boot_volume=disks.boot_volume,
         availability_zone=_availability_zone(ctx, server.availability_zone),
         min_count=server.min_count,
         max_count=max_count,
@@ -185,74 +172,6 @@ def _nic(entry: Nic) -> NetworkRequest:
         # As Nova: a port's network is the port's own; a "uuid" beside it is ignored.
         return NetworkRequest(network_id="", port_id=entry.port)
     return NetworkRequest(str(entry.uuid))
-
-
-def _block_devices(server: ServerV21) -> int | None:
-    """The size of the one new blank volume asked for, if any. bootflow boots from the image
-    (source image, destination local, boot_index 0: what the openstack CLI always sends)
-    and can add one blank volume that is deleted with the server."""
-    if server.block_device_mapping:
-        raise unsupported(
-            "The legacy block_device_mapping", "use block_device_mapping_v2 for a new volume."
-        )
-    volume_size = None
-    for bdm in server.block_device_mapping_v2:
-        for key in _BDM_UNSUPPORTED:
-            if getattr(bdm, key) not in (None, ""):
-                raise unsupported(
-                    f"The block device field {key}",
-                    "bootflow attaches only new blank volumes (source_type blank, "
-                    "destination_type volume, volume_size).",
-                )
-        source, destination = bdm.source_type, bdm.destination_type or "local"
-        if source == "image" and destination == "local":
-            _boot_image(bdm, server.imageRef)
-        elif source == "blank" and destination == "volume":
-            if _boot_index(bdm) not in (None, -1):
-                raise unsupported(
-                    "Booting from a volume", "boot from imageRef; the blank volume is a data disk."
-                )
-            if volume_size is not None:
-                raise unsupported(
-                    "More than one new volume", "ask for one blank volume per server."
-                )
-            volume_size = _blank_volume(bdm)
-        else:
-            raise unsupported(
-                f"A block device from {source or 'nothing'} to {destination}",
-                "bootflow attaches only new blank volumes (source_type blank, destination_type "
-                "volume, volume_size, delete_on_termination true).",
-            )
-    return volume_size
-
-
-def _boot_index(bdm: BlockDevice) -> Any:
-    index = bdm.boot_index
-    if index is not None and str(index).lstrip("-").isdigit():
-        return int(index)
-    return index
-
-
-def _boot_image(bdm: BlockDevice, image_ref: str) -> None:
-    if _boot_index(bdm) != 0 or (bdm.uuid and bdm.uuid != image_ref):
-        raise unsupported(
-            "An image block device other than the boot image (imageRef, boot_index 0)",
-            "boot from imageRef; add data disks as blank volumes.",
-        )
-
-
-def _blank_volume(bdm: BlockDevice) -> int:
-    volume = validated(BlankVolume, bdm.model_dump(exclude_unset=True))
-    if volume.device_name not in (None, "", "vdb", "/dev/vdb"):
-        raise unsupported(
-            f"Naming the device {volume.device_name}", "the volume is attached as vdb."
-        )
-    if not volume.delete_on_termination:
-        raise unsupported(
-            "Keeping a boot-time volume after the server is deleted",
-            "bootflow deletes it with the server: set delete_on_termination to true.",
-        )
-    return volume.volume_size
 
 
 def _unsupported_fields(ctx: ApiContext, server: ServerV21) -> None:

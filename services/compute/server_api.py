@@ -142,7 +142,9 @@ class ServerApi:
         # instances quota bounds the request all the same.
         deltas = {"instances": 1}
         if flavor is not None:
-            deltas |= {"cores": flavor.vcpus, "ram": flavor.memory_mb, "disk": flavor.root_gb}
+            # A server booted from a volume has no local root disk (Nova's is_bfv).
+            disk = 0 if plan.boot_volume else flavor.root_gb
+            deltas |= {"cores": flavor.vcpus, "ram": flavor.memory_mb, "disk": disk}
         count = plan.max_count
         for resource in quotas.RESOURCES:
             if limit[resource] < 0 or deltas.get(resource, 0) <= 0:
@@ -280,6 +282,7 @@ class ServerApi:
                 auth_token=ctx.caller.token,
                 request_id=request_id,
                 volume_size_gb=plan.volume_size_gb,
+                boot_volume=plan.boot_volume,
                 availability_zone=plan.availability_zone,
                 scheduler_hints={k: list(v) for k, v in plan.scheduler_hints.items()},
                 key=key,
@@ -322,6 +325,10 @@ class ServerApi:
 
     async def _start(self, ctx: ApiContext, boot: BootRequest) -> None:
         volume = f", a new {boot.volume_size_gb} GiB volume" if boot.volume_size_gb else ""
+        root = boot.boot_volume
+        image = f"image {boot.image_ref}"
+        if root is not None:
+            image = f"root volume {'from image ' if root.source_type == 'image' else ''}{root.uuid}"
         hints = f", hints {boot.scheduler_hints}" if boot.scheduler_hints else ""
         workflow_id = boot_workflow_id(boot.instance_uuid)
         operation = WithStartWorkflowOperation(
@@ -345,8 +352,7 @@ class ServerApi:
             static_summary=f"boot {boot.name}",
             static_details=(
                 f"Server **{boot.name}** ({boot.instance_uuid}) for {ctx.caller.user_name} in "
-                f"project {ctx.caller.project_name}: flavor {boot.flavor_ref}, image "
-                f"{boot.image_ref}, networks "
+                f"project {ctx.caller.project_name}: flavor {boot.flavor_ref}, {image}, networks "
                 f"{', '.join(_nic_text(n) for n in boot.networks) or 'none'}{volume}{hints}. "
                 f"Request {boot.request_id}."
             ),

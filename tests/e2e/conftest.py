@@ -131,6 +131,14 @@ FAULT_PLAN = json.dumps(
             "retryable": False,
             "message": "injected: the domain failed to start again",
         },
+        # *-failsonnode1's spawn fails on node1, always; node2 works (a reschedule each time).
+        {
+            "point": "spawn:before",
+            "match": "*-failsonnode1",
+            "raises": "hypervisor",
+            "host": "node1",
+            "message": "injected: node1's hypervisor failed",
+        },
         # *-reschedule's spawn fails on node1 (once); the alternate, node2, works.
         {
             "point": "spawn:before",

@@ -28,6 +28,8 @@ import libvirt
 import pytest
 
 from bootflow.seed import IMAGE_NAME
+from clients.image import ImageClient
+from clients.network import NetworkClient
 from compute import domain_xml
 from compute.domain_xml import DiskSpec, DomainSpec
 from core.messages import FlavorSpec
@@ -243,6 +245,41 @@ def test_a_guest_that_never_comes_up_fails_its_boot_and_leaves_nothing(
     nothing_left(stack, server_id, project, quota_held=True)
     assert stack.cli("server", "delete", server_id, "--wait").code == 0
     nothing_left(stack, server_id, project)
+
+
+def test_a_real_guest_boots_from_a_volume_made_from_the_image(
+    stack: RunningStack, libvirtd: libvirt.virConnect
+) -> None:
+    """The volume service writes the image's disk into a raw volume; that volume is the
+    guest's vda (the kernel and ramdisk the image names boot it): the guest mounts it as
+    its root and comes up. A delete with delete_on_termination leaves nothing."""
+    demo = stack.demo()
+    image = ImageClient(demo).find_image(IMAGE_NAME)["id"]
+    network = NetworkClient(demo).find_network("private")["id"]
+    root = {"source_type": "image", "uuid": image, "destination_type": "volume"}
+    root |= {"boot_index": 0, "volume_size": 1, "delete_on_termination": True}
+    body = {"name": "real-bfv", "flavorRef": "1", "networks": [{"uuid": network}]}
+    body["block_device_mapping_v2"] = [root]
+    created = demo.request("compute", "POST", "servers", json={"server": body}).json()
+    server_id = str(created["server"]["id"])
+    wait_until(lambda: status(stack, server_id) != "BUILD", timeout=180, interval=0.5)
+    shown = stack.cli("server", "show", server_id, "-f", "json").json()
+    assert shown["status"] == "ACTIVE", shown.get("fault")
+
+    project = str(shown["project_id"])
+    (volume,) = stack.volumes_of(server_id, project)
+    report = guest_line(stack.cli("console", "log", server_id).out)
+    assert report["uuid"] == server_id
+    disks = {d["name"]: d for d in report["disks"]}
+    assert disks["vda"]["bytes"] == volume["size"] * GiB == 1 * GiB
+    assert volume["id"].startswith(disks["vda"]["serial"])  # virtio-blk keeps 20 characters
+    domain = ET.fromstring(libvirtd.lookupByUUIDString(server_id).XMLDesc())  # noqa: S314
+    (vda,) = [d for d in domain.iter("disk") if d.find("target").get("dev") == "vda"]  # type: ignore[union-attr]
+    assert (vda.find("source").get("file") or "").endswith(f"volume-{volume['id']}")  # type: ignore[union-attr]
+
+    assert stack.cli("server", "delete", server_id, "--wait").code == 0
+    nothing_left(stack, server_id, project)
+    assert not list(stack.settings.volumes_dir.glob(f"volume-{volume['id']}"))
 
 
 def test_console_output_action_answers_as_nova_does(stack: RunningStack) -> None:

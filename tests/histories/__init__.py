@@ -123,5 +123,11 @@ KINDS: dict[str, Check] = {
     "boot-active-novolume": _kind(
         "BootInstance", "completed", steps={"spawn"}, no_steps={"create_volume"}
     ),
+    "boot-active-fromvolume": _kind(
+        "BootInstance",
+        "completed",
+        steps={"create_volume", "attach_volume", "record_block_device", "spawn", "mark_active"},
+        no_steps={"fetch_image"},
+    ),
     "delete": _kind("DeleteInstance", "completed", steps={"mark_deleted"}),
 }

@@ -13,7 +13,11 @@ writes each history, still encrypted, to ``tests/histories/<label>-<kind>.json``
 - boot-cancelled: a boot cancelled from Temporal while it spawns (no delete);
 - boot-withdrawn: a boot no worker accepted in time, withdrawn by the compute API;
 - boot-rejected: a request refused before acceptance (an unknown flavor);
-- boot-leftovers: a failed boot whose undo of its port fails for good (a leftover).
+- boot-leftovers: a failed boot whose undo of its port fails for good (a leftover);
+- boot-active-fromvolume: a boot from a new volume made from the image.
+
+``python -m tests.histories.record <label> <kind>...`` records only those kinds (of those
+``ONE_OFF`` runs alone).
 
 Each history is checked to be of its kind (``tests.histories.KINDS``) before it is written.
 The stack's payload key goes into ``tests/histories/codec-keys.json`` ({key id: key}),
@@ -102,9 +106,32 @@ def _only(stack: RunningStack, name: str) -> str:
     return str(workflow_id)
 
 
+def _from_volume(stack: RunningStack) -> str:
+    """A boot from a new 1 GiB volume made from the image, active; its workflow id."""
+    demo = stack.demo()
+    image = ImageClient(demo).find_image("cirros")["id"]
+    network = NetworkClient(demo).find_network("private")["id"]
+    root = {"source_type": "image", "uuid": image, "destination_type": "volume"}
+    body = {
+        "server": {
+            "name": "replay-fromvolume",
+            "flavorRef": "1",
+            "networks": [{"uuid": network}],
+            "block_device_mapping_v2": [root | {"boot_index": 0, "volume_size": 1}],
+        }
+    }
+    created = demo.request("compute", "POST", "servers", json=body).json()["server"]["id"]
+    wait_until(lambda: (r := stack.instance(created)) and r.vm_state == "active", timeout=120)
+    return f"boot-{created}"
+
+
+# Kinds one run records on its own.
+ONE_OFF = {"boot-active-fromvolume": _from_volume}
+
+
 def record(stack: RunningStack) -> dict[str, str]:
     """Run one of each kind; the workflow id of each."""
-    runs: dict[str, str] = {}
+    runs: dict[str, str] = {kind: run(stack) for kind, run in ONE_OFF.items()}
     ok = _boot(stack, "replay-ok", "--volume-size", "1")
     runs["boot-active"] = f"boot-{ok}"
     runs["boot-active-novolume"] = f"boot-{_boot(stack, 'replay-novolume')}"
@@ -141,7 +168,7 @@ def record(stack: RunningStack) -> dict[str, str]:
     return runs
 
 
-def main(label: str) -> None:
+def main(label: str, only: list[str]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
         settings = stack_settings(data_dir, f"sqlite:///{data_dir / 'bootflow.db'}")
@@ -150,7 +177,7 @@ def main(label: str) -> None:
             "BOOTFLOW_ACCEPT_TIMEOUT_SECONDS": str(ACCEPT_TIMEOUT_SECONDS),
         }
         with running_stack(settings, hosts=2, env=env) as stack:
-            runs = record(stack)
+            runs = {k: ONE_OFF[k](stack) for k in only} if only else record(stack)
             for kind, workflow_id in runs.items():
                 history = asyncio.run(_fetch(stack, workflow_id))
                 problem = KINDS[kind](history)
@@ -165,4 +192,4 @@ def main(label: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "baseline")
+    main(sys.argv[1] if len(sys.argv) > 1 else "baseline", sys.argv[2:])

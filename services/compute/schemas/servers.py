@@ -8,6 +8,7 @@ do with a well-formed body is create.py's to refuse.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Annotated, Any, ClassVar, Final, Generic, Literal, TypeVar
 from urllib.parse import urlsplit
@@ -22,6 +23,7 @@ from services.compute.schemas.base import (
     BodyError,
     NovaObject,
     additional_properties,
+    as_text,
     boolean,
     checked,
     holding,
@@ -42,6 +44,8 @@ from services.compute.schemas.server_update import AccessIPv4, AccessIPv6, Descr
 # quota; docs/design.md says why 16.
 MAX_NICS_PER_SERVER: Final = 16
 HINT_KEYS: Final = ("os:scheduler_hints", "OS-SCH-HNT:scheduler_hints")
+SOURCE_TYPES: Final = ("volume", "image", "snapshot", "blank")
+_DEVICE_UUID: Final = re.compile(r"[a-zA-Z0-9._-]*")
 
 
 def ref_id(value: str) -> str:
@@ -91,10 +95,12 @@ class BlockDevice(NovaObject):
     delete_on_termination: Any = None
     no_device: Any = None
     connection_info: Any = None
-    source_type: Any = None
+    source_type: Annotated[Any, one_of("source_type", SOURCE_TYPES, null=True)] = None
     uuid: Any = None
     image_id: Any = None
-    destination_type: Any = None
+    destination_type: Annotated[Any, one_of("destination_type", ("local", "volume"), null=True)] = (
+        None
+    )
     guest_format: Any = None
     device_type: Any = None
     disk_bus: Any = None
@@ -118,6 +124,36 @@ class BlankVolume(NovaObject):
     def _sized(cls, data: Any) -> Any:
         if isinstance(data, dict) and "volume_size" not in data:
             raise BodyError("Invalid block device mapping: a blank volume needs a volume_size.")
+        return data
+
+
+def _device_uuid(value: Any) -> str:
+    """Nova's bdm ``uuid``: 1 to 255 of letters, digits, dot, underscore and hyphen."""
+    text_value = as_text("uuid", value, min_length=1)
+    if not _DEVICE_UUID.fullmatch(text_value):
+        raise invalid("uuid", value, f"{value!r} does not match '^[a-zA-Z0-9._-]*$'")
+    return text_value
+
+
+class BootVolume(NovaObject):
+    """A block device that is the server's root volume (destination_type volume,
+    boot_index 0): what bootflow reads of it."""
+
+    where: ClassVar[str] = "block_device_mapping_v2"
+    additional: ClassVar[bool] = True
+
+    source_type: str
+    uuid: Annotated[str, checked(_device_uuid)]
+    # Read for a volume made from an image; an existing volume has its own size (Nova's).
+    volume_size: Annotated[int | None, positive_integer("volume_size", MAX_INT)] = None
+    device_name: Any = None
+    delete_on_termination: Annotated[bool, boolean("delete_on_termination")] = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _identified(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("uuid"):
+            raise BodyError("Block Device Mapping is Invalid: Missing device UUID.")
         return data
 
 

@@ -1,0 +1,30 @@
+"""block device mappings: source_type and boot_index (boot from a volume)
+
+Revision ID: bfv_block_device_source
+Revises: 0015
+Create Date: 2026-12-07 09:00:00.000000
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "bfv_block_device_source"
+down_revision: str | None = "0015"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("block_device_mappings") as batch:
+        batch.add_column(
+            sa.Column("source_type", sa.String(length=16), server_default="blank", nullable=False)
+        )
+        batch.add_column(sa.Column("boot_index", sa.Integer(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("block_device_mappings") as batch:
+        batch.drop_column("boot_index")
+        batch.drop_column("source_type")
