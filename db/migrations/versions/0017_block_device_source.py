@@ -1,7 +1,7 @@
 """block device mappings: source_type and boot_index (boot from a volume)
 
-Revision ID: bfv_block_device_source
-Revises: 0015
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-12-07 09:00:00.000000
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "bfv_block_device_source"
-down_revision: str | None = "0015"
+revision: str = "0017"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

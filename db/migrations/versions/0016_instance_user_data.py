@@ -1,6 +1,6 @@
 """instance user_data (a rebuild's, 2.57+)
 
-Revision ID: rebuild_0016
+Revision ID: 0016
 Revises: 0015
 Create Date: 2026-12-07 09:00:00.000000
 """
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "rebuild_0016"
+revision: str = "0016"
 down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
