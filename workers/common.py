@@ -18,6 +18,7 @@ import httpx
 import uvloop
 from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.hooks import ActivityHooks, EventRecorder
 from core import task_queues
@@ -25,7 +26,7 @@ from core.config import HttpOptions, WorkerOptions
 from core.faults import FaultPlan
 
 log = logging.getLogger("bootflow.worker")
-_UNSANDBOXED = UnsandboxedWorkflowRunner()
+_SANDBOXED, _UNSANDBOXED = SandboxedWorkflowRunner(), UnsandboxedWorkflowRunner()
 
 
 def setup_logging() -> None:
@@ -73,7 +74,7 @@ def new_worker(
         max_concurrent_activities=settings.worker_activity_threads,
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
         max_cached_workflows=settings.worker_max_cached_workflows,
-        **({} if settings.worker_workflow_sandbox else {"workflow_runner": _UNSANDBOXED}),
+        workflow_runner=_SANDBOXED if settings.worker_workflow_sandbox else _UNSANDBOXED,
         interceptors=[ActivityHooks(events, host, FaultPlan.from_json(settings.fault_plan, host))],
         **tuning,
     )
