@@ -12,10 +12,9 @@ from typing import Any, Final
 from fastapi import Response
 from sqlalchemy.orm import Session
 from temporalio.client import WithStartWorkflowOperation
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from core import search_attributes as sa
 from core import task_queues
 from core.messages import ServerActionRequest
 from core.server_actions import RULES, ActionRule, refusal_of
@@ -28,6 +27,7 @@ from services.compute.context import ApiContext
 from services.compute.schemas.actions import LockV273, Reboot
 from services.compute.schemas.base import validated
 from services.compute.server_api import ServerApi, visible_instance
+from services.compute.temporal_calls import instance_attributes
 from workflows.server_actions import WORKFLOWS
 
 # The actions this module carries out, by the body's key.
@@ -116,13 +116,7 @@ async def start_action_workflow(
         # One of each kind at a time; the task_state allows one action at all.
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
         task_queue=task_queues.CONTROL,
-        search_attributes=TypedSearchAttributes(
-            [
-                SearchAttributePair(sa.INSTANCE_UUID, instance.uuid),
-                SearchAttributePair(sa.INSTANCE_NAME, instance.name),
-                SearchAttributePair(sa.PROJECT_ID, instance.project_id),
-            ]
-        ),
+        search_attributes=instance_attributes(instance.uuid, instance.name, instance.project_id),
         static_summary=f"{rule.name}{kind} server {instance.name}",
         static_details=(
             f"{rule.name.capitalize()}{kind} server **{instance.name}** ({instance.uuid}) on "

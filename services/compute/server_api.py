@@ -15,7 +15,7 @@ from fastapi import Depends, Request
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 from temporalio.client import WithStartWorkflowOperation
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.common import SearchAttributePair, WorkflowIDConflictPolicy
 
 from clients.errors import ClientError, NotFound
 from clients.network import NetworkClient
@@ -36,7 +36,7 @@ from services.compute.context import ApiContext
 from services.compute.create import CreatePlan
 from services.compute.keypairs import boot_key
 from services.compute.metadata_quota import check_count
-from services.compute.temporal_calls import Workflows
+from services.compute.temporal_calls import Workflows, instance_attributes
 from workflows.boot_instance import BootInstance
 from workflows.delete_instance import DeleteInstance
 
@@ -80,6 +80,12 @@ def quota_defaults(settings: ComputeQuotaOptions) -> dict[str, int]:
         ram=settings.quota_ram_mb,
         disk=settings.quota_disk_gb,
     )
+
+
+@dataclass(frozen=True)
+class Placement:
+    vm_state: str
+    host: str | None
 
 
 class ServerApi:
@@ -337,17 +343,15 @@ class ServerApi:
             id=workflow_id,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             task_queue=task_queues.CONTROL,
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(sa.INSTANCE_UUID, boot.instance_uuid),
-                    SearchAttributePair(sa.INSTANCE_NAME, boot.name),
-                    SearchAttributePair(sa.PROJECT_ID, ctx.caller.project_id),
-                    # As Nova's API creates the instance: building, scheduling. The boot then
-                    # upserts nothing until a host is chosen (each upsert is a visibility
-                    # write; docs/performance.md).
-                    SearchAttributePair(sa.VM_STATE, VmState.BUILDING),
-                    SearchAttributePair(sa.TASK_STATE, TaskState.SCHEDULING),
-                ]
+            search_attributes=instance_attributes(
+                boot.instance_uuid,
+                boot.name,
+                ctx.caller.project_id,
+                # As Nova's API creates the instance: building, scheduling. The boot then
+                # upserts nothing until a host is chosen (each upsert is a visibility
+                # write; docs/performance.md).
+                SearchAttributePair(sa.VM_STATE, VmState.BUILDING),
+                SearchAttributePair(sa.TASK_STATE, TaskState.SCHEDULING),
             ),
             static_summary=f"boot {boot.name}",
             static_details=(
@@ -374,9 +378,11 @@ class ServerApi:
 
     # -- reads ----------------------------------------------------------------------------
 
-    def instance_host(self, ctx: ApiContext, server_id: str) -> str | None:
+    def placement(self, ctx: ApiContext, server_id: str) -> Placement:
+        """Where the caller's server is and in what state (404 if it may not see it)."""
         with self.sessions.begin() as session:
-            return visible_instance(session, server_id, ctx).host
+            instance = visible_instance(session, server_id, ctx)
+            return Placement(instance.vm_state, instance.host)
 
 
 async def _server_api(request: Request) -> ServerApi:

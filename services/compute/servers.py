@@ -102,28 +102,23 @@ async def server_action(server_id: str, ctx: Ctx, api: Api, body: Any = JSON_BOD
         return Response(status_code=202)
     if action in _NOT_OFFERED:
         # Nova knows it, so looks the server up first: 404 for none or another project's.
-        await asyncio.to_thread(_vm_state, api, ctx, server_id)
+        await asyncio.to_thread(api.placement, ctx, server_id)
         raise unsupported(f"The action {action}", "see the README for the actions offered.")
     if action != "os-getConsoleOutput":
         # As Nova's router: an action it does not know is a 400 before any lookup.
         raise ApiError(400, f"There is no such action: {action}")
     length = validated(GetConsoleOutput, args if isinstance(args, dict) else {}).length
-    host = await asyncio.to_thread(api.instance_host, ctx, server_id)
+    host = (await asyncio.to_thread(api.placement, ctx, server_id)).host
     if host is None:
         raise ApiError(409, f"Instance {server_id} is not ready: it is on no host yet.")
     output = await api.workflows.console_output(server_id, host, length)
     return JSONResponse({"output": output})
 
 
-def _vm_state(api: ServerApi, ctx: ApiContext, server_id: str) -> str:
-    with api.sessions.begin() as session:
-        return str(visible_instance(session, server_id, ctx).vm_state)
-
-
 async def _deferred_delete(api: ServerApi, ctx: ApiContext, server_id: str, action: str) -> None:
     """forceDelete (a delete) or restore (never possible); as Nova, the server is looked up
     first (404 for none or another project's)."""
-    vm_state = await asyncio.to_thread(_vm_state, api, ctx, server_id)
+    vm_state = (await asyncio.to_thread(api.placement, ctx, server_id)).vm_state
     if action == "forceDelete":
         await delete_server(server_id, ctx, api)
         return

@@ -19,9 +19,11 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
     WorkflowUpdateHandle,
 )
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ApplicationError, FailureError
 from temporalio.service import RPCError, RPCStatusCode
 
+from core import search_attributes as sa
 from core import task_queues
 from core.config import ComputeApiOptions, TemporalOptions
 from core.errors import HTTP_STATUS, ErrorType
@@ -31,6 +33,22 @@ from services.common.app import ApiError, unavailable
 from workflows.host_reads import ConsoleOutputWorkflow
 
 log = logging.getLogger(__name__)
+
+
+def instance_attributes(
+    instance_uuid: str, name: str, project_id: str, *more: SearchAttributePair[Any]
+) -> TypedSearchAttributes:
+    """What a workflow about one server is found by in the Web UI and `temporal workflow
+    list` (names, ids and states only: they are indexed in plaintext)."""
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(sa.INSTANCE_UUID, instance_uuid),
+            SearchAttributePair(sa.INSTANCE_NAME, name),
+            SearchAttributePair(sa.PROJECT_ID, project_id),
+            *more,
+        ]
+    )
+
 
 # How long a withdrawn boot that had already ended is given to say whether it accepted.
 OUTCOME_TIMEOUT = 10.0
