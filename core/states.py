@@ -76,15 +76,34 @@ _TASK_STATUS: Final[dict[str, dict[str, str]]] = {
 }
 
 
+# The status of a vm_state whatever its task state, unless _TASK_STATUS says otherwise.
+_VM_STATUS: Final = {
+    VmState.BUILDING: "BUILD",
+    VmState.ACTIVE: "ACTIVE",
+    VmState.STOPPED: "SHUTOFF",
+    VmState.ERROR: "ERROR",
+    VmState.DELETED: "DELETED",
+}
+
+
 def api_status(vm_state: str, task_state: str | None) -> str:
     """The compute API's ``status`` for a vm_state/task_state pair, as Nova maps it."""
     by_task = _TASK_STATUS.get(vm_state, {})
     if task_state in by_task:
         return by_task[task_state]
-    return {
-        VmState.BUILDING: "BUILD",
-        VmState.ACTIVE: "ACTIVE",
-        VmState.STOPPED: "SHUTOFF",
-        VmState.ERROR: "ERROR",
-        VmState.DELETED: "DELETED",
-    }.get(vm_state, "UNKNOWN")
+    return _VM_STATUS.get(vm_state, "UNKNOWN")
+
+
+def states_of_statuses(statuses: set[str]) -> tuple[set[str], set[str] | None]:
+    """The vm_states and task_states that the (upper-case) ``statuses`` name, as Nova's
+    task_and_vm_state_from_status; the task_states are None when any goes (a vm_state's
+    own status was asked for: Nova then filters on the vm_state only)."""
+    vm_states = {vm for vm, word in _VM_STATUS.items() if word in statuses}
+    task_states: set[str] = set()
+    for vm_state, by_task in _TASK_STATUS.items():
+        for task_state, word in by_task.items():
+            if word in statuses:
+                vm_states.add(vm_state)
+                task_states.add(task_state)
+    own = any(word in statuses for word in _VM_STATUS.values())
+    return vm_states, None if own else task_states

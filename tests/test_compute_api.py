@@ -144,11 +144,10 @@ def _instance(
                 root_gb=1,
                 image_ref=IMAGE,
                 vm_state=vm_state,
-                task_state="spawning" if vm_state == "building" else None,
                 power_state=1 if vm_state == "active" else 0,
                 host=host,
                 addresses=addresses if vm_state != "building" else {},
-                **fields,
+                **{"task_state": "spawning" if vm_state == "building" else None, **fields},
             )
         )
     return server_id
@@ -1295,3 +1294,25 @@ def test_services_enable_and_disable_hosts(cloud: LoopbackCloud) -> None:
     (az2,) = aggregates["aggregates"]
     assert (az2["name"], az2["hosts"], az2["availability_zone"]) == ("az2", ["node2"], "az2")
     assert "uuid" in az2
+
+
+def test_a_status_of_a_task_lists_the_servers_in_that_task(cloud: LoopbackCloud) -> None:
+    """REBUILD, REBOOT and HARD_REBOOT are statuses of a task, not of a vm_state (Nova's
+    task_and_vm_state_from_status): `server list --status REBUILD` listed nothing."""
+    _instance(cloud, "plain")
+    _instance(cloud, "rebuilding", task_state="rebuilding")
+    _instance(cloud, "stopped-rebuilding", vm_state="stopped", task_state="rebuild_spawning")
+    _instance(cloud, "rebooting", task_state="rebooting")
+    _instance(cloud, "hard", task_state="rebooting_hard")
+
+    def names(query: str) -> list[str]:
+        response = _api(cloud, "GET", f"servers?{query}", version="2.38")
+        assert response.status_code == 200, response.text
+        return sorted(s["name"] for s in response.json()["servers"])
+
+    assert names("status=REBUILD") == ["rebuilding", "stopped-rebuilding"]
+    assert names("status=REBOOT") == ["rebooting"]
+    assert names("status=HARD_REBOOT&status=reboot") == ["hard", "rebooting"]
+    # As Nova: a vm_state's own status lists its servers whatever their task.
+    assert names("status=ACTIVE") == ["hard", "plain", "rebooting", "rebuilding"]
+    assert names("status=SHUTOFF") == ["stopped-rebuilding"]

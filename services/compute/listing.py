@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 from starlette.datastructures import QueryParams
 
-from core.states import VmState
+from core.states import VmState, states_of_statuses
 from db.models.compute import ComputeNode, Instance
 from services.common.app import ApiError
 from services.common.microversions import ApiVersion
@@ -38,13 +38,6 @@ from services.compute.views import (
 )
 
 # Nova's status words and the vm_state each maps to (bootflow's states are a subset).
-_STATUS_VM_STATE: Final = {
-    "ACTIVE": VmState.ACTIVE,
-    "SHUTOFF": VmState.STOPPED,
-    "BUILD": VmState.BUILDING,
-    "ERROR": VmState.ERROR,
-    "DELETED": VmState.DELETED,
-}
 # Every status Nova knows (an unknown one is a 400 from 2.38).
 _NOVA_STATUSES: Final = frozenset(
     {
@@ -349,15 +342,16 @@ class ServerQuery:
         missing = f"marker [{self.marker}] not found"
         return page_after(instances, ids, self.marker, self.limit, missing)
 
-    def _vm_states(self, statuses: list[str]) -> set[str] | None:
-        """The vm_states the statuses asked for mean; None when Nova knows none of them
-        (before 2.38 that lists nothing, from 2.38 it is a 400)."""
-        states = {_STATUS_VM_STATE[s.upper()] for s in statuses if s.upper() in _STATUS_VM_STATE}
-        if not {s.upper() for s in statuses} & _NOVA_STATUSES:
+    def _vm_states(self, statuses: list[str]) -> tuple[set[str], set[str] | None] | None:
+        """The vm_states and task_states (None: any) the statuses asked for mean; None when
+        Nova knows none of them (before 2.38 that lists nothing, from 2.38 it is a 400)."""
+        wanted = {s.upper() for s in statuses}
+        if not wanted & _NOVA_STATUSES:
             if self.ctx.at_least(mv.INVALID_STATUS_400):
                 raise ApiError(400, "Invalid status value")
             return None
-        if states == {VmState.DELETED} and not self.ctx.is_admin:
+        states = states_of_statuses(wanted)
+        if states[0] == {VmState.DELETED} and not self.ctx.is_admin:
             raise ApiError(403, "Only administrators may list deleted instances")
         return states
 
@@ -368,8 +362,11 @@ class ServerQuery:
             states = self._vm_states(statuses)
             if states is None:
                 return query.where(Instance.uuid.is_(None))
-            deleted_wanted = states == {VmState.DELETED}
-            query = query.where(Instance.vm_state.in_(states))
+            vm_states, task_states = states
+            deleted_wanted = vm_states == {VmState.DELETED}
+            query = query.where(Instance.vm_state.in_(vm_states))
+            if task_states is not None:
+                query = query.where(Instance.task_state.in_(task_states))
         if "deleted" in self.search:
             try:
                 deleted_wanted = query_bool("deleted", self.search["deleted"])
