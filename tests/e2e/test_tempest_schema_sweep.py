@@ -138,6 +138,8 @@ class Content:
     volumes: list[str] = field(default_factory=list)
     attachments: list[str] = field(default_factory=list)
     node2_service: str = ""
+    deleted: str = ""
+    deleted_actions: list[str] = field(default_factory=list)
 
 
 def _public_key() -> str:
@@ -168,8 +170,11 @@ def _wait_gone(show: Any, ident: str) -> None:
     _wait(gone, bool)
 
 
-def _server(content: Content, name: str, status: str, **extra: Any) -> str:
-    """A server booted as the user (at 2.19, for a description), once it is in ``status``."""
+def _server(content: Content, name: str, status: str, group: bool = True, **extra: Any) -> str:
+    """A server booted as the user (at 2.19, for a description), once it is in ``status``;
+    ``group``: in the server group (anti-affinity, one server a host)."""
+    if group:
+        extra["scheduler_hints"] = {"group": content.group_id}
     with compute_microversion("2.19"):
         created = content.user.servers.create_server(
             name=name,
@@ -179,7 +184,6 @@ def _server(content: Content, name: str, status: str, **extra: Any) -> str:
             key_name=content.keypair,
             metadata={"role": "sweep", "tier": "1"},
             description=f"{name}, booted for the schema sweep",
-            scheduler_hints={"group": content.group_id},
             **extra,
         )["server"]
     server_id = str(created["id"])
@@ -213,6 +217,10 @@ def _boot_servers(content: Content) -> None:
     with compute_microversion("2.73"):
         content.user.servers.lock_server(stopped, locked_reason="sweep: keep as it is")
     _server(content, "sweep-failspawn", "ERROR")  # the stack's fault plan fails its spawn
+    deleted = _server(content, "sweep-deleted", "ACTIVE", group=False)
+    content.user.servers.delete_server(deleted)
+    _wait_gone(show, deleted)
+    content.deleted = content.servers.pop("sweep-deleted")
 
 
 def _make_volumes(content: Content) -> None:
@@ -328,6 +336,9 @@ def content(stack: RunningStack) -> Iterator[Content]:
         for server_id in found.servers.values():
             listed = user.servers.list_instance_actions(server_id)["instanceActions"]
             found.actions[server_id] = [a["request_id"] for a in listed]
+        with compute_microversion("2.21"):  # a deleted server's actions, from 2.21
+            listed = admin.servers.list_instance_actions(found.deleted)["instanceActions"]
+        found.deleted_actions = [a["request_id"] for a in listed]
         _zone_and_disabled_service(stack, found)
         yield found
     finally:
@@ -384,6 +395,21 @@ def _server_reads(k: Content) -> list[Read]:
         Read(
             "/v2.1/servers/{server_id}/os-instance-actions/{request_id}",
             [lambda c=c, p=p: c.show_instance_action(*p) for p in pairs for c in (s, a)],
+        ),
+        # A deleted server: in an admin's list of deleted ones, its actions from 2.21.
+        Read(
+            "/v2.1/servers/detail",
+            [lambda: a.list_servers(detail=True, deleted=True, **mine)],
+        ),
+        Read(
+            "/v2.1/servers/{server_id}/os-instance-actions",
+            [lambda: a.list_instance_actions(k.deleted)],
+            since="2.21",
+        ),
+        Read(
+            "/v2.1/servers/{server_id}/os-instance-actions/{request_id}",
+            [lambda r=r: a.show_instance_action(k.deleted, r) for r in k.deleted_actions],
+            since="2.21",
         ),
     ]
 
@@ -488,9 +514,39 @@ def _compute_versions_reads(k: Content) -> list[Read]:
     ]
 
 
+def _assert_real(k: Content) -> None:
+    """The documents the sweep reads hold what it means them to: each kind of server, its
+    volume, fault, lock and actions, an aggregate and a disabled service."""
+    with compute_microversion("2.96"), nova_ahead_of_tempest("2.96"):
+        listed = k.admin.servers.list_servers(detail=True, all_tenants=1, project_id=k.project_id)
+        servers = {s["name"]: s for s in listed["servers"]}
+        aggregates = k.admin.aggregates.list_aggregates()["aggregates"]
+        services = k.admin.services.list_services()["services"]
+    assert {n: s["status"] for n, s in servers.items()} == {
+        "sweep-active": "ACTIVE",
+        "sweep-stopped": "SHUTOFF",
+        "sweep-failspawn": "ERROR",
+    }
+    active, stopped = servers["sweep-active"], servers["sweep-stopped"]
+    assert active["os-extended-volumes:volumes_attached"] and active["addresses"]
+    assert active["key_name"] == k.keypair and active["metadata"]["role"] == "sweep"
+    assert stopped["locked"] and stopped["locked_reason"] == "sweep: keep as it is"
+    assert servers["sweep-failspawn"]["fault"]["message"]
+    assert len(k.actions[stopped["id"]]) >= 3  # create, stop, lock
+    with compute_microversion("2.96"):
+        gone = k.admin.servers.list_servers(detail=True, deleted=True, all_tenants=1)
+    assert [s["status"] for s in gone["servers"] if s["id"] == k.deleted] == ["DELETED"]
+    assert len(k.deleted_actions) == 2  # create, delete
+    assert [(a["name"], a["hosts"]) for a in aggregates] == [(ZONE, ["node2"])]
+    assert [s["disabled_reason"] for s in services if s["status"] == "disabled"] == [
+        DISABLED_REASON
+    ]
+
+
 def test_every_compute_read_passes_tempests_schema_at_every_microversion(
     content: Content, tmp_path: Path
 ) -> None:
+    _assert_real(content)
     reads = _server_reads(content) + _flavor_and_project_reads(content) + _host_reads(content)
     unversioned = _compute_versions_reads(content)
     served = get_routes("compute", tmp_path)

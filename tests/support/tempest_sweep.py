@@ -9,7 +9,9 @@ microversions each happened at.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,22 +135,35 @@ def _next(version: str) -> str:
     return f"{major}.{int(minor) + 1}" if minor.isdigit() else ""
 
 
+def _key(version: str) -> tuple[int, int]:
+    major, _, minor = version.partition(".")
+    return (int(major), int(minor)) if minor.isdigit() else (0, 0)
+
+
 @dataclass
 class Sweep:
-    """Failures found so far: (route, error) -> the microversions it happened at."""
+    """Failures found so far: (route, error) -> the microversions it happened at. One
+    microversion's calls run on a few threads (Tempest's microversion is a global, the
+    same for all of them), so the client's checks overlap the services' answers."""
 
+    workers: int = 4
     failures: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     calls: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def check(self, read: Read, version: str | None, call: Call) -> None:
-        self.calls += 1
         try:
             if version is None or read.exists_at(version):
                 call()
             else:
                 self._gone(call)
+            found = None
         except Exception as error:  # every failure is a finding
-            self.failures.setdefault((read.route, describe(error)), []).append(version or "-")
+            found = describe(error)
+        with self._lock:
+            self.calls += 1
+            if found is not None:
+                self.failures.setdefault((read.route, found), []).append(version or "-")
 
     @staticmethod
     def _gone(call: Call) -> None:
@@ -159,13 +174,14 @@ class Sweep:
         raise AssertionError("answered at a microversion that does not have the route")
 
     def run(self, reads: Sequence[Read], version: str | None) -> None:
-        for read in reads:
-            for call in read.calls:
-                self.check(read, version, call)
+        jobs = [(read, call) for read in reads for call in read.calls]
+        with ThreadPoolExecutor(self.workers) as pool:
+            for done in [pool.submit(self.check, read, version, call) for read, call in jobs]:
+                done.result()
 
     def report(self) -> str:
         return "\n".join(
-            f"{route} at {_ranges(versions)}: {error}"
+            f"{route} at {_ranges(sorted(versions, key=_key))}: {error}"
             for (route, error), versions in sorted(self.failures.items())
         )
 
