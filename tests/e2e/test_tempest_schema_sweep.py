@@ -68,6 +68,9 @@ from tests.support.tempest_sweep import (
 )
 
 pytestmark = pytest.mark.e2e
+# The views build the same documents on either database (both swept clean when this was
+# written, docs/conformance.md): the shared SQLite stack is enough.
+ON_SQLITE = pytest.mark.parametrize("stack", ["sqlite"], indirect=True)
 
 COMPUTE_VERSIONS = microversions(2, 1, 96)
 VOLUME_VERSIONS = microversions(3, 0, 70)
@@ -543,6 +546,7 @@ def _assert_real(k: Content) -> None:
     ]
 
 
+@ON_SQLITE
 def test_every_compute_read_passes_tempests_schema_at_every_microversion(
     content: Content, tmp_path: Path
 ) -> None:
@@ -621,6 +625,7 @@ def _volume_route(path: str) -> str:
     return path
 
 
+@ON_SQLITE
 def test_every_volume_read_passes_tempests_schema_at_every_microversion(
     content: Content, tmp_path: Path
 ) -> None:

@@ -1,14 +1,14 @@
 """Where Tempest 47.0.0's response schemas lag behind Nova itself: Nova's own answer at
-that microversion fails the schema Tempest's client picks. Each gap is widened for the
-microversions it concerns to what Nova answers there, so the rest of the document is still
-checked as strictly (docs/conformance.md lists them)."""
+that microversion fails the schema Tempest's client picks. Each gap is replaced, for the
+microversions it concerns, by the schema of what Nova answers there, so the rest of the
+document is still checked as strictly (docs/conformance.md lists them)."""
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Final
 
 from tempest.lib.api_schema.response.compute.v2_53 import hypervisors as hypervisors_v253
 
@@ -18,50 +18,40 @@ from tests.support.tempest_sweep import at_least
 # adds "uptime" (null where the host has none, as one whose service is down); Tempest's
 # hypervisor client keeps its 2.53 schemas from 2.53 on, which require the one and refuse
 # the other (nova/api/openstack/compute/hypervisors.py, _view_hypervisor).
-HYPERVISOR_UPTIME = "2.88"
-DROPPED_AT_2_88 = frozenset(
-    {
-        "vcpus",
-        "memory_mb",
-        "local_gb",
-        "vcpus_used",
-        "memory_mb_used",
-        "local_gb_used",
-        "free_ram_mb",
-        "free_disk_gb",
-        "current_workload",
-        "running_vms",
-        "disk_available_least",
-        "cpu_info",
-    }
-)
+HYPERVISOR_UPTIME: Final = "2.88"
+DROPPED_AT_2_88: Final = (
+    "vcpus", "memory_mb", "local_gb", "vcpus_used", "memory_mb_used", "local_gb_used",
+    "free_ram_mb", "free_disk_gb", "current_workload", "running_vms", "disk_available_least",
+    "cpu_info",
+)  # fmt: skip
+_SCHEMAS_288: Final = ("get_hypervisor", "list_hypervisors_detail")
+_ORIGINAL: Final = {name: getattr(hypervisors_v253, name) for name in _SCHEMAS_288}
 
 
-def _with_uptime() -> dict[str, Any]:
-    detail = copy.deepcopy(hypervisors_v253.hypervisor_detail)
-    detail["properties"]["uptime"] = {"type": ["string", "null"]}
-    detail["required"] = [k for k in detail["required"] if k not in DROPPED_AT_2_88]
-    for key in DROPPED_AT_2_88:  # and refuse them, as Nova no longer sends them
-        del detail["properties"][key]
-    show = copy.deepcopy(hypervisors_v253.get_hypervisor)
-    show["response_body"]["properties"]["hypervisor"] = detail
-    listed = copy.deepcopy(hypervisors_v253.list_hypervisors_detail)
-    listed["response_body"]["properties"]["hypervisors"]["items"] = detail
-    return {"get_hypervisor": show, "list_hypervisors_detail": listed}
+def hypervisor_schema_288(name: str) -> dict[str, Any]:
+    """Tempest's 2.53 ``name`` schema as Nova answers from 2.88: without the usage Nova
+    removed, with the uptime it added."""
+    schema = copy.deepcopy(_ORIGINAL[name])
+    body = schema["response_body"]["properties"]
+    item = body["hypervisor"] if "hypervisor" in body else body["hypervisors"]["items"]
+    for key in DROPPED_AT_2_88:
+        item["properties"].pop(key)
+        item["required"].remove(key)
+    item["properties"]["uptime"] = {"type": ["string", "null"]}
+    item["required"].append("uptime")
+    return schema
 
 
 @contextmanager
 def nova_ahead_of_tempest(version: str | None) -> Iterator[None]:
-    """Tempest's compute schemas at ``version``, widened where Nova is ahead of them."""
+    """Tempest's compute schemas at ``version``, with Nova's where Nova is ahead of them."""
     if version is None or not at_least(version, HYPERVISOR_UPTIME):
         yield
         return
-    widened = _with_uptime()
-    before = {name: getattr(hypervisors_v253, name) for name in widened}
-    for name, schema in widened.items():
-        setattr(hypervisors_v253, name, schema)
+    for name in _SCHEMAS_288:
+        setattr(hypervisors_v253, name, hypervisor_schema_288(name))
     try:
         yield
     finally:
-        for name, schema in before.items():
+        for name, schema in _ORIGINAL.items():
             setattr(hypervisors_v253, name, schema)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,24 +64,22 @@ def auth_provider(auth_url: str, account: Account) -> auth.KeystoneV3AuthProvide
 
 
 @contextmanager
-def compute_microversion(version: str | None) -> Iterator[None]:
+def _swapped(module: Any, name: str, value: object) -> Iterator[None]:
+    before = getattr(module, name)
+    setattr(module, name, value)
+    try:
+        yield
+    finally:
+        setattr(module, name, before)
+
+
+def compute_microversion(version: str | None) -> AbstractContextManager[None]:
     """Tempest's compute clients send and check ``version`` (its fixture sets this global)."""
-    before = base_compute_client.COMPUTE_MICROVERSION
-    base_compute_client.COMPUTE_MICROVERSION = version
-    try:
-        yield
-    finally:
-        base_compute_client.COMPUTE_MICROVERSION = before
+    return _swapped(base_compute_client, "COMPUTE_MICROVERSION", version)
 
 
-@contextmanager
-def volume_microversion(version: str | None) -> Iterator[None]:
-    before = volume_base_client.VOLUME_MICROVERSION
-    volume_base_client.VOLUME_MICROVERSION = version
-    try:
-        yield
-    finally:
-        volume_base_client.VOLUME_MICROVERSION = before
+def volume_microversion(version: str | None) -> AbstractContextManager[None]:
+    return _swapped(volume_base_client, "VOLUME_MICROVERSION", version)
 
 
 @dataclass
