@@ -438,6 +438,8 @@ def _flavor_and_project_reads(k: Content) -> list[Read]:
         Read("/v2.1/os-server-groups/{group_id}", [lambda: u.groups.show_server_group(k.group_id)]),
         Read("/v2.1/os-keypairs", [u.keypairs.list_keypairs]),
         Read("/v2.1/os-keypairs/{name}", [lambda: u.keypairs.show_keypair(k.keypair)]),
+        # A full page (one key pair, limit=1) has its keypairs_links.
+        Read("/v2.1/os-keypairs", [lambda: u.keypairs.list_keypairs(limit=1)], asks_from="2.35"),
         Read(
             "/v2.1/os-quota-sets/{project_id}",
             [
@@ -475,6 +477,19 @@ def _host_reads(k: Content) -> list[Read]:
 
     return [
         Read("/v2.1/os-hypervisors", [hv.list_hypervisors]),
+        Read(
+            "/v2.1/os-hypervisors",
+            [
+                lambda: hv.list_hypervisors(with_servers=True),
+                lambda: hv.list_hypervisors(hypervisor_hostname_pattern="node"),
+            ],
+            asks_from="2.53",
+        ),
+        Read(
+            "/v2.1/os-hypervisors/detail",
+            [lambda: hv.list_hypervisors(detail=True, with_servers=True)],
+            asks_from="2.53",
+        ),
         Read("/v2.1/os-hypervisors/detail", [lambda: hv.list_hypervisors(detail=True)]),
         Read("/v2.1/os-hypervisors/{hypervisor_id}", [lambda: each_hypervisor(hv.show_hypervisor)]),
         Read("/v2.1/os-hypervisors/statistics", [hv.show_hypervisor_statistics], until="2.88"),
@@ -525,6 +540,7 @@ def _assert_real(k: Content) -> None:
         servers = {s["name"]: s for s in listed["servers"]}
         aggregates = k.admin.aggregates.list_aggregates()["aggregates"]
         services = k.admin.services.list_services()["services"]
+        paged_keys = k.user.keypairs.list_keypairs(limit=1)
     assert {n: s["status"] for n, s in servers.items()} == {
         "sweep-active": "ACTIVE",
         "sweep-stopped": "SHUTOFF",
@@ -541,6 +557,7 @@ def _assert_real(k: Content) -> None:
     assert [s["status"] for s in gone["servers"] if s["id"] == k.deleted] == ["DELETED"]
     assert len(k.deleted_actions) == 2  # create, delete
     assert [(a["name"], a["hosts"]) for a in aggregates] == [(ZONE, ["node2"])]
+    assert paged_keys["keypairs_links"][0]["rel"] == "next"
     assert [s["disabled_reason"] for s in services if s["status"] == "disabled"] == [
         DISABLED_REASON
     ]

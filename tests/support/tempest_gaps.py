@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Final
 
+from tempest.lib.api_schema.response.compute.v2_1 import parameter_types
+from tempest.lib.api_schema.response.compute.v2_2 import keypairs as keypairs_v22
 from tempest.lib.api_schema.response.compute.v2_53 import hypervisors as hypervisors_v253
 
 from tests.support.tempest_sweep import at_least
@@ -42,16 +44,30 @@ def hypervisor_schema_288(name: str) -> dict[str, Any]:
     return schema
 
 
+# Nova 2.35 pages key pairs: a full page (as many as ``limit``) has ``keypairs_links``
+# (nova/api/openstack/compute/views/keypairs.py); Tempest's 2.2 list schema, its newest,
+# refuses the key.
+KEYPAIR_LINKS: Final = "2.35"
+_KEYPAIRS_V22: Final = keypairs_v22.list_keypairs
+
+
+def keypairs_schema_235() -> dict[str, Any]:
+    schema = copy.deepcopy(_KEYPAIRS_V22)
+    schema["response_body"]["properties"]["keypairs_links"] = parameter_types.links
+    return schema
+
+
 @contextmanager
 def nova_ahead_of_tempest(version: str | None) -> Iterator[None]:
     """Tempest's compute schemas at ``version``, with Nova's where Nova is ahead of them."""
-    if version is None or not at_least(version, HYPERVISOR_UPTIME):
-        yield
-        return
-    for name in _SCHEMAS_288:
-        setattr(hypervisors_v253, name, hypervisor_schema_288(name))
+    if version is not None and at_least(version, KEYPAIR_LINKS):
+        keypairs_v22.list_keypairs = keypairs_schema_235()
+    if version is not None and at_least(version, HYPERVISOR_UPTIME):
+        for name in _SCHEMAS_288:
+            setattr(hypervisors_v253, name, hypervisor_schema_288(name))
     try:
         yield
     finally:
+        keypairs_v22.list_keypairs = _KEYPAIRS_V22
         for name, schema in _ORIGINAL.items():
             setattr(hypervisors_v253, name, schema)

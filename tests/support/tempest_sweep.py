@@ -85,12 +85,15 @@ def volume_microversion(version: str | None) -> AbstractContextManager[None]:
 @dataclass
 class Read:
     """The calls that read ``route``; outside ``since``..``until`` (exclusive) the route does
-    not exist at that microversion, so each call must be the service's 404 instead."""
+    not exist at that microversion, so each call must be the service's 404 instead.
+    ``asks_from``: the calls pass query parameters the route has from that microversion
+    on, so they are made from there only."""
 
     route: str
     calls: Sequence[Call]
     since: str | None = None
     until: str | None = None
+    asks_from: str | None = None
 
     def exists_at(self, version: str) -> bool:
         after_start = self.since is None or at_least(version, self.since)
@@ -172,7 +175,12 @@ class Sweep:
         raise AssertionError("answered at a microversion that does not have the route")
 
     def run(self, reads: Sequence[Read], version: str | None) -> None:
-        jobs = [(read, call) for read in reads for call in read.calls]
+        jobs = [
+            (read, call)
+            for read in reads
+            if version is None or read.asks_from is None or at_least(version, read.asks_from)
+            for call in read.calls
+        ]
         with ThreadPoolExecutor(self.workers) as pool:
             for done in [pool.submit(self.check, read, version, call) for read, call in jobs]:
                 done.result()
