@@ -601,6 +601,7 @@ def _volume_reads(k: Content) -> list[Read]:
             "/volumes/detail",
             [
                 lambda: u.volumes.list_volumes(detail=True),
+                lambda: u.volumes.list_volumes(detail=True, params={"limit": 1}),
                 lambda: a.volumes.list_volumes(detail=True, params=every),
             ],
         ),
