@@ -3,7 +3,6 @@ Tempest's own response schemas; bootflow's extra facts only under ``/bootflow/v1
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -18,6 +17,7 @@ from clients.compute import ComputeClient
 from db.base import utcnow
 from db.models.compute import QuotaLimit
 from tests.support.cloud import LoopbackCloud
+from tests.support.tempest_gaps import hypervisor_schema_288
 from tests.support.tempest_schemas import schema_module, validate
 from tests.test_compute_api import (
     _api,
@@ -33,11 +33,6 @@ HYPERVISORS = hypervisor_client.HypervisorClient.schema_versions_info
 LIMITS = limits_client.LimitsClient.schema_versions_info
 # Each boundary where Tempest's schemas or Nova's documents change, and the newest.
 BOUNDARIES = ("2.1", "2.27", "2.28", "2.33", "2.52", "2.53", "2.87")
-_USAGE = (
-    "vcpus", "memory_mb", "local_gb", "vcpus_used", "memory_mb_used", "local_gb_used",
-    "free_ram_mb", "free_disk_gb", "current_workload", "running_vms", "disk_available_least",
-    "cpu_info",
-)  # fmt: skip
 
 
 @pytest.fixture
@@ -56,20 +51,6 @@ def _own(cloud: LoopbackCloud, path: str, user: str = "demo") -> httpx.Response:
     """A request to bootflow's own API beside Nova's (``/bootflow/v1/...``)."""
     token = _session(cloud, user).token
     return httpx.get(f"{cloud.urls['compute']}/bootflow/v1/{path}", headers={"X-Auth-Token": token})
-
-
-def _schema_288(name: str) -> dict[str, Any]:
-    """Tempest has no 2.88 hypervisor schema: its 2.53 one without the usage Nova removed,
-    with the uptime it added."""
-    schema = copy.deepcopy(getattr(schema_module(HYPERVISORS, "2.53"), name))
-    body = schema["response_body"]["properties"]
-    item = body["hypervisor"] if "hypervisor" in body else body["hypervisors"]["items"]
-    for key in _USAGE:
-        item["properties"].pop(key)
-        item["required"].remove(key)
-    item["properties"]["uptime"] = {"type": ["string", "null"]}
-    item["required"].append("uptime")
-    return schema
 
 
 def _no_vendor_keys(document: Any) -> None:
@@ -95,10 +76,12 @@ def test_hypervisor_documents_pass_tempest_schemas(cloud: LoopbackCloud) -> None
     ]
 
     detail = _admin(cloud, "os-hypervisors/detail", "2.88")
-    validate(_schema_288("list_hypervisors_detail"), detail)
+    validate(hypervisor_schema_288("list_hypervisors_detail"), detail)
     node1 = detail.json()["hypervisors"][0]
+    # As Nova, the detail list has each host's uptime too, not only the show.
+    assert " up 3 days,  1:15" in node1["uptime"]
     shown = _admin(cloud, f"os-hypervisors/{node1['id']}", "2.88")
-    validate(_schema_288("get_hypervisor"), shown)
+    validate(hypervisor_schema_288("get_hypervisor"), shown)
     # From 2.88 the show has the host's uptime (null while the host is down).
     assert " up 3 days,  1:15" in shown.json()["hypervisor"]["uptime"]
     node2 = detail.json()["hypervisors"][1]["id"]

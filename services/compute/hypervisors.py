@@ -1,7 +1,7 @@
 """``os-hypervisors``: one hypervisor per host, listed, paged (2.33), found by name pattern
-and with its servers (2.53), shown (with its uptime from 2.88). The older routes are in
-``hypervisor_lookups``; what Nova does not show (allocation ratios) is bootflow's own
-``/bootflow/v1/hypervisors`` (``own_api``)."""
+and with its servers (2.53), in detail and shown (each with its host's uptime from 2.88).
+The older routes are in ``hypervisor_lookups``; what Nova does not show (allocation
+ratios) is bootflow's own ``/bootflow/v1/hypervisors`` (``own_api``)."""
 
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ def _detail(ctx: ApiContext, node: ComputeNode, host_ip: str) -> dict[str, Any]:
         },
     }
     if ctx.at_least(mv.NO_HYPERVISOR_USAGE):
-        view["uptime"] = None
+        view["uptime"] = host_uptime(ctx, node)  # in lists too, as Nova asks each host
     else:
         view.update(_usage(ctx, node))
     return view
@@ -189,7 +189,4 @@ def show_hypervisor(
         raise ApiError(404, f"Hypervisor with ID '{hypervisor_id}' could not be found.")
     node = _found(ctx, session, hypervisor_id)
     servers = servers_on(session, node.host) if _with_servers(ctx, request.query_params) else None
-    view = hypervisor_view(ctx, node, True, host_ip, servers)
-    if ctx.at_least(mv.NO_HYPERVISOR_USAGE):
-        view["uptime"] = host_uptime(ctx, node)
-    return {"hypervisor": view}
+    return {"hypervisor": hypervisor_view(ctx, node, True, host_ip, servers)}
