@@ -1,0 +1,81 @@
+"""A user's effective roles, as Keystone computes them: granted to the user directly or to
+a group the user is a member of, on a project or on a domain."""
+
+from __future__ import annotations
+
+from sqlalchemy import CompoundSelect, Select, select, union
+from sqlalchemy.orm import Session
+
+from db.models.identity import (
+    Domain,
+    Grant,
+    GrantType,
+    GroupMember,
+    Project,
+    Role,
+    RoleAssignment,
+)
+
+
+def _groups_of(user_id: str) -> Select[str]:
+    return select(GroupMember.group_id).where(GroupMember.user_id == user_id)
+
+
+def _through_groups(user_id: str, kind: GrantType) -> Select[str, str]:
+    """(target, role) of every ``kind`` grant to a group ``user_id`` is in."""
+    return select(Grant.target_id, Grant.role_id).where(
+        Grant.type == kind, Grant.actor_id.in_(_groups_of(user_id))
+    )
+
+
+def project_grants(user_id: str) -> CompoundSelect[str, str]:
+    """(project id, role id) of each role ``user_id`` has on a project, either way."""
+    direct = select(RoleAssignment.project_id, RoleAssignment.role_id).where(
+        RoleAssignment.user_id == user_id
+    )
+    return union(direct, _through_groups(user_id, GrantType.GROUP_PROJECT))
+
+
+def domain_grants(user_id: str) -> CompoundSelect[str, str]:
+    """(domain id, role id) of each role ``user_id`` has on a domain, either way."""
+    direct = select(Grant.target_id, Grant.role_id).where(
+        Grant.type == GrantType.USER_DOMAIN, Grant.actor_id == user_id
+    )
+    return union(direct, _through_groups(user_id, GrantType.GROUP_DOMAIN))
+
+
+def _roles(session: Session, grants: CompoundSelect[str, str], target_id: str) -> list[Role]:
+    pairs = grants.subquery()
+    role_ids = select(pairs.c[1]).where(pairs.c[0] == target_id)
+    return list(session.scalars(select(Role).where(Role.id.in_(role_ids)).order_by(Role.name)))
+
+
+def roles_of(session: Session, user_id: str, project_id: str) -> list[Role]:
+    """The roles ``user_id`` has on ``project_id``, directly or through groups, by name."""
+    return _roles(session, project_grants(user_id), project_id)
+
+
+def domain_roles_of(session: Session, user_id: str, domain_id: str) -> list[Role]:
+    """The roles ``user_id`` has on ``domain_id``, directly or through groups, by name."""
+    return _roles(session, domain_grants(user_id), domain_id)
+
+
+def projects_of(session: Session, user_id: str, enabled_only: bool = False) -> list[Project]:
+    """The projects where ``user_id`` holds any role, by name."""
+    pairs = project_grants(user_id).subquery()
+    query = select(Project).where(Project.id.in_(select(pairs.c[0]))).order_by(Project.name)
+    if enabled_only:
+        query = query.where(Project.enabled.is_(True))
+    return list(session.scalars(query))
+
+
+def domains_of(session: Session, user_id: str) -> list[Domain]:
+    """The enabled domains where ``user_id`` holds any role, by name."""
+    pairs = domain_grants(user_id).subquery()
+    return list(
+        session.scalars(
+            select(Domain)
+            .where(Domain.id.in_(select(pairs.c[0])), Domain.enabled.is_(True))
+            .order_by(Domain.name)
+        )
+    )
