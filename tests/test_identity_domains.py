@@ -88,9 +88,13 @@ def test_domain_documents_and_rules_as_keystone(cloud: LoopbackCloud) -> None:
     assert _call(cloud, admin, "DELETE", path).status_code == 204
     assert _call(cloud, admin, "GET", path).status_code == 404
     assert _call(cloud, admin, "DELETE", path).status_code == 404
-    # The default domain holds bootflow's own accounts: never disabled.
-    keep = _call(cloud, admin, "PATCH", "domains/default", json={"domain": {"enabled": False}})
-    assert keep.status_code == 403
+    # The default domain holds bootflow's own accounts, and every openrc names it: never
+    # disabled nor renamed.
+    for change in ({"enabled": False}, {"name": "Other"}):
+        keep = _call(cloud, admin, "PATCH", "domains/default", json={"domain": change})
+        assert keep.status_code == 403, change
+    described = {"domain": {"description": "ours"}}
+    assert _call(cloud, admin, "PATCH", "domains/default", json=described).status_code == 200
     demo = _token(cloud, "demo", "demo")
     assert _call(cloud, demo, "POST", "domains", json={"domain": {"name": "x"}}).status_code == 403
     assert _call(cloud, demo, "GET", "domains").status_code == 403

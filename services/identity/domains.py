@@ -2,7 +2,9 @@
 
 A domain must be disabled before it is deleted (Keystone's 403 otherwise, so nobody deletes
 a domain in use by accident); deleting it deletes what is in it (``cascade.py``). The
-default domain, where bootflow's own accounts live, is never disabled nor deleted.
+default domain, where bootflow's own accounts live and which every openrc names
+(``Default``), is never renamed, disabled nor deleted; so token validation knows it without
+a query.
 """
 
 from __future__ import annotations
@@ -107,8 +109,10 @@ def update_domain(
     given = change.model_fields_set
     if ("name" in given and change.name is None) or ("enabled" in given and change.enabled is None):
         raise ApiError(400, "Invalid input for field 'domain': name and enabled may not be null.")
-    if change.enabled is False and domain_id == DEFAULT_DOMAIN_ID:
-        raise ApiError(403, "The default domain cannot be disabled.")
+    if domain_id == DEFAULT_DOMAIN_ID and (
+        change.enabled is False or change.name not in (None, domain.name)
+    ):
+        raise ApiError(403, "The default domain cannot be disabled nor renamed.")
     if change.name is not None:
         domain.name = change.name
     if "description" in given:

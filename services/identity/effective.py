@@ -3,7 +3,7 @@ a group the user is a member of, on a project or on a domain."""
 
 from __future__ import annotations
 
-from sqlalchemy import CompoundSelect, Select, select, union
+from sqlalchemy import CompoundSelect, Select, bindparam, or_, select, union
 from sqlalchemy.orm import Session
 
 from db.models.identity import (
@@ -44,20 +44,46 @@ def domain_grants(user_id: str) -> CompoundSelect[str, str]:
     return union(direct, _through_groups(user_id, GrantType.GROUP_DOMAIN))
 
 
-def _roles(session: Session, grants: CompoundSelect[str, str], target_id: str) -> list[Role]:
-    pairs = grants.subquery()
-    role_ids = select(pairs.c[1]).where(pairs.c[0] == target_id)
-    return list(session.scalars(select(Role).where(Role.id.in_(role_ids)).order_by(Role.name)))
+def _roles_query(direct: Select[str], kind: GrantType) -> Select[Role]:
+    """The roles a user (``:user_id``) has on ``:target_id``: ``direct``, or ``kind``
+    grants to a group the user is in. Built once: validating a token runs it."""
+    through = (
+        select(Grant.role_id)
+        .join(GroupMember, GroupMember.group_id == Grant.actor_id)
+        .where(
+            GroupMember.user_id == bindparam("user_id"),
+            Grant.type == kind.value,
+            Grant.target_id == bindparam("target_id"),
+        )
+    )
+    return select(Role).where(or_(Role.id.in_(direct), Role.id.in_(through))).order_by(Role.name)
+
+
+_PROJECT_ROLES = _roles_query(
+    select(RoleAssignment.role_id).where(
+        RoleAssignment.user_id == bindparam("user_id"),
+        RoleAssignment.project_id == bindparam("target_id"),
+    ),
+    GrantType.GROUP_PROJECT,
+)
+_DOMAIN_ROLES = _roles_query(
+    select(Grant.role_id).where(
+        Grant.type == GrantType.USER_DOMAIN.value,
+        Grant.actor_id == bindparam("user_id"),
+        Grant.target_id == bindparam("target_id"),
+    ),
+    GrantType.GROUP_DOMAIN,
+)
 
 
 def roles_of(session: Session, user_id: str, project_id: str) -> list[Role]:
     """The roles ``user_id`` has on ``project_id``, directly or through groups, by name."""
-    return _roles(session, project_grants(user_id), project_id)
+    return list(session.scalars(_PROJECT_ROLES, {"user_id": user_id, "target_id": project_id}))
 
 
 def domain_roles_of(session: Session, user_id: str, domain_id: str) -> list[Role]:
     """The roles ``user_id`` has on ``domain_id``, directly or through groups, by name."""
-    return _roles(session, domain_grants(user_id), domain_id)
+    return list(session.scalars(_DOMAIN_ROLES, {"user_id": user_id, "target_id": domain_id}))
 
 
 def projects_of(session: Session, user_id: str, enabled_only: bool = False) -> list[Project]:

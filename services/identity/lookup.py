@@ -36,10 +36,12 @@ def find_domain(session: Session, ref: DomainRef | None) -> Domain | None:
 
 
 def domain_ref(session: Session, domain_id: str) -> dict[str, str]:
-    """``{"id", "name"}`` of a domain, as tokens show a user's, project's or scope's."""
+    """``{"id", "name"}`` of a domain, as tokens show a user's, project's or scope's. The
+    default domain's is known without a query: it is never renamed (``domains.py``)."""
+    if domain_id == DEFAULT_DOMAIN_ID:
+        return {"id": DEFAULT_DOMAIN_ID, "name": DEFAULT_DOMAIN_NAME}
     domain = session.get(Domain, domain_id)
-    name = domain.name if domain is not None else DEFAULT_DOMAIN_NAME
-    return {"id": domain_id, "name": name}
+    return {"id": domain_id, "name": domain.name if domain is not None else ""}
 
 
 def require_domain(session: Session, domain_id: str) -> None:
@@ -49,5 +51,9 @@ def require_domain(session: Session, domain_id: str) -> None:
 
 
 def domain_enabled(session: Session, domain_id: str) -> bool:
+    """Whether ``domain_id`` exists and is enabled; the default domain always is (never
+    disabled), so validating its users' tokens costs no query for it."""
+    if domain_id == DEFAULT_DOMAIN_ID:
+        return True
     domain = session.get(Domain, domain_id)
     return domain is not None and domain.enabled
