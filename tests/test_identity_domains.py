@@ -376,3 +376,19 @@ def test_domain_scoped_token_is_refused_by_policy_elsewhere(
         assert _call(cloud, token, "GET", "auth/domains").status_code == 200
         assert _call(cloud, token, "GET", "projects").status_code == 403
         assert _call(cloud, token, "GET", "domains").status_code == 403
+
+
+def test_nul_characters_are_refused_not_a_500(cloud: LoopbackCloud) -> None:
+    """PostgreSQL cannot store or compare text with NUL in it (SQLite can): a name, filter
+    or id with one is the client's 400 there, never a 500."""
+    admin = _token(cloud, "admin", "admin")
+    answers = [
+        _call(cloud, admin, "GET", "groups", params={"name": "a\x00"}),
+        _call(cloud, admin, "GET", "users", params={"name": "a\x00"}),
+        _call(cloud, admin, "GET", "domains/a%00b"),
+        _call(cloud, admin, "POST", "groups", json={"group": {"name": "a\x00b"}}),
+        _call(cloud, admin, "POST", "domains", json={"domain": {"name": "a\x00b"}}),
+    ]
+    for answer in answers:
+        assert answer.status_code in (200, 201, 400, 404), answer.text
+        assert "error" not in answer.json() or answer.json()["error"]["code"] < 500
