@@ -36,10 +36,14 @@ class AuthContext:
     roles: tuple[str, ...]
     expires_at: str
     token: str = field(repr=False)
+    # A domain-scoped token's domain; its project_id is then "".
+    domain_id: str = ""
 
     @property
     def is_admin(self) -> bool:
-        return "admin" in self.roles
+        """The admin role on a project: a domain's admin administers that domain only,
+        never the cloud (Keystone's and the services' policies)."""
+        return "admin" in self.roles and bool(self.project_id)
 
     @classmethod
     def from_token_body(cls, token: str, body: dict[str, Any]) -> AuthContext:
@@ -52,6 +56,7 @@ class AuthContext:
             roles=tuple(r["name"] for r in body.get("roles", [])),
             expires_at=body["expires_at"],
             token=token,
+            domain_id=(body.get("domain") or {}).get("id", ""),
         )
 
 

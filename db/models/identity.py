@@ -1,8 +1,10 @@
-"""Identity's tables: projects, users, roles and their assignments, revocations, catalog."""
+"""Identity's tables: domains, projects, users, groups, roles and their grants, revocations,
+catalog."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import Boolean, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
@@ -21,6 +23,18 @@ class InDomain:
         return (UniqueConstraint("domain_id", "name"),)
 
     domain_id: Mapped[str] = mapped_column(String(64), default=DEFAULT_DOMAIN_ID)
+
+
+class Domain(Base):
+    """A Keystone domain; ``default`` is written by the migration and by bootstrap."""
+
+    __tablename__ = "domains"
+
+    id: Mapped[HexIdPk]
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[CreatedAt]
 
 
 class Project(InDomain, Base):
@@ -57,6 +71,42 @@ class RoleAssignment(Base):
 
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), primary_key=True)
+    role_id: Mapped[str] = mapped_column(ForeignKey("roles.id"), primary_key=True)
+
+
+class Group(InDomain, Base):
+    __tablename__ = "groups"
+
+    id: Mapped[HexIdPk]
+    name: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[CreatedAt]
+
+
+class GroupMember(Base):
+    __tablename__ = "group_members"
+
+    group_id: Mapped[str] = mapped_column(ForeignKey("groups.id"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True, index=True)
+
+
+class GrantType(StrEnum):
+    """Keystone's assignment types beside a user's role on a project (``RoleAssignment``)."""
+
+    USER_DOMAIN = "UserDomain"
+    GROUP_DOMAIN = "GroupDomain"
+    GROUP_PROJECT = "GroupProject"
+
+
+class Grant(Base):
+    """A role granted to a user or group (``actor_id``) on a domain or project
+    (``target_id``), as Keystone's ``assignment`` table: which is which says ``type``."""
+
+    __tablename__ = "grants"
+
+    type: Mapped[str] = mapped_column(String(16), primary_key=True)
+    actor_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    target_id: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
     role_id: Mapped[str] = mapped_column(ForeignKey("roles.id"), primary_key=True)
 
 

@@ -20,7 +20,7 @@ from fastapi.datastructures import DefaultPlaceholder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Lifespan, Message, Receive, Scope, Send
 
@@ -259,7 +259,10 @@ class _ErrorAnswers:
         return await self.api_error(request, unavailable(str(exc)))
 
     async def database(self, request: Request, exc: DBAPIError) -> JSONResponse:
-        """The database server is gone or restarting; any other database error is a bug."""
+        """The database server is gone or restarting; text PostgreSQL cannot store (a NUL
+        character, which SQLite takes) is the client's 400; any other error is a bug."""
+        if isinstance(exc, DataError) and "NUL" in str(exc.orig):
+            return self.respond(400, "Invalid input: text may not contain NUL (0x00) characters.")
         if not connection_lost(exc):
             return await self.unexpected(request, exc)
         log.warning("%s %s: database unavailable: %s", request.method, request.url.path, exc.orig)

@@ -6,7 +6,9 @@ keyed by a hash of the token, never the token itself, and tokens are never logge
 
 Outside identity a token must be scoped to a project (``Auth``): an unscoped token (one
 with no project, as Keystone issues to a user with no role on a default project) acts in
-no project, so it may neither read nor create project resources. Identity's own routes take
+no project, so it may neither read nor create project resources (401); a domain-scoped one
+is refused by policy (403), as Nova's, Glance's, Neutron's and Cinder's project-scoped
+rules refuse it. Identity's own routes take
 any valid token (``Token``), as Keystone's do.
 
 Identity down or restarting is a 503 (as keystonemiddleware answers when it cannot reach
@@ -36,6 +38,10 @@ __all__ = [
 ]
 
 UNSCOPED = f"{UNAUTHORIZED} This token is scoped to no project: authenticate with a project."
+DOMAIN_SCOPED = (
+    "Policy doesn't allow a domain-scoped token here: this service's resources belong to "
+    "projects, so authenticate with a project."
+)
 
 
 async def validated(validator: TokenValidator, token: str | None) -> AuthContext:
@@ -68,8 +74,12 @@ Token = Annotated[AuthContext, Depends(require_token)]
 
 
 async def require_auth(context: Token) -> AuthContext:
-    """FastAPI dependency: the caller of a project-scoped token, or 401."""
+    """FastAPI dependency: the caller of a project-scoped token; a domain-scoped token is
+    refused by policy (403, as the services' project-scoped rules refuse it), an unscoped
+    one is 401."""
     if not context.project_id:
+        if context.domain_id:
+            raise ApiError(403, DOMAIN_SCOPED)
         raise ApiError(401, UNSCOPED)
     return context
 

@@ -10,29 +10,29 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.config import TokenOptions
-from db.models.identity import (
-    DEFAULT_DOMAIN_ID,
-    DEFAULT_DOMAIN_NAME,
-    Project,
-    RevokedToken,
-    User,
-)
+from db.models.identity import Domain, Project, RevokedToken, User
 from db.session import SessionFactory
 from services.common.app import ApiError
 from services.common.auth import AuthContext
 from services.common.state import from_state
+from services.identity.effective import domain_roles_of, roles_of
 from services.identity.errors import UNAUTHORIZED
-from services.identity.schemas import AuthBody, DomainRef, ScopeBody
+from services.identity.lookup import domain_enabled, find_domain
+from services.identity.schemas import AuthBody, DomainRef, ProjectRef, ScopeBody
 from services.identity.tokens import TokenError, TokenPayload, TokenProvider
-from services.identity.views import roles_of, token_body
+from services.identity.views import token_body
+
+# A token's scope: (project id, domain id), at most one of them set.
+Scope = tuple[str, str]
 
 
-def _check_domain(ref: DomainRef | None) -> None:
-    """Only the default domain exists; naming another one fails like a wrong password."""
-    if ref is None:
-        return
-    if ref.id not in (None, DEFAULT_DOMAIN_ID) or ref.name not in (None, DEFAULT_DOMAIN_NAME):
+def _enabled_domain(session: Session, ref: DomainRef | None) -> Domain:
+    """The enabled domain ``ref`` names; an unknown or disabled one fails like a wrong
+    password, as Keystone's authentication does."""
+    domain = find_domain(session, ref)
+    if domain is None or not domain.enabled:
         raise ApiError(401, UNAUTHORIZED)
+    return domain
 
 
 class Identity:
@@ -52,19 +52,21 @@ class Identity:
         if methods != ["password"] or body.identity.password is None:
             raise ApiError(401, "Only the password and token authentication methods are supported.")
         ref = body.identity.password.user
-        _check_domain(ref.domain)
         if ref.id:
             user = session.get(User, ref.id)
         elif ref.name:
+            domain = _enabled_domain(session, ref.domain)
             user = session.scalar(
-                select(User).where(User.name == ref.name, User.domain_id == DEFAULT_DOMAIN_ID)
+                select(User).where(User.name == ref.name, User.domain_id == domain.id)
             )
         else:
             raise ApiError(400, "The user must be named by id or by name and domain.")
         if user is None or not user.enabled or not self._password_ok(user, ref.password):
             raise ApiError(401, UNAUTHORIZED)
-        project_id = self._scope(session, user, body.scope)
-        return self.tokens.issue(user.id, project_id, ("password",))
+        if not domain_enabled(session, user.domain_id):
+            raise ApiError(401, UNAUTHORIZED)
+        project_id, domain_id = self._scope(session, user, body.scope)
+        return self.tokens.issue(user.id, project_id, ("password",), domain_id=domain_id)
 
     def _rescope(
         self, session: Session, token: str, scope: ScopeBody | None
@@ -75,9 +77,11 @@ class Identity:
         original = self.validate(session, token)
         user = session.get(User, original.user_id)
         assert user is not None  # validate() checked
-        project_id = self._scope(session, user, scope)
+        project_id, domain_id = self._scope(session, user, scope)
         methods = tuple(dict.fromkeys((*original.methods, "token")))
-        return self.tokens.issue(user.id, project_id, methods, rescoped=original)
+        return self.tokens.issue(
+            user.id, project_id, methods, rescoped=original, domain_id=domain_id
+        )
 
     def _password_ok(self, user: User, password: str) -> bool:
         try:
@@ -85,30 +89,37 @@ class Identity:
         except (VerifyMismatchError, InvalidHashError):
             return False
 
-    def _scope(self, session: Session, user: User, scope: ScopeBody | None) -> str:
-        if scope is not None and scope.domain is not None and scope.project is None:
-            # Domain roles are not offered, so no user may scope to a domain.
-            raise ApiError(401, UNAUTHORIZED)
-        if scope is None or scope.project is None:
-            # Keystone scopes to the default project only where the user has a role there;
-            # otherwise the token is unscoped.
-            default = user.default_project_id
-            if default and roles_of(session, user.id, default):
-                return default
-            return ""
-        ref = scope.project
-        _check_domain(ref.domain)
+    def _scope(self, session: Session, user: User, scope: ScopeBody | None) -> Scope:
+        if scope is not None and scope.project is not None:
+            return self._project_scope(session, user, scope.project), ""
+        if scope is not None and scope.domain is not None:
+            domain = _enabled_domain(session, scope.domain)
+            if not domain_roles_of(session, user.id, domain.id):
+                raise ApiError(401, UNAUTHORIZED)
+            return "", domain.id
+        # Keystone scopes to the default project only where the user has a role there;
+        # otherwise the token is unscoped.
+        default = user.default_project_id
+        if default and roles_of(session, user.id, default):
+            return default, ""
+        return "", ""
+
+    def _project_scope(self, session: Session, user: User, ref: ProjectRef) -> str:
         if ref.id:
             project = session.get(Project, ref.id)
         elif ref.name:
+            domain = _enabled_domain(session, ref.domain)
             project = session.scalar(
-                select(Project).where(
-                    Project.name == ref.name, Project.domain_id == DEFAULT_DOMAIN_ID
-                )
+                select(Project).where(Project.name == ref.name, Project.domain_id == domain.id)
             )
         else:
             raise ApiError(400, "The project must be named by id or by name and domain.")
-        if project is None or not project.enabled or not roles_of(session, user.id, project.id):
+        if (
+            project is None
+            or not project.enabled
+            or not domain_enabled(session, project.domain_id)
+            or not roles_of(session, user.id, project.id)
+        ):
             raise ApiError(401, UNAUTHORIZED)
         return project.id
 
@@ -120,12 +131,18 @@ class Identity:
         if session.get(RevokedToken, payload.audit_id) is not None:
             raise ApiError(404, "Could not find token: the token has been revoked.")
         user = session.get(User, payload.user_id)
-        if user is None or not user.enabled:
+        if user is None or not user.enabled or not domain_enabled(session, user.domain_id):
             raise ApiError(404, "Could not find token: its user is gone or disabled.")
         if payload.project_id:
             project = session.get(Project, payload.project_id)
-            if project is None or not project.enabled:
+            if (
+                project is None
+                or not project.enabled
+                or not domain_enabled(session, project.domain_id)
+            ):
                 raise ApiError(404, "Could not find token: its project is gone or disabled.")
+        if payload.domain_id and not domain_enabled(session, payload.domain_id):
+            raise ApiError(404, "Could not find token: its domain is gone or disabled.")
         return payload
 
     def context(self, token: str) -> AuthContext:

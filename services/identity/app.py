@@ -1,4 +1,5 @@
-"""The identity service: Keystone v3's token, project, user and role API subset."""
+"""The identity service: Keystone v3's token, domain, project, user, group and role API
+subset."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ from services.identity import (
     auth,
     deletion,
     domains,
+    grants,
+    groups,
     projects,
     role_admin,
+    role_assignments,
     roles,
     scopes,
     users,
@@ -32,6 +36,19 @@ def create_identity_app(settings: Settings, sessions: SessionFactory) -> FastAPI
     app.state.token_validator = TokenValidator(
         None, cache_seconds=0, validate_locally=identity.context
     )
-    for module in (versions, auth, scopes, projects, users, roles, role_admin, deletion, domains):
+    for module in (
+        versions,
+        auth,
+        scopes,
+        projects,
+        users,
+        roles,
+        role_admin,
+        deletion,
+        domains,
+        groups,
+        grants,
+        role_assignments,
+    ):
         app.include_router(module.router)
     return app

@@ -1,6 +1,7 @@
-"""First-start identity data, as ``keystone-manage bootstrap`` writes it: roles, projects,
-users with their role assignments, and the service catalog. Safe to run again: what
-exists is kept (passwords included); catalog URLs are brought up to date."""
+"""First-start identity data, as ``keystone-manage bootstrap`` writes it: the default
+domain, roles, projects, users with their role assignments, and the service catalog. Safe
+to run again: what exists is kept (passwords included); catalog URLs are brought up to
+date."""
 
 from __future__ import annotations
 
@@ -11,7 +12,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.base import new_hex_id
-from db.models.identity import CatalogEndpoint, Project, Role, RoleAssignment, User
+from db.models.identity import (
+    DEFAULT_DOMAIN_ID,
+    DEFAULT_DOMAIN_NAME,
+    CatalogEndpoint,
+    Domain,
+    Project,
+    Role,
+    RoleAssignment,
+    User,
+)
 from db.session import SessionFactory
 
 ROLES = ("admin", "member", "reader")
@@ -40,10 +50,21 @@ def bootstrap(
 ) -> None:
     hasher = PasswordHasher()
     with sessions.begin() as session:
+        if session.get(Domain, DEFAULT_DOMAIN_ID) is None:
+            # The migration writes it; a schema made from the models alone has none.
+            session.add(
+                Domain(
+                    id=DEFAULT_DOMAIN_ID,
+                    name=DEFAULT_DOMAIN_NAME,
+                    description="The default domain",
+                )
+            )
         roles = {name: _get_or_create_role(session, name) for name in ROLES}
         for seed in users:
             project = _get_or_create_project(session, seed.project)
-            user = session.scalar(select(User).where(User.name == seed.name))
+            user = session.scalar(
+                select(User).where(User.name == seed.name, User.domain_id == DEFAULT_DOMAIN_ID)
+            )
             if user is None:
                 user = User(
                     name=seed.name,
@@ -90,7 +111,9 @@ def _get_or_create_role(session: Session, name: str) -> Role:
 
 
 def _get_or_create_project(session: Session, name: str) -> Project:
-    project = session.scalar(select(Project).where(Project.name == name))
+    project = session.scalar(
+        select(Project).where(Project.name == name, Project.domain_id == DEFAULT_DOMAIN_ID)
+    )
     if project is None:
         project = Project(name=name, description=f"{name} project")
         session.add(project)

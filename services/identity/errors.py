@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from db.models.identity import DEFAULT_DOMAIN_ID
 from services.common.app import ApiError
 
 UNAUTHORIZED = "The request you have made requires authentication."
@@ -30,11 +29,10 @@ def not_found(what: str, key: str) -> ApiError:
     return ApiError(404, f"Could not find {what}: {key}.")
 
 
+def duplicate(what: str, name: str) -> str:
+    """Keystone's 409 message for a name taken (``flush_unique`` answers it)."""
+    return f"Conflict occurred attempting to store {what} - Duplicate entry found with name {name}."
+
+
 def forbidden() -> ApiError:
     return ApiError(403, "You are not authorized to perform the requested action.")
-
-
-def require_default_domain(domain_id: str) -> None:
-    """Only the default domain exists; creating in another is a 400."""
-    if domain_id != DEFAULT_DOMAIN_ID:
-        raise ApiError(400, f"Domain {domain_id} does not exist; use 'default'.")

@@ -1,5 +1,6 @@
-"""Keystone's admin-only lists of projects and users: every one by name, or those named
-``?name=``; the two differ only in their rows and how a row is shown."""
+"""Keystone's admin-only lists of projects, users and groups: every one by name, or those
+named ``?name=``, or in domain ``?domain_id=``; they differ only in their rows and how a
+row is shown."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ from typing import Any, TypeVar
 from fastapi import Request
 from sqlalchemy import Select, select
 
-from db.models.identity import Project, Role, User
+from db.models.identity import Group, Project, Role, User
 from services.common.auth import Admin
 from services.common.db import DbSession
 from services.identity.views import listed
 
-_Named = TypeVar("_Named", Project, User, Role)
+_Named = TypeVar("_Named", Project, User, Role, Group)
+_InDomain = TypeVar("_InDomain", Project, User, Group)
 
 
 def named(entity: type[_Named], name: str | None) -> Select[_Named]:
@@ -24,14 +26,21 @@ def named(entity: type[_Named], name: str | None) -> Select[_Named]:
 
 
 def by_name(
-    entity: type[_Named], view: Callable[[Request, _Named], dict[str, Any]], collection: str
+    entity: type[_InDomain], view: Callable[[Request, _InDomain], dict[str, Any]], collection: str
 ) -> Callable[..., dict[str, Any]]:
     """The ``GET /v3/{collection}`` endpoint for ``entity``'s rows, shown by ``view``."""
 
     def listing(
-        _admin: Admin, session: DbSession, request: Request, name: str | None = None
+        _admin: Admin,
+        session: DbSession,
+        request: Request,
+        name: str | None = None,
+        domain_id: str | None = None,
     ) -> dict[str, Any]:
-        items = [view(request, row) for row in session.scalars(named(entity, name))]
+        query = named(entity, name)
+        if domain_id is not None:
+            query = query.where(entity.domain_id == domain_id)
+        items = [view(request, row) for row in session.scalars(query)]
         return listed(request, collection, items, collection)
 
     return listing

@@ -10,8 +10,9 @@ from db.models.identity import Project
 from services.common.app import router as common_router
 from services.common.auth import Admin, Token
 from services.common.db import DbSession, flush_unique
-from services.identity.errors import not_found, require_default_domain
+from services.identity.errors import not_found
 from services.identity.listing import by_name
+from services.identity.lookup import require_domain
 from services.identity.schemas import NewProjectRequest
 from services.identity.views import project_view
 
@@ -26,8 +27,13 @@ def create_project(
     body: NewProjectRequest, _admin: Admin, session: DbSession, request: Request
 ) -> dict[str, Any]:
     new = body.project
-    require_default_domain(new.domain_id)
-    project = Project(name=new.name, description=new.description, enabled=new.enabled)
+    require_domain(session, new.domain_id)
+    project = Project(
+        name=new.name,
+        description=new.description,
+        enabled=new.enabled,
+        domain_id=new.domain_id,
+    )
     session.add(project)
     flush_unique(session, f"A project named {new.name!r} already exists.")
     return {"project": project_view(request, project)}

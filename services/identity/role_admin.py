@@ -1,4 +1,4 @@
-"""Roles an admin manages: create, show, delete a role; take one back from a user."""
+"""Roles an admin manages: create, show, delete a role."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import Request, Response
 from pydantic import BaseModel, Field
 
-from db.models.identity import Role, RoleAssignment
+from db.models.identity import Role
 from services.common.app import router as common_router
 from services.common.auth import Admin, Token
 from services.common.db import DbSession, flush_unique
@@ -57,14 +57,3 @@ def show_role(role_id: str, _caller: Token, session: DbSession, request: Request
 @router.delete("/roles/{role_id}", status_code=204)
 def delete_role(role_id: str, _admin: Admin, session: DbSession) -> Response:
     return delete_with_assignments(session, Role, role_id, "role")
-
-
-@router.delete("/projects/{project_id}/users/{user_id}/roles/{role_id}", status_code=204)
-def unassign_role(
-    project_id: str, user_id: str, role_id: str, _admin: Admin, session: DbSession
-) -> Response:
-    assignment = session.get(RoleAssignment, (user_id, project_id, role_id))
-    if assignment is None:
-        raise not_found("role assignment", f"{role_id} for {user_id} on {project_id}")
-    session.delete(assignment)
-    return Response(status_code=204)

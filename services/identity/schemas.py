@@ -6,6 +6,14 @@ from pydantic import BaseModel, Field
 
 from db.models.identity import DEFAULT_DOMAIN_ID
 
+# Keystone's names: at least one character that is not whitespace.
+NAME_PATTERN = r"\S"
+
+
+def boolean_word(value: str) -> bool:
+    """Keystone's boolean query filters (``?enabled=``): anything but a false word is true."""
+    return value.lower() not in ("0", "false", "f", "no", "n", "off")
+
 
 class DomainRef(BaseModel):
     id: str | None = None

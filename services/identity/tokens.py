@@ -29,6 +29,8 @@ class TokenPayload:
     audit_id: str
     # The audit id of the token this one was rescoped from (Keystone's audit chain).
     parent_audit_id: str = ""
+    # A domain-scoped token's domain (its project_id is then "").
+    domain_id: str = ""
 
     @property
     def audit_ids(self) -> list[str]:
@@ -54,12 +56,16 @@ class TokenProvider:
         project_id: str,
         methods: tuple[str, ...],
         rescoped: TokenPayload | None = None,
+        domain_id: str = "",
     ) -> tuple[str, TokenPayload]:
-        """A new token; one ``rescoped`` from another keeps its expiry and audit chain."""
+        """A new token, scoped to ``project_id``, ``domain_id`` or neither; one ``rescoped``
+        from another keeps its expiry and audit chain."""
         now = datetime.now(UTC).replace(microsecond=0)
         expires = rescoped.expires_at if rescoped else now + self._ttl
         parent = rescoped.audit_ids[-1] if rescoped else ""
-        payload = TokenPayload(user_id, project_id, methods, now, expires, _audit_id(), parent)
+        payload = TokenPayload(
+            user_id, project_id, methods, now, expires, _audit_id(), parent, domain_id
+        )
         sealed = self._fernet.encrypt(
             json.dumps(
                 {
@@ -70,6 +76,7 @@ class TokenProvider:
                     "e": int(payload.expires_at.timestamp()),
                     "a": payload.audit_id,
                     "c": payload.parent_audit_id,
+                    "d": payload.domain_id,
                 },
                 separators=(",", ":"),
             ).encode()
@@ -89,6 +96,7 @@ class TokenProvider:
             expires_at=datetime.fromtimestamp(raw["e"], UTC),
             audit_id=raw["a"],
             parent_audit_id=raw.get("c", ""),
+            domain_id=raw.get("d", ""),
         )
         if payload.expires_at <= datetime.now(UTC):
             raise TokenError("The token has expired.")

@@ -5,16 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import Request
-from sqlalchemy import select
 
-from db.models.identity import Project, RoleAssignment, User
+from db.models.identity import Project, User
 from services.common.app import ApiError
 from services.common.app import router as common_router
 from services.common.auth import Admin, AuthContext, Token
 from services.common.db import DbSession, flush_unique
 from services.identity.accounts import Keystone
-from services.identity.errors import not_found, require_default_domain
+from services.identity.effective import projects_of
+from services.identity.errors import not_found
 from services.identity.listing import by_name
+from services.identity.lookup import require_domain
 from services.identity.schemas import NewUserRequest
 from services.identity.views import listed, project_view, user_view
 
@@ -29,11 +30,12 @@ def create_user(
     body: NewUserRequest, _admin: Admin, session: DbSession, request: Request, identity: Keystone
 ) -> dict[str, Any]:
     new = body.user
-    require_default_domain(new.domain_id)
+    require_domain(session, new.domain_id)
     if new.default_project_id and session.get(Project, new.default_project_id) is None:
         raise ApiError(400, f"Project {new.default_project_id} does not exist.")
     user = User(
         name=new.name,
+        domain_id=new.domain_id,
         password_hash=identity.hasher.hash(new.password),
         enabled=new.enabled,
         default_project_id=new.default_project_id,
@@ -63,12 +65,5 @@ def user_projects(
     user_id: str, caller: Token, session: DbSession, request: Request
 ) -> dict[str, Any]:
     _require_self(caller, user_id)
-    projects = session.scalars(
-        select(Project)
-        .join(RoleAssignment, RoleAssignment.project_id == Project.id)
-        .where(RoleAssignment.user_id == user_id)
-        .distinct()
-        .order_by(Project.name)
-    )
-    items = [project_view(request, p) for p in projects]
+    items = [project_view(request, p) for p in projects_of(session, user_id)]
     return listed(request, "projects", items, f"users/{user_id}/projects", paged=False)

@@ -1,4 +1,4 @@
-"""Keystone's documents: tokens, the catalog, projects, users, the version."""
+"""Keystone's documents: tokens, the catalog, domains, projects, users, groups, the version."""
 
 from __future__ import annotations
 
@@ -8,15 +8,9 @@ from fastapi import Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models.identity import (
-    DEFAULT_DOMAIN_ID,
-    DEFAULT_DOMAIN_NAME,
-    CatalogEndpoint,
-    Project,
-    Role,
-    RoleAssignment,
-    User,
-)
+from db.models.identity import CatalogEndpoint, Domain, Group, Project, User
+from services.identity.effective import domain_roles_of, roles_of
+from services.identity.lookup import domain_ref
 from services.identity.tokens import TokenPayload, isotime
 
 API_VERSION = "v3.14"
@@ -24,22 +18,6 @@ API_VERSION = "v3.14"
 
 def base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/")
-
-
-def domain() -> dict[str, str]:
-    return {"id": DEFAULT_DOMAIN_ID, "name": DEFAULT_DOMAIN_NAME}
-
-
-def roles_of(session: Session, user_id: str, project_id: str) -> list[Role]:
-    """The roles ``user_id`` has on ``project_id``, by name."""
-    return list(
-        session.scalars(
-            select(Role)
-            .join(RoleAssignment, RoleAssignment.role_id == Role.id)
-            .where(RoleAssignment.user_id == user_id, RoleAssignment.project_id == project_id)
-            .order_by(Role.name)
-        )
-    )
 
 
 def catalog(session: Session) -> list[dict[str, Any]]:
@@ -76,7 +54,7 @@ def token_body(
         "user": {
             "id": user.id,
             "name": user.name,
-            "domain": domain(),
+            "domain": domain_ref(session, user.domain_id),
             "password_expires_at": None,
         },
         "audit_ids": payload.audit_ids,
@@ -85,12 +63,21 @@ def token_body(
     }
     project = session.get(Project, payload.project_id) if payload.project_id else None
     if project is not None:
-        body["project"] = {"id": project.id, "name": project.name, "domain": domain()}
+        body["project"] = {
+            "id": project.id,
+            "name": project.name,
+            "domain": domain_ref(session, project.domain_id),
+        }
         body["is_domain"] = False
         roles = roles_of(session, user.id, project.id)
-        body["roles"] = [{"id": r.id, "name": r.name} for r in roles]
-        if with_catalog:
-            body["catalog"] = catalog(session)
+    elif payload.domain_id:
+        body["domain"] = domain_ref(session, payload.domain_id)
+        roles = domain_roles_of(session, user.id, payload.domain_id)
+    else:
+        return body
+    body["roles"] = [{"id": r.id, "name": r.name} for r in roles]
+    if with_catalog:
+        body["catalog"] = catalog(session)
     return body
 
 
@@ -107,9 +94,9 @@ def version(base: str) -> dict[str, Any]:
 
 
 def _entity(
-    request: Request, collection: str, row: Project | User, **attributes: Any
+    request: Request, collection: str, row: Project | User | Group, **attributes: Any
 ) -> dict[str, Any]:
-    """A project or user: its id, name and domain, ``attributes``, then its link."""
+    """A project, user or group: its id, name and domain, ``attributes``, then its link."""
     return {
         "id": row.id,
         "name": row.name,
@@ -127,6 +114,22 @@ def project_view(request: Request, p: Project) -> dict[str, Any]:
 def user_view(request: Request, u: User) -> dict[str, Any]:
     shown = {"enabled": u.enabled, "default_project_id": u.default_project_id}
     return _entity(request, "users", u, **shown, password_expires_at=None)
+
+
+def group_view(request: Request, g: Group) -> dict[str, Any]:
+    return _entity(request, "groups", g, description=g.description)
+
+
+def domain_view(request: Request, d: Domain) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "name": d.name,
+        "description": d.description,
+        "enabled": d.enabled,
+        "tags": [],
+        "options": {},
+        "links": {"self": f"{base_url(request)}/v3/domains/{d.id}"},
+    }
 
 
 def listed(
