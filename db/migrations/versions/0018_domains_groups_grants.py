@@ -1,7 +1,7 @@
 """identity domains, groups with their members, and grants on domains and to groups
 
-Revision ID: domains_groups_grants
-Revises: 0015
+Revision ID: 0018
+Revises: 0017
 Create Date: 2026-12-07 09:00:00.000000
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 import db.base
 
-revision: str = "domains_groups_grants"
-down_revision: str | None = "0015"
+revision: str = "0018"
+down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
