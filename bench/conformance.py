@@ -26,54 +26,9 @@ from tests.support.tempest import (
     run_tests,
     write_workspace,
 )
+from tests.support.tempest_selection import GROUPS, STACK_ENV
 
 RESULTS = Path(__file__).parent / "results" / "conformance.json"
-
-# The groups: name -> the test modules (regexes on test ids).
-API = "tempest.api"
-GROUPS: dict[str, list[str]] = {
-    "identity v3 tokens": [
-        rf"^{API}\.identity\.v3\.test_tokens\.",
-        rf"^{API}\.identity\.admin\.v3\.test_tokens\.",
-    ],
-    "compute flavors": [rf"^{API}\.compute\.flavors\.test_flavors(_negative)?\."],
-    "compute limits": [rf"^{API}\.compute\.limits\."],
-    "compute admin": [
-        rf"^{API}\.compute\.admin\.test_hypervisor(_negative)?\.",
-        rf"^{API}\.compute\.admin\.test_services(_negative)?\.",
-        rf"^{API}\.compute\.admin\.test_availability_zone(_negative)?\.",
-    ],
-    "compute server groups": [rf"^{API}\.compute\.servers\.test_server_group\."],
-    "compute servers": [
-        rf"^{API}\.compute\.servers\.test_create_server\.",
-        rf"^{API}\.compute\.servers\.test_list_server_filters\.",
-        rf"^{API}\.compute\.servers\.test_servers_negative\.",
-        rf"^{API}\.compute\.servers\.test_servers\.",
-        rf"^{API}\.compute\.servers\.test_server_metadata(_negative)?\.",
-        rf"^{API}\.compute\.servers\.test_instance_actions(_negative)?\.",
-        rf"^{API}\.compute\.servers\.test_availability_zone\.",
-    ],
-    "image v2 images": [rf"^{API}\.image\.v2\.test_images\."],
-    "network networks and ports": [
-        rf"^{API}\.network\.test_networks\.",
-        rf"^{API}\.network\.test_ports\.",
-    ],
-    "volume get and list": [
-        rf"^{API}\.volume\.test_volumes_get\.",
-        rf"^{API}\.volume\.test_volumes_list\.",
-    ],
-}
-
-# What the stack needs for Tempest: libvirt's test driver reports 3,072 MiB a host, too
-# little for the servers Tempest's classes boot at once; quotas as devstack's.
-STACK_ENV = {
-    "BOOTFLOW_HOST_MEMORY_MB": "65536",
-    "BOOTFLOW_HOST_VCPUS": "64",
-    "BOOTFLOW_HOST_DISK_GB": "2000",
-    "BOOTFLOW_QUOTA_INSTANCES": "50",
-    "BOOTFLOW_QUOTA_CORES": "100",
-    "BOOTFLOW_QUOTA_RAM_MB": "512000",
-}
 
 
 def group_of(test_id: str, groups: dict[str, list[str]]) -> str | None:

@@ -1,8 +1,8 @@
 """Tempest 47.0.0 against a running stack: its accounts provisioned through bootflow's own
 APIs, a tempest.conf for what bootflow offers, a run through stestr, and its results.
 
-Used by ``make conformance`` (bench/conformance.py, the issue's groups) and by the short
-variant in ``make test`` (tests/e2e/test_tempest.py). Everything Tempest writes goes in a
+Used by ``make conformance`` (bench/conformance.py) and ``make test``
+(tests/e2e/test_conformance.py), on the selection of tests/support/tempest_selection.py. Everything Tempest writes goes in a
 workspace directory the caller chooses (never the git tree).
 """
 
