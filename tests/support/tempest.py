@@ -2,8 +2,9 @@
 APIs, a tempest.conf for what bootflow offers, a run through stestr, and its results.
 
 Used by ``make conformance`` (bench/conformance.py) and ``make test``
-(tests/e2e/test_conformance.py), on the selection of tests/support/tempest_selection.py. Everything Tempest writes goes in a
-workspace directory the caller chooses (never the git tree).
+(tests/e2e/test_conformance.py), on the selection of tests/support/tempest_selection.py.
+Everything Tempest writes goes in a workspace directory the caller chooses (never the git
+tree).
 """
 
 from __future__ import annotations
