@@ -506,6 +506,8 @@ STACK_ENV = {
     "BOOTFLOW_QUOTA_CORES": "100000",
     "BOOTFLOW_QUOTA_RAM_MB": str(1 << 30),
     "BOOTFLOW_QUOTA_DISK_GB": str(1 << 20),
+    # A port a boot: 4 rounds of 200 are past Neutron's default of 500 a project.
+    "BOOTFLOW_QUOTA_PORT": "-1",
 }
 
 
