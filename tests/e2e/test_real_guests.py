@@ -14,6 +14,8 @@ enough here: what is under test is the hypervisor side, and each boot costs seco
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -44,8 +46,31 @@ MARKER = "bootflow-guest"
 GiB = 1 << 30
 
 
+def _answers() -> bool:
+    return subprocess.run(["virsh", "-c", URI, "uri"], capture_output=True).returncode == 0
+
+
+def _stop_daemons() -> None:
+    """Stop the libvirtd and virtlogd that start-libvirtd.sh started (by their pid files)."""
+    for name in ("libvirtd", "virtlogd"):
+        pid_file = Path("/run") / f"{name}.pid"
+        try:
+            pid = int(pid_file.read_text().split()[0])
+            os.kill(pid, signal.SIGTERM)
+        except (OSError, ValueError, IndexError):
+            continue
+        for _ in range(100):
+            try:
+                os.kill(pid, 0)
+            except OSError:
+                break
+            time.sleep(0.1)
+
+
 @pytest.fixture(scope="module")
 def libvirtd() -> Iterator[libvirt.virConnect]:
+    """qemu:///system; a libvirtd these tests had to start is stopped after them."""
+    already = _answers()
     started = subprocess.run(
         [str(REPO / "scripts" / "start-libvirtd.sh")], capture_output=True, text=True
     )
@@ -56,8 +81,12 @@ def libvirtd() -> Iterator[libvirt.virConnect]:
             pytrace=False,
         )
     conn = libvirt.open(URI)
-    yield conn
-    conn.close()
+    try:
+        yield conn
+    finally:
+        conn.close()
+        if not already:
+            _stop_daemons()
 
 
 @pytest.fixture(scope="module")
