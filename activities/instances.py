@@ -211,17 +211,7 @@ class InstanceActivities:
         """Check the caller may delete it, set task_state deleting, say what to undo.
         Key: the instance uuid (deleting an instance already deleting continues it)."""
         with self.sessions.begin() as session:
-            instance = session.get(Instance, request.instance_uuid)
-            visible = (
-                instance is not None
-                and not instance.deleted
-                and (request.context.is_admin or instance.project_id == request.context.project_id)
-            )
-            if instance is None or not visible:
-                raise request_error(
-                    ErrorType.INSTANCE_NOT_FOUND,
-                    f"Instance {request.instance_uuid} could not be found.",
-                )
+            instance = visible_instance(session, request.instance_uuid, request.context)
             _start_action(session, instance.uuid, "delete", request.request_id, request.context)
             # A server still building is not marked: its boot is cancelled first, and the
             # boot's own undo steps write the record until they are done.
@@ -315,6 +305,21 @@ def _join_group(session: Session, instance: Instance, hints: dict[str, list[str]
             continue
         if session.get(ServerGroupMember, (group_uuid, instance.uuid)) is None:
             session.add(ServerGroupMember(group_uuid=group_uuid, instance_uuid=instance.uuid))
+
+
+def visible_instance(session: Session, instance_uuid: str, context: RequestContext) -> Instance:
+    """The instance, if the caller may see it (its project's, or an admin); else Nova's
+    InstanceNotFound, as for one that does not exist."""
+    instance = session.get(Instance, instance_uuid)
+    if (
+        instance is None
+        or instance.deleted
+        or not (context.is_admin or instance.project_id == context.project_id)
+    ):
+        raise request_error(
+            ErrorType.INSTANCE_NOT_FOUND, f"Instance {instance_uuid} could not be found."
+        )
+    return instance
 
 
 def _get(session: Session, instance_uuid: str) -> Instance:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from temporalio import activity
 
 from activities.errors import service_errors
+from activities.instances import visible_instance
 from activities.quota import checked_image
 from activities.server_actions import begun, take
 from clients.image import ImageClient
@@ -61,9 +62,7 @@ class RebuildActivities:
         rebuild, context = request.request, request.context
         workflow_id = activity.info().workflow_id or ""
         with self.sessions.begin() as session:
-            instance = _visible(
-                session, rebuild.instance_uuid, context.project_id, context.is_admin
-            )
+            instance = visible_instance(session, rebuild.instance_uuid, context)
             resumed = instance.task_state == TaskState.REBUILDING and begun(session, workflow_id)
             if not resumed:
                 _refuse(instance, rebuild.image_ref, context.is_admin)
@@ -75,9 +74,7 @@ class RebuildActivities:
         with service_errors(f"list the ports of instance {rebuild.instance_uuid}"):
             found = self.networks.list_ports(device_id=rebuild.instance_uuid)
         with self.sessions.begin() as session:
-            instance = _visible(
-                session, rebuild.instance_uuid, context.project_id, context.is_admin
-            )
+            instance = visible_instance(session, rebuild.instance_uuid, context)
             # Begun by an earlier try: the vm_state is still the one it began in.
             vm_state = instance.vm_state
             if not resumed:
@@ -124,15 +121,6 @@ class RebuildActivities:
                 and not instance.deleted
                 and instance.task_state == request.to_state
             )
-
-
-def _visible(session: Session, instance_uuid: str, project_id: str, is_admin: bool) -> Instance:
-    instance = session.get(Instance, instance_uuid)
-    if instance is None or instance.deleted or not (is_admin or instance.project_id == project_id):
-        raise request_error(
-            ErrorType.INSTANCE_NOT_FOUND, f"Instance {instance_uuid} could not be found."
-        )
-    return instance
 
 
 def _refuse(instance: Instance, image_ref: str, is_admin: bool) -> None:

@@ -8,6 +8,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from temporalio import activity
 
+from activities.instances import visible_instance
 from core import activity_defs as act
 from core.errors import ErrorType, request_error
 from core.messages import ActionTarget, BeginActionInput, EndActionInput
@@ -32,16 +33,7 @@ class ServerActionActivities:
         workflow_id = activity.info().workflow_id or ""
         context = request.context
         with self.sessions.begin() as session:
-            instance = session.get(Instance, request.instance_uuid)
-            if (
-                instance is None
-                or instance.deleted
-                or not (context.is_admin or instance.project_id == context.project_id)
-            ):
-                raise request_error(
-                    ErrorType.INSTANCE_NOT_FOUND,
-                    f"Instance {request.instance_uuid} could not be found.",
-                )
+            instance = visible_instance(session, request.instance_uuid, context)
             if not (instance.task_state == rule.task_state and begun(session, workflow_id)):
                 take(session, instance, rule.name, request, workflow_id)
             assert instance.host is not None  # (refused above otherwise)
