@@ -91,6 +91,7 @@ class InstanceActivities:
                     access_ip_v4=request.access_ip_v4,
                     access_ip_v6=request.access_ip_v6,
                     hostname=request.hostname,
+                    volumes_requested=request.volumes_requested,
                 )
                 session.add(instance)
                 session.flush()
@@ -229,6 +230,7 @@ class InstanceActivities:
                 ],
                 name=instance.name,
                 guest_hosts=_leftover_guest_hosts(session, instance),
+                volumes_requested=instance.volumes_requested,
             )
 
     @activity.defn(name=act.MARK_DELETED.name)

@@ -222,6 +222,8 @@ class CreateInstanceInput:
     access_ip_v6: str | None = None
     # Nova's ``hostname`` (2.90+); None: made from the name, as by default.
     hostname: str | None = None
+    # Whether the request asked for a volume (BootRequest.volume_size_gb or boot_volume).
+    volumes_requested: bool = True
 
 
 @dataclass
@@ -446,6 +448,8 @@ class InstanceForDelete:
     # Other hosts where an undo could not destroy the instance's guest (recorded leftovers):
     # the delete destroys it there too.
     guest_hosts: list[str] = field(default_factory=list)
+    # False: the boot never asked for a volume, so no host made one for it (the record's).
+    volumes_requested: bool = True
 
 
 @dataclass

@@ -40,6 +40,11 @@ _AFTER_GUEST: tuple[tuple[str, act.ActivityDef[InstanceRef, Any]], ...] = (
     ("release quota", act.RELEASE_QUOTA),
     ("mark deleted", act.MARK_DELETED),
 )
+_VOLUME_STEPS = (act.DETACH_VOLUMES, act.DELETE_VOLUMES)
+
+# Since this patch a delete of a server whose boot never asked for a volume skips the
+# volume steps (no host made one); histories from before it ran them, and replay so.
+SKIP_VOLUME_STEPS_PATCH = "delete-skips-volume-steps"
 
 
 @workflow.defn(name="DeleteInstance")
@@ -74,7 +79,7 @@ class DeleteInstance:
                 await run(
                     act.DESTROY_GUEST, instance, host=host, summary=f"destroy guest on {host}"
                 )
-            for name, step in _AFTER_GUEST:
+            for name, step in self._after_guest(target):
                 stage = name
                 await run(step, instance)
         except ActivityError as err:
@@ -87,6 +92,14 @@ class DeleteInstance:
         target.vm_state = VmState.DELETED
         self._index(target, None)
         return DeleteResult(request.instance_uuid, VmState.DELETED)
+
+    @staticmethod
+    def _after_guest(
+        target: InstanceForDelete,
+    ) -> tuple[tuple[str, act.ActivityDef[InstanceRef, Any]], ...]:
+        if target.volumes_requested or not workflow.patched(SKIP_VOLUME_STEPS_PATCH):
+            return _AFTER_GUEST
+        return tuple((name, step) for name, step in _AFTER_GUEST if step not in _VOLUME_STEPS)
 
     async def _cancel_boot(self, instance_uuid: str) -> None:
         boot = workflow.get_external_workflow_handle(boot_workflow_id(instance_uuid))

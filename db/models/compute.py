@@ -16,6 +16,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -90,6 +91,10 @@ class Instance(Base):
     user_data: Mapped[str | None] = mapped_column(Text)
     access_ip_v4: Mapped[str | None] = mapped_column(String(39))
     access_ip_v6: Mapped[str | None] = mapped_column(String(39))
+    # Whether the boot asked for a volume (a blank one, or a root volume): only then can a
+    # host have made one, so a delete of a server that never did skips the volume steps.
+    # Rows made before the column say true, which keeps those steps.
+    volumes_requested: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

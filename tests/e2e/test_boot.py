@@ -412,3 +412,36 @@ def test_compute_api_answers_as_nova_does(stack: RunningStack) -> None:
     gone = httpx.delete(f"{compute_url}/servers/{server_id}", headers={"X-Auth-Token": demo.token})
     assert gone.status_code == 204
     wait_until(lambda: stack.instance(server_id).deleted, timeout=60)  # type: ignore[union-attr]
+
+
+def _scheduled_activities(stack: RunningStack, workflow_id: str) -> list[str]:
+    async def fetch() -> WorkflowHistory:
+        client = await connect(stack.settings)
+        return await client.get_workflow_handle(workflow_id).fetch_history()
+
+    return [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in asyncio.run(fetch()).events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+
+
+def test_only_a_server_that_asked_for_a_volume_has_its_delete_look_for_volumes(
+    stack: RunningStack,
+) -> None:
+    """Block storage is asked about a server's volumes on delete only if its boot asked for
+    one (only then can a host have made one); either way nothing is left."""
+    project = demo_project(stack)
+    uuids = {}
+    for name, extra in (("e2e-plain", ()), ("e2e-withvolume", ("--volume-size", "1"))):
+        code, server, err = create(stack, name, *extra, "--wait")
+        assert code == 0 and server["status"] == "ACTIVE", err
+        uuids[name] = str(server["id"])
+        deleted = stack.cli("server", "delete", name, "--wait")
+        assert deleted.code == 0, deleted.err
+        nothing_left(stack, uuids[name], project)
+    volume_steps = {"detach_volumes", "delete_volumes"}
+    plain = _scheduled_activities(stack, f"delete-{uuids['e2e-plain']}")
+    assert "deallocate_ports" in plain and not volume_steps & set(plain)
+    with_volume = _scheduled_activities(stack, f"delete-{uuids['e2e-withvolume']}")
+    assert volume_steps <= set(with_volume)

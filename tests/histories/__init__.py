@@ -130,4 +130,10 @@ KINDS: dict[str, Check] = {
         no_steps={"fetch_image"},
     ),
     "delete": _kind("DeleteInstance", "completed", steps={"mark_deleted"}),
+    "delete-novolume": _kind(
+        "DeleteInstance",
+        "completed",
+        steps={"deallocate_ports", "mark_deleted"},
+        no_steps={"detach_volumes", "delete_volumes"},
+    ),
 }

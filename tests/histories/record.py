@@ -14,7 +14,8 @@ writes each history, still encrypted, to ``tests/histories/<label>-<kind>.json``
 - boot-withdrawn: a boot no worker accepted in time, withdrawn by the compute API;
 - boot-rejected: a request refused before acceptance (an unknown flavor);
 - boot-leftovers: a failed boot whose undo of its port fails for good (a leftover);
-- boot-active-fromvolume: a boot from a new volume made from the image.
+- boot-active-fromvolume: a boot from a new volume made from the image;
+- delete-novolume: the delete of a server booted without a volume (no volume steps).
 
 ``python -m tests.histories.record <label> <kind>...`` records only those kinds (of those
 ``ONE_OFF`` runs alone).
@@ -125,8 +126,15 @@ def _from_volume(stack: RunningStack) -> str:
     return f"boot-{created}"
 
 
+def _delete_novolume(stack: RunningStack) -> str:
+    """The delete of a server booted without a volume; its workflow id."""
+    plain = _boot(stack, "replay-delete-novolume")
+    stack.cli("server", "delete", plain, "--wait")
+    return f"delete-{plain}"
+
+
 # Kinds one run records on its own.
-ONE_OFF = {"boot-active-fromvolume": _from_volume}
+ONE_OFF = {"boot-active-fromvolume": _from_volume, "delete-novolume": _delete_novolume}
 
 
 def record(stack: RunningStack) -> dict[str, str]:
