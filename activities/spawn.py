@@ -11,6 +11,7 @@ import base64
 import subprocess
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -177,8 +178,12 @@ class SpawnActivities:
         uuid, host = request.instance_uuid, self.driver.host
         try:
             boot = self.boot_files(request.image)
-            root_disk = self._root_disk(request, boot)
-            drive = self.driver.create_config_drive(uuid, self._config_drive(request))
+            # Two independent tools (qemu-img, genisoimage): one waits for the other no more.
+            with ThreadPoolExecutor(max_workers=1) as beside:
+                contents = self._config_drive(request)
+                made = beside.submit(self.driver.create_config_drive, uuid, contents)
+                root_disk = self._root_disk(request, boot)
+                drive = made.result()
             spec = self._domain_spec(request, root_disk, boot, drive)
             power_state = self.driver.spawn(spec)
             if boot.ready_marker and self.driver.domain_type != "test":
