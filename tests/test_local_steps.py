@@ -84,6 +84,8 @@ class Steps:
     def __init__(self) -> None:
         self.calls: list[tuple[str, Any]] = []
         self.finished: list[str] = []
+        # Every step's start and end, in order.
+        self.log: list[tuple[str, str]] = []
         self.failures: dict[str, BaseException] = {}
         self.held: dict[str, threading.Event] = {}
         self.reached: dict[str, threading.Event] = {}
@@ -98,12 +100,14 @@ class Steps:
 
     def _run(self, name: str, arg: Any) -> Any:
         self.calls.append((name, arg))
+        self.log.append(("start", name))
         if name in self.held:
             self.reached[name].set()
             # Polled: a cancel the SDK raises in this thread lands here, as it would in a
             # real step's transaction.
             while not self.held[name].wait(0.05):
                 pass
+        self.log.append(("end", name))
         if name in self.failures:
             raise self.failures[name]
         self.finished.append(name)
@@ -334,3 +338,60 @@ async def test_a_cancel_during_a_boot_lets_the_step_end_then_undoes(
     if "record_fault" in undone:
         fault = dict(steps.calls)["record_fault"]["fault"]
         assert fault["message"].endswith("was cancelled in Temporal (operator: test).")
+
+
+# --- the image is fetched beside the ports (patch fetch-image-beside-ports) ----------------
+
+
+async def test_the_image_is_fetched_while_the_port_is_allocated(client: Client) -> None:
+    """As Nova allocates the network while it prepares the disks: the fetch does not wait
+    for the port, and the spawn waits for both."""
+    steps = Steps()
+    release = steps.hold(act.ALLOCATE_PORT.name)
+    async with workers(client, steps):
+        handle = await _start(client)
+        await asyncio.to_thread(steps.reached[act.ALLOCATE_PORT.name].wait, 30)
+        for _ in range(200):
+            if act.FETCH_IMAGE.name in steps.finished:
+                break
+            await asyncio.sleep(0.05)
+        fetched_first = act.FETCH_IMAGE.name in steps.finished
+        release()
+        result = await handle.result()
+    assert fetched_first
+    assert result.vm_state == "active"
+    assert steps.finished.index("allocate_port") < steps.finished.index("spawn")
+
+
+@pytest.mark.parametrize(
+    ("failing", "stage"),
+    [(act.ALLOCATE_PORT.name, "allocate port"), (act.FETCH_IMAGE.name, "fetch image")],
+)
+async def test_a_step_failing_beside_the_other_waits_for_it_then_undoes(
+    client: Client, failing: str, stage: str
+) -> None:
+    """The port or the image fails for good while the other still runs: that one is let
+    end before the undo begins (so nothing of this host's part runs on), and the fault
+    names the step that failed."""
+    steps = Steps()
+    other = ({act.ALLOCATE_PORT.name, act.FETCH_IMAGE.name} - {failing}).pop()
+    release = steps.hold(other)
+    steps.failures[failing] = request_error(ErrorType.INVALID_REQUEST, f"{failing} refused")
+    async with workers(client, steps):
+        handle = await _start(client)
+        await asyncio.to_thread(steps.reached[other].wait, 30)
+        await asyncio.sleep(0.5)
+        release()
+        cause = await _failure(handle)
+    assert isinstance(cause, ApplicationError) and cause.type == ErrorType.INVALID_REQUEST
+    done = steps.names()
+    assert act.SPAWN.name not in done
+    assert other in steps.finished
+    assert done[done.index("deallocate_ports") :] == [
+        "deallocate_ports",
+        "release_claim",
+        "record_fault",
+    ]
+    assert steps.log.index(("end", other)) < steps.log.index(("start", "deallocate_ports"))
+    fault = dict(steps.calls)["record_fault"]["fault"]
+    assert fault["details"] == f"{ErrorType.INVALID_REQUEST} during {stage}"

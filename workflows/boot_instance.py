@@ -83,6 +83,11 @@ HOST_STEPS = frozenset(
     for d in (act.ALLOCATE_PORT, act.CREATE_VOLUME, act.ATTACH_VOLUME, act.FETCH_IMAGE, act.SPAWN)
 )
 
+# Since this patch the image is fetched while the ports are allocated (and the volumes
+# made), as Nova allocates the network while it prepares the disks; histories from before
+# it fetched after them, and replay so.
+FETCH_BESIDE_PATCH = "fetch-image-beside-ports"
+
 InT = TypeVar("InT")
 OutT = TypeVar("OutT")
 
@@ -298,22 +303,24 @@ class BootInstance:
         # summary in the timeline), as do the current details.
         self._placed = f"schedule: {host} of {candidates} candidates"
         await self._begin("allocate port", f"{self._placed}; allocate ports on {host}")
-        ports = await self._allocate_ports(boot, host, undo, attempt)
-        attachments = await self._boot_volume(boot, host, undo)
-        attachments += await self._create_volume(boot, host, undo)
-
         image = boot.valid.image
-        cached: CachedImage | None = None
+        fetch = f"fetch image {image.name} into {host}'s cache"
         # A volume-backed guest's root disk is its volume: no image to cache (spawn caches
         # a kernel and ramdisk the volume's image names).
+        fetching: asyncio.Task[CachedImage] | None = None
+        if boot.request.boot_volume is None and workflow.patched(FETCH_BESIDE_PATCH):
+            fetching = asyncio.ensure_future(self._fetch_image(boot, host, fetch))
+        try:
+            ports = await self._allocate_ports(boot, host, undo, attempt)
+            attachments = await self._boot_volume(boot, host, undo)
+            attachments += await self._create_volume(boot, host, undo)
+        except BaseException:
+            await _stopped(fetching)
+            raise
+        cached: CachedImage | None = None
         if boot.request.boot_volume is None:
-            await self._begin("fetch image", f"fetch image {image.name} into {host}'s cache")
-            cached = await self._step(
-                act.FETCH_IMAGE,
-                FetchImageInput(boot.uuid, image),
-                host=host,
-                summary=self._first_on_host(f"fetch image {image.name} into {host}'s cache"),
-            )
+            await self._begin("fetch image", fetch)
+            cached = await (fetching or self._fetch_image(boot, host, fetch))
 
         await self._begin("spawn", f"spawn on {host}")
         undo.push_activity(act.DESTROY_GUEST, boot.instance, host=host)
@@ -332,6 +339,11 @@ class BootInstance:
         )
         spawned = await self._step(act.SPAWN, spawn, host=host, summary=f"spawn on {host}")
         return ports, spawned
+
+    async def _fetch_image(self, boot: _Boot, host: str, summary: str) -> CachedImage:
+        fetched = FetchImageInput(boot.uuid, boot.valid.image)
+        summary = self._first_on_host(summary)
+        return await self._step(act.FETCH_IMAGE, fetched, host=host, summary=summary)
 
     def _first_on_host(self, text: str) -> str:
         """A host step's summary; the first one on a host also says how it was chosen."""
@@ -602,3 +614,14 @@ class BootInstance:
         if self._progress.host:
             updates.append(sa.COMPUTE_HOST.value_set(self._progress.host))
         workflow.upsert_search_attributes(updates)
+
+
+async def _stopped(task: asyncio.Task[CachedImage] | None) -> None:
+    """A step running beside the one that failed is cancelled and waited for, so nothing
+    of this host's part runs on while the undo (or the next host) begins."""
+    if task is None:
+        return
+    task.cancel()
+    await workflow.wait([task])
+    if not task.cancelled():
+        task.exception()  # retrieved: its failure is not the one reported

@@ -176,8 +176,10 @@ def test_the_timeline_reads_like_the_boot(stack: RunningStack) -> None:
         "schedule m1.tiny: choose and claim a host",
         "task_state networking",
         placed,
-        "task_state spawning",
+        # The image is fetched while the port is allocated, as Nova prepares the disks
+        # while it allocates the network.
         f"fetch image cirros into {host}'s cache",
+        "task_state spawning",
         f"spawn on {host}",
         f"mark active on {host}",
     ]
