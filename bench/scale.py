@@ -45,7 +45,6 @@ from bench.boot import (
     concurrent_boots,
     concurrent_floor,
 )
-from clients.compute import ComputeClient
 from core.config import SchedulerOptions
 from core.temporal import connect
 from db.migrate import upgrade
@@ -89,7 +88,7 @@ async def rally_scenario(
     await asyncio.sleep(args.settle)
     server = rally.Server(flavor="1", image=boots.image, network=boots.network)
     prefix = "rally-bootdel" if delete else "rally-boot"
-    runner = rally.Runner(lambda: ComputeClient(stack.demo()), server, prefix=prefix)
+    runner = rally.Runner(rally.users(stack.demo, args.users), server, prefix=prefix)
     iteration = functools.partial(runner.iterate, delete)
     done, load = await asyncio.to_thread(rally.constant, iteration, args.times, args.concurrency)
     return rally.report(done, load)
@@ -178,6 +177,12 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--boots", type=int, default=100, help="boots (and floors) at once")
     parser.add_argument("--hosts-per-process", type=int, default=250)
+    parser.add_argument(
+        "--users",
+        type=int,
+        default=1,
+        help="Rally users (each logs in once; Rally's users context: 1 tenant of 1 user)",
+    )
     parser.add_argument(
         "--settle",
         type=float,
