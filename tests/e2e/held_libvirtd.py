@@ -1,8 +1,8 @@
 """The inner session of test_real_guests.py's kill test (run by path: not a test_*.py, so
 the suite does not collect it). It holds the libvirtd fixtures (tests/e2e/conftest.py); if
 they started the daemons, it starts a guest under them too (a QEMU with nothing to boot). It
-writes the pids of what they started to the file $BOOTFLOW_TEST_HOLD_FILE names, and waits
-to be killed."""
+writes the pids of what they started, and the guest's name, to the file
+$BOOTFLOW_TEST_HOLD_FILE names, and waits to be killed."""
 
 from __future__ import annotations
 
@@ -22,10 +22,13 @@ GUEST = """<domain type='qemu'><name>{name}</name><memory unit='MiB'>32</memory>
 
 
 def test_hold(libvirt_daemons: Daemons | None, libvirtd: libvirt.virConnect) -> None:
+    guest = None
     if libvirt_daemons is not None:  # never a guest in a libvirtd found running: it would stay
-        libvirtd.createXML(GUEST.format(name=f"held-{uuid.uuid4().hex[:8]}"), 0)
+        guest = f"held-{uuid.uuid4().hex[:8]}"
+        libvirtd.createXML(GUEST.format(name=guest), 0)
     started = libvirt_daemons.processes() if libvirt_daemons is not None else []
     hold = Path(os.environ[HOLD_FILE])
-    hold.with_suffix(".part").write_text(json.dumps({"started": [p.pid for p in started]}))
+    held = {"started": [p.pid for p in started], "guest": guest}
+    hold.with_suffix(".part").write_text(json.dumps(held))
     hold.with_suffix(".part").rename(hold)  # whole, or not there
     time.sleep(900)

@@ -74,7 +74,8 @@ def test_a_killed_test_run_leaves_no_libvirtd_virtlogd_or_guest_it_started(
     try:
         wait_until(lambda: held.exists() or inner.poll() is not None, timeout=300)
         assert held.exists(), log.read_text()
-        started = [psutil.Process(pid) for pid in json.loads(held.read_text())["started"]]
+        hold = json.loads(held.read_text())
+        started = [psutil.Process(pid) for pid in hold["started"]]
         names = sorted(p.name() for p in started)
         if found:
             assert names == []  # the running libvirtd is used, nothing started
@@ -85,6 +86,8 @@ def test_a_killed_test_run_leaves_no_libvirtd_virtlogd_or_guest_it_started(
         assert inner.wait(timeout=60) == -signal.SIGKILL
         wait_until(lambda: not any(running(p) for p in started), timeout=60)
         assert answers() == found
+        # Nor a status file naming the guest's pid, which a later libvirtd would kill.
+        assert not list(Path("/run/libvirt/qemu").glob(f"{hold['guest']}.*"))
     finally:
         if inner.poll() is None:
             inner.kill()
