@@ -64,11 +64,10 @@ for key in user group; do
 done
 
 # Started only if not running: another process's daemons are reused, never restarted.
-if [ "$FOREGROUND" = 1 ]; then
-  if pidof libvirtd >/dev/null; then
-    echo "a libvirtd runs (pid $(pidof libvirtd)) but does not answer at $URI" >&2
-    exit 1
-  fi
+if [ "$FOREGROUND" = 0 ]; then
+  pidof virtlogd >/dev/null || virtlogd -d
+  pidof libvirtd >/dev/null || libvirtd -d
+elif ! pidof libvirtd >/dev/null; then
   virtlogd=yes
   pidof virtlogd >/dev/null && virtlogd=no
   # --mount-proc: libvirtd reads /proc for its QEMUs' pids, which are the namespace's own.
@@ -81,8 +80,7 @@ if [ "$FOREGROUND" = 1 ]; then
     libvirtd &
     wait' sh "$virtlogd"
 fi
-pidof virtlogd >/dev/null || virtlogd -d
-pidof libvirtd >/dev/null || libvirtd -d
+# (--foreground with another libvirtd starting up: that one is waited for, and used.)
 
 for _ in $(seq 1 "$((WAIT_SECONDS * 5))"); do
   if reachable; then

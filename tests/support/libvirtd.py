@@ -95,17 +95,21 @@ def start_daemons(log: Path) -> Daemons | None:
 
 
 def _await(daemons: Daemons) -> bool:
-    """True once libvirtd answers; False if the script found another one that answers."""
+    """True once the libvirtd started answers; False if another one (starting up when the
+    script looked) answers instead: the script then waits for that one and ends."""
     deadline = time.monotonic() + START_TIMEOUT
     while not answers():
         if daemons.proc.poll() is not None:
             if daemons.proc.returncode == 0 and answers():
-                return False  # another one came up meanwhile, and the script reused it
+                return False
             raise NoLibvirtd(_tail(daemons.log))
         if time.monotonic() > deadline:
             raise NoLibvirtd(f"no answer within {START_TIMEOUT:.0f}s; {_tail(daemons.log)}")
         time.sleep(0.2)
-    return True
+    if any(_name(p) == "libvirtd" for p in daemons.processes()):
+        return True
+    daemons.proc.wait(STOP_TIMEOUT)
+    return False
 
 
 def _tail(log: Path, lines: int = 20) -> str:
