@@ -3,6 +3,12 @@
 # prepares what Debian's libvirt-daemon-system would have and starts virtlogd and libvirtd.
 # Idempotent; exits non-zero with the reason when it cannot.
 #
+# `--foreground` (the test suite's) starts them as this process's own tree, not as services:
+# in a PID namespace whose init dies with this process (unshare --kill-child), so the kernel
+# ends them and every QEMU they started (QEMU daemonizes away from libvirtd) when this process
+# ends, SIGKILL included. It returns when they have ended; the caller waits for libvirtd to
+# answer, and stops it all (SIGTERM to libvirtd and virtlogd, or SIGKILL to this process).
+#
 # Why each step (see /work/shared/notes/machine-facts.md for the measurements):
 #   - libvirtd refuses to start without the `libvirt-qemu` user and the `kvm` group
 #     ("Failed to parse user"); no systemd or udev here creates them.
@@ -12,6 +18,15 @@
 set -euo pipefail
 
 URI="qemu:///system"
+FOREGROUND=0
+case "${1:-}" in
+  "") ;;
+  --foreground) FOREGROUND=1 ;;
+  *)
+    echo "usage: $0 [--foreground]" >&2
+    exit 2
+    ;;
+esac
 WAIT_SECONDS="${LIBVIRTD_WAIT_SECONDS:-60}"
 
 reachable() { virsh -c "$URI" uri >/dev/null 2>&1; }
@@ -35,7 +50,7 @@ getent group libvirt-qemu >/dev/null || groupadd --system libvirt-qemu
 getent passwd libvirt-qemu >/dev/null ||
   useradd --system --no-create-home --home-dir /var/lib/libvirt --gid libvirt-qemu \
     --shell /usr/sbin/nologin libvirt-qemu
-mkdir -p /var/log/libvirt/qemu /var/lib/libvirt /run/libvirt
+mkdir -p /var/log/libvirt/qemu /var/lib/libvirt /run/libvirt/qemu
 
 conf=/etc/libvirt/qemu.conf
 mkdir -p "$(dirname "$conf")"
@@ -49,8 +64,23 @@ for key in user group; do
 done
 
 # Started only if not running: another process's daemons are reused, never restarted.
-pidof virtlogd >/dev/null || virtlogd -d
-pidof libvirtd >/dev/null || libvirtd -d
+if [ "$FOREGROUND" = 0 ]; then
+  pidof virtlogd >/dev/null || virtlogd -d
+  pidof libvirtd >/dev/null || libvirtd -d
+elif ! pidof libvirtd >/dev/null; then
+  virtlogd=yes
+  pidof virtlogd >/dev/null && virtlogd=no
+  # --mount-proc: libvirtd reads /proc for its QEMUs' pids, which are the namespace's own.
+  # The guests' status files (pids among them) go on a tmpfs that ends with the namespace:
+  # left behind, a later libvirtd would kill the pids they name, there someone else's.
+  exec unshare --pid --fork --kill-child --mount-proc sh -c '
+    mount -t tmpfs -o mode=0755 tmpfs /run/libvirt/qemu || exit 1
+    touch /run/libvirt/qemu/autostarted  # no autostart: only the tests start guests here
+    if [ "$1" = yes ]; then virtlogd & fi
+    libvirtd &
+    wait' sh "$virtlogd"
+fi
+# (--foreground with another libvirtd starting up: that one is waited for, and used.)
 
 for _ in $(seq 1 "$((WAIT_SECONDS * 5))"); do
   if reachable; then

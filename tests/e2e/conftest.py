@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.databases import BACKENDS, new_database
+from tests.support.libvirtd import libvirt_daemons, libvirtd  # noqa: F401 - real guests' fixtures
 from tests.support.stack import RunningStack, running_stack, stack_settings
 
 # How long the shared stacks' compute API waits for a boot to accept before withdrawing it.

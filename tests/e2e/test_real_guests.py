@@ -5,16 +5,20 @@ each guest printed on its serial console (its hostname, NIC and disks, read back
 running system) is checked against the server, its port and its volume; after delete,
 nothing may be left in libvirt, on disk or in the services.
 
-libvirtd is started here when it is not running (scripts/start-libvirtd.sh, as root); a
-libvirtd that already answers is reused. If neither works the tests fail with the reason:
-real guests are part of the suite, not an option. One database backend (SQLite) is
-enough here: what is under test is the hypervisor side, and each boot costs seconds.
+libvirtd is started here when it is not running (tests/support/libvirtd.py, as root), as
+the test run's own child: it, virtlogd and their QEMUs end with the run, also when the run
+is killed. A libvirtd that already answers is reused and left alone. If neither works the
+tests fail with the reason: real guests are part of the suite, not an option. One database
+backend (SQLite) is enough here: what is under test is the hypervisor side, and each boot
+costs seconds.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -27,66 +31,77 @@ from typing import Any
 
 import httpx
 import libvirt
+import psutil
 import pytest
 
+from bootflow import lifetime
 from bootflow.seed import IMAGE_NAME
 from clients.image import ImageClient
 from clients.network import NetworkClient
 from compute import domain_xml
 from compute.domain_xml import DiskSpec, DomainSpec
 from core.messages import FlavorSpec
+from tests.e2e.held_session import HOLD_FILE
 from tests.e2e.test_boot import nothing_left
+from tests.e2e.test_stopped_suite import running
+from tests.support.libvirtd import URI, answers
 from tests.support.stack import RunningStack, running_stack, stack_settings, wait_until
 
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
-URI = "qemu:///system"
 MARKER = "bootflow-guest"
 GiB = 1 << 30
+HELD = Path(__file__).with_name("held_libvirtd.py")
 
 
-def _answers() -> bool:
-    return subprocess.run(["virsh", "-c", URI, "uri"], capture_output=True).returncode == 0
-
-
-def _stop_daemons() -> None:
-    """Stop the libvirtd and virtlogd that start-libvirtd.sh started (by their pid files)."""
-    for name in ("libvirtd", "virtlogd"):
-        pid_file = Path("/run") / f"{name}.pid"
-        try:
-            pid = int(pid_file.read_text().split()[0])
-            os.kill(pid, signal.SIGTERM)
-        except (OSError, ValueError, IndexError):
-            continue
-        for _ in range(100):
-            try:
-                os.kill(pid, 0)
-            except OSError:
-                break
-            time.sleep(0.1)
-
-
-@pytest.fixture(scope="module")
-def libvirtd() -> Iterator[libvirt.virConnect]:
-    """qemu:///system; a libvirtd these tests had to start is stopped after them."""
-    already = _answers()
-    started = subprocess.run(
-        [str(REPO / "scripts" / "start-libvirtd.sh")], capture_output=True, text=True
-    )
-    if started.returncode != 0:
-        pytest.fail(
-            f"real guests need libvirtd at {URI}, and it could not be started: "
-            f"{(started.stderr or started.stdout).strip()}",
-            pytrace=False,
-        )
-    conn = libvirt.open(URI)
+# First in the module: it needs the libvirtd fixtures' daemons not yet started.
+def test_a_killed_test_run_leaves_no_libvirtd_virtlogd_or_guest_it_started(
+    tmp_path: Path,
+) -> None:
+    """An inner session starts the daemons and a guest under them, then is SIGKILLed: what
+    it started ends with it. A libvirtd that answered before is reused and outlives it."""
+    found = answers()
+    guest = None
+    held = tmp_path / "held.json"
+    log = tmp_path / "inner.log"
+    argv = [
+        sys.executable, "-m", "pytest", str(HELD), "-q", "-p", "no:cacheprovider",
+        "--timeout", "1200", "--basetemp", str(tmp_path / "inner"),
+    ]  # fmt: skip
+    with open(log, "wb") as out:
+        inner = lifetime.spawn(
+            argv, stdout=out, stderr=subprocess.STDOUT, cwd=REPO,
+            env={**os.environ, HOLD_FILE: str(held)},
+        )  # fmt: skip
     try:
-        yield conn
+        wait_until(lambda: held.exists() or inner.poll() is not None, timeout=300)
+        assert held.exists(), log.read_text()
+        hold = json.loads(held.read_text())
+        guest = hold["guest"]
+        started: list[psutil.Process] = []
+        for pid in hold["started"]:
+            with contextlib.suppress(psutil.NoSuchProcess):  # a helper that has ended since
+                started.append(psutil.Process(pid))
+        names = sorted(p.name() for p in started)
+        if found:
+            assert names == []  # the running libvirtd is used, nothing started
+        else:
+            assert "libvirtd" in names and "qemu-system-x86_64" in names, names
+
+        inner.kill()
+        assert inner.wait(timeout=60) == -signal.SIGKILL
+        wait_until(lambda: not any(running(p) for p in started), timeout=60)
+        assert answers() == found
+        # Nor a status file naming the guest's pid, which a later libvirtd would kill.
+        assert not list(Path("/run/libvirt/qemu").glob(f"{guest}.*"))
     finally:
-        conn.close()
-        if not already:
-            _stop_daemons()
+        if inner.poll() is None:
+            inner.kill()
+            inner.wait()
+        # What the killed libvirtd could not remove: the guest's private dir (files only).
+        for left in Path("/var/lib/libvirt/qemu").glob(f"domain-*-{guest}") if guest else []:
+            shutil.rmtree(left)
 
 
 @pytest.fixture(scope="module")
