@@ -6,10 +6,13 @@ holding the callers' tokens for the whole run, so only the GET's own work counts
 routing, the session, the queries, the view, the JSON). Two servers, both ACTIVE on a
 host: ``plain`` (no volume, metadata nor group: what Rally polls) and ``full`` (a volume,
 three metadata items, a server group). Each is read as a member at 2.37 (bench/rally.py's
-client) and at 2.96, and as an admin at 2.96. Prints SQL statements per GET (SQLAlchemy's
-``before_cursor_execute``) and CPU ms per GET (``time.process_time``, every thread of the
-process, over ``--rounds`` GETs after a warm-up; the least of ``--repeats`` runs), writes
-bench/results/show_server.json.
+client) and at 2.96, and as an admin at 2.96; ``floor`` is ``GET /v2.1/`` (no token, no
+database), what the client, the middleware and the routing cost any GET.
+
+Prints SQL statements per GET (SQLAlchemy's ``before_cursor_execute``; on SQLite that
+counts the ``BEGIN IMMEDIATE`` each transaction starts with) and CPU ms per GET
+(``time.process_time``, every thread of the process, over ``--rounds`` GETs after a
+warm-up; the least of ``--repeats`` runs), writes bench/results/show_server.json.
 """
 
 from __future__ import annotations
@@ -143,6 +146,8 @@ def _cases(cloud: LoopbackCloud) -> dict[str, Case]:
             }
             name = f"{kind}, {'member' if user == 'demo' else user} {version}"
             cases[name] = Case(f"/v2.1/servers/{server_id}", headers)
+    # What a GET costs before any handler work: the bench's client, the middleware, routing.
+    cases["floor: GET /v2.1/"] = Case("/v2.1/", {})
     return cases
 
 

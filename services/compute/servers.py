@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, joinedload
 from db.models.compute import ComputeNode, Instance
 from services.common.app import ApiError
 from services.common.app import router as common_router
-from services.common.db import DbSession
+from services.common.db import DbSession, Sessions
 from services.compute import actions, rebuild, views
 from services.compute.context import JSON_BODY, ApiContext, Ctx
 from services.compute.create import parse_create, unsupported
@@ -80,12 +80,16 @@ _SHOWN = (
 
 
 @router.get("/v2.1/servers/{server_id}")
-def show_server(server_id: str, ctx: Ctx, session: DbSession) -> dict[str, Any]:
-    row = session.execute(_SHOWN, {"uuid": server_id}).unique().one_or_none()
-    instance = visible(row[0] if row else None, server_id, ctx)
-    extras = views.ServerExtras.of_one(session, ctx, instance, row[1] if row else None, groups=True)
-    # Nova's document only; what undo steps left is bootflow's GET /os-leftovers?instance_uuid=
-    return {"server": views.server_detail(ctx, instance, extras, show_groups=True)}
+def show_server(server_id: str, ctx: Ctx, sessions: Sessions) -> dict[str, Any]:
+    # A read, so its transaction ends here, in the handler's thread: DbSession would end it
+    # in a thread of its own, a second hand-off per request.
+    with sessions.begin() as session:
+        row = session.execute(_SHOWN, {"uuid": server_id}).unique().one_or_none()
+        instance = visible(row[0] if row else None, server_id, ctx)
+        node = row[1] if row else None
+        extras = views.ServerExtras.of_one(session, ctx, instance, node, groups=True)
+        # Nova's document only; what undo steps left is GET /os-leftovers?instance_uuid=
+        return {"server": views.server_detail(ctx, instance, extras, show_groups=True)}
 
 
 @router.delete("/v2.1/servers/{server_id}", status_code=204)
