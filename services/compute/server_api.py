@@ -12,7 +12,7 @@ from typing import Annotated
 
 import httpx
 from fastapi import Depends, Request
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session, selectinload
 from temporalio.client import WithStartWorkflowOperation
 from temporalio.common import SearchAttributePair, WorkflowIDConflictPolicy
@@ -51,18 +51,25 @@ class CreateResult:
     reservation_id: str
 
 
+# Built once: building a statement costs about as much as running it.
+_INSTANCE = (
+    select(Instance)
+    .where(Instance.uuid == bindparam("uuid"))
+    .options(selectinload(Instance.faults), selectinload(Instance.block_devices))
+)
+_LIVE_INSTANCE = _INSTANCE.where(Instance.deleted.is_(False))
+
+
 def visible_instance(
     session: Session, server_id: str, ctx: ApiContext, *, deleted: bool = False
 ) -> Instance:
     """The caller's server (any server for an admin), or Nova's 404."""
-    query = (
-        select(Instance)
-        .where(Instance.uuid == server_id)
-        .options(selectinload(Instance.faults), selectinload(Instance.block_devices))
-    )
-    if not deleted:
-        query = query.where(Instance.deleted.is_(False))
-    instance = session.scalar(query)
+    query = _INSTANCE if deleted else _LIVE_INSTANCE
+    return visible(session.scalar(query, {"uuid": server_id}), server_id, ctx)
+
+
+def visible(instance: Instance | None, server_id: str, ctx: ApiContext) -> Instance:
+    """``instance`` (server ``server_id`` as read) if the caller may see it, or Nova's 404."""
     if instance is None or (not ctx.is_admin and instance.project_id != ctx.caller.project_id):
         raise ApiError(404, f"Instance {server_id} could not be found.")
     return instance

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import select
+from sqlalchemy import Result, bindparam, select
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 
@@ -100,9 +100,24 @@ def service_is_up(node: ComputeNode, down_after: float) -> bool:
     return datetime.now(UTC) - node.heartbeat_at <= timedelta(seconds=down_after)
 
 
+# What one server's view reads beyond its row (ServerExtras.of_one), built once: building a
+# statement costs about as much as running it.
+_GROUPS_OF = (
+    select(ServerGroupMember.group_uuid)
+    .join(ServerGroup, ServerGroup.uuid == ServerGroupMember.group_uuid)
+    .where(ServerGroupMember.instance_uuid == bindparam("uuid"), ServerGroup.deleted.is_(False))
+)
+_SIBLINGS = (
+    select(Instance.uuid, Instance.request_id)
+    .where(Instance.request_id == bindparam("request_id"))
+    .order_by(Instance.created_at, Instance.name)
+)
+
+
 @dataclass
 class ServerExtras:
-    """What a server's view needs beyond its row, fetched once for a whole list."""
+    """What a server's view needs beyond its row, fetched once for a whole list. Groups
+    are read only if ``groups`` (the view shows them) and the microversion has them."""
 
     nodes: dict[str, ComputeNode] = field(default_factory=dict)
     groups: dict[str, list[str]] = field(default_factory=dict)
@@ -122,7 +137,7 @@ class ServerExtras:
             }
         uuids = [i.uuid for i in instances]
         extras.metadata = _metadata_of(session, uuids)
-        if groups and uuids:
+        if groups and ctx.at_least(mv.SERVER_GROUPS_IN_SHOW) and uuids:
             rows = session.execute(
                 select(ServerGroupMember.instance_uuid, ServerGroupMember.group_uuid)
                 .join(ServerGroup, ServerGroup.uuid == ServerGroupMember.group_uuid)
@@ -130,17 +145,40 @@ class ServerExtras:
             )
             for instance_uuid, group_uuid in rows:
                 extras.groups.setdefault(instance_uuid, []).append(group_uuid)
-        if ctx.is_admin and ctx.at_least(mv.EXTENDED_ATTRS_V23) and uuids:
+        if _shows_launch_index(ctx) and uuids:
             request_ids = {i.request_id for i in instances}
             siblings = session.execute(
                 select(Instance.uuid, Instance.request_id)
                 .where(Instance.request_id.in_(request_ids))
                 .order_by(Instance.created_at, Instance.name)
             )
-            seen: dict[str, int] = {}
-            for instance_uuid, request_id in siblings:
-                extras.launch_index[instance_uuid] = seen.get(request_id, 0)
-                seen[request_id] = seen.get(request_id, 0) + 1
+            extras.launch_index = _launch_indexes(siblings)
+        return extras
+
+    @classmethod
+    def of_one(
+        cls,
+        session: Session,
+        ctx: ApiContext,
+        instance: Instance,
+        node: ComputeNode | None,
+        *,
+        groups: bool,
+    ) -> ServerExtras:
+        """``load`` for one server whose host's ``node`` was read with it and whose
+        ``metadata_items`` are loaded: a statement for its groups if the view shows them,
+        one for its launch index if the caller sees it, none otherwise."""
+        extras = cls(
+            nodes={node.host: node} if node is not None else {},
+            metadata={instance.uuid: {m.key: m.value for m in instance.metadata_items}},
+        )
+        if groups and ctx.at_least(mv.SERVER_GROUPS_IN_SHOW):
+            extras.groups[instance.uuid] = list(
+                session.scalars(_GROUPS_OF, {"uuid": instance.uuid})
+            )
+        if _shows_launch_index(ctx):
+            siblings = session.execute(_SIBLINGS, {"request_id": instance.request_id})
+            extras.launch_index = _launch_indexes(siblings)
         return extras
 
     def availability_zone(self, instance: Instance) -> str:
@@ -158,6 +196,21 @@ class ServerExtras:
         if node.disabled:
             return "MAINTENANCE"
         return "UP" if service_is_up(node, down_after) else "UNKNOWN"
+
+
+def _shows_launch_index(ctx: ApiContext) -> bool:
+    return ctx.is_admin and ctx.at_least(mv.EXTENDED_ATTRS_V23)
+
+
+def _launch_indexes(siblings: Result[str, str]) -> dict[str, int]:
+    """Each server's place among those of its request, from (uuid, request id) rows in
+    the order the request made them."""
+    indexes: dict[str, int] = {}
+    seen: dict[str, int] = {}
+    for instance_uuid, request_id in siblings:
+        indexes[instance_uuid] = seen.get(request_id, 0)
+        seen[request_id] = seen.get(request_id, 0) + 1
+    return indexes
 
 
 def server_hostname(instance: Instance) -> str:
