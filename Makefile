@@ -80,7 +80,7 @@ bench-scale: install
 # Tempest 47.0.0 (OpenStack's own suite) on issue 20's groups against a fresh stack, at most
 # 2 workers; summary in bench/results/conformance.json (README, "Conformance").
 conformance: install
-	$(BIN)/python -m bench.conformance
+	$(BIN)/python -m bench.conformance --database $(or $(DATABASE),sqlite)
 
 # A real boot through bootflow against a bare `virsh create` of the same guest (needs root
 # or a running libvirtd).

@@ -1,5 +1,6 @@
 """`make conformance`: Tempest 47.0.0, OpenStack's own integration suite, on the groups of
-issue 20 against a fresh stack (libvirt's test driver, SQLite).
+issue 20 against a fresh stack (libvirt's test driver, SQLite; ``--database postgresql``
+on a throwaway PostgreSQL cluster, ``make conformance DATABASE=postgresql``).
 
 The stack's processes die with this command, also when it is killed. Tempest's accounts are
 provisioned through bootflow's identity API (tests/support/tempest.py). Prints a summary
@@ -15,9 +16,12 @@ import json
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from tests.support.postgres import create_database, throwaway_cluster
 from tests.support.stack import running_stack, stack_settings
 from tests.support.tempest import (
     MAX_WORKERS,
@@ -77,6 +81,17 @@ def print_summary(summary: dict[str, Any]) -> None:
         print(f"FAIL {f['test']}\n     {f['error']}")
 
 
+@contextmanager
+def database(kind: str, data_dir: Path) -> Iterator[str]:
+    """The stack's database: a SQLite file in its data dir, or one on a PostgreSQL cluster
+    of its own (stopped and removed after)."""
+    if kind == "sqlite":
+        yield f"sqlite:///{data_dir / 'bootflow.db'}"
+        return
+    with throwaway_cluster() as admin:
+        yield create_database(admin, "bootflow_conformance")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, help="kept; default: a new temp dir")
@@ -84,6 +99,7 @@ def main() -> None:
     parser.add_argument("--hosts", type=int, default=2)
     parser.add_argument("--filter", help="only the tests whose ids match this regex")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bootflow-conformance-"))
     # The stack's data dir, with Tempest's workspace in it.
@@ -94,13 +110,16 @@ def main() -> None:
     if args.filter:
         tests = [args.filter]
     started = time.monotonic()
-    settings = stack_settings(data_dir, f"sqlite:///{data_dir / 'bootflow.db'}")
-    with running_stack(settings, hosts=args.hosts, env=STACK_ENV) as stack:
+    with (
+        database(args.database, data_dir) as url,
+        running_stack(stack_settings(data_dir, url), hosts=args.hosts, env=STACK_ENV) as stack,
+    ):
         write_workspace(stack.settings, workspace)
-        print(f"stack up; Tempest runs in {workspace}", flush=True)
+        print(f"stack up on {args.database}; Tempest runs in {workspace}", flush=True)
         results = run_tests(workspace, tests, workers=args.workers)
     summary = summarize(results, GROUPS)
     summary["duration_seconds"] = round(time.monotonic() - started, 1)
+    summary["database"] = args.database
     summary["workspace"] = str(workspace)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(summary, indent=2) + "\n")
