@@ -83,11 +83,15 @@ def test_search_attributes_find_boots_by_state_host_and_name(stack: RunningStack
     assert visible(stack, f'VmState="error" AND InstanceUUID="{ok}"') == []
     # Each upsert changes something, starting from what the start indexed: an unchanged
     # state costs no event or visibility write. The SDK upserts TemporalChangeVersion once
-    # per patch a run takes: the one patch since the baseline, local-control-steps.
+    # per patch a run takes: the patches since the baseline, local-control-steps, then
+    # fetch-image-beside-ports (each upsert carries every patch taken so far).
     started, *upserts = indexed_upserts(stack, f"boot-{ok}")
     assert [json.loads(started[k]) for k in ("VmState", "TaskState")] == ["building", "scheduling"]
     versions = [u for u in upserts if "TemporalChangeVersion" in u]
-    assert versions == [{"TemporalChangeVersion": b'["local-control-steps"]'}]
+    assert versions == [
+        {"TemporalChangeVersion": b'["local-control-steps"]'},
+        {"TemporalChangeVersion": b'["fetch-image-beside-ports","local-control-steps"]'},
+    ]
     indexed = dict(started)
     for fields in (u for u in upserts if "TemporalChangeVersion" not in u):
         assert any(indexed.get(k) != v for k, v in fields.items()), (fields, indexed)
