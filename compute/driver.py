@@ -104,6 +104,15 @@ def _undefine(domain: libvirt.virDomain) -> None:
         domain.undefine()
 
 
+def _stop(domain: libvirt.virDomain) -> None:
+    """Destroy a running domain; one that stopped on its own just then is left so."""
+    try:
+        domain.destroy()
+    except libvirt.libvirtError:
+        if domain.isActive():
+            raise
+
+
 def _owner(domain: libvirt.virDomain) -> tuple[str, str] | None:
     """The (deployment, host) of a domain's bootflow metadata; None for a domain with none."""
     try:
@@ -271,7 +280,7 @@ class LibvirtDriver:
         if domain is not None:
             try:
                 if domain.isActive():
-                    domain.destroy()
+                    _stop(domain)
                 _undefine(domain)
             except libvirt.libvirtError as exc:
                 if not _is_missing(exc):
@@ -312,11 +321,7 @@ class LibvirtDriver:
         if domain is None or not domain.isActive():
             return self.power_state(instance_uuid)
         if clean_timeout is None or not self._shut_down(domain, clean_timeout):
-            try:
-                domain.destroy()
-            except libvirt.libvirtError:
-                if domain.isActive():  # (else it shut down just then)
-                    raise
+            _stop(domain)
         return self.power_state(instance_uuid)
 
     def _shut_down(self, domain: libvirt.virDomain, timeout: float) -> bool:

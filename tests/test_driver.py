@@ -226,3 +226,29 @@ def test_config_drive_is_made_once(tmp_path: Path) -> None:
     made = first.stat().st_mtime_ns
     again = driver.create_config_drive("i-1", {"openstack/latest/meta_data.json": b"{}"})
     assert again == first and again.stat().st_mtime_ns == made  # a retry keeps it
+
+
+def test_destroy_of_a_guest_that_powers_off_just_then_still_removes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A guest that fails to boot powers itself off; spawn's cleanup may find it still
+    running and then be told by libvirt that it is not: the cleanup goes on and the
+    build fails with the guest's own words, not libvirt's "domain is not running"."""
+    driver = LibvirtDriver("test:///default", "node1", tmp_path)
+    s = spec("node1", tmp_path)
+    driver.spawn(s)
+    real = driver.conn.lookupByUUIDString(s.instance_uuid)
+
+    class PowersOffJustThen:
+        def __getattr__(self, name: str) -> object:
+            return getattr(real, name)
+
+        def destroy(self) -> int:
+            real.destroy()  # the guest powers itself off first
+            return int(real.destroy())  # libvirt: "domain is not running"
+
+    monkeypatch.setattr(driver, "_lookup", lambda _uuid: PowersOffJustThen())
+    assert driver.destroy(s.instance_uuid) is True
+    monkeypatch.undo()
+    assert driver.guests() == []
+    assert not driver.instance_dir(s.instance_uuid).exists()
