@@ -80,6 +80,11 @@ class BootRequest:
     # Boot from a volume (``image_ref`` is then ""); None: boot from the image.
     boot_volume: BootVolumeRequest | None = None
 
+    @property
+    def asks_for_volumes(self) -> bool:
+        """A blank volume or a boot volume: the server's delete has Cinder's steps to run."""
+        return self.volume_size_gb is not None or self.boot_volume is not None
+
 
 @dataclass
 class DeleteRequest:
@@ -222,7 +227,7 @@ class CreateInstanceInput:
     access_ip_v6: str | None = None
     # Nova's ``hostname`` (2.90+); None: made from the name, as by default.
     hostname: str | None = None
-    # Whether the request asked for a volume (BootRequest.volume_size_gb or boot_volume).
+    # BootRequest.asks_for_volumes.
     volumes_requested: bool = True
 
 

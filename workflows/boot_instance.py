@@ -210,8 +210,7 @@ class BootInstance:
                     access_ip_v4=request.access_ip_v4,
                     access_ip_v6=request.access_ip_v6,
                     hostname=request.hostname,
-                    volumes_requested=request.volume_size_gb is not None
-                    or request.boot_volume is not None,
+                    volumes_requested=request.asks_for_volumes,
                 ),
             )
         except ActivityError as err:

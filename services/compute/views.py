@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import Result, bindparam, select
+from sqlalchemy import ColumnElement, Result, Select, bindparam, select
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 
@@ -100,18 +100,29 @@ def service_is_up(node: ComputeNode, down_after: float) -> bool:
     return datetime.now(UTC) - node.heartbeat_at <= timedelta(seconds=down_after)
 
 
-# What one server's view reads beyond its row (ServerExtras.of_one), built once: building a
-# statement costs about as much as running it.
-_GROUPS_OF = (
-    select(ServerGroupMember.group_uuid)
-    .join(ServerGroup, ServerGroup.uuid == ServerGroupMember.group_uuid)
-    .where(ServerGroupMember.instance_uuid == bindparam("uuid"), ServerGroup.deleted.is_(False))
-)
-_SIBLINGS = (
-    select(Instance.uuid, Instance.request_id)
-    .where(Instance.request_id == bindparam("request_id"))
-    .order_by(Instance.created_at, Instance.name)
-)
+def _groups_query(members: ColumnElement[bool]) -> Select[str, str]:
+    """(instance uuid, group uuid) of the live groups of the servers ``members`` selects."""
+    return (
+        select(ServerGroupMember.instance_uuid, ServerGroupMember.group_uuid)
+        .join(ServerGroup, ServerGroup.uuid == ServerGroupMember.group_uuid)
+        .where(members, ServerGroup.deleted.is_(False))
+    )
+
+
+def _siblings_query(requests: ColumnElement[bool]) -> Select[str, str]:
+    """(uuid, request id) of the servers of the requests ``requests`` selects, in the order
+    each request made them."""
+    return (
+        select(Instance.uuid, Instance.request_id)
+        .where(requests)
+        .order_by(Instance.created_at, Instance.name)
+    )
+
+
+# One server's (ServerExtras.of_one), built once: building a statement costs about as much
+# as running it.
+_GROUPS_OF = _groups_query(ServerGroupMember.instance_uuid == bindparam("uuid"))
+_SIBLINGS = _siblings_query(Instance.request_id == bindparam("request_id"))
 
 
 @dataclass
@@ -138,21 +149,11 @@ class ServerExtras:
         uuids = [i.uuid for i in instances]
         extras.metadata = _metadata_of(session, uuids)
         if groups and ctx.at_least(mv.SERVER_GROUPS_IN_SHOW) and uuids:
-            rows = session.execute(
-                select(ServerGroupMember.instance_uuid, ServerGroupMember.group_uuid)
-                .join(ServerGroup, ServerGroup.uuid == ServerGroupMember.group_uuid)
-                .where(ServerGroupMember.instance_uuid.in_(uuids), ServerGroup.deleted.is_(False))
-            )
-            for instance_uuid, group_uuid in rows:
-                extras.groups.setdefault(instance_uuid, []).append(group_uuid)
+            members = ServerGroupMember.instance_uuid.in_(uuids)
+            extras.groups = _groups_by_server(session.execute(_groups_query(members)))
         if _shows_launch_index(ctx) and uuids:
-            request_ids = {i.request_id for i in instances}
-            siblings = session.execute(
-                select(Instance.uuid, Instance.request_id)
-                .where(Instance.request_id.in_(request_ids))
-                .order_by(Instance.created_at, Instance.name)
-            )
-            extras.launch_index = _launch_indexes(siblings)
+            requests = Instance.request_id.in_({i.request_id for i in instances})
+            extras.launch_index = _launch_indexes(session.execute(_siblings_query(requests)))
         return extras
 
     @classmethod
@@ -173,9 +174,8 @@ class ServerExtras:
             metadata={instance.uuid: {m.key: m.value for m in instance.metadata_items}},
         )
         if groups and ctx.at_least(mv.SERVER_GROUPS_IN_SHOW):
-            extras.groups[instance.uuid] = list(
-                session.scalars(_GROUPS_OF, {"uuid": instance.uuid})
-            )
+            rows = session.execute(_GROUPS_OF, {"uuid": instance.uuid})
+            extras.groups = _groups_by_server(rows)
         if _shows_launch_index(ctx):
             siblings = session.execute(_SIBLINGS, {"request_id": instance.request_id})
             extras.launch_index = _launch_indexes(siblings)
@@ -200,6 +200,13 @@ class ServerExtras:
 
 def _shows_launch_index(ctx: ApiContext) -> bool:
     return ctx.is_admin and ctx.at_least(mv.EXTENDED_ATTRS_V23)
+
+
+def _groups_by_server(rows: Result[str, str]) -> dict[str, list[str]]:
+    groups: dict[str, list[str]] = {}
+    for instance_uuid, group_uuid in rows:
+        groups.setdefault(instance_uuid, []).append(group_uuid)
+    return groups
 
 
 def _launch_indexes(siblings: Result[str, str]) -> dict[str, int]:

@@ -20,7 +20,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -41,6 +41,7 @@ from tests.chaos import audit, injector, plan
 from tests.chaos.load import Load, Outcome
 from tests.chaos.processes import Supervisor, TemporalLink
 from tests.chaos.recorder import Recorder
+from tests.support.libvirtd import URI, NoLibvirtd, running_daemons
 from tests.support.postgres import create_database, restart_cluster, throwaway_cluster
 from tests.support.stack import RunningStack, running_stack, stack_settings
 
@@ -427,15 +428,7 @@ def _database(kind: str, where: Path) -> Iterator[tuple[str, Callable[[], None] 
         yield create_database(admin_url, "bootflow_chaos"), partial(restart_cluster, admin_url)
 
 
-def start_libvirtd() -> None:
-    started = subprocess.run(
-        [str(REPO / "scripts" / "start-libvirtd.sh")], capture_output=True, text=True
-    )
-    if started.returncode != 0:
-        raise SystemExit(
-            "real guests need libvirtd at qemu:///system, and it could not be started: "
-            + (started.stderr or started.stdout).strip()
-        )
+def build_guest() -> None:
     built = subprocess.run(
         [sys.executable, str(REPO / "guest" / "build.py"), "--out", str(REPO / ".guest")],
         capture_output=True,
@@ -443,6 +436,19 @@ def start_libvirtd() -> None:
     )
     if built.returncode != 0:
         raise SystemExit(f"the guest image could not be built: {built.stderr.strip()}")
+
+
+@contextmanager
+def libvirtd_for_real_guests(work: Path) -> Iterator[None]:
+    """libvirtd at qemu:///system for the real-guest rounds: one already running is used;
+    else the campaign starts its own, which ends with it (also when it is killed)."""
+    try:
+        with running_daemons(work / "libvirtd.log"):
+            yield
+    except NoLibvirtd as e:
+        raise SystemExit(
+            f"real guests need libvirtd at {URI}, and it could not be started: {e}"
+        ) from e
 
 
 TABLE_HEAD = (
@@ -492,11 +498,18 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join([TABLE_HEAD] + [row for p in args.table for row in table_rows(p)]))
         return 0
     dbs = args.db or ["sqlite", "postgresql"]
-    if args.real_guests:
-        start_libvirtd()
     import tempfile
 
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="bootflow-chaos-"))
+    work.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as daemons:
+        if args.real_guests:
+            build_guest()
+            daemons.enter_context(libvirtd_for_real_guests(work))
+        return _run(args, dbs, work)
+
+
+def _run(args: argparse.Namespace, dbs: list[str], work: Path) -> int:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = args.out or RESULTS / f"chaos-{stamp}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

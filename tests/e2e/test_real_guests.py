@@ -41,6 +41,7 @@ from clients.network import NetworkClient
 from compute import domain_xml
 from compute.domain_xml import DiskSpec, DomainSpec
 from core.messages import FlavorSpec
+from tests.chaos.campaign import libvirtd_for_real_guests
 from tests.e2e.held_session import HOLD_FILE
 from tests.e2e.test_boot import nothing_left
 from tests.e2e.test_stopped_suite import running
@@ -102,6 +103,18 @@ def test_a_killed_test_run_leaves_no_libvirtd_virtlogd_or_guest_it_started(
         # What the killed libvirtd could not remove: the guest's private dir (files only).
         for left in Path("/var/lib/libvirt/qemu").glob(f"domain-*-{guest}") if guest else []:
             shutil.rmtree(left)
+
+
+def test_make_chaos_stops_the_libvirtd_it_started(tmp_path: Path) -> None:
+    """The chaos campaign's real-guest rounds (and bench-real) run on libvirtd: one that
+    answered before is used and left; one they start ends with them."""
+    found = answers()
+    with libvirtd_for_real_guests(tmp_path):
+        assert answers()
+        daemons = [p for p in psutil.process_iter(["name"]) if p.info["name"] == "libvirtd"]
+    assert daemons
+    wait_until(lambda: answers() == found, timeout=60)
+    assert all(running(p) for p in daemons) == found
 
 
 @pytest.fixture(scope="module")

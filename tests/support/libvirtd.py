@@ -11,6 +11,7 @@ from __future__ import annotations
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,22 +117,30 @@ def _tail(log: Path, lines: int = 20) -> str:
     return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
 
-@pytest.fixture(scope="module")
-def libvirt_daemons(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemons | None]:
-    """The daemons the module's tests had to start (stopped after them), or None."""
-    log = tmp_path_factory.mktemp("libvirtd") / "daemons.log"
-    try:
-        daemons = start_daemons(log)
-    except NoLibvirtd as e:
-        pytest.fail(
-            f"real guests need libvirtd at {URI}, and it could not be started: {e}",
-            pytrace=False,
-        )
+@contextmanager
+def running_daemons(log: Path) -> Iterator[Daemons | None]:
+    """libvirtd answering for the block: the daemons this call started (stopped after it,
+    and dying with this process if it is killed), or None when one already answered."""
+    daemons = start_daemons(log)
     try:
         yield daemons
     finally:
         if daemons is not None:
             daemons.stop()
+
+
+@pytest.fixture(scope="module")
+def libvirt_daemons(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemons | None]:
+    """The daemons the module's tests had to start (stopped after them), or None."""
+    log = tmp_path_factory.mktemp("libvirtd") / "daemons.log"
+    try:
+        with running_daemons(log) as daemons:
+            yield daemons
+    except NoLibvirtd as e:
+        pytest.fail(
+            f"real guests need libvirtd at {URI}, and it could not be started: {e}",
+            pytrace=False,
+        )
 
 
 @pytest.fixture(scope="module")
