@@ -410,7 +410,7 @@ async def measure(
             for name in PROFILED
             if (RESULTS / f"profile-{name}.txt").exists()
         }
-    results["ratios"] = ratios(results["alone"], kinds, done)
+    results["ratios"] = ratios(results["alone"], kinds, done, results["cpu_seconds_per_boot"])
     return results
 
 
@@ -442,8 +442,28 @@ async def all_rounds(
     return done
 
 
+# Issue 19's goals for the two ratios.
+ALONE_LATENCY_AT_MOST = 1.3
+THROUGHPUT_AT_LEAST = 0.85
+
+
+def cpu_bound(cpu: dict[str, dict[str, Any]]) -> float:
+    """The throughput ratio bootflow would reach if its workers cost what the floor's do and
+    the rest stayed as measured (the services, Temporal, the bench's client): with both
+    cores busy, boots a second go as one over CPU seconds a boot."""
+
+    def total(kind: str, workers: str) -> float:
+        c, w = cpu[kind], cpu[workers]
+        return float(w["workers"] + c["services"] + c["temporal"] + c["by_process"]["bench_client"])
+
+    return total("floor", "floor") / total("bootflow", "floor")
+
+
 def ratios(
-    alone: dict[str, Any], kinds: dict[str, Any], done: list[dict[str, Any]]
+    alone: dict[str, Any],
+    kinds: dict[str, Any],
+    done: list[dict[str, Any]],
+    cpu: dict[str, dict[str, Any]],
 ) -> dict[str, Any]:
     """bootflow over the floor: one boot's latency, and throughput pooled over the rounds."""
     alone_ratio = alone["bootflow"]["p50_ms"] / alone["floor"]["p50_ms"]
@@ -457,7 +477,11 @@ def ratios(
         "concurrent_throughput_median_of_rounds": round(
             statistics.median(r["throughput_ratio"] for r in done), 3
         ),
-        "targets": {"alone_latency_at_most": 2.0, "concurrent_throughput_at_least": 0.6},
+        "concurrent_throughput_if_workers_cost_the_floors": round(cpu_bound(cpu), 3),
+        "targets": {
+            "alone_latency_at_most": ALONE_LATENCY_AT_MOST,
+            "concurrent_throughput_at_least": THROUGHPUT_AT_LEAST,
+        },
     }
 
 
@@ -477,9 +501,12 @@ def table(results: dict[str, Any]) -> str:
     r = results["ratios"]
     lines.append(
         f"bootflow/floor: alone latency x{r['alone_latency_bootflow_over_floor']} "
-        f"(target <= 2.0), concurrent throughput x"
-        f"{r['concurrent_throughput_bootflow_over_floor']} (target >= 0.6; all rounds pooled; "
-        f"each round {', '.join(f'x{x}' for x in r['concurrent_throughput_each_round'])})"
+        f"(target <= {ALONE_LATENCY_AT_MOST}), concurrent throughput x"
+        f"{r['concurrent_throughput_bootflow_over_floor']} (target >= {THROUGHPUT_AT_LEAST}; "
+        f"all rounds pooled; each round "
+        f"{', '.join(f'x{x}' for x in r['concurrent_throughput_each_round'])}); with workers "
+        f"that cost the floor's, the rest as measured: at most "
+        f"x{r['concurrent_throughput_if_workers_cost_the_floors']}"
     )
     return "\n".join(lines)
 
