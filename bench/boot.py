@@ -187,9 +187,22 @@ class Boots:
         return handle
 
 
-async def alone(run: Callable[[], Awaitable[WorkflowHandle[Any, Any]]], n: int) -> dict[str, float]:
-    handles = [await run() for _ in range(n)]
-    return summary(await server_latency(handles))
+# Boots alone of each kind a run: the ratio of two medians of 20 moved by 0.2-0.4 between runs.
+ALONE_N = 50
+
+
+async def alone(
+    floor: Callable[[], Awaitable[WorkflowHandle[Any, Any]]],
+    boot: Callable[[], Awaitable[WorkflowHandle[Any, Any]]],
+    n: int = ALONE_N,
+) -> dict[str, dict[str, float]]:
+    """``n`` of each, one at a time, alternating, so that the stack's drift over the run
+    (its database and heaps grow) weighs on both alike."""
+    handles: dict[str, list[WorkflowHandle[Any, Any]]] = {"floor": [], "bootflow": []}
+    for _ in range(n):
+        handles["floor"].append(await floor())
+        handles["bootflow"].append(await boot())
+    return {kind: summary(await server_latency(done)) for kind, done in handles.items()}
 
 
 async def concurrent_floor(floor: Floor, n: int) -> tuple[dict[str, float], list[float]]:
@@ -379,10 +392,8 @@ async def measure(
     for _ in range(3):  # warm up: image caches on every host, connection pools, JITs
         await floor.one()
         await boots.one()
-    results: dict[str, Any] = {
-        "alone": {"floor": await alone(floor.one, 20), "bootflow": await alone(boots.one, 20)}
-    }
-    recent = [str(s["id"]) for s in boots.compute.list_servers()][:20]
+    results: dict[str, Any] = {"alone": await alone(floor.one, boots.one)}
+    recent = [str(s["id"]) for s in boots.compute.list_servers()][:ALONE_N]
     results["alone"]["bootflow_stage_ms"] = stage_costs(stack, recent)
     done = await all_rounds(stack, floor, boots, n, rounds, do_profile, on_server)
     kinds = {kind: pooled(done, kind, n) for kind in ("floor", "bootflow")}

@@ -101,8 +101,8 @@ async def at_size(stack: RunningStack, args: argparse.Namespace) -> dict[str, An
     client = await connect(stack.settings)
     floor, boots = Floor(client), Boots(stack, client)
     boots.use_new_network(0)
-    out["floor_alone"] = await alone(floor.one, 10)
-    out["boot_alone"] = await alone(boots.one, 10)
+    both = await alone(floor.one, boots.one)
+    out["floor_alone"], out["boot_alone"] = both["floor"], both["bootflow"]
     await asyncio.sleep(args.settle)
     out["floor_concurrent"], _ = await concurrent_floor(floor, args.boots)
     await asyncio.sleep(args.settle)
