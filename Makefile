@@ -89,7 +89,8 @@ bench-real: install guest
 
 # The long chaos campaign (tests/chaos/, docs/chaos.md): 200 creates and deletes on 4 hosts
 # per database while processes are killed and stalled, then an independent audit; plus 20
-# real QEMU guests (on a running libvirtd, else on one it starts as root and stops). JSON in bench/results/chaos-*.json.
+# real QEMU guests (on a running libvirtd, else on one it starts as root and stops). JSON in
+# bench/results/chaos-*.json.
 chaos: install guest
 	$(BIN)/python -m tests.chaos.campaign --db sqlite --db postgresql --ops 200 --hosts 4 \
 	  --real-guests 20 --rounds 1

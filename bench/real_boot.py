@@ -306,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
             with running_daemons(Path(tmp) / "libvirtd.log"):
                 result = run(max(args.rounds, 2), Path(tmp))
         except NoLibvirtd as e:
-            print(f"libvirtd is not reachable and could not be started: {e}", file=sys.stderr)
+            print(e, file=sys.stderr)
             return 1
     args.results_dir.mkdir(parents=True, exist_ok=True)
     out = args.results_dir / f"real-boot-{datetime.now(UTC):%Y-%m-%d}.json"

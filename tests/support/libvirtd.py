@@ -29,7 +29,10 @@ STOP_TIMEOUT = 30.0
 
 
 class NoLibvirtd(Exception):
-    """libvirtd does not answer and could not be started; the message says why."""
+    """libvirtd does not answer and could not be started; raised with why, it says so."""
+
+    def __str__(self) -> str:
+        return f"real guests need libvirtd at {URI}, and it could not be started: {self.args[0]}"
 
 
 def answers() -> bool:
@@ -137,10 +140,7 @@ def libvirt_daemons(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon
         with running_daemons(log) as daemons:
             yield daemons
     except NoLibvirtd as e:
-        pytest.fail(
-            f"real guests need libvirtd at {URI}, and it could not be started: {e}",
-            pytrace=False,
-        )
+        pytest.fail(str(e), pytrace=False)
 
 
 @pytest.fixture(scope="module")
