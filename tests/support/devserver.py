@@ -3,21 +3,21 @@ the test process."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from bootflow import lifetime
-from bootflow.stack import temporal_binary
+from bootflow.stack import temporal_binary, temporal_ready
+from core.config import TemporalOptions
 from tests.support.net import free_port
 
 
 @contextmanager
 def dev_server(log: Path) -> Iterator[int]:
-    """Yields the port once it accepts connections; ``log`` gets its output."""
+    """Yields the port once its frontend answers; ``log`` gets its output."""
     port = free_port()
     argv = [
         temporal_binary(),
@@ -34,18 +34,22 @@ def dev_server(log: Path) -> Iterator[int]:
     with open(log, "ab") as out:
         proc = lifetime.spawn(argv, stdout=out, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the dev server did not start; see {log}") from None
-                time.sleep(0.05)
+        wait_for_frontend(port, lambda: proc.poll() is None, log)
         yield port
     finally:
         terminate(proc)
+
+
+def wait_for_frontend(
+    port: int, alive: Callable[[], bool], log: Path, timeout: float = 30.0
+) -> None:
+    """Returns once the frontend on ``port`` answers a call: accepting TCP is not enough."""
+    settings = TemporalOptions(temporal_address=f"127.0.0.1:{port}")
+    deadline = time.monotonic() + timeout
+    while not temporal_ready(settings, timeout=max(0.1, min(5.0, deadline - time.monotonic()))):
+        if not alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"the dev server did not start; see {log}")
+        time.sleep(0.1)
 
 
 def terminate(proc: subprocess.Popen[bytes], timeout: float = 10) -> None:
