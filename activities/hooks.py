@@ -16,6 +16,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -30,7 +31,7 @@ from temporalio.worker import (
 
 from activities.errors import classify, hypervisor_failure, start_refused
 from core import activity_defs as act
-from core.conductor import StepEvent
+from core.conductor import MAX_EVENT_DETAILS, StepEvent
 from core.faults import FaultPlan
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,9 @@ LIVENESS_EVERY_SECONDS = 3.0
 # beside the step, and its worker reports the step done after it): an event store that
 # stalls costs an event, never the step (nor its heartbeat timeout).
 RECORD_WAIT_SECONDS = 5.0
+# A step's start is recorded once it has run this long; one that ends sooner (most do) is
+# recorded whole when it ends: one write, or one conductor call, instead of two in a row.
+RECORD_START_AFTER_SECONDS = 0.25
 
 
 class EventRecorder(Protocol):
@@ -91,10 +95,7 @@ class _Hooks(ActivityInboundInterceptor):
         info = activity.info()
         name = info.activity_type
         instance_uuid = getattr(input.args[0], "instance_uuid", None) if input.args else None
-        # Written beside the step, not before it: the event must not add to its latency.
-        started = asyncio.create_task(
-            self._start(info.workflow_id, instance_uuid, name, info.attempt, datetime.now(UTC))
-        )
+        event = _Event(self.hooks, info.workflow_id, instance_uuid, name, info.attempt)
         label = await self._label(instance_uuid)
         try:
             await self._fault(f"{name}:before", label, instance_uuid)
@@ -103,12 +104,12 @@ class _Hooks(ActivityInboundInterceptor):
             # Named now if the step wrote the record (create_instance_record's first try).
             await self._fault(f"{name}:after", await self._label(instance_uuid), instance_uuid)
         except BaseException as exc:
-            await self._finish(started, f"{type(exc).__name__}: {exc}")
+            await event.finish(f"{type(exc).__name__}: {exc}")
             classified = classify(exc)
             if classified is exc:
                 raise
             raise classified from exc
-        await self._finish(started, None)
+        await event.finish(None)
         return result
 
     async def _fault(self, point: str, label: str, instance_uuid: str | None) -> None:
@@ -148,29 +149,61 @@ class _Hooks(ActivityInboundInterceptor):
                 self.hooks.names[instance_uuid] = name
         return name or instance_uuid
 
-    async def _start(
+
+class _Event:
+    """A step attempt's event, written beside the step so that it adds to the step's time
+    at most one write: the start once the step has run RECORD_START_AFTER_SECONDS (and its
+    finish when it ends), or, for a step that ends sooner, the whole event when it ends."""
+
+    def __init__(
         self,
+        hooks: ActivityHooks,
         workflow_id: str | None,
         instance_uuid: str | None,
         name: str,
         attempt: int,
-        started_at: datetime,
-    ) -> int | None:
-        if not (workflow_id and instance_uuid):
-            return None
+    ) -> None:
+        self.events = hooks.events
+        self.step: StepEvent | None = None
+        if workflow_id and instance_uuid:
+            try:
+                self.step = StepEvent(
+                    workflow_id, instance_uuid, name, hooks.host, attempt, datetime.now(UTC)
+                )
+            except ValueError as exc:  # an event the store would refuse costs the event only
+                log.warning("no event for %s of %s: %s", name, instance_uuid, exc)
+        self.started: asyncio.Task[int | None] | None = None
+        self.timer = (
+            asyncio.get_running_loop().call_later(RECORD_START_AFTER_SECONDS, self._start)
+            if self.step
+            else None
+        )
+
+    def _start(self) -> None:
+        assert self.step is not None
+        self.started = asyncio.create_task(self._record(self.step))
+
+    async def _record(self, step: StepEvent) -> int | None:
         try:
-            step = StepEvent(workflow_id, instance_uuid, name, self.hooks.host, attempt, started_at)
-            return await asyncio.to_thread(self.hooks.events.start_event, step)
+            return await asyncio.to_thread(self.events.start_event, step)
         except Exception as exc:
-            log.warning("could not record the start of %s for %s: %r", name, instance_uuid, exc)
+            log.warning("could not record %s for %s: %r", step.event, step.instance_uuid, exc)
             return None
 
-    async def _finish(self, started: asyncio.Task[int | None], error: str | None) -> None:
+    async def finish(self, error: str | None) -> None:
+        if self.step is None or self.timer is None:
+            return
+        self.timer.cancel()
+        error = None if error is None else error[:MAX_EVENT_DETAILS]
         try:
             async with asyncio.timeout(RECORD_WAIT_SECONDS):
-                event_id = await started
+                if self.started is None:
+                    whole = replace(self.step, finished_at=datetime.now(UTC), error=error)
+                    await self._record(whole)
+                    return
+                event_id = await self.started
                 if event_id is not None:
-                    await asyncio.to_thread(self.hooks.events.finish_event, event_id, error)
+                    await asyncio.to_thread(self.events.finish_event, event_id, error)
         except Exception as exc:
             log.warning("could not record the end of a step's event: %r", exc)
 

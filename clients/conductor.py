@@ -103,9 +103,12 @@ class ConductorClient:
     # -- instance actions (activities.hooks.EventRecorder) -------------------------------------
 
     def start_event(self, step: StepEvent) -> int | None:
-        """Record that an activity attempt began; its id, or None when the workflow has no
-        action on the instance (yet)."""
-        body = dataclasses.asdict(step) | {"started_at": step.started_at.isoformat()}
+        """Record that an activity attempt began (or, with its finish, that it ran); its id,
+        or None when the workflow has no action on the instance (yet)."""
+        body = dataclasses.asdict(step) | {
+            "started_at": step.started_at.isoformat(),
+            "finished_at": step.finished_at and step.finished_at.isoformat(),
+        }
         found = self._call("POST", "events", json=body, timeout=EVENT_TIMEOUT)
         return None if found["event_id"] is None else int(found["event_id"])
 

@@ -61,7 +61,8 @@ class HostCapacity:
 @checked_dataclass(frozen=True, config=_CHECKED)
 class StepEvent:
     """An activity attempt began: an event of its workflow's action on the instance (Nova's
-    instance action event), with its host (None on the control plane)."""
+    instance action event), with its host (None on the control plane). A step that ended
+    before its start was recorded is recorded whole, with when it finished and its error."""
 
     workflow_id: Annotated[str, Field(min_length=1, max_length=128)]
     instance_uuid: InstanceId
@@ -69,6 +70,8 @@ class StepEvent:
     host: HostName | None
     attempt: Annotated[int, Field(ge=1, le=2**31 - 1)]
     started_at: AwareDatetime
+    finished_at: AwareDatetime | None = None
+    error: Annotated[str, Field(max_length=MAX_EVENT_DETAILS)] | None = None
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Integer, String, bindparam, insert, select, update
+from sqlalchemy import Integer, String, Text, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from core.conductor import StepEvent
@@ -66,13 +66,16 @@ def finish_action(session: Session, workflow_id: str, message: str | None = None
 _START_EVENT = (
     insert(InstanceActionEvent)
     .from_select(
-        ["action_id", "event", "host", "attempt", "start_time"],
+        ["action_id", "event", "host", "attempt", "start_time", "finish_time", "result", "details"],
         select(
             InstanceAction.id,
             bindparam("event", type_=String()),
             bindparam("host", type_=String()),
             bindparam("attempt", type_=Integer()),
             bindparam("start_time", type_=UTCDateTime()),
+            bindparam("finish_time", type_=UTCDateTime()),
+            bindparam("result", type_=String()),
+            bindparam("details", type_=Text()),
         )
         .where(
             InstanceAction.workflow_id == bindparam("workflow_id"),
@@ -103,9 +106,12 @@ def start_event(
     host: str | None,
     attempt: int,
     started_at: datetime | None = None,
+    finished_at: datetime | None = None,
+    error: str | None = None,
 ) -> int | None:
-    """Record that an activity attempt began; its id, or None when the instance's action
-    does not exist (yet): steps before the record is written belong to no action.
+    """Record that an activity attempt began (and, given ``finished_at``, that it ended);
+    its id, or None when the instance's action does not exist (yet): steps before the
+    record is written belong to no action.
 
     One INSERT ... SELECT on a plain connection, not ORM objects: every step of every boot
     writes one (docs/performance.md)."""
@@ -117,6 +123,9 @@ def start_event(
                 "host": host,
                 "attempt": attempt,
                 "start_time": started_at or utcnow(),
+                "finish_time": finished_at,
+                "result": _result(error) if finished_at else None,
+                "details": error if finished_at else None,
                 "workflow_id": workflow_id,
                 "instance_uuid": instance_uuid,
             },
@@ -130,10 +139,14 @@ def finish_event(sessions: SessionFactory, event_id: int, error: str | None) -> 
             {
                 "event_id": event_id,
                 "finish_time": utcnow(),
-                "result": "Error" if error else "Success",
+                "result": _result(error),
                 "details": error,
             },
         )
+
+
+def _result(error: str | None) -> str:
+    return "Error" if error else "Success"
 
 
 def list_actions(session: Session, instance_uuid: str, action: str) -> list[InstanceAction]:
@@ -163,6 +176,8 @@ class EventLog:
             step.host,
             step.attempt,
             step.started_at,
+            step.finished_at,
+            step.error,
         )
 
     def finish_event(self, event_id: int, error: str | None) -> None:

@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from clients.conductor import ConductorClient
 from core.conductor import (
     ABSENT,
+    MAX_EVENT_DETAILS,
     MAX_HOSTS_PER_CALL,
     MAX_INSTANCES_PER_CALL,
     PREFIX,
@@ -136,12 +137,17 @@ def test_a_host_reads_what_it_may_hold_and_resolves_leftovers(cloud: LoopbackClo
         assert s.scalar(select(Leftover.resolved_at)) is not None
 
 
-def test_a_hosts_step_events_and_instance_names(cloud: LoopbackCloud) -> None:
-    conductor = ConductorClient(cloud.session("bootflow"))
+def _booting(cloud: LoopbackCloud, name: str) -> tuple[ConductorClient, str]:
+    """A host's conductor client, and an instance on node1 with its boot's action."""
     uid = str(uuid.uuid4())
     with cloud.sessions.begin() as s:
-        s.add(_instance(uid, "node1", name="web-1"))
+        s.add(_instance(uid, "node1", name=name))
         start_action(s, uid, f"boot-{uid}")
+    return ConductorClient(cloud.session("bootflow")), uid
+
+
+def test_a_hosts_step_events_and_instance_names(cloud: LoopbackCloud) -> None:
+    conductor, uid = _booting(cloud, "web-1")
     started = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     event_id = conductor.start_event(StepEvent(f"boot-{uid}", uid, "spawn", "node1", 2, started))
     # Another workflow's step belongs to no action.
@@ -247,6 +253,19 @@ def test_bad_requests_are_novas_400_and_oversize_ones_413(cloud: LoopbackCloud) 
     huge = {"hosts": ["n" * 255] * 5000}
     too_big = _call(cloud, token, "POST", "/heartbeats", json=huge)
     assert too_big.status_code == 413 and "overLimit" in too_big.json()
+
+
+def test_a_quick_host_step_is_recorded_whole_in_one_call(cloud: LoopbackCloud) -> None:
+    conductor, uid = _booting(cloud, "web-2")
+    started = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    ended = datetime(2026, 1, 2, 3, 4, 5, 20_000, tzinfo=UTC)
+    error = "ImageVerificationError: " + "x" * (MAX_EVENT_DETAILS - 24)
+    step = StepEvent(f"boot-{uid}", uid, "fetch_image", "node1", 1, started, ended, error)
+    event_id = conductor.start_event(step)
+    with cloud.sessions.begin() as s:
+        event = s.get_one(InstanceActionEvent, event_id)
+    assert (event.start_time, event.finish_time, event.result) == (started, ended, "Error")
+    assert event.details == error
 
 
 def test_events_of_instances_with_no_record_and_unknown_events_are_harmless(
