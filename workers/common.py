@@ -18,15 +18,15 @@ import httpx
 import uvloop
 from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.hooks import ActivityHooks, EventRecorder
 from core import task_queues
 from core.config import HttpOptions, WorkerOptions
 from core.faults import FaultPlan
+from workers.sandbox import SandboxRunner
 
 log = logging.getLogger("bootflow.worker")
-_SANDBOXED, _UNSANDBOXED = SandboxedWorkflowRunner(), UnsandboxedWorkflowRunner()
+_SANDBOXED, _UNSANDBOXED = SandboxRunner(), UnsandboxedWorkflowRunner()
 
 
 def setup_logging() -> None:
