@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 from temporalio import activity
 
 from core import activity_defs as act
@@ -21,6 +22,7 @@ from core.messages import (
 )
 from db import actions
 from db.base import utcnow
+from db.instances import write_task_state
 from db.models.compute import Claim, ComputeNode, Instance
 from db.session import SessionFactory
 from scheduler import claims
@@ -81,6 +83,7 @@ class SchedulerActivities:
                 exclude=frozenset([held]) if held else frozenset(),
             )
             if held is not None:
+                self._claimed(session, request)
                 return Placement(
                     held,
                     selection.candidates + 1,
@@ -91,6 +94,7 @@ class SchedulerActivities:
             # conditional UPDATE, and the next-best host is tried.
             with self.sessions.begin() as session:
                 if claims.claim(session, spec, host):
+                    self._claimed(session, request)
                     alternates = selection.hosts[index + 1 :]
                     activity.logger.info(
                         "claimed %s for %s (%d candidates, alternates %s)",
@@ -110,6 +114,13 @@ class SchedulerActivities:
             "does not fit there now (a claim checks vCPUs, RAM and disk whichever filters "
             "are enabled), or its server group's policy forbids it.",
         )
+
+    @staticmethod
+    def _claimed(session: Session, request: ScheduleInput) -> None:
+        """The record leaves scheduling with its claim, when the workflow asks so: the
+        stage after it then begins without a write of its own."""
+        if request.task_state is not None:
+            write_task_state(session.connection(), request.instance_uuid, request.task_state)
 
     @activity.defn(name=act.CLAIM_ALTERNATE.name)
     def claim_alternate(self, request: ClaimAlternateInput) -> bool:

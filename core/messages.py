@@ -270,6 +270,9 @@ class ScheduleInput:
     image_properties: dict[str, str] = field(default_factory=dict)
     scheduler_hints: dict[str, list[str]] = field(default_factory=dict)
     project_id: str = ""
+    # The task_state the record takes with the claim (the stage after scheduling's), in the
+    # claim's transaction; None: the claim leaves it (histories from before it was sent).
+    task_state: str | None = None
 
 
 @dataclass

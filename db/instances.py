@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from core.conductor import ABSENT, InstanceOnHost
 from core.messages import InstanceRecord
@@ -36,9 +36,12 @@ _SET_TASK_STATE = (
 def set_task_state(sessions: SessionFactory, instance_uuid: str, task_state: str | None) -> None:
     """Move a building instance to ``task_state`` (as Nova's compute manager saves it)."""
     with engine_of(sessions).begin() as connection:
-        connection.execute(
-            _SET_TASK_STATE, {"instance_uuid": instance_uuid, "task_state": task_state}
-        )
+        write_task_state(connection, instance_uuid, task_state)
+
+
+def write_task_state(connection: Connection, instance_uuid: str, task_state: str | None) -> None:
+    """As ``set_task_state``, in the caller's transaction."""
+    connection.execute(_SET_TASK_STATE, {"instance_uuid": instance_uuid, "task_state": task_state})
 
 
 def instance_name(sessions: SessionFactory, instance_uuid: str) -> str | None:

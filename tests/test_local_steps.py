@@ -218,8 +218,7 @@ async def test_a_boots_short_steps_are_markers_not_tasks(client: Client) -> None
         "authenticate",
         "validate_and_reserve",
         "create_instance_record",
-        "set_task_state",
-        "set_task_state",
+        "set_task_state",  # spawning: the claim wrote networking
         "mark_active",
     ]
     assert [n for n in steps.names() if n in LOCAL] == local_steps_of(history)
@@ -395,3 +394,17 @@ async def test_a_step_failing_beside_the_other_waits_for_it_then_undoes(
     assert steps.log.index(("end", other)) < steps.log.index(("start", "deallocate_ports"))
     fault = dict(steps.calls)["record_fault"]["fault"]
     assert fault["details"] == f"{ErrorType.INVALID_REQUEST} during {stage}"
+
+
+@pytest.mark.parametrize("kind", ["boot-active", "boot-active-novolume", "boot-rescheduled"])
+def test_a_recorded_boot_since_the_claim_patch_writes_networking_with_its_claim(
+    kind: str,
+) -> None:
+    """The same boot of the real stack before and after `claim-moves-task-state-on`: one
+    set_task_state step fewer (a rescheduled boot still writes each task_state for its
+    alternate)."""
+    before, after = _load(f"beside-{kind}.json"), _load(f"claimnet-{kind}.json")
+    assert local_steps_of(after).count("set_task_state") == (
+        local_steps_of(before).count("set_task_state") - 1
+    )
+    assert steps_of(after) == steps_of(before)

@@ -79,15 +79,12 @@ def test_concurrent_claims_never_overcommit(database_url: str) -> None:
     engine.dispose()
 
 
-def test_claim_is_keyed_by_instance_and_release_is_idempotent(database_url: str) -> None:
-    engine = make_engine(database_url)
-    sessions = make_session_factory(engine)
-    _node(sessions, "h1", memory_mb=4096)
+def _building(sessions: SessionFactory, uuid: str, vm_state: str = "building") -> None:
     with sessions.begin() as s:
         s.add(
             Instance(
-                uuid="i-1",
-                name="vm",
+                uuid=uuid,
+                name=uuid,
                 project_id="p",
                 user_id="u",
                 flavor_id="1",
@@ -96,10 +93,17 @@ def test_claim_is_keyed_by_instance_and_release_is_idempotent(database_url: str)
                 memory_mb=512,
                 root_gb=1,
                 image_ref="img",
-                vm_state="building",
+                vm_state=vm_state,
                 task_state="scheduling",
             )
         )
+
+
+def test_claim_is_keyed_by_instance_and_release_is_idempotent(database_url: str) -> None:
+    engine = make_engine(database_url)
+    sessions = make_session_factory(engine)
+    _node(sessions, "h1", memory_mb=4096)
+    _building(sessions, "i-1")
     for _ in range(2):  # a retried claim finds the first
         with sessions.begin() as s:
             assert claims.claim(s, TINY, "h1")
@@ -112,6 +116,35 @@ def test_claim_is_keyed_by_instance_and_release_is_idempotent(database_url: str)
         assert claims.release(s, "i-1") is False
         assert s.scalar(select(ComputeNode.memory_mb_used)) == 0
         assert s.get(Instance, "i-1").host is None  # type: ignore[union-attr]
+    engine.dispose()
+
+
+def test_a_claim_moves_the_record_to_the_task_state_the_workflow_sends(
+    database_url: str, tmp_path: Path
+) -> None:
+    """The first host stage's task_state is written with the claim (and again by a retry
+    that finds the claim made); without one the record stays scheduling, and a record no
+    longer building keeps its own."""
+    engine = make_engine(database_url)
+    sessions = make_session_factory(engine)
+    _node(sessions, "h1", memory_mb=4096)
+    for uuid in ("moved", "left"):
+        _building(sessions, uuid)
+    _building(sessions, "stopped", vm_state="error")
+    scheduler = SchedulerActivities(sessions, load_settings(tmp_path))
+    for _ in range(2):
+        placed = ActivityEnvironment().run(
+            scheduler.schedule_and_claim,
+            ScheduleInput("moved", TINY_FLAVOR, task_state="networking"),
+        )
+        assert placed.host == "h1"
+    ActivityEnvironment().run(scheduler.schedule_and_claim, ScheduleInput("left", TINY_FLAVOR))
+    ActivityEnvironment().run(
+        scheduler.schedule_and_claim, ScheduleInput("stopped", TINY_FLAVOR, task_state="networking")
+    )
+    with sessions.begin() as s:
+        states = dict(s.execute(select(Instance.uuid, Instance.task_state)).all())
+    assert states == {"moved": "networking", "left": "scheduling", "stopped": "scheduling"}
     engine.dispose()
 
 

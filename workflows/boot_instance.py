@@ -16,7 +16,7 @@ finds types, not strings to evaluate again each run.
 """
 
 import asyncio
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import NoReturn, TypeVar
 
@@ -87,18 +87,31 @@ HOST_STEPS = frozenset(
 # made), as Nova allocates the network while it prepares the disks; histories from before
 # it fetched after them, and replay so.
 FETCH_BESIDE_PATCH = "fetch-image-beside-ports"
+# Since this patch the claim moves the record on to the first host stage's task_state
+# (networking) in its own transaction, one step fewer a boot; histories from before it
+# wrote that in a step of its own, and replay so.
+CLAIM_MOVES_ON_PATCH = "claim-moves-task-state-on"
+
+# The first stage on a chosen host (every boot allocates its ports first).
+FIRST_ON_HOST = "allocate port"
 
 InT = TypeVar("InT")
 OutT = TypeVar("OutT")
 
 
-@dataclass(frozen=True)
 class _Boot:
-    """An accepted request: what it asked for, who asked, what validation resolved."""
+    """An accepted request: what it asked for, who asked, what validation resolved. (Not a
+    dataclass: this module runs for every boot, and a dataclass is built by generating and
+    compiling its methods.)"""
 
-    request: BootRequest
-    context: RequestContext
-    valid: ValidatedRequest
+    __slots__ = ("context", "request", "valid")
+
+    def __init__(
+        self, request: BootRequest, context: RequestContext, valid: ValidatedRequest
+    ) -> None:
+        self.request = request
+        self.context = context
+        self.valid = valid
 
     @property
     def uuid(self) -> str:
@@ -146,6 +159,9 @@ class BootInstance:
         self._rejection = Compensation(shielded=True)
         # How the current host was chosen, said by the first step on it.
         self._placed: str | None = None
+        # A task_state a step wrote ahead of its stage (the claim's), which that stage then
+        # need not write.
+        self._ahead: str | None = None
 
     @workflow.update
     async def accepted(self) -> Accepted:
@@ -254,7 +270,8 @@ class BootInstance:
         await self._begin("schedule")
         on_host.push_activity(act.RELEASE_CLAIM, boot.instance)
         request, valid = boot.request, boot.valid
-        return await self._step(
+        then = STAGE_TASK_STATE[FIRST_ON_HOST] if workflow.patched(CLAIM_MOVES_ON_PATCH) else None
+        placement = await self._step(
             act.SCHEDULE_AND_CLAIM,
             ScheduleInput(
                 boot.uuid,
@@ -263,11 +280,14 @@ class BootInstance:
                 image_properties=valid.image.properties,
                 scheduler_hints=request.scheduler_hints,
                 project_id=boot.context.project_id,
+                task_state=then,
             ),
             # Said before the answer is known; the first step on the chosen host then names
             # it and how many hosts passed.
             summary=f"schedule {valid.flavor.name}: choose and claim a host",
         )
+        self._ahead = then
+        return placement
 
     async def _place(
         self, boot: _Boot, placement: Placement, on_host: Compensation
@@ -301,7 +321,7 @@ class BootInstance:
         # Where the boot went is known only now: the first step on the host says so (its
         # summary in the timeline), as do the current details.
         self._placed = f"schedule: {host} of {candidates} candidates"
-        await self._begin("allocate port", f"{self._placed}; allocate ports on {host}")
+        await self._begin(FIRST_ON_HOST, f"{self._placed}; allocate ports on {host}")
         image = boot.valid.image
         fetch = f"fetch image {image.name} into {host}'s cache"
         # A volume-backed guest's root disk is its volume: no image to cache (spawn caches
@@ -576,10 +596,11 @@ class BootInstance:
 
     async def _begin(self, stage: str, details: str | None = None) -> None:
         """Stage ``stage`` of a build whose record exists begins: as ``_enter``, and the
-        record takes the task_state the stage table gives it (its one writer)."""
-        before = self._progress.task_state
+        record takes the task_state the stage table gives it (its one writer), unless a
+        step wrote it ahead."""
+        before, ahead, self._ahead = self._progress.task_state, self._ahead, None
         self._enter(stage, details)
-        if self._progress.task_state != before:
+        if self._progress.task_state not in (before, ahead):
             state = TaskStateInput(self._progress.instance_uuid, self._progress.task_state)
             await self._step(act.SET_TASK_STATE, state, summary=f"task_state {state.task_state}")
 

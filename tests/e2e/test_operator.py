@@ -83,15 +83,20 @@ def test_search_attributes_find_boots_by_state_host_and_name(stack: RunningStack
     assert visible(stack, f'VmState="error" AND InstanceUUID="{ok}"') == []
     # Each upsert changes something, starting from what the start indexed: an unchanged
     # state costs no event or visibility write. The SDK upserts TemporalChangeVersion once
-    # per patch a run takes: the patches since the baseline, local-control-steps, then
-    # fetch-image-beside-ports (each upsert carries every patch taken so far).
+    # per patch a run takes: the patches since the baseline, local-control-steps,
+    # claim-moves-task-state-on, then fetch-image-beside-ports (each upsert carries every
+    # patch taken so far).
     started, *upserts = indexed_upserts(stack, f"boot-{ok}")
     assert [json.loads(started[k]) for k in ("VmState", "TaskState")] == ["building", "scheduling"]
-    versions = [u for u in upserts if "TemporalChangeVersion" in u]
-    assert versions == [
-        {"TemporalChangeVersion": b'["local-control-steps"]'},
-        {"TemporalChangeVersion": b'["fetch-image-beside-ports","local-control-steps"]'},
+    versions = [
+        json.loads(u["TemporalChangeVersion"]) for u in upserts if "TemporalChangeVersion" in u
     ]
+    local, claim, beside = (
+        "local-control-steps",
+        "claim-moves-task-state-on",
+        "fetch-image-beside-ports",
+    )
+    assert versions == [[local], [claim, local], [claim, beside, local]]
     indexed = dict(started)
     for fields in (u for u in upserts if "TemporalChangeVersion" not in u):
         assert any(indexed.get(k) != v for k, v in fields.items()), (fields, indexed)
@@ -177,8 +182,8 @@ def test_the_timeline_reads_like_the_boot(stack: RunningStack) -> None:
         "authenticate",
         "validate and reserve",
         "create instance record",
+        # The claim moves the record on to networking; spawning takes a step of its own.
         "schedule m1.tiny: choose and claim a host",
-        "task_state networking",
         placed,
         # The image is fetched while the port is allocated, as Nova prepares the disks
         # while it allocates the network.
