@@ -159,9 +159,6 @@ class BootInstance:
         self._rejection = Compensation(shielded=True)
         # How the current host was chosen, said by the first step on it.
         self._placed: str | None = None
-        # A task_state a step wrote ahead of its stage (the claim's), which that stage then
-        # need not write.
-        self._ahead: str | None = None
 
     @workflow.update
     async def accepted(self) -> Accepted:
@@ -286,7 +283,9 @@ class BootInstance:
             # it and how many hosts passed.
             summary=f"schedule {valid.flavor.name}: choose and claim a host",
         )
-        self._ahead = then
+        if then is not None:
+            # The record holds it now, so the first host stage begins without a write.
+            self._progress.task_state = then
         return placement
 
     async def _place(
@@ -596,11 +595,11 @@ class BootInstance:
 
     async def _begin(self, stage: str, details: str | None = None) -> None:
         """Stage ``stage`` of a build whose record exists begins: as ``_enter``, and the
-        record takes the task_state the stage table gives it (its one writer), unless a
-        step wrote it ahead."""
-        before, ahead, self._ahead = self._progress.task_state, self._ahead, None
+        record takes the task_state the stage table gives it (its one writer but for the
+        claim, which writes the first host stage's ahead)."""
+        before = self._progress.task_state
         self._enter(stage, details)
-        if self._progress.task_state not in (before, ahead):
+        if self._progress.task_state != before:
             state = TaskStateInput(self._progress.instance_uuid, self._progress.task_state)
             await self._step(act.SET_TASK_STATE, state, summary=f"task_state {state.task_state}")
 
